@@ -1,0 +1,238 @@
+"""Keras 3 models built from a `ResNetSpec` (see `specs.py` for the layer naming scheme).
+
+Why a subclassed model of block layers rather than the tutorial's flat functional graph:
+Keras walks a functional graph recursively, and at ResNet-1202 (about 4,000 layers) that
+walk overflows Python's stack. Here the model owns a short list of blocks and runs them in
+a loop, so depth costs no stack. Every block and the model have an explicit `build()` that
+creates all weights from the plan's shapes, so a `.keras` file round-trips exactly, and the
+model's config is just its spec plus its input statistics: a checkpoint carries what
+rebuilds it.
+
+Inputs are raw pixels in [0, 255]; the model normalizes them itself with the statistics it
+was trained with, so training, evaluation and inference share one preprocessing path.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from .specs import BlockPlan, ConvUnit, NetworkPlan, ResNetSpec, plan
+
+# Per-channel statistics in [0, 255] pixel units (the usual CIFAR-10 and ImageNet values).
+CIFAR_STATS = {"mean": [125.31, 122.95, 113.87], "std": [62.99, 62.09, 66.70]}
+IMAGENET_STATS = {"mean": [123.68, 116.78, 103.94], "std": [58.40, 57.12, 57.38]}
+
+
+def _regularizer(net: NetworkPlan):
+    return keras.regularizers.L2(net.l2) if net.l2 else None
+
+
+def _unit_layers(prefix: str, unit: ConvUnit, net: NetworkPlan) -> list:
+    """The layers of one unit, in the order they run."""
+    suffix = "" if unit.index == 0 else str(unit.index)
+    conv = layers.Conv2D(
+        unit.filters, unit.kernel_size, strides=unit.strides, padding="same",
+        use_bias=net.use_bias, kernel_initializer="he_normal",
+        kernel_regularizer=_regularizer(net), name=f"{prefix}_conv{suffix}")
+    norm = [layers.BatchNormalization(epsilon=net.bn_epsilon, name=f"{prefix}_bn{suffix}")] \
+        if unit.batch_norm else []
+    act = [layers.Activation("relu", name=f"{prefix}_relu{suffix}")] if unit.activation else []
+    return norm + act + [conv] if unit.preact else [conv] + norm + act
+
+
+def _build_chain(chain, shape):
+    for layer in chain:
+        if not layer.built:
+            layer.build(shape)
+        shape = layer.compute_output_shape(shape)
+    return shape
+
+
+def _run_chain(chain, x, training):
+    for layer in chain:
+        x = layer(x, training=training) if isinstance(layer, layers.BatchNormalization) else layer(x)
+    return x
+
+
+@keras.saving.register_keras_serializable(package="explorer")
+class ZeroPadShortcut(layers.Layer):
+    """The paper's option A: strided identity, new channels filled with zeros (no weights)."""
+
+    def __init__(self, strides: int, filters: int, **kwargs):
+        super().__init__(**kwargs)
+        self.strides = strides
+        self.filters = filters
+
+    def call(self, x):
+        if self.strides > 1:
+            x = x[:, :: self.strides, :: self.strides, :]
+        extra = self.filters - x.shape[-1]
+        return ops.pad(x, [[0, 0], [0, 0], [0, 0], [0, extra]]) if extra > 0 else x
+
+    def compute_output_shape(self, shape):
+        h, w = shape[1], shape[2]
+        s = self.strides
+        return (shape[0], None if h is None else -(-h // s), None if w is None else -(-w // s),
+                self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "strides": self.strides, "filters": self.filters}
+
+
+class ResidualBlock(layers.Layer):
+    """One block of a plan: the branch F(x), the shortcut and the add (when residual).
+
+    Created by `ResNet` from its spec; never deserialized on its own.
+    """
+
+    def __init__(self, block: BlockPlan, net: NetworkPlan, **kwargs):
+        super().__init__(name=block.name, **kwargs)
+        self.plan = block
+        self.branch = [layer for unit in block.units
+                       for layer in _unit_layers(block.name, unit, net)]
+        self.shortcut = []
+        if block.shortcut == "projection":
+            filters, strides = block.out_shape[-1], block.units[0].strides
+            self.shortcut.append(layers.Conv2D(
+                filters, 1, strides=strides, padding="same", use_bias=net.use_bias,
+                kernel_initializer="he_normal", kernel_regularizer=_regularizer(net),
+                name=f"{block.name}_shortcut"))
+            if block.shortcut_bn:
+                self.shortcut.append(layers.BatchNormalization(
+                    epsilon=net.bn_epsilon, name=f"{block.name}_shortcut_bn"))
+        elif block.shortcut == "zeropad":
+            self.shortcut.append(ZeroPadShortcut(
+                block.units[0].strides, block.out_shape[-1], name=f"{block.name}_shortcut_pad"))
+        self.add = layers.Add(name=f"{block.name}_add") if block.shortcut else None
+        self.out = layers.Activation("relu", name=f"{block.name}_out") \
+            if block.post_activation else None
+
+    def build(self, input_shape):
+        shape = _build_chain(self.branch, input_shape)
+        if self.add is not None:
+            short = _build_chain(self.shortcut, input_shape)
+            self.add.build([shape, short])
+
+    def call(self, x, training=None, drop_branch=False):
+        """`drop_branch` deletes F(x) (lesion study): a residual block keeps its shortcut,
+        a plain block passes its input through (only where shapes allow)."""
+        if drop_branch:
+            y = _run_chain(self.shortcut, x, training) if self.add is not None else x
+        else:
+            y = _run_chain(self.branch, x, training)
+            if self.add is not None:
+                y = self.add([_run_chain(self.shortcut, x, training), y])
+        return self.out(y) if self.out is not None else y
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], *self.plan.out_shape)
+
+
+@keras.saving.register_keras_serializable(package="explorer")
+class ResNet(keras.Model):
+    """A ResNet (or its plain twin) built from a `ResNetSpec`.
+
+    Args:
+        spec: a `ResNetSpec` or its config dict.
+        input_stats: {"mean": [...], "std": [...]} in pixel units, per channel (3 values)
+            or per pixel (H x W x 3 nested lists); defaults to the usual dataset values.
+
+    Call it on raw pixels in [0, 255] with shape (batch, *spec.input_shape); it returns
+    softmax probabilities.
+    """
+
+    def __init__(self, spec, input_stats=None, **kwargs):
+        spec = ResNetSpec.from_config(spec) if isinstance(spec, dict) else spec
+        kwargs.setdefault("name", spec.slug)
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.net = net = plan(spec)
+        default = CIFAR_STATS if spec.family == "cifar" else IMAGENET_STATS
+        stats = input_stats or default
+        self.input_stats = {"mean": list(stats["mean"]), "std": list(stats["std"])}
+        self._mean = ops.convert_to_tensor(self.input_stats["mean"], "float32")
+        self._std = ops.convert_to_tensor(self.input_stats["std"], "float32")
+        self.stem = _unit_layers("stem", net.stem, net)
+        if net.stem_pool:
+            self.stem.append(layers.MaxPooling2D(3, 2, padding="same", name="stem_pool"))
+        self.blocks = [ResidualBlock(block, net) for block in net.blocks]
+        self.head = []
+        if net.head_preact:
+            self.head += [layers.BatchNormalization(epsilon=net.bn_epsilon, name="head_bn"),
+                          layers.Activation("relu", name="head_relu")]
+        self.head += [
+            layers.GlobalAveragePooling2D(name="head_pool"),
+            # float32 softmax keeps mixed-precision training numerically safe.
+            layers.Dense(spec.num_classes, activation="softmax", kernel_initializer="he_normal",
+                         dtype="float32", name="head_dense"),
+        ]
+
+    def build(self, input_shape=None):
+        shape = (None, *self.spec.input_shape)
+        shape = _build_chain(self.stem, shape)
+        for block in self.blocks:
+            block.build(shape)
+            block.built = True
+            shape = block.compute_output_shape(shape)
+        _build_chain(self.head, shape)
+        self.built = True
+
+    def normalize(self, pixels):
+        x = (ops.cast(pixels, "float32") - self._mean) / self._std
+        return ops.cast(x, self.compute_dtype)
+
+    def forward(self, pixels, training=False, drop_blocks=(), collect=False):
+        """Runs the net; with `collect=True` also returns every block's output.
+
+        `drop_blocks` holds block indices whose residual branch is deleted (lesion study).
+        """
+        x = _run_chain(self.stem, self.normalize(pixels), training)
+        outputs = []
+        for i, block in enumerate(self.blocks):
+            x = block(x, training=training, drop_branch=i in drop_blocks)
+            outputs.append(x)
+        probs = _run_chain(self.head, x, training)
+        return (probs, outputs) if collect else probs
+
+    def call(self, inputs, training=None):
+        return self.forward(inputs, training=training)
+
+    def get_config(self):
+        return {"spec": self.spec.to_config(), "input_stats": self.input_stats, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def build_model(spec: ResNetSpec, input_stats=None) -> ResNet:
+    """Creates and builds the Keras model for `spec` (weights initialized)."""
+    model = ResNet(spec, input_stats=input_stats)
+    model.build((None, *spec.input_shape))
+    return model
+
+
+def weight_layers(model: ResNet) -> list:
+    """Conv and dense layers, input to output, in the order of the plan."""
+    found = []
+
+    def visit(layer):
+        if isinstance(layer, (layers.Conv2D, layers.Dense)):
+            found.append(layer)
+        for child in getattr(layer, "_layers", []):
+            visit(child)
+
+    for layer in model.stem:
+        visit(layer)
+    for block in model.blocks:
+        for layer in block.branch + block.shortcut:
+            visit(layer)
+    for layer in model.head:
+        visit(layer)
+    return found
+
+
+def load_model(path) -> ResNet:
+    """Loads a `.keras` checkpoint with `safe_mode=True` (no code in the file ever runs)."""
+    return keras.saving.load_model(path, safe_mode=True, compile=False)

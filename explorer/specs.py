@@ -1,0 +1,364 @@
+"""Network specs: the single description every other module works from.
+
+A `ResNetSpec` names a network (family, version, depth, residual or plain, shortcut type,
+classes). `plan(spec)` expands it into a `NetworkPlan`: the stem, one `BlockPlan` per block
+and the head, with every unit's kernel, filters, stride and shapes spelled out. The Keras
+builder (`models.py`), the architecture graph (`graph.py`), the FLOP and parameter counts,
+the gradient probes and the checkpoints all read that one plan, so they cannot disagree.
+
+Layer names are hierarchical and predictable, so tools can parse them:
+
+    stem_conv, stem_bn, stem_relu, stem_pool          the stem (pool: ImageNet only)
+    stage{S}_block{B}_conv{K}, _bn{K}, _relu{K}       unit K of block B in stage S (1-based)
+    stage{S}_block{B}_shortcut                        projection shortcut (1x1 conv)
+    stage{S}_block{B}_shortcut_bn                     its batch norm (ImageNet family)
+    stage{S}_block{B}_shortcut_pad                    zero-pad shortcut (paper's option A)
+    stage{S}_block{B}_add, stage{S}_block{B}_out      the residual sum and the ReLU after it
+    head_bn, head_relu, head_pool, head_dense         the classifier head
+
+A plain twin (`residual=False`) has exactly the same names minus the shortcut and add
+layers: "plain" is a flag on the spec, never a second code path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+FAMILIES = ("cifar", "imagenet")
+SHORTCUTS = ("projection", "zeropad")
+MAX_DEPTH = 2000  # refuse absurd sizes before anything is built
+IMAGENET_STAGES = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+}
+CIFAR_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+)
+
+
+@dataclass(frozen=True)
+class ResNetSpec:
+    """Describes one network. Validated on construction.
+
+    Args:
+        depth: weighted layers, as in the paper's names (ResNet-56 has depth 56).
+        version: 1 (post-activation basic blocks) or 2 (pre-activation bottlenecks);
+            the ImageNet family is version 1 only.
+        family: "cifar" (He et al. Sec. 4.2, 32x32 inputs) or "imagenet" (Table 1).
+        residual: False builds the plain twin: same layers, no shortcuts and no add.
+        shortcut: "projection" (1x1 conv where shapes change, the tutorial's code) or
+            "zeropad" (strided identity plus zero channels, parameter-free).
+        num_classes: size of the softmax.
+    """
+
+    depth: int = 20
+    version: int = 1
+    family: str = "cifar"
+    residual: bool = True
+    shortcut: str = "projection"
+    num_classes: int = 10
+
+    def __post_init__(self):
+        validate(self)
+
+    @property
+    def name(self) -> str:
+        """Display name such as `ResNet-56 v1` or `Plain-56 v1`."""
+        kind = "ResNet" if self.residual else "Plain"
+        suffix = f" v{self.version}" if self.family == "cifar" else ""
+        return f"{kind}-{self.depth}{suffix}"
+
+    @property
+    def slug(self) -> str:
+        """File-safe name such as `resnet56_v1` or `plain56_v1`."""
+        kind = "resnet" if self.residual else "plain"
+        base = f"{kind}{self.depth}_v{self.version}" if self.family == "cifar" else f"{kind}{self.depth}"
+        return base + ("_zeropad" if self.shortcut == "zeropad" else "")
+
+    @property
+    def num_blocks(self) -> int:
+        """Blocks per stage for the CIFAR family (the paper's n)."""
+        if self.family != "cifar":
+            raise ValueError("num_blocks is defined for the CIFAR family only")
+        return (self.depth - 2) // (6 if self.version == 1 else 9)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (32, 32, 3) if self.family == "cifar" else (224, 224, 3)
+
+    def twin(self) -> "ResNetSpec":
+        """The same network with the shortcuts flipped (residual <-> plain)."""
+        return dataclasses.replace(self, residual=not self.residual)
+
+    def to_config(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_config(cls, config: dict) -> "ResNetSpec":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(config) - fields
+        if unknown:
+            raise ValueError(f"unknown spec fields: {sorted(unknown)}")
+        return cls(**config)
+
+
+def _as_int(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise ValueError(f"{what} must be a whole number, got {value!r}")
+    return int(value)
+
+
+def nearest_valid_depths(depth: int, version: int, family: str = "cifar") -> list[int]:
+    """The valid depths just below and above `depth` (one if `depth` is below the smallest)."""
+    if family == "imagenet":
+        valid = sorted(IMAGENET_STAGES)
+        below = [d for d in valid if d < depth]
+        above = [d for d in valid if d > depth]
+        return ([below[-1]] if below else []) + ([above[0]] if above else [])
+    step = 6 if version == 1 else 9
+    smallest = step + 2
+    if depth < smallest:
+        return [smallest]
+    low = 2 + step * ((depth - 2) // step)
+    return [low, low + step] if low + step <= MAX_DEPTH else [low]
+
+
+def validate(spec: ResNetSpec) -> None:
+    """Raises ValueError with a message a user can act on."""
+    depth = _as_int(spec.depth, "depth")
+    version = _as_int(spec.version, "version")
+    object.__setattr__(spec, "depth", depth)
+    object.__setattr__(spec, "version", version)
+    object.__setattr__(spec, "num_classes", _as_int(spec.num_classes, "num_classes"))
+    if spec.family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}; got {spec.family!r}")
+    if spec.shortcut not in SHORTCUTS:
+        raise ValueError(f"shortcut must be one of {', '.join(SHORTCUTS)}; got {spec.shortcut!r}")
+    if not isinstance(spec.residual, bool):
+        raise ValueError(f"residual must be true or false, got {spec.residual!r}")
+    if not 1 <= spec.num_classes <= 100_000:
+        raise ValueError(f"num_classes must be between 1 and 100000, got {spec.num_classes}")
+    if spec.family == "imagenet":
+        if version != 1:
+            raise ValueError("the ImageNet family has version 1 only")
+        if depth not in IMAGENET_STAGES:
+            near = " and ".join(map(str, nearest_valid_depths(depth, 1, "imagenet")))
+            raise ValueError(
+                f"depth {depth} is not an ImageNet ResNet (18, 34, 50, 101, 152); "
+                f"the nearest valid depths are {near}")
+        return
+    if version not in (1, 2):
+        raise ValueError(f"version must be 1 or 2, got {version}")
+    if depth <= 0:
+        raise ValueError(f"depth must be positive, got {depth}")
+    if depth > MAX_DEPTH:
+        raise ValueError(f"depth {depth} is too large: at most {MAX_DEPTH} layers are supported")
+    step = 6 if version == 1 else 9
+    if (depth - 2) % step or depth < step + 2:
+        rule = "6n+2" if version == 1 else "9n+2"
+        near = nearest_valid_depths(depth, version)
+        near_text = " and ".join(map(str, near))
+        plural = "depths are" if len(near) > 1 else "depth is"
+        raise ValueError(
+            f"depth {depth} is not {rule} for v{version}; the nearest valid {plural} {near_text}")
+
+
+# ----------------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class ConvUnit:
+    """One convolution with its batch norm and activation.
+
+    `preact` puts BN-ReLU before the convolution (v2) instead of after it (v1).
+    """
+
+    index: int  # 1-based position inside its block, used in names (conv1, bn1, relu1)
+    kernel_size: int
+    filters: int
+    strides: int
+    preact: bool
+    batch_norm: bool
+    activation: bool
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    name: str  # "stage2_block1"
+    stage: int  # 1-based
+    index: int  # 1-based within its stage
+    in_shape: tuple[int, int, int]
+    out_shape: tuple[int, int, int]
+    units: tuple[ConvUnit, ...]
+    shortcut: str | None  # "identity", "projection", "zeropad", or None for plain
+    shortcut_bn: bool  # projection followed by BN (ImageNet family)
+    post_activation: bool  # ReLU after the add (v1); v2 has none
+
+    @property
+    def downsamples(self) -> bool:
+        return self.in_shape != self.out_shape
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    spec: ResNetSpec
+    stem: ConvUnit
+    stem_pool: bool  # 3x3/2 max-pool after the stem (ImageNet)
+    stem_out_shape: tuple[int, int, int]
+    blocks: tuple[BlockPlan, ...]
+    head_preact: bool  # BN-ReLU before pooling (v2)
+    use_bias: bool
+    bn_epsilon: float
+    l2: float  # kernel L2 regularization (CIFAR recipe); 0 for ImageNet
+
+
+def _conv_out(shape, filters, strides):
+    h, w, _ = shape
+    return (math.ceil(h / strides), math.ceil(w / strides), filters)
+
+
+def plan(spec: ResNetSpec) -> NetworkPlan:
+    """Expands a spec into the full per-block plan (cheap: no Keras involved)."""
+    if spec.family == "imagenet":
+        return _plan_imagenet(spec)
+    return _plan_cifar(spec)
+
+
+def _shortcut(spec, needs_change):
+    if not spec.residual:
+        return None
+    if not needs_change:
+        return "identity"
+    return spec.shortcut
+
+
+def _plan_cifar(spec: ResNetSpec) -> NetworkPlan:
+    stem = ConvUnit(0, 3, 16, 1, preact=False, batch_norm=True, activation=True)
+    shape = (32, 32, 16)
+    blocks = []
+    if spec.version == 1:
+        filters = 16
+        for stage in range(1, 4):
+            for index in range(1, spec.num_blocks + 1):
+                strides = 2 if stage > 1 and index == 1 else 1
+                out = _conv_out(shape, filters, strides)
+                units = (
+                    ConvUnit(1, 3, filters, strides, False, True, True),
+                    ConvUnit(2, 3, filters, 1, False, True, False),
+                )
+                blocks.append(BlockPlan(
+                    f"stage{stage}_block{index}", stage, index, shape, out, units,
+                    _shortcut(spec, out != shape), False, post_activation=True))
+                shape = out
+            filters *= 2
+    else:
+        filters_in = 16
+        for stage in range(1, 4):
+            filters_out = filters_in * (4 if stage == 1 else 2)
+            for index in range(1, spec.num_blocks + 1):
+                strides = 2 if stage > 1 and index == 1 else 1
+                # The stem already ends in BN-ReLU, so the very first unit skips its pre-activation.
+                first = stage == 1 and index == 1
+                units = (
+                    ConvUnit(1, 1, filters_in, strides, True, not first, not first),
+                    ConvUnit(2, 3, filters_in, 1, True, True, True),
+                    ConvUnit(3, 1, filters_out, 1, True, True, True),
+                )
+                out = _conv_out(shape, filters_out, strides)
+                blocks.append(BlockPlan(
+                    f"stage{stage}_block{index}", stage, index, shape, out, units,
+                    _shortcut(spec, out != shape), False, post_activation=False))
+                shape = out
+            filters_in = filters_out
+    return NetworkPlan(spec, stem, False, (32, 32, 16), tuple(blocks),
+                       head_preact=spec.version == 2, use_bias=True, bn_epsilon=1e-3, l2=1e-4)
+
+
+def _plan_imagenet(spec: ResNetSpec) -> NetworkPlan:
+    kind, stage_depths = IMAGENET_STAGES[spec.depth]
+    stem = ConvUnit(0, 7, 64, 2, preact=False, batch_norm=True, activation=True)
+    shape = (56, 56, 64)  # 224 -> conv/2 -> 112 -> max-pool/2 -> 56
+    blocks = []
+    for stage, count in enumerate(stage_depths, start=1):
+        width = 64 * 2 ** (stage - 1)
+        for index in range(1, count + 1):
+            strides = 2 if stage > 1 and index == 1 else 1
+            if kind == "basic":
+                units = (
+                    ConvUnit(1, 3, width, strides, False, True, True),
+                    ConvUnit(2, 3, width, 1, False, True, False),
+                )
+                out = _conv_out(shape, width, strides)
+            else:  # keras.applications ResNet50 style: the stride sits on the first 1x1
+                units = (
+                    ConvUnit(1, 1, width, strides, False, True, True),
+                    ConvUnit(2, 3, width, 1, False, True, True),
+                    ConvUnit(3, 1, width * 4, 1, False, True, False),
+                )
+                out = _conv_out(shape, width * 4, strides)
+            blocks.append(BlockPlan(
+                f"stage{stage}_block{index}", stage, index, shape, out, units,
+                _shortcut(spec, out != shape), True, post_activation=True))
+            shape = out
+    return NetworkPlan(spec, stem, True, (56, 56, 64), tuple(blocks),
+                       head_preact=False, use_bias=True, bn_epsilon=1.001e-5, l2=0.0)
+
+
+# ----------------------------------------------------------------------------- registry
+
+REGISTRY: dict[str, ResNetSpec] = {
+    "resnet20_v1": ResNetSpec(20, 1),
+    "resnet32_v1": ResNetSpec(32, 1),
+    "resnet44_v1": ResNetSpec(44, 1),
+    "resnet56_v1": ResNetSpec(56, 1),
+    "resnet110_v1": ResNetSpec(110, 1),
+    "resnet1202_v1": ResNetSpec(1202, 1),
+    "plain20_v1": ResNetSpec(20, 1, residual=False),
+    "plain56_v1": ResNetSpec(56, 1, residual=False),
+    "resnet20_v1_zeropad": ResNetSpec(20, 1, shortcut="zeropad"),
+    "resnet29_v2": ResNetSpec(29, 2),
+    "resnet56_v2": ResNetSpec(56, 2),
+    "resnet164_v2": ResNetSpec(164, 2),
+    "resnet1001_v2": ResNetSpec(1001, 2),
+    "plain29_v2": ResNetSpec(29, 2, residual=False),
+    "resnet18": ResNetSpec(18, 1, family="imagenet", num_classes=1000),
+    "resnet34": ResNetSpec(34, 1, family="imagenet", num_classes=1000),
+    "resnet50": ResNetSpec(50, 1, family="imagenet", num_classes=1000),
+    "resnet101": ResNetSpec(101, 1, family="imagenet", num_classes=1000),
+    "resnet152": ResNetSpec(152, 1, family="imagenet", num_classes=1000),
+}
+
+
+def get_spec(name: str) -> ResNetSpec:
+    """Looks up a registered spec by name (`resnet56_v1`, `plain20_v1`, `resnet50`, ...)."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(REGISTRY)}") from None
+
+
+def make_spec(depth, version=1, family="cifar", residual=True, shortcut="projection",
+              num_classes=None) -> ResNetSpec:
+    """Builds a spec from loosely typed user input (UI, CLI, API), with clear errors."""
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}; got {family!r}")
+    if num_classes is None:
+        num_classes = 10 if family == "cifar" else 1000
+    if isinstance(depth, str):
+        depth = depth.strip()
+        if not depth.lstrip("-").isdigit():
+            raise ValueError(f"depth must be a whole number, got {depth!r}")
+        depth = int(depth)
+    if isinstance(version, str):
+        version = version.strip().lower().lstrip("v")
+        if not version.isdigit():
+            raise ValueError(f"version must be 1 or 2, got {version!r}")
+        version = int(version)
+    return ResNetSpec(depth=depth, version=version, family=family, residual=bool(residual),
+                      shortcut=shortcut, num_classes=num_classes)
