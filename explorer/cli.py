@@ -1,0 +1,122 @@
+"""Command line: `python -m explorer build|train|evaluate|gradients|bench ...`.
+
+Every command validates its arguments first and turns a ValueError into a one-line message
+and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+
+
+def cmd_build(args):
+    from . import graph
+    from .specs import make_spec
+
+    spec = make_spec(args.depth, args.version, family=args.family, residual=not args.plain,
+                     shortcut=args.shortcut)
+    summary = graph.summarize(spec)
+    if args.json:
+        print(json.dumps(summary["totals"]))
+    else:
+        totals = summary["totals"]
+        print(f"{spec.name}: {totals['params']:,} parameters ({totals['trainable_params']:,} "
+              f"trainable), {totals['layers']} layers, {totals['flops']:,} multiply-adds")
+        for row in summary["stages"]:
+            print(f"  {row['stage']:<8} blocks {row['blocks']:>4}  out {row['output_shape']:<14} "
+                  f"params {row['params']:>12,}  flops {row['flops']:>15,}")
+    if args.save:
+        from .models import build_model
+
+        build_model(spec).save(args.save)
+        print(f"saved {args.save}", file=sys.stderr)
+
+
+def cmd_train(args):
+    from .training import TrainConfig, train
+
+    config = TrainConfig(
+        depth=args.depth, version=args.version, residual=not args.plain, shortcut=args.shortcut,
+        epochs=args.epochs, subset=args.subset, batch_size=args.batch_size, data=args.data or "",
+        optimizer=args.optimizer, schedule=args.schedule,
+        learning_rate=args.learning_rate or (1e-3 if args.optimizer == "adam" else 0.1),
+        cutout=args.cutout, weight_decay=args.weight_decay, precision=args.precision,
+        label_smoothing=args.label_smoothing, test_subset=args.test_subset, seed=args.seed,
+        max_seconds=args.max_seconds).validate()
+    result = train(config, args.out, verbose=1 if sys.stdout.isatty() else 2,
+                   log=lambda m: print(m, flush=True))
+    print(json.dumps(result), flush=True)
+
+
+def cmd_evaluate(args):
+    from .training import evaluate
+
+    print(json.dumps(evaluate(args.checkpoint, args.data, limit=args.limit or None)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m explorer", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def model_args(p, depth=20):
+        p.add_argument("--depth", type=int, default=depth, help="6n+2 (v1) or 9n+2 (v2)")
+        p.add_argument("--version", type=int, default=1, choices=None, help="1 or 2")
+        p.add_argument("--plain", action="store_true", help="the plain twin: no shortcuts")
+        p.add_argument("--shortcut", default="projection", help="projection or zeropad")
+
+    p = sub.add_parser("build", help="describe a network (parameters, FLOPs, stages)")
+    model_args(p)
+    p.add_argument("--family", default="cifar", help="cifar or imagenet")
+    p.add_argument("--json", action="store_true", help="print one JSON line")
+    p.add_argument("--save", help="also build the Keras model and save it to this .keras file")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("train", help="train (or resume) a run into --out")
+    model_args(p)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--subset", type=int, default=0, help="first N training images (0: all)")
+    p.add_argument("--test-subset", type=int, default=0, help="first N test images per epoch")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--data", help="keras, synthetic, or an archive/folder (default $EXPLORER_DATA)")
+    p.add_argument("--optimizer", default="sgd", help="sgd (Nesterov) or adam")
+    p.add_argument("--schedule", default="cosine", help="cosine (with warm-up) or step")
+    p.add_argument("--learning-rate", type=float, default=0.0, help="peak rate (default 0.1 sgd, 1e-3 adam)")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--cutout", type=int, default=0)
+    p.add_argument("--precision", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-seconds", type=float, default=0.0, help="stop after this wall time")
+    p.add_argument("--out", required=True, help="run folder (resumes if it holds a backup)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="test accuracy of a .keras checkpoint")
+    p.add_argument("checkpoint")
+    p.add_argument("--data", help="keras, synthetic, or an archive/folder")
+    p.add_argument("--limit", type=int, default=0, help="first N test images (0: all)")
+    p.add_argument("--json", action="store_true", help="print one JSON line (the default)")
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv=None) -> int:
+    _quiet_tensorflow()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,436 @@
+"""The one training recipe, used by the CLI, the background jobs and the app alike.
+
+`train(config, out_dir)` writes into `out_dir`:
+    model.keras      the model after the last finished epoch (final, not best: picking the
+                     best epoch on the test set would flatter the reported accuracy)
+    config.json      the TrainConfig, so the run can be repeated and its model rebuilt
+    history.json     per epoch: loss, accuracy, val_accuracy, learning_rate, seconds; plus the
+                     per-layer gradient norms logged every `grad_every` steps
+    status.json      live progress (epoch, step, ETA) for the job manager
+    tb/              TensorBoard event files (scalars and per-layer gradient norms)
+    backup/          BackupAndRestore state; rerunning the same command resumes from it
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .data import Dataset, load_cifar10
+from .specs import make_spec
+
+MAX_EPOCHS = 500  # refuse absurd requests at the boundary
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # --- the model (see specs.ResNetSpec)
+    depth: int = 20  # 6n+2 for v1, 9n+2 for v2
+    version: int = 1  # 1: basic post-activation blocks, 2: pre-activation bottlenecks
+    residual: bool = True  # False trains the plain twin (no shortcuts)
+    shortcut: str = "projection"  # "projection" or "zeropad" where shapes change
+    # --- data
+    data: str = ""  # source for data.load_cifar10; "" means $EXPLORER_DATA, else keras
+    subset: int = 0  # use only the first N training images (0: all)
+    test_subset: int = 0  # evaluate on the first N test images each epoch (0: all)
+    normalization: str = "per_channel"  # or "per_pixel_mean" (the tutorial's)
+    cutout: int = 0  # side of a random square zeroed per image (0: off)
+    # --- optimization
+    epochs: int = 30
+    batch_size: int = 128  # the paper's batch
+    optimizer: str = "sgd"  # "sgd" (Nesterov momentum) or "adam" (the tutorial's)
+    schedule: str = "cosine"  # "cosine" (linear warm-up, then cosine to 0) or "step"
+    learning_rate: float = 0.1  # peak rate for SGD; the tutorial's Adam uses 1e-3
+    warmup_epochs: float = 2.0  # linear warm-up length for the cosine schedule
+    momentum: float = 0.9
+    weight_decay: float = 0.0  # decoupled decay on top of the model's L2 1e-4 kernel penalty
+    label_smoothing: float = 0.1
+    precision: str = "auto"  # "auto" (fp16 on GPU, fp32 on CPU), "float32", "mixed_bfloat16"...
+    steps_per_execution: int = 10  # fewer Python round trips per step
+    # --- bookkeeping
+    grad_every: int = 50  # steps between per-layer gradient-norm logs (0: off)
+    seed: int = 0
+    max_seconds: float = 0.0  # stop after this wall time, keeping the checkpoint (0: none)
+
+    def spec(self):
+        return make_spec(self.depth, self.version, residual=self.residual, shortcut=self.shortcut)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - names
+        if unknown:
+            raise ValueError(f"unknown training options: {sorted(unknown)}")
+        return cls(**values)
+
+    def validate(self) -> "TrainConfig":
+        """Raises ValueError before any work for anything out of range."""
+        self.spec()
+        checks = [
+            (isinstance(self.epochs, int) and 1 <= self.epochs <= MAX_EPOCHS,
+             f"epochs must be between 1 and {MAX_EPOCHS}, got {self.epochs!r}"),
+            (isinstance(self.subset, int) and 0 <= self.subset <= 10_000_000,
+             f"subset must be 0 (all) or a positive number of images, got {self.subset!r}"),
+            (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 4096,
+             f"batch size must be between 1 and 4096, got {self.batch_size!r}"),
+            (self.optimizer in ("sgd", "adam"), f"optimizer must be sgd or adam, got {self.optimizer!r}"),
+            (self.schedule in ("cosine", "step"), f"schedule must be cosine or step, got {self.schedule!r}"),
+            (self.normalization in ("per_channel", "per_pixel_mean"),
+             f"normalization must be per_channel or per_pixel_mean, got {self.normalization!r}"),
+            (0 < self.learning_rate < 10, f"learning rate out of range: {self.learning_rate!r}"),
+            (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
+            (self.precision in ("auto", "float32", "mixed_bfloat16", "mixed_float16"),
+             f"unknown precision {self.precision!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        return self
+
+
+# ----------------------------------------------------------------------------- pipeline
+
+
+def augment(images, crop_padding: int = 4, cutout: int = 0):
+    """Random crop with `crop_padding` zero pixels each side and horizontal flip, per image,
+    vectorized over a uint8 batch (one op per batch, not per image)."""
+    import tensorflow as tf
+
+    batch = tf.shape(images)[0]
+    size = images.shape[1]
+    padded = tf.pad(images, [[0, 0], [crop_padding] * 2, [crop_padding] * 2, [0, 0]])
+    offsets = tf.random.uniform([batch, 2], 0, 2 * crop_padding + 1, dtype=tf.int32)
+    rows = offsets[:, :1] + tf.range(size)[None]
+    cols = offsets[:, 1:] + tf.range(size)[None]
+    out = tf.gather(padded, rows, axis=1, batch_dims=1)
+    out = tf.gather(out, cols, axis=2, batch_dims=1)
+    flip = tf.random.uniform([batch, 1, 1, 1]) < 0.5
+    out = tf.where(flip, tf.reverse(out, axis=[2]), out)
+    if cutout:
+        centers = tf.random.uniform([batch, 2], 0, size, dtype=tf.int32)
+        grid = tf.range(size)[None]
+        in_rows = tf.abs(grid - centers[:, :1]) <= cutout // 2
+        in_cols = tf.abs(grid - centers[:, 1:]) <= cutout // 2
+        hole = tf.logical_and(in_rows[:, :, None], in_cols[:, None, :])[..., None]
+        out = tf.where(hole, tf.zeros_like(out), out)
+    return out
+
+
+def make_datasets(data: Dataset, config: TrainConfig):
+    """tf.data pipelines of (uint8 images, one-hot labels); the model normalizes its input."""
+    import tensorflow as tf
+
+    num_classes = len(data.classes)
+    x_train, y_train = data.x_train, data.y_train
+    if config.subset:
+        x_train, y_train = x_train[: config.subset], y_train[: config.subset]
+    x_test, y_test = data.x_test, data.y_test
+    if config.test_subset:
+        x_test, y_test = x_test[: config.test_subset], y_test[: config.test_subset]
+    onehot = lambda x, y: (x, tf.one_hot(y, num_classes))  # noqa: E731
+    train = (tf.data.Dataset.from_tensor_slices((x_train, y_train))
+             .shuffle(len(x_train), seed=config.seed, reshuffle_each_iteration=True)
+             .batch(config.batch_size, drop_remainder=len(x_train) >= config.batch_size)
+             .map(lambda x, y: (augment(x, 4, config.cutout), y), num_parallel_calls=tf.data.AUTOTUNE)
+             .map(onehot).prefetch(tf.data.AUTOTUNE))
+    test = (tf.data.Dataset.from_tensor_slices((x_test, y_test)).batch(500)
+            .map(onehot).prefetch(tf.data.AUTOTUNE))
+    return train, test, len(x_train)
+
+
+def input_stats(x_train: np.ndarray, normalization: str) -> dict:
+    """Statistics of the training images in pixel units, stored inside the model."""
+    x = x_train.astype(np.float32)
+    if normalization == "per_pixel_mean":  # the tutorial: subtract the mean image, no scaling
+        return {"mean": x.mean(axis=0).round(3).tolist(), "std": [1.0, 1.0, 1.0]}
+    return {"mean": x.mean(axis=(0, 1, 2)).round(3).tolist(),
+            "std": x.std(axis=(0, 1, 2)).round(3).tolist()}
+
+
+# ----------------------------------------------------------------------------- devices
+
+
+def choose_strategy():
+    """TF_CONFIG set: MultiWorkerMirroredStrategy; several GPUs (or several logical CPU
+    devices, for tests): MirroredStrategy; otherwise the default strategy."""
+    import tensorflow as tf
+
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    cpus = tf.config.list_logical_devices("CPU")
+    if not gpus and len(cpus) > 1:
+        return tf.distribute.MirroredStrategy([d.name for d in cpus])
+    return tf.distribute.get_strategy()
+
+
+def device_name() -> str:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return f"GPU: {details.get('device_name', gpus[0].name)}" + (f" x{len(gpus)}" if len(gpus) > 1 else "")
+    return f"CPU ({os.cpu_count()} cores)"
+
+
+def resolve_precision(precision: str) -> str:
+    if precision != "auto":
+        return precision
+    import tensorflow as tf
+
+    # bf16 on this CPU measured 1.0-1.26x fp32 with no gain at batch 128+: keep fp32 on CPU.
+    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
+
+
+# ----------------------------------------------------------------------------- recipe
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int):
+    import keras
+
+    total = max(1, config.epochs * steps_per_epoch)
+    if config.schedule == "cosine":
+        warmup = min(int(config.warmup_epochs * steps_per_epoch), total - 1)
+        lr = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=config.learning_rate * (0.1 if warmup else 1.0),
+            decay_steps=total - warmup, warmup_target=config.learning_rate if warmup else None,
+            warmup_steps=warmup)
+    else:  # the tutorial's steps at 80, 120, 160, 180 of 200 epochs, scaled to `epochs`
+        bounds = [int(f * total) for f in (0.4, 0.6, 0.8, 0.9)]
+        values = [config.learning_rate * f for f in (1, 1e-1, 1e-2, 1e-3, 0.5e-3)]
+        lr = keras.optimizers.schedules.PiecewiseConstantDecay(bounds, values)
+    decay = config.weight_decay or None
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(lr, weight_decay=decay)
+    return keras.optimizers.SGD(lr, momentum=config.momentum, nesterov=True, weight_decay=decay)
+
+
+def _write_json_atomic(path: Path, value) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value))
+    os.replace(tmp, path)
+
+
+def make_callbacks(config, out: Path, probe_batch, steps_per_epoch, log=print):
+    import keras
+    import tensorflow as tf
+
+    from .probes import kernel_gradient_norms
+
+    class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
+        """ModelCheckpoint writing to a temporary file, then renaming: a kill mid-write
+        never leaves a broken model.keras behind."""
+
+        def __init__(self, path: Path):
+            super().__init__(str(path.with_name(path.stem + ".partial.keras")), save_freq="epoch")
+            self.final = path
+
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            os.replace(self.filepath, self.final)
+
+    class History(keras.callbacks.Callback):
+        """history.json (per epoch plus gradient norms) and status.json (live progress)."""
+
+        def __init__(self):
+            super().__init__()
+            path = out / "history.json"
+            self.history = json.loads(path.read_text()) if path.exists() else {}
+            self.history.setdefault("epochs", [])
+            self.history.setdefault("grad_norms", {"layers": [], "steps": [], "norms": []})
+            self.writer = tf.summary.create_file_writer(str(out / "tb" / "gradients"))
+            self.started = time.time()
+            self.last_status = 0.0
+            self.last_grad_step = None
+
+        def on_train_begin(self, logs=None):
+            initial = self.model._initial_epoch or 0
+            self.history["epochs"] = self.history["epochs"][:initial]
+            steps = self.history["grad_norms"]["steps"]
+            keep = sum(1 for s in steps if s <= initial * steps_per_epoch)
+            for key in ("steps", "norms"):
+                self.history["grad_norms"][key] = self.history["grad_norms"][key][:keep]
+            self.epoch = initial
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+            self.epoch_start = time.time()
+            self.status(0, "running")
+
+        def on_train_batch_end(self, batch, logs=None):
+            step = self.epoch * steps_per_epoch + batch + 1
+            if config.grad_every and (self.last_grad_step is None
+                                      or step - self.last_grad_step >= config.grad_every):
+                self.last_grad_step = step
+                names, norms = kernel_gradient_norms(self.model, *probe_batch)
+                grads = self.history["grad_norms"]
+                grads["layers"] = names
+                grads["steps"].append(step)
+                grads["norms"].append([round(float(n), 8) for n in norms])
+                with self.writer.as_default(step=step):
+                    for name, norm in zip(names, norms):
+                        tf.summary.scalar(f"grad_norm/{name}", norm)
+            if time.time() - self.last_status > 1.0:
+                self.status(batch + 1, "running")
+            if config.max_seconds and time.time() - self.started > config.max_seconds:
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            lr = self.model.optimizer.learning_rate
+            self.history["epochs"].append({
+                "epoch": epoch + 1,
+                "loss": float(logs.get("loss", math.nan)),
+                "accuracy": float(logs.get("accuracy", math.nan)),
+                "val_loss": float(logs.get("val_loss", math.nan)),
+                "val_accuracy": float(logs.get("val_accuracy", math.nan)),
+                "learning_rate": float(np.asarray(lr)),
+                "seconds": round(time.time() - self.epoch_start, 2),
+            })
+            _write_json_atomic(out / "history.json", self.history)
+            self.status(steps_per_epoch, "running", finished_epoch=epoch + 1)
+
+        def on_train_end(self, logs=None):
+            finished = len(self.history["epochs"])
+            state = "done" if finished >= config.epochs else "stopped"
+            self.status(steps_per_epoch if finished else 0, state, finished_epoch=finished)
+
+        def status(self, step, state, finished_epoch=None):
+            self.last_status = time.time()
+            done = self.history["epochs"]
+            per_epoch = np.median([e["seconds"] for e in done]) if done else None
+            elapsed = time.time() - getattr(self, "epoch_start", time.time())
+            if per_epoch is None and step:
+                per_epoch = elapsed / step * steps_per_epoch
+            epoch_done = finished_epoch if finished_epoch is not None else self.epoch
+            remaining = (config.epochs - epoch_done) * per_epoch - (
+                0 if finished_epoch is not None else min(elapsed, per_epoch or 0)) if per_epoch else None
+            _write_json_atomic(out / "status.json", {
+                "state": state, "epoch": epoch_done, "epochs": config.epochs,
+                "step": step, "steps_per_epoch": steps_per_epoch,
+                "eta_seconds": None if remaining is None else max(0.0, round(remaining, 1)),
+                "time": time.time()})
+
+    checkpoint = AtomicCheckpoint(out / "model.keras")
+    return [
+        keras.callbacks.BackupAndRestore(str(out / "backup"), double_checkpoint=True),
+        checkpoint,
+        keras.callbacks.TensorBoard(str(out / "tb"), update_freq="epoch", profile_batch=0),
+        History(),
+    ]
+
+
+def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: int = 1,
+          log=print) -> dict:
+    """Trains (or resumes) a run in `out_dir`; returns {"test_accuracy", "n", ...}."""
+    config.validate()
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".writable"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"cannot write to output folder {out}: {err.strerror or err}") from None
+    saved = out / "config.json"
+    if saved.exists():
+        previous = TrainConfig.from_dict(json.loads(saved.read_text()))
+        if previous != config:
+            raise ValueError(f"{out} holds a different run ({saved}); choose another --out")
+    _write_json_atomic(saved, config.to_dict())
+
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    keras.mixed_precision.set_global_policy(resolve_precision(config.precision))
+    data = data if data is not None else load_cifar10(config.data or None)
+    train_ds, test_ds, num_train = make_datasets(data, config)
+    steps_per_epoch = max(1, num_train // config.batch_size)
+
+    backup_meta = out / "backup" / "training_metadata.json"
+    resumed_epoch = json.loads(backup_meta.read_text())["epoch"] if backup_meta.exists() else 0
+    history_path = out / "history.json"
+    if resumed_epoch:
+        log(f"resumed from epoch {resumed_epoch} (backup in {out / 'backup'})")
+    elif (out / "model.keras").exists() and history_path.exists():
+        finished = len(json.loads(history_path.read_text())["epochs"])
+        if finished >= config.epochs:
+            log(f"already finished ({finished} epochs); evaluating {out / 'model.keras'}")
+            return evaluate(out / "model.keras", data=data)
+
+    from .models import ResNet
+
+    strategy = choose_strategy()
+    with strategy.scope():
+        stats = input_stats(data.x_train[: config.subset or None], config.normalization)
+        model = ResNet(config.spec(), input_stats=stats)
+        model.build((None, 32, 32, 3))
+        model.compile(
+            optimizer=make_optimizer(config, steps_per_epoch),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+            metrics=["accuracy"], steps_per_execution=config.steps_per_execution,
+            jit_compile=False)  # XLA measured slower on this CPU
+    probe_batch = (data.x_train[:64], data.y_train[:64])
+    callbacks = make_callbacks(config, out, probe_batch, steps_per_epoch, log)
+    started = time.time()
+    model.fit(train_ds, epochs=config.epochs, validation_data=test_ds,
+              steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose)
+    history = json.loads(history_path.read_text()) if history_path.exists() else {"epochs": []}
+    finished = len(history["epochs"])
+    result = evaluate(out / "model.keras", data=data) if (out / "model.keras").exists() else \
+        {"test_accuracy": None, "n": 0}
+    result.update({"epochs_finished": finished, "epochs": config.epochs,
+                   "seconds": round(time.time() - started, 1), "model": "final",
+                   "path": str(out / "model.keras")})
+    return result
+
+
+def evaluate(checkpoint, source: str | None = None, data: Dataset | None = None,
+             limit: int | None = None) -> dict:
+    """Test accuracy of a `.keras` checkpoint on the test split of `source`."""
+    from .models import load_model
+
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise ValueError(f"no checkpoint at {path}")
+    data = data if data is not None else load_cifar10(source)
+    model = load_checkpoint(path)
+    x, y = data.x_test[:limit], data.y_test[:limit]
+    probs = predict(model, x)
+    return {"test_accuracy": round(float(np.mean(probs.argmax(-1) == y)), 4), "n": int(len(y))}
+
+
+def load_checkpoint(path):
+    from .models import load_model
+
+    try:
+        return load_model(path)
+    except Exception as err:  # corrupt zip, foreign file, unknown classes...
+        raise ValueError(f"{Path(path).name} is not a loadable ResNet checkpoint "
+                         f"({type(err).__name__})") from None
+
+
+def predict(model, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """Probabilities for uint8 images, in batches, through a compiled call."""
+    import tensorflow as tf
+
+    fn = getattr(model, "_explorer_predict", None)
+    if fn is None:
+        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        model._explorer_predict = fn
+    outs = [fn(tf.constant(images[i: i + batch_size])).numpy()
+            for i in range(0, len(images), batch_size)]
+    return np.concatenate(outs) if outs else np.zeros((0, model.spec.num_classes), np.float32)
