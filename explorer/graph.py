@@ -1,0 +1,363 @@
+"""Architecture from the plan alone: per-layer shapes, parameters and FLOPs, the per-stage
+summary, and an interactive Plotly graph with the skip connections drawn.
+
+Nothing here instantiates Keras: ResNet-1202 is described in milliseconds. The tests check
+every figure here against the real Keras model built by `models.py`.
+FLOPs are multiply-accumulates of the conv and dense layers (the paper's convention).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import plotly.graph_objects as go
+
+from .specs import BlockPlan, ConvUnit, NetworkPlan, ResNetSpec, plan
+
+KIND_COLORS = {
+    "conv": "#3b6fb6", "bn": "#9bb7d4", "relu": "#f2b134", "add": "#2e9e5b", "pool": "#8e6cbf",
+    "dense": "#c0392b", "pad": "#b07aa1", "stem": "#3b6fb6", "block": "#55606e", "stage": "#2c3e50",
+    "head": "#c0392b",
+}
+EDGE_STYLES = {  # kind: (color, dash, width, legend label)
+    "main": ("#7f8c8d", "solid", 2, "main path"),
+    "identity": ("#2e9e5b", "solid", 2, "identity shortcut"),
+    "projection": ("#e67e22", "dash", 2.5, "projection shortcut (1x1 conv)"),
+    "zeropad": ("#8e44ad", "dot", 2.5, "zero-pad shortcut (no parameters)"),
+}
+
+
+@dataclass
+class Layer:
+    name: str
+    kind: str  # conv, bn, relu, add, pool, dense, pad
+    stage: str  # "stem", "stage1".., "head"
+    block: str  # block name, or "stem"/"head"
+    output_shape: tuple
+    params: int = 0
+    trainable: int = 0
+    flops: int = 0
+    shortcut: bool = False  # on the shortcut path rather than the main path
+    detail: str = ""
+
+
+@dataclass
+class Graph:
+    nodes: list = field(default_factory=list)  # dicts: id, label, kind, x, y, hover, ...
+    edges: list = field(default_factory=list)  # (src_id, dst_id, kind)
+    stage_spans: list = field(default_factory=list)  # (label, x0, x1)
+
+
+def _conv_layers(prefix, unit: ConvUnit, in_shape, net: NetworkPlan, stage, block):
+    """Layers of one unit, in run order, with their costs."""
+    suffix = "" if unit.index == 0 else str(unit.index)
+    h, w, cin = in_shape
+    out = (math.ceil(h / unit.strides), math.ceil(w / unit.strides), unit.filters)
+    weights = unit.kernel_size ** 2 * cin * unit.filters
+    conv = Layer(f"{prefix}_conv{suffix}", "conv", stage, block, out,
+                 weights + (unit.filters if net.use_bias else 0),
+                 weights + (unit.filters if net.use_bias else 0),
+                 weights * out[0] * out[1],
+                 detail=f"{unit.kernel_size}x{unit.kernel_size} conv, {unit.filters} filters"
+                        + (f", stride {unit.strides}" if unit.strides > 1 else ""))
+    bn_shape = in_shape if unit.preact else out
+    norm = [Layer(f"{prefix}_bn{suffix}", "bn", stage, block, bn_shape, 4 * bn_shape[-1],
+                  2 * bn_shape[-1], detail="batch norm")] if unit.batch_norm else []
+    act = [Layer(f"{prefix}_relu{suffix}", "relu", stage, block, bn_shape, detail="ReLU")] \
+        if unit.activation else []
+    return (norm + act + [conv]) if unit.preact else ([conv] + norm + act)
+
+
+def block_layers(block: BlockPlan, net: NetworkPlan) -> list[Layer]:
+    stage = f"stage{block.stage}"
+    layers, shape = [], block.in_shape
+    for unit in block.units:
+        layers += _conv_layers(block.name, unit, shape, net, stage, block.name)
+        shape = layers[-1].output_shape
+    if block.shortcut == "projection":
+        unit = ConvUnit(0, 1, block.out_shape[-1], block.units[0].strides, False,
+                        block.shortcut_bn, False)
+        short = _conv_layers(f"{block.name}_shortcut", unit, block.in_shape, net, stage, block.name)
+        short[0].name = f"{block.name}_shortcut"
+        short[0].detail = "projection shortcut: " + short[0].detail
+        if block.shortcut_bn:
+            short[1].name = f"{block.name}_shortcut_bn"
+        for layer in short:
+            layer.shortcut = True
+        layers += short
+    elif block.shortcut == "zeropad":
+        layers.append(Layer(f"{block.name}_shortcut_pad", "pad", stage, block.name, block.out_shape,
+                            shortcut=True, detail="zero-pad shortcut: strided identity + zero channels"))
+    if block.shortcut:
+        layers.append(Layer(f"{block.name}_add", "add", stage, block.name, block.out_shape,
+                            detail="H(x) = F(x) + shortcut(x)"))
+    if block.post_activation:
+        layers.append(Layer(f"{block.name}_out", "relu", stage, block.name, block.out_shape,
+                            detail="ReLU after the add"))
+    return layers
+
+
+def layer_table(spec: ResNetSpec) -> list[Layer]:
+    """Every Keras layer of the model, in run order (shortcut layers inside their block)."""
+    net = plan(spec)
+    h, w, c = spec.input_shape
+    layers = _conv_layers("stem", net.stem, (h, w, c), net, "stem", "stem")
+    if net.stem_pool:
+        s = net.stem_out_shape
+        layers.append(Layer("stem_pool", "pool", "stem", "stem", s, detail="3x3 max-pool, stride 2"))
+    for block in net.blocks:
+        layers += block_layers(block, net)
+    shape = net.blocks[-1].out_shape
+    if net.head_preact:
+        layers += [Layer("head_bn", "bn", "head", "head", shape, 4 * shape[-1], 2 * shape[-1],
+                         detail="batch norm (v2: final pre-activation)"),
+                   Layer("head_relu", "relu", "head", "head", shape, detail="ReLU")]
+    classes = spec.num_classes
+    layers += [
+        Layer("head_pool", "pool", "head", "head", (shape[-1],), detail="global average pooling"),
+        Layer("head_dense", "dense", "head", "head", (classes,), shape[-1] * classes + classes,
+              shape[-1] * classes + classes, shape[-1] * classes, detail=f"dense, {classes}-way softmax"),
+    ]
+    return layers
+
+
+def _fmt_shape(shape) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+def summarize(spec: ResNetSpec) -> dict:
+    """Totals and a per-stage table (stem, stages, head)."""
+    layers = layer_table(spec)
+    net = plan(spec)
+    stages = []
+    for key in ["stem"] + [f"stage{i}" for i in range(1, net.blocks[-1].stage + 1)] + ["head"]:
+        members = [layer for layer in layers if layer.stage == key]
+        blocks = len({layer.block for layer in members}) if key.startswith("stage") else 0
+        stages.append({
+            "stage": key, "blocks": blocks, "output_shape": _fmt_shape(members[-1].output_shape),
+            "params": sum(layer.params for layer in members),
+            "flops": sum(layer.flops for layer in members)})
+    params = sum(layer.params for layer in layers)
+    trainable = sum(layer.trainable for layer in layers)
+    totals = {
+        "name": spec.name, "depth": spec.depth, "version": spec.version, "family": spec.family,
+        "residual": spec.residual, "shortcut": spec.shortcut, "params": params,
+        "trainable_params": trainable, "non_trainable_params": params - trainable,
+        "layers": len(layers), "blocks": len(net.blocks),
+        "weighted_layers": sum(layer.kind in ("conv", "dense") and not layer.shortcut
+                               for layer in layers),
+        "flops": sum(layer.flops for layer in layers),
+    }
+    return {"totals": totals, "stages": stages}
+
+
+# ----------------------------------------------------------------------------- the figure
+
+
+def _hover(title, kind, shape, params, flops, detail=""):
+    text = f"<b>{title}</b><br>{detail or kind}<br>output {_fmt_shape(shape)}"
+    return text + f"<br>params {params:,}<br>FLOPs {flops:,}"
+
+
+def build_graph(spec: ResNetSpec, expand: str = "none") -> Graph:
+    """Nodes and edges for the figure.
+
+    Args:
+        expand: "none" draws one node per block; "stageK" draws the layers of stage K and
+            blocks elsewhere; "all" draws every layer (thousands at ResNet-1202).
+    """
+    net = plan(spec)
+    stage_count = net.blocks[-1].stage
+    valid = {"none", "all"} | {f"stage{i}" for i in range(1, stage_count + 1)}
+    if expand not in valid:
+        raise ValueError(f"expand must be one of {', '.join(sorted(valid))}; got {expand!r}")
+    layers = layer_table(spec)
+    graph = Graph()
+    x = 0.0
+
+    def add_node(label, kind, hover, size=14, y=0.0, **extra):
+        nonlocal x
+        node = {"id": len(graph.nodes), "label": label, "kind": kind, "x": x, "y": y,
+                "hover": hover, "size": size, **extra}
+        graph.nodes.append(node)
+        return node
+
+    stem = [layer for layer in layers if layer.stage == "stem"]
+    prev = add_node("input", "stage", f"<b>input</b><br>{_fmt_shape(spec.input_shape)} pixels",
+                    size=12)
+    x += 1
+    stem_node = add_node("stem", "stem", _hover(
+        "stem", "stem", stem[-1].output_shape, sum(s.params for s in stem), sum(s.flops for s in stem),
+        " → ".join(s.detail for s in stem)), size=18)
+    graph.edges.append((prev["id"], stem_node["id"], "main"))
+    prev = stem_node
+    for stage in range(1, stage_count + 1):
+        start = x + 0.5
+        expanded = expand in ("all", f"stage{stage}")
+        for block in [b for b in net.blocks if b.stage == stage]:
+            members = [layer for layer in layers if layer.block == block.name]
+            x += 1
+            if not expanded:
+                node = add_node(
+                    block.name.split("_")[1], "block",
+                    _hover(block.name, "block", block.out_shape, sum(m.params for m in members),
+                           sum(m.flops for m in members),
+                           " → ".join(m.detail.split(",")[0] for m in members if not m.shortcut)),
+                    size=16, symbol="square")
+                graph.edges.append((prev["id"], node["id"], "main"))
+                if block.shortcut:
+                    graph.edges.append((prev["id"], node["id"], block.shortcut))
+                prev = node
+                continue
+            block_input = prev
+            main = [m for m in members if not m.shortcut and m.kind != "add"]
+            add_layer = next((m for m in members if m.kind == "add"), None)
+            tail = []
+            for m in main:
+                if add_layer is not None and m.name.endswith("_out"):
+                    tail.append(m)
+                    continue
+                label = m.name.split("_", 2)[-1] if m.kind == "conv" else ""
+                node = add_node(label, m.kind, _hover(m.name, m.kind, m.output_shape, m.params,
+                                                      m.flops, m.detail),
+                                size=14 if m.kind == "conv" else 9)
+                graph.edges.append((prev["id"], node["id"], "main"))
+                prev = node
+                x += 1.0
+            if add_layer is not None:
+                add = add_node("+", "add", _hover(add_layer.name, "add", add_layer.output_shape, 0, 0,
+                                                  add_layer.detail), size=18)
+                graph.edges.append((prev["id"], add["id"], "main"))
+                short = [m for m in members if m.shortcut]
+                if short:  # the shortcut's own layers sit on the arc, above the main path
+                    mid = (block_input["x"] + add["x"]) / 2
+                    saved_x, x = x, mid
+                    sc = add_node(short[0].name.split("_", 2)[-1], short[0].kind, _hover(
+                        short[0].name, short[0].kind, short[-1].output_shape,
+                        sum(s.params for s in short), sum(s.flops for s in short),
+                        " + ".join(s.detail for s in short)), y=1.2, size=14, symbol="diamond")
+                    x = saved_x
+                    graph.edges.append((block_input["id"], sc["id"], block.shortcut))
+                    graph.edges.append((sc["id"], add["id"], block.shortcut))
+                else:
+                    graph.edges.append((block_input["id"], add["id"], "identity"))
+                prev = add
+                x += 1.0
+            for m in tail:
+                node = add_node("", m.kind, _hover(m.name, m.kind, m.output_shape, 0, 0, m.detail),
+                                size=9)
+                graph.edges.append((prev["id"], node["id"], "main"))
+                prev = node
+                x += 1.0
+        graph.stage_spans.append((f"stage {stage}", start, x + 0.5))
+    head = [layer for layer in layers if layer.stage == "head"]
+    x += 1
+    node = add_node("head", "head", _hover(
+        "head", "head", head[-1].output_shape, sum(h.params for h in head), sum(h.flops for h in head),
+        " → ".join(h.detail for h in head)), size=18)
+    graph.edges.append((prev["id"], node["id"], "main"))
+    return graph
+
+
+def _arc(x0, y0, x1, y1, lift):
+    """Points of a quadratic curve from (x0, y0) to (x1, y1) bulging up by `lift`."""
+    cx, cy = (x0 + x1) / 2, max(y0, y1) + lift
+    ts = [i / 12 for i in range(13)]
+    return ([(1 - t) ** 2 * x0 + 2 * (1 - t) * t * cx + t ** 2 * x1 for t in ts],
+            [(1 - t) ** 2 * y0 + 2 * (1 - t) * t * cy + t ** 2 * y1 for t in ts])
+
+
+def figure(spec: ResNetSpec, expand: str = "none", title: str | None = None) -> go.Figure:
+    """The interactive architecture figure (zoom, pan, hover)."""
+    graph = build_graph(spec, expand)
+    nodes = graph.nodes
+    fig = go.Figure()
+    for kind, (color, dash, width, label) in EDGE_STYLES.items():
+        xs, ys = [], []
+        for src, dst, edge_kind in graph.edges:
+            if edge_kind != kind:
+                continue
+            a, b = nodes[src], nodes[dst]
+            if kind == "main" or a["y"] != b["y"]:
+                xs += [a["x"], b["x"], None]
+                ys += [a["y"], b["y"], None]
+            else:
+                px, py = _arc(a["x"], a["y"], b["x"], b["y"], 0.9)
+                xs += px + [None]
+                ys += py + [None]
+        if xs:
+            fig.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", name=label, hoverinfo="skip",
+                                       line=dict(color=color, dash=dash, width=width)))
+    by_kind = {}
+    for node in nodes:
+        by_kind.setdefault(node["kind"], []).append(node)
+    for kind, group in by_kind.items():
+        fig.add_trace(go.Scatter(
+            x=[n["x"] for n in group], y=[n["y"] for n in group], mode="markers+text",
+            name=kind, showlegend=False, text=[n["label"] for n in group],
+            textposition="bottom center", textfont=dict(size=9),
+            hovertext=[n["hover"] for n in group], hoverinfo="text",
+            marker=dict(size=[n["size"] for n in group], color=KIND_COLORS.get(kind, "#555"),
+                        symbol=[n.get("symbol", "circle") for n in group],
+                        line=dict(width=1, color="white"))))
+    for i, (label, x0, x1) in enumerate(graph.stage_spans):
+        fig.add_vrect(x0=x0, x1=x1, fillcolor="#e3eaf3" if i % 2 == 0 else "#f3efe6", opacity=0.6,
+                      line_width=0, layer="below", annotation_text=label,
+                      annotation_position="top left")
+    width = nodes[-1]["x"] + 1
+    view = [-0.5, min(width, 70)]
+    if expand.startswith("stage"):  # open zoomed on the expanded stage; pan or zoom out for the rest
+        _, x0, x1 = graph.stage_spans[int(expand[5:]) - 1]
+        view = [x0 - 2, min(x1 + 2, x0 + 70)]
+    summary = summarize(spec)["totals"]
+    fig.update_layout(
+        title=title or f"{spec.name}: {summary['params']:,} parameters, {summary['blocks']} blocks",
+        showlegend=True, legend=dict(orientation="h", y=-0.15), height=380,
+        margin=dict(l=10, r=10, t=50, b=10), plot_bgcolor="white", hovermode="closest",
+        xaxis=dict(visible=False, range=view),
+        yaxis=dict(visible=False, range=[-0.8, 2.4], fixedrange=True), dragmode="pan")
+    return fig
+
+
+def explain(spec: ResNetSpec) -> str:
+    """Markdown notes about the network on screen, built from its plan."""
+    net = plan(spec)
+    kinds = [b.shortcut for b in net.blocks]
+    identity, projection, zeropad = (kinds.count(k) for k in ("identity", "projection", "zeropad"))
+    final = net.blocks[-1].out_shape
+    lines = [f"### {spec.name}: what you are looking at"]
+    if spec.residual:
+        lines.append(
+            f"**Residual blocks.** Each of the {len(net.blocks)} blocks computes a residual F(x) and "
+            "adds its input back: **H(x) = F(x) + x**. If the best thing a block can do is nothing, "
+            "it only has to push F towards zero, which is easy; a plain layer would have to learn "
+            "the identity map. The add also gives the gradient a path that skips F entirely.")
+        parts = [f"**{identity}** identity shortcuts (green arcs: no parameters)"]
+        if projection:
+            parts.append(f"**{projection}** projection shortcuts (orange dashed: a 1x1 convolution, "
+                         "used only where the block changes the number of channels or the resolution)")
+        if zeropad:
+            parts.append(f"**{zeropad}** zero-pad shortcuts (purple dotted: the paper's option A, which "
+                         "subsamples the input and fills the new channels with zeros, at no parameter cost)")
+        lines.append("**Shortcuts.** " + "; ".join(parts) + ".")
+    else:
+        lines.append(
+            f"**Plain twin.** The same {len(net.blocks)} blocks and layers with every shortcut and add "
+            "removed: the signal and its gradient must pass through every layer in turn. Toggle "
+            "*residual* to compare; the curves on the Gradient tab show what this does to training.")
+    if spec.family == "cifar" and spec.version == 1:
+        lines.append("**v1 (post-activation).** conv-BN-ReLU, conv-BN, then the add, then ReLU: the "
+                     "shortcut's output passes through a ReLU before the next block.")
+    elif spec.family == "cifar":
+        lines.append("**v2 (pre-activation bottleneck).** BN-ReLU comes *before* each convolution "
+                     "(1x1 reduce, 3x3, 1x1 expand) and nothing follows the add, so the shortcut path "
+                     "is a clean identity from the first block to the last.")
+    else:
+        lines.append("**ImageNet layout.** A 7x7 stride-2 stem and a 3x3 max-pool shrink 224x224 inputs "
+                     "to 56x56 before four stages" + (" of bottlenecks (1x1, 3x3, 1x1)." if spec.depth >= 50
+                                                      else " of basic two-conv blocks."))
+    lines.append(f"**Global average pooling.** The last feature map ({_fmt_shape(final)}) is averaged "
+                 f"over space to {final[-1]} numbers, one per channel, before the {spec.num_classes}-way "
+                 "dense layer: no large fully connected layer, and any input size works.")
+    return "\n\n".join(lines)

@@ -1,0 +1,29 @@
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_architecture_tab_builds_expands_and_refuses_bad_depth(page, screenshot):
+    page.get_by_role("tab", name="Architecture").click()
+    depth = page.get_by_label("Depth")
+    depth.fill("56")
+    page.locator("#arch-build").click()
+    plot = page.locator("#arch-plot .js-plotly-plot")
+    plot.wait_for()
+    page.get_by_text("ResNet-56 v1: 861,770 parameters").first.wait_for()
+    # 27 collapsed blocks: one square marker per block
+    assert page.locator("#arch-plot .scatterlayer .point").count() >= 27
+    screenshot("architecture_collapsed")
+
+    page.get_by_label("Expand").click()
+    page.get_by_role("option", name="stage 2 layers").click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('#arch-plot .scatterlayer .point').length > 60")
+    legend = page.locator("#arch-plot .legend").text_content()
+    assert "identity shortcut" in legend and "projection shortcut" in legend
+    screenshot("architecture_stage2")
+
+    depth.fill("21")
+    page.locator("#arch-build").click()
+    page.get_by_text("nearest valid depths are 20 and 26").first.wait_for()
+    screenshot("architecture_error")
