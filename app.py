@@ -119,7 +119,7 @@ with gr.Blocks(title="ResNet Explorer") as demo:
 
 
 def main():
-    host = os.environ.get("EXPLORER_HOST", "127.0.0.1")
+    host = os.environ.get("EXPLORER_HOST") or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     port = int(os.environ.get("EXPLORER_PORT", os.environ.get("GRADIO_SERVER_PORT", "7860")))
     demo.queue(default_concurrency_limit=2, max_size=64).launch(
         server_name=host, server_port=port, max_file_size="10mb", show_error=True)

@@ -1,0 +1,99 @@
+"""Shared benchmark plumbing: the tutorial baseline, the app as a server, raw REST calls,
+and alternating-pair timing (this machine's speed drifts up to 2x within minutes, so every
+figure is a median over pairs measured side by side, never a single timing)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT.parent / "shared" / "reference" / "tutorial_recipe.py"
+ARCHIVE = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+sys.path.insert(0, str(ROOT))
+
+
+def tutorial_module():
+    """The tutorial's code, imported as is from ../shared/reference (never copied here)."""
+    if not REFERENCE.exists():
+        raise SystemExit(f"baseline missing: {REFERENCE}")
+    spec = importlib.util.spec_from_file_location("tutorial_recipe", REFERENCE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def alternate(name_a, fn_a, name_b, fn_b, pairs=3, warmup=True):
+    """Runs fn_a and fn_b alternately `pairs` times; prints each pair and the median ratio b/a
+    (how many times slower b is than a). Each fn returns seconds (or None to time it here)."""
+    def timed(fn):
+        start = time.perf_counter()
+        out = fn()
+        return out if isinstance(out, float) else time.perf_counter() - start
+
+    if warmup:
+        fn_a(), fn_b()
+    ratios, times_a, times_b = [], [], []
+    for i in range(pairs):
+        a, b = (timed(fn_a), timed(fn_b)) if i % 2 == 0 else tuple(reversed((timed(fn_b), timed(fn_a))))
+        times_a.append(a)
+        times_b.append(b)
+        ratios.append(b / a)
+        print(f"pair {i + 1}: {name_a} {a:.3f} s   {name_b} {b:.3f} s   ratio {b / a:.2f}", flush=True)
+    result = {name_a: statistics.median(times_a), name_b: statistics.median(times_b),
+              "median_ratio": statistics.median(ratios), "pairs": pairs}
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def app_server(**env):
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT,
+                            env={**os.environ, "EXPLORER_PORT": str(port), **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(url, timeout=1)
+                break
+            except OSError:
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def call(url, api_name, data, files=None):
+    """One call over Gradio's raw REST API (POST, then read the event stream)."""
+    body = json.dumps({"data": data}).encode()
+    req = urllib.request.Request(f"{url}/gradio_api/call/{api_name}", body,
+                                 {"Content-Type": "application/json"})
+    event_id = json.loads(urllib.request.urlopen(req).read())["event_id"]
+    stream = urllib.request.urlopen(f"{url}/gradio_api/call/{api_name}/{event_id}").read().decode()
+    kind, payload = None, None
+    for line in stream.splitlines():
+        if line.startswith("event:"):
+            kind = line.split(":", 1)[1].strip()
+        elif line.startswith("data:"):
+            payload = line.split(":", 1)[1].strip()
+    if kind != "complete":
+        raise RuntimeError(f"{api_name} failed: {kind} {payload}")
+    return json.loads(payload)
