@@ -9,13 +9,25 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import gradio as gr  # noqa: E402
 
-from explorer import graph  # noqa: E402
+from explorer import charts, graph  # noqa: E402
+from explorer.data import resolve_source  # noqa: E402
+from explorer.jobs import JobManager  # noqa: E402
 from explorer.specs import make_spec  # noqa: E402
+from explorer.training import TrainConfig  # noqa: E402
+
+# The one piece of shared state: background jobs outlive requests and sessions by design.
+JOBS = JobManager(
+    Path(os.environ.get("EXPLORER_RUNS", "runs/app")),
+    max_running=int(os.environ.get("EXPLORER_MAX_JOBS", "1")),
+    max_epochs=int(os.environ.get("EXPLORER_MAX_EPOCHS", "50")),
+    max_seconds=float(os.environ.get("EXPLORER_JOB_SECONDS", "3600")),
+)
 
 EXPAND_CHOICES = [("blocks (collapsed)", "none"), ("stage 1 layers", "stage1"),
                   ("stage 2 layers", "stage2"), ("stage 3 layers", "stage3"),
@@ -67,6 +79,115 @@ def download_architecture(depth, version, family="cifar", residual=True, shortcu
     return path
 
 
+def _whole(value, name, low, high):
+    """Validates a whole number from the page or the API before any work."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a whole number, got {value!r}") from None
+    if number != int(number) or not low <= number <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+    return int(number)
+
+
+def _session(request) -> str:
+    return getattr(request, "session_hash", None) or "anonymous"
+
+
+def _start(depth, version, plain, epochs, subset, request, group=""):
+    source, notice = resolve_source()
+    config = TrainConfig(
+        depth=_whole(depth, "depth", 1, 2000), version=_whole(version, "version", 1, 2),
+        residual=not plain, epochs=_whole(epochs, "epochs", 1, 500),
+        subset=_whole(subset, "subset", 0, 50_000), data=source,
+        test_subset=2000,  # a quick, stable test curve; `evaluate` gives the full figure
+        grad_every=10, seed=0).validate()
+    return JOBS.start(config, owner=_session(request), group=group), notice
+
+
+@user_errors
+def train_start(depth: int, version: int, plain: bool = False, epochs: int = 3, subset: int = 5000,
+                request: gr.Request = None) -> str:
+    """Starts a background training job; returns its id."""
+    return _start(depth, version, plain, epochs, subset, request)[0]
+
+
+@user_errors
+def train_status(job_id: str) -> dict:
+    """State (queued, running, done, stopped, failed), epoch, step, history, device, error."""
+    return JOBS.status(job_id)
+
+
+@user_errors
+def train_stop(job_id: str, request: gr.Request = None) -> dict:
+    """Stops a job of this session; its last finished epoch stays on disk."""
+    return JOBS.stop(job_id, owner=_session(request))
+
+
+@user_errors
+def start_from_page(depth, version, plain, epochs, subset, race, request: gr.Request):
+    if race:  # the plain net and its residual twin on the same data, same seed, same order
+        group = f"race-{depth}-{version}"
+        started = [_start(depth, version, p, epochs, subset, request, group) for p in (True, False)]
+        ids, notice = [job_id for job_id, _ in started], started[0][1]
+    else:
+        job_id, notice = _start(depth, version, plain, epochs, subset, request)
+        ids = [job_id]
+    if notice:
+        gr.Warning(notice)
+    return ", ".join(ids), gr.Timer(active=True)
+
+
+def _job_ids(text):
+    ids = [part.strip() for part in str(text or "").split(",") if part.strip()]
+    if not ids:
+        raise ValueError("no job yet: press Start")
+    return ids
+
+
+def _fmt_eta(seconds):
+    if seconds is None:
+        return "estimating"
+    minutes, sec = divmod(int(seconds), 60)
+    return f"{minutes} min {sec:02d} s" if minutes else f"{sec} s"
+
+
+@user_errors
+def watch_jobs(job_text):
+    """Curves, gradient heatmap and progress text for the job(s) on the page."""
+    statuses = [JOBS.status(job_id) for job_id in _job_ids(job_text)]
+    curves = charts.training_curves([(s["label"], s["history"]) for s in statuses],
+                                    title="Training curves (dashed: test)")
+    heat = statuses[-1]
+    heatmap = charts.gradient_heatmap(heat["history"].get("grad_norms", {}),
+                                      title=f"Per-layer gradient norm: {heat['label']}")
+    lines = []
+    for s in statuses:
+        line = f"**{s['label']}** `{s['id']}`: {s['state']}"
+        if s["state"] == "queued":
+            line += f", position {s['queue_position']} in the queue"
+        elif s["state"] == "running":
+            line += (f", epoch {min(s['epoch'] + 1, s['epochs'])}/{s['epochs']}, step {s['step']}/"
+                     f"{s['steps_per_epoch'] or '?'}, ETA {_fmt_eta(s['eta_seconds'])}")
+        if s["device"]:
+            line += f" · {s['device']}"
+        if s["data"]:
+            line += f" · data: {Path(s['data']).name if '/' in s['data'] else s['data']}"
+        if s["error"]:
+            line += f" · {s['error']}"
+        lines.append(line)
+    active = any(s["state"] in ("queued", "running") for s in statuses)
+    return curves, heatmap, "\n\n".join(lines), gr.Timer(active=active)
+
+
+@user_errors
+def stop_from_page(job_text, request: gr.Request):
+    for job_id in _job_ids(job_text):
+        if JOBS.status(job_id)["state"] in ("queued", "running"):
+            JOBS.stop(job_id, owner=_session(request))
+    return watch_jobs(job_text)
+
+
 # ----------------------------------------------------------------------------- layout
 
 INTRO = """# ResNet Explorer
@@ -110,11 +231,44 @@ def architecture_tab():
     return build, inputs, outputs
 
 
+def train_tab():
+    gr.Markdown("Train a network in the background (it keeps running if you close the page). "
+                "**Race** trains the plain net and its residual twin on the same data, side by side.")
+    with gr.Row():
+        depth = gr.Number(value=20, precision=0, label="Depth", elem_id="train-depth")
+        version = gr.Radio([1, 2], value=1, label="Version")
+        plain = gr.Checkbox(value=False, label="Plain (no shortcuts)")
+        race = gr.Checkbox(value=False, label="Race: plain vs residual")
+        epochs = gr.Number(value=3, precision=0, label="Epochs", elem_id="train-epochs")
+        subset = gr.Number(value=5000, precision=0, label="Training images (0: all)",
+                           elem_id="train-subset")
+    with gr.Row():
+        start = gr.Button("Start", variant="primary", elem_id="train-start")
+        stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
+        job_text = gr.Textbox(label="Job id(s)", elem_id="train-jobs",
+                              info="filled by Start; paste an id to watch an earlier job")
+    progress = gr.Markdown(elem_id="train-progress")
+    curves = gr.Plot(label="Curves", elem_id="train-curves")
+    heatmap = gr.Plot(label="Gradient norms", elem_id="train-heatmap")
+    timer = gr.Timer(1.0, active=False)
+    start.click(start_from_page, [depth, version, plain, epochs, subset, race], [job_text, timer],
+                api_name=False)
+    timer.tick(watch_jobs, job_text, [curves, heatmap, progress, timer], api_name=False,
+               show_progress="hidden", concurrency_limit=8)
+    job_text.submit(watch_jobs, job_text, [curves, heatmap, progress, timer], api_name=False)
+    stop.click(stop_from_page, job_text, [curves, heatmap, progress, timer], api_name=False)
+
+
 with gr.Blocks(title="ResNet Explorer") as demo:
     gr.Markdown(INTRO)
     with gr.Tabs():
         with gr.Tab("Architecture", id="architecture"):
             arch_build, arch_inputs, arch_outputs = architecture_tab()
+        with gr.Tab("Train", id="train"):
+            train_tab()
+    gr.api(train_start, api_name="train_start", concurrency_limit=4)
+    gr.api(train_status, api_name="train_status", concurrency_limit=8)
+    gr.api(train_stop, api_name="train_stop", concurrency_limit=4)
     demo.load(build_architecture, arch_inputs, arch_outputs, api_name=False)
 
 

@@ -188,3 +188,29 @@ def synthetic(num_train: int = 2000, num_test: int = 500, seed: int = 0) -> Data
     x_train, y_train = make(num_train)
     x_test, y_test = make(num_test)
     return Dataset(x_train, y_train, x_test, y_test, CIFAR_CLASSES, "synthetic")
+
+
+def resolve_source(source: str | None = None) -> tuple[str, str]:
+    """A cheap check, before starting work, that `source` can be had without decoding it.
+
+    Returns (source to use, notice). Falls back to "synthetic" with a notice when the
+    source is a missing path, or "keras" while CIFAR-10 was never downloaded and cannot be.
+    """
+    source = str(source or default_source()).strip()
+    if source == "synthetic":
+        return source, ""
+    if source == "keras":
+        cached = Path.home() / ".keras" / "datasets" / "cifar-10-batches-py"
+        if cached.exists():
+            return source, ""
+        try:
+            import urllib.request
+
+            urllib.request.urlopen("https://www.cs.toronto.edu", timeout=3)
+            return source, ""
+        except OSError:
+            return "synthetic", ("CIFAR-10 cannot be downloaded here (offline) and EXPLORER_DATA "
+                                 "is not set: using generated data instead.")
+    if Path(source).expanduser().exists():
+        return source, ""
+    return "synthetic", f"data source {source!r} not found: using generated data instead."

@@ -203,7 +203,8 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
 
     total = max(1, config.epochs * steps_per_epoch)
     if config.schedule == "cosine":
-        warmup = min(int(config.warmup_epochs * steps_per_epoch), total - 1)
+        # Short runs (the app's) warm up for at most a fifth of their steps.
+        warmup = min(int(config.warmup_epochs * steps_per_epoch), int(0.2 * total))
         lr = keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=config.learning_rate * (0.1 if warmup else 1.0),
             decay_steps=total - warmup, warmup_target=config.learning_rate if warmup else None,
@@ -224,7 +225,7 @@ def _write_json_atomic(path: Path, value) -> None:
     os.replace(tmp, path)
 
 
-def make_callbacks(config, out: Path, probe_batch, steps_per_epoch, log=print):
+def make_callbacks(config, out: Path, probe_batch, steps_per_epoch, data_source=""):
     import keras
     import tensorflow as tf
 
@@ -319,11 +320,12 @@ def make_callbacks(config, out: Path, probe_batch, steps_per_epoch, log=print):
             remaining = (config.epochs - epoch_done) * per_epoch - (
                 0 if finished_epoch is not None else min(elapsed, per_epoch or 0)) if per_epoch else None
             _write_json_atomic(out / "status.json", {
-                "state": state, "epoch": epoch_done, "epochs": config.epochs,
+                "state": state, "device": device, "data": data_source, "epoch": epoch_done, "epochs": config.epochs,
                 "step": step, "steps_per_epoch": steps_per_epoch,
                 "eta_seconds": None if remaining is None else max(0.0, round(remaining, 1)),
                 "time": time.time()})
 
+    device = device_name()
     checkpoint = AtomicCheckpoint(out / "model.keras")
     return [
         keras.callbacks.BackupAndRestore(str(out / "backup"), double_checkpoint=True),
@@ -384,7 +386,7 @@ def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: in
             metrics=["accuracy"], steps_per_execution=config.steps_per_execution,
             jit_compile=False)  # XLA measured slower on this CPU
     probe_batch = (data.x_train[:64], data.y_train[:64])
-    callbacks = make_callbacks(config, out, probe_batch, steps_per_epoch, log)
+    callbacks = make_callbacks(config, out, probe_batch, steps_per_epoch, data.source)
     started = time.time()
     model.fit(train_ds, epochs=config.epochs, validation_data=test_ds,
               steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose)

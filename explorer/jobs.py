@@ -1,0 +1,277 @@
+"""Background training jobs: start, status, stop; bounded, thread-safe, per session.
+
+Each job is a subprocess running `python -m explorer train ... --out RUNS/<job id>`, not a
+thread, for three reasons: a crash or out-of-memory kill in TensorFlow cannot take the app
+down with it; Stop is immediate and certain (a thread cannot be killed mid-step, a process
+can, and the checkpoint it leaves is always whole because it is written atomically); and
+TensorFlow's process-wide settings (mixed precision policy, device placement) stay per job.
+
+The job's folder holds job.json (who started it, its config, its final state), and the
+files the training writes (status.json, history.json, model.keras, ...), so a restarted app
+lists earlier runs. Jobs survive browser disconnects: nothing here depends on a page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .training import TrainConfig
+
+STATES = ("queued", "running", "done", "stopped", "failed")
+
+
+@dataclass
+class Job:
+    id: str
+    owner: str  # the session that started it; only that session may stop it
+    config: TrainConfig
+    out: Path
+    state: str = "queued"
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    ended: float | None = None
+    error: str = ""
+    label: str = ""  # e.g. "ResNet-20 v1" or "Plain-20 v1", for charts
+    group: str = ""  # race mode: both twins share a group id
+    process: subprocess.Popen | None = None
+    stop_requested: bool = False
+
+    def record(self) -> dict:
+        return {"id": self.id, "owner": self.owner, "config": self.config.to_dict(),
+                "state": self.state, "created": self.created, "started": self.started,
+                "ended": self.ended, "error": self.error, "label": self.label, "group": self.group}
+
+
+class JobManager:
+    """Runs at most `max_running` jobs at once; the rest wait in order.
+
+    Args:
+        root: folder holding one sub-folder per job.
+        max_running: jobs training at the same time (others are queued).
+        max_epochs: per-job epoch cap (shared hosts).
+        max_seconds: per-job wall-time cap; the job stops and keeps its last checkpoint.
+        max_queued: queued jobs beyond this are refused with a clear "busy" message.
+    """
+
+    def __init__(self, root, max_running=1, max_epochs=50, max_seconds=3600.0, max_queued=8):
+        self.root = Path(root)
+        self.max_running = max_running
+        self.max_epochs = max_epochs
+        self.max_seconds = max_seconds
+        self.max_queued = max_queued
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.RLock()
+        self._load_previous()
+        self._pump_thread = threading.Thread(target=self._pump_forever, daemon=True)
+        self._pump_thread.start()
+
+    # ------------------------------------------------------------------ public
+
+    def start(self, config: TrainConfig, owner: str, label: str = "", group: str = "") -> str:
+        config.validate()
+        if config.epochs > self.max_epochs:
+            raise ValueError(f"at most {self.max_epochs} epochs per job on this host "
+                             f"(asked for {config.epochs})")
+        with self._lock:
+            queued = sum(j.state == "queued" for j in self._jobs.values())
+            if queued >= self.max_queued:
+                raise ValueError(f"busy: {queued} jobs are already waiting; try again later")
+            job_id = uuid.uuid4().hex[:12]
+            out = self.root / job_id
+            try:
+                out.mkdir(parents=True)
+            except OSError as err:
+                raise ValueError(f"cannot create the run folder {out}: {err.strerror or err}") from None
+            job = Job(job_id, owner, config, out, label=label or config.spec().name, group=group)
+            self._jobs[job_id] = job
+            self._save(job)
+            self._pump()
+        return job_id
+
+    def status(self, job_id: str) -> dict:
+        job = self._get(job_id)
+        with self._lock:
+            self._pump()
+            live = _read_json(job.out / "status.json") or {}
+            history = _read_json(job.out / "history.json") or {"epochs": [], "grad_norms": {}}
+            position = None
+            if job.state == "queued":
+                waiting = sorted((j for j in self._jobs.values() if j.state == "queued"),
+                                 key=lambda j: j.created)
+                position = [j.id for j in waiting].index(job.id) + 1
+            return {
+                "id": job.id, "state": job.state, "label": job.label, "group": job.group,
+                "epoch": live.get("epoch", len(history.get("epochs", []))),
+                "epochs": job.config.epochs, "step": live.get("step", 0),
+                "steps_per_epoch": live.get("steps_per_epoch"), "eta_seconds": live.get("eta_seconds"),
+                "queue_position": position, "device": live.get("device", ""),
+                "data": live.get("data", job.config.data), "history": history, "error": job.error,
+                "checkpoint": str(job.out / "model.keras") if (job.out / "model.keras").exists() else None,
+                "config": job.config.to_dict(),
+            }
+
+    def stop(self, job_id: str, owner: str) -> dict:
+        job = self._get(job_id)
+        with self._lock:
+            if job.owner != owner:
+                raise ValueError("this job belongs to another session and cannot be stopped from here")
+            job.stop_requested = True
+            if job.state == "queued":
+                self._finish(job, "stopped")
+            elif job.state == "running" and job.process is not None:
+                job.process.send_signal(signal.SIGTERM)  # the checkpoint on disk is always whole
+        deadline = time.time() + 10
+        while job.state == "running" and time.time() < deadline:
+            time.sleep(0.1)
+            with self._lock:
+                self._pump()
+        if job.state == "running" and job.process is not None:
+            job.process.kill()
+        return self.status(job_id)
+
+    def list(self, owner: str | None = None) -> list[dict]:
+        with self._lock:
+            self._pump()
+            jobs = sorted(self._jobs.values(), key=lambda j: j.created, reverse=True)
+            return [{"id": j.id, "label": j.label, "state": j.state, "group": j.group,
+                     "epochs": j.config.epochs, "created": j.created}
+                    for j in jobs if owner is None or j.owner == owner]
+
+    def checkpoint(self, job_id: str) -> Path:
+        """The model file of a job, looked up by id (never a path from a request)."""
+        path = self._get(job_id).out / "model.keras"
+        if not path.exists():
+            raise ValueError(f"job {job_id} has no finished epoch yet")
+        return path
+
+    def shutdown(self):
+        with self._lock:
+            for job in self._jobs.values():
+                if job.process is not None and job.process.poll() is None:
+                    job.process.kill()
+
+    # ------------------------------------------------------------------ internals
+
+    def _get(self, job_id) -> Job:
+        job = self._jobs.get(str(job_id).strip()) if isinstance(job_id, str) else None
+        if job is None:
+            raise ValueError(f"unknown job id {str(job_id)[:40]!r}")
+        return job
+
+    def _save(self, job: Job):
+        try:
+            tmp = job.out / "job.json.tmp"
+            tmp.write_text(json.dumps(job.record()))
+            os.replace(tmp, job.out / "job.json")
+        except OSError:
+            pass  # a full disk must not break status reporting
+
+    def _load_previous(self):
+        if not self.root.exists():
+            return
+        for path in self.root.glob("*/job.json"):
+            record = _read_json(path)
+            if not record:
+                continue
+            try:
+                config = TrainConfig.from_dict(record["config"])
+            except (ValueError, TypeError, KeyError):
+                continue
+            state = record["state"]
+            if state in ("queued", "running"):  # the app died under it
+                state, record["error"] = "stopped", "the app restarted while this job ran"
+            job = Job(record["id"], record["owner"], config, path.parent, state=state,
+                      created=record["created"], started=record.get("started"),
+                      ended=record.get("ended"), error=record.get("error", ""),
+                      label=record.get("label", ""), group=record.get("group", ""))
+            self._jobs[job.id] = job
+
+    def _pump_forever(self):
+        while True:
+            time.sleep(0.5)
+            with self._lock:
+                self._pump()
+
+    def _pump(self):
+        """Reaps finished processes and starts queued jobs; call with the lock held."""
+        for job in self._jobs.values():
+            if job.state != "running" or job.process is None:
+                continue
+            code = job.process.poll()
+            if code is None:
+                if self.max_seconds and time.time() - job.started > self.max_seconds + 60:
+                    job.process.kill()  # the job's own --max-seconds should have stopped it
+                continue
+            if job.stop_requested:
+                self._finish(job, "stopped")
+            elif code == 0:
+                live = _read_json(job.out / "status.json") or {}
+                self._finish(job, "done" if live.get("state") == "done" else "stopped",
+                             "" if live.get("state") == "done" else "time cap reached")
+            else:
+                self._finish(job, "failed", _failure_reason(job.out / "train.log", code))
+        running = sum(j.state == "running" for j in self._jobs.values())
+        for job in sorted(self._jobs.values(), key=lambda j: j.created):
+            if running >= self.max_running:
+                break
+            if job.state == "queued":
+                self._launch(job)
+                running += 1
+
+    def _launch(self, job: Job):
+        cfg = job.config
+        args = [sys.executable, "-m", "explorer", "train", "--depth", str(cfg.depth),
+                "--version", str(cfg.version), "--shortcut", cfg.shortcut, "--epochs", str(cfg.epochs),
+                "--subset", str(cfg.subset), "--test-subset", str(cfg.test_subset),
+                "--batch-size", str(cfg.batch_size), "--seed", str(cfg.seed),
+                "--max-seconds", str(min(cfg.max_seconds or self.max_seconds, self.max_seconds)),
+                "--out", str(job.out)]
+        if cfg.data:
+            args += ["--data", cfg.data]
+        if not cfg.residual:
+            args.append("--plain")
+        try:
+            log = open(job.out / "train.log", "ab")
+            job.process = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1],
+                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        except OSError as err:
+            self._finish(job, "failed", f"could not start training: {err}")
+            return
+        job.state, job.started = "running", time.time()
+        self._save(job)
+
+    def _finish(self, job: Job, state: str, error: str = ""):
+        job.state, job.ended, job.error = state, time.time(), error
+        job.process = None
+        self._save(job)
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _failure_reason(log_path: Path, code: int) -> str:
+    """The most telling line of a failed run's log."""
+    try:
+        lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        lines = []
+    for line in reversed(lines):
+        if line.startswith("error:") or "Error" in line.split(":")[0]:
+            return line[:500]
+    if code < 0:
+        return f"killed by signal {-code}" + (" (out of memory?)" if -code == signal.SIGKILL else "")
+    return lines[-1][:500] if lines else f"exit status {code}"

@@ -1,0 +1,25 @@
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_train_tab_starts_updates_and_stops(page, screenshot):
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#train-epochs input").fill("3")
+    page.locator("#train-subset input").fill("1024")
+    page.get_by_label("Race: plain vs residual").check()
+    page.locator("#train-start").click()
+    # two job ids, then live progress from the background jobs
+    page.wait_for_function("() => document.querySelector('#train-jobs textarea, #train-jobs input')"
+                           ".value.includes(',')")
+    page.locator("#train-progress").get_by_text("running").first.wait_for(timeout=120_000)
+    # the curves fill in once the first epoch ends
+    page.wait_for_function(
+        "() => document.querySelectorAll('#train-curves .scatterlayer .trace').length >= 4",
+        timeout=240_000)
+    screenshot("train_running")
+    page.locator("#train-stop").click()
+    page.locator("#train-progress").get_by_text("stopped").first.wait_for(timeout=30_000)
+    text = page.locator("#train-progress").inner_text()
+    assert "running" not in text
+    screenshot("train_stopped")

@@ -1,0 +1,82 @@
+"""Shared fixtures: a private data cache, a tiny generated CIFAR-style archive, and the
+optional real archive in ../shared (tests that need it skip cleanly when it is absent)."""
+
+import os
+
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # before anything imports TensorFlow
+
+import io
+import tarfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from explorer.specs import CIFAR_CLASSES
+
+SHARED_ARCHIVE = Path(__file__).parents[2] / "shared/data/cifar10-jpeg.tar.gz"
+TINY_TRAIN_PER_CLASS = 6
+TINY_TEST_PER_CLASS = 2
+
+
+@pytest.fixture(scope="session", autouse=True)
+def explorer_cache(tmp_path_factory):
+    """Every test (and every CLI subprocess) caches decoded data in a private folder, and
+    no test silently picks up the developer's $EXPLORER_DATA."""
+    path = tmp_path_factory.mktemp("explorer-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EXPLORER_CACHE", str(path))
+        mp.delenv("EXPLORER_DATA", raising=False)
+        yield path
+
+
+def class_image(label: int, index: int, size: int = 32) -> np.ndarray:
+    """A deterministic image whose mean color depends on its class."""
+    rng = np.random.default_rng(1000 * label + index)
+    base = np.array([(label * 25) % 256, (255 - label * 25) % 256, (label * 70) % 256], np.float32)
+    noise = rng.normal(0, 12, (size, size, 3))
+    return np.clip(base + noise, 0, 255).astype(np.uint8)
+
+
+def jpeg_bytes(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def write_archive(path: Path, members: dict) -> Path:
+    """Writes {name inside the archive: bytes} as a .tar.gz."""
+    with tarfile.open(path, "w:gz") as archive:
+        for name, raw in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(raw)
+            archive.addfile(info, io.BytesIO(raw))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_archive(tmp_path_factory) -> Path:
+    """train/<class>/NNNN.jpg (6 per class) and test/<class>/NNNN.jpg (2 per class)."""
+    members = {}
+    for split, count in (("train", TINY_TRAIN_PER_CLASS), ("test", TINY_TEST_PER_CLASS)):
+        for label, name in enumerate(CIFAR_CLASSES):
+            for i in range(count):
+                offset = 0 if split == "train" else 100
+                members[f"{split}/{name}/{i:04d}.jpg"] = jpeg_bytes(class_image(label, offset + i))
+    return write_archive(tmp_path_factory.mktemp("tiny") / "tiny-cifar.tar.gz", members)
+
+
+@pytest.fixture(scope="session")
+def archive_tools():
+    """The helpers above, for tests that write their own archives or folders."""
+    return SimpleNamespace(image=class_image, jpeg=jpeg_bytes, write=write_archive)
+
+
+@pytest.fixture
+def shared_archive() -> Path:
+    """The real CIFAR-10 JPEG archive; the test is skipped when it is not there."""
+    if not SHARED_ARCHIVE.exists():
+        pytest.skip(f"real CIFAR-10 archive not present at {SHARED_ARCHIVE}")
+    return SHARED_ARCHIVE

@@ -1,0 +1,128 @@
+"""The plan-only architecture module: tables, summary, graph and Plotly figure."""
+
+import re
+
+import plotly.graph_objects as go
+import pytest
+
+from explorer import graph
+from explorer.specs import REGISTRY, get_spec, plan
+
+# He et al. Table 1 (ImageNet) and the usual CIFAR figure, in multiply-adds.
+PAPER_FLOPS = {"resnet18": 1.8e9, "resnet34": 3.6e9, "resnet50": 3.8e9, "resnet101": 7.6e9,
+               "resnet152": 11.3e9, "resnet20_v1": 41e6}
+LAYER_KINDS = {"conv", "bn", "relu", "add", "pool", "dense", "pad"}
+
+
+def shortcut_legends(fig) -> list[str]:
+    return [trace.name for trace in fig.data if trace.showlegend is not False and "shortcut" in trace.name]
+
+
+def hover_names(nodes) -> list[str]:
+    return [re.match(r"<b>([^<]+)</b>", node["hover"]).group(1) for node in nodes]
+
+
+def test_figure_legend_for_projection_shortcuts():
+    fig = graph.figure(get_spec("resnet20_v1"))
+    assert isinstance(fig, go.Figure)
+    names = shortcut_legends(fig)
+    assert len(names) == 2
+    assert any("identity shortcut" in n for n in names)
+    assert any("projection shortcut" in n for n in names)
+    assert "274,442 parameters" in fig.layout.title.text
+
+
+def test_figure_for_plain_net_has_no_shortcut_traces():
+    fig = graph.figure(get_spec("plain20_v1"))
+    assert shortcut_legends(fig) == []
+    assert [t.name for t in fig.data if t.showlegend is not False] == ["main path"]
+
+
+def test_figure_for_zeropad_shortcuts():
+    names = shortcut_legends(graph.figure(get_spec("resnet20_v1_zeropad")))
+    assert any("zero-pad" in n for n in names)
+    assert any("identity shortcut" in n for n in names)
+    assert not any("projection" in n for n in names)
+
+
+@pytest.mark.parametrize("expand", ["stage1", "all"])
+def test_expanded_figures_build(expand):
+    fig = graph.figure(get_spec("resnet29_v2"), expand=expand)
+    assert len(shortcut_legends(fig)) == 2
+
+
+@pytest.mark.parametrize("name", ["resnet20_v1", "plain20_v1", "resnet20_v1_zeropad", "resnet29_v2",
+                                  "resnet50"])
+def test_collapsed_graph_has_one_node_per_block(name):
+    spec = get_spec(name)
+    blocks = plan(spec).blocks
+    g = graph.build_graph(spec)
+    assert [n["label"] for n in g.nodes[:2]] == ["input", "stem"]
+    assert g.nodes[-1]["label"] == "head"
+    assert len(g.nodes) == len(blocks) + 3
+    assert hover_names(g.nodes[2:-1]) == [b.name for b in blocks]
+    assert sum(kind == "main" for _, _, kind in g.edges) == len(g.nodes) - 1
+    assert sorted(kind for _, _, kind in g.edges if kind != "main") == sorted(
+        b.shortcut for b in blocks if b.shortcut)
+
+
+def test_expand_one_stage_shows_only_its_layers():
+    spec = get_spec("resnet20_v1")
+    g = graph.build_graph(spec, expand="stage2")
+    layer_nodes = [n for n in g.nodes if n["kind"] in LAYER_KINDS]
+    names = hover_names(layer_nodes)
+    stage2 = [row.name for row in graph.layer_table(spec) if row.stage == "stage2"]
+    assert names and all(n.startswith("stage2_") for n in names)
+    assert set(names) == set(stage2)  # ResNet-20 v1 has no shortcut BN to merge
+    assert hover_names(n for n in g.nodes if n["kind"] == "block") == [
+        b.name for b in plan(spec).blocks if b.stage != 2]
+    assert {kind for _, _, kind in g.edges} == {"main", "identity", "projection"}
+
+
+def test_expand_all_shows_every_main_path_layer():
+    spec = get_spec("resnet56_v2")
+    g = graph.build_graph(spec, expand="all")
+    names = set(hover_names(n for n in g.nodes if n["kind"] in LAYER_KINDS))
+    assert not [n for n in g.nodes if n["kind"] == "block"]
+    stage_layers = [row for row in graph.layer_table(spec) if row.stage.startswith("stage")]
+    assert {row.name for row in stage_layers if not row.shortcut} <= names
+
+
+@pytest.mark.parametrize("expand", ["bogus", "stage4", "stage0", ""])
+def test_bad_expand_is_refused(expand):
+    with pytest.raises(ValueError, match="expand must be one of"):
+        graph.build_graph(get_spec("resnet20_v1"), expand=expand)
+
+
+def test_imagenet_has_a_fourth_stage():
+    g = graph.build_graph(get_spec("resnet18"), expand="stage4")
+    assert {n for n in hover_names(n for n in g.nodes if n["kind"] in LAYER_KINDS)} >= {
+        "stage4_block1_conv1", "stage4_block2_out"}
+
+
+def test_resnet1202_collapsed_graph():
+    spec = get_spec("resnet1202_v1")
+    g = graph.build_graph(spec)
+    assert sum(n["kind"] == "block" for n in g.nodes) == 600
+    assert len(g.nodes) == 603
+    assert graph.summarize(spec)["totals"]["blocks"] == 600
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_summary_is_consistent(name):
+    spec = REGISTRY[name]
+    summary = graph.summarize(spec)
+    totals, stages = summary["totals"], summary["stages"]
+    assert totals["weighted_layers"] == spec.depth
+    assert sum(s["params"] for s in stages) == totals["params"]
+    assert sum(s["flops"] for s in stages) == totals["flops"]
+    assert sum(s["blocks"] for s in stages) == totals["blocks"] == len(plan(spec).blocks)
+    assert [s["stage"] for s in stages][0] == "stem" and stages[-1]["stage"] == "head"
+    assert stages[-1]["output_shape"] == str(spec.num_classes)
+    assert totals["layers"] == len(graph.layer_table(spec))
+
+
+@pytest.mark.parametrize("name", list(PAPER_FLOPS))
+def test_flops_match_published_figures(name):
+    flops = graph.summarize(get_spec(name))["totals"]["flops"]
+    assert flops == pytest.approx(PAPER_FLOPS[name], rel=0.03)
