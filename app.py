@@ -24,7 +24,7 @@ from explorer.training import TrainConfig  # noqa: E402
 # The one piece of shared state: background jobs outlive requests and sessions by design.
 JOBS = JobManager(
     Path(os.environ.get("EXPLORER_RUNS", "runs/app")),
-    max_running=int(os.environ.get("EXPLORER_MAX_JOBS", "1")),
+    max_running=int(os.environ.get("EXPLORER_MAX_JOBS", "2")),  # a race needs two
     max_epochs=int(os.environ.get("EXPLORER_MAX_EPOCHS", "50")),
     max_seconds=float(os.environ.get("EXPLORER_JOB_SECONDS", "3600")),
 )
@@ -158,9 +158,8 @@ def watch_jobs(job_text):
     statuses = [JOBS.status(job_id) for job_id in _job_ids(job_text)]
     curves = charts.training_curves([(s["label"], s["history"]) for s in statuses],
                                     title="Training curves (dashed: test)")
-    heat = statuses[-1]
-    heatmap = charts.gradient_heatmap(heat["history"].get("grad_norms", {}),
-                                      title=f"Per-layer gradient norm: {heat['label']}")
+    heatmap = charts.gradient_heatmaps(
+        [(s["label"], s["history"].get("grad_norms", {})) for s in statuses[-2:]])
     lines = []
     for s in statuses:
         line = f"**{s['label']}** `{s['id']}`: {s['state']}"

@@ -39,22 +39,36 @@ def training_curves(runs: list[tuple[str, dict]], title: str = "Training") -> go
     return fig
 
 
-def gradient_heatmap(grad_norms: dict, title: str = "Per-layer gradient norm") -> go.Figure:
-    """Layers (input at the bottom) by training steps, colored by log10 of the gradient norm."""
-    layers = grad_norms.get("layers") or []
-    steps = grad_norms.get("steps") or []
-    norms = np.asarray(grad_norms.get("norms") or np.zeros((0, len(layers))), dtype=float)
-    fig = go.Figure()
-    if len(steps) and len(layers):
-        z = np.log10(np.maximum(norms.T, 1e-12))
+def gradient_heatmaps(runs: list[tuple[str, dict]], title: str = "Per-layer gradient norm") -> go.Figure:
+    """One heatmap per run, side by side: layers (input at the bottom) by training steps,
+    colored by log10 of the gradient norm on one shared color scale.
+
+    Args:
+        runs: (label, grad_norms) pairs; grad_norms as in history.json.
+    """
+    runs = runs or [("", {})]
+    fig = make_subplots(rows=1, cols=len(runs), subplot_titles=[label for label, _ in runs],
+                        horizontal_spacing=0.08)
+    grids = [np.log10(np.maximum(np.asarray(g.get("norms") or [], dtype=float).T, 1e-12))
+             for _, g in runs]
+    filled = [z for z in grids if z.size]
+    low = min((float(z.min()) for z in filled), default=-3.0)
+    high = max((float(z.max()) for z in filled), default=1.0)
+    for col, ((label, grads), z) in enumerate(zip(runs, grids), start=1):
+        layers = grads.get("layers") or []
+        if not z.size:
+            fig.add_annotation(text="no gradient norms logged yet", showarrow=False,
+                               xref=f"x{col if col > 1 else ''} domain",
+                               yref=f"y{col if col > 1 else ''} domain", x=0.5, y=0.5)
+            continue
         fig.add_trace(go.Heatmap(
-            x=steps, y=list(range(len(layers))), z=z, colorscale="Viridis",
-            colorbar=dict(title="log10 ‖g‖"), customdata=np.array(layers)[:, None].repeat(len(steps), 1),
-            hovertemplate="%{customdata}<br>step %{x}<br>log10 norm %{z:.2f}<extra></extra>"))
-    else:
-        fig.add_annotation(text="no gradient norms logged yet", showarrow=False, x=0.5, y=0.5,
-                           xref="paper", yref="paper")
-    fig.update_layout(title=title, height=360, margin=dict(l=50, r=10, t=50, b=40),
-                      xaxis_title="training step", yaxis_title="layer (input → output)",
+            x=grads["steps"], y=list(range(len(layers))), z=z, zmin=low, zmax=high,
+            colorscale="Viridis", showscale=col == len(runs), colorbar=dict(title="log10 ‖g‖"),
+            customdata=np.array(layers, dtype=object)[:, None].repeat(len(grads["steps"]), 1),
+            hovertemplate="%{customdata}<br>step %{x}<br>log10 norm %{z:.2f}<extra></extra>"),
+            1, col)
+    fig.update_xaxes(title_text="training step")
+    fig.update_yaxes(title_text="layer (input → output)", col=1)
+    fig.update_layout(title=title, height=380, margin=dict(l=50, r=10, t=70, b=40),
                       template="plotly_white")
     return fig
