@@ -7,6 +7,7 @@ machine (Docker, Hugging Face Spaces do this for you).
 from __future__ import annotations
 
 import functools
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -15,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import gradio as gr  # noqa: E402
 
-from explorer import charts, graph  # noqa: E402
+from explorer import charts, graph, probes  # noqa: E402
 from explorer.data import resolve_source  # noqa: E402
 from explorer.jobs import JobManager  # noqa: E402
 from explorer.specs import make_spec  # noqa: E402
@@ -187,6 +188,56 @@ def stop_from_page(job_text, request: gr.Request):
     return watch_jobs(job_text)
 
 
+@user_errors
+def gradient_flow(depth: int, version: int, batch_size: int = 64, seed: int = 0, view: str = "kernels",
+                  progress=gr.Progress()):
+    """Per-layer gradient norms of a plain net and its residual twin; chart, reading, JSON file."""
+    depth = _whole(depth, "depth", 1, 2000)
+    version = _whole(version, "version", 1, 2)
+    make_spec(depth, version)  # refuse bad depths before any work
+    flow = probes.gradient_flow(depth, version, _whole(batch_size, "batch size", 1, 512),
+                                _whole(seed, "seed", 0, 2**31 - 1),
+                                progress=lambda fraction, text: progress(fraction, desc=text))
+    path = os.path.join(tempfile.mkdtemp(prefix="explorer-"), f"gradients_{depth}_v{version}.json")
+    with open(path, "w") as f:
+        json.dump(flow.to_dict(), f)
+    reading = probes.reading(flow)
+    if flow.notice:
+        reading = f"*{flow.notice}*\n\n" + reading
+    return charts.flow_figure(flow, view), reading, path
+
+
+@user_errors
+def depth_sweep(version: int = 1, depths: str = "20, 56, 110, 218", progress=gr.Progress()):
+    """First-layer and median gradient norm against depth, plain and residual."""
+    version = _whole(version, "version", 1, 2)
+    values = [_whole(part, "depth", 1, 2000) for part in str(depths).replace(";", ",").split(",")
+              if part.strip()]
+    if not 1 <= len(values) <= 8:
+        raise ValueError("give between 1 and 8 depths, separated by commas")
+    for depth in values:
+        make_spec(depth, version)
+    sweep = probes.depth_sweep(version, values, progress=lambda f, t: progress(f, desc=t))
+    return charts.sweep_figure(sweep)
+
+
+@user_errors
+def watch_heatmaps(job_text):
+    statuses = [JOBS.status(job_id) for job_id in _job_ids(job_text)]
+    heatmap = charts.gradient_heatmaps(
+        [(s["label"], s["history"].get("grad_norms", {})) for s in statuses[-2:]],
+        title="Per-layer gradient norm over training")
+    text = " · ".join(f"{s['label']}: {s['state']}, epoch {s['epoch']}/{s['epochs']}" for s in statuses)
+    active = any(s["state"] in ("queued", "running") for s in statuses)
+    return heatmap, text, gr.Timer(active=active)
+
+
+@user_errors
+def start_race_for_heatmaps(depth, version, request: gr.Request):
+    ids = [_start(depth, version, plain, 2, 2048, request, group="gradients")[0] for plain in (True, False)]
+    return ", ".join(ids), gr.Timer(active=True)
+
+
 # ----------------------------------------------------------------------------- layout
 
 INTRO = """# ResNet Explorer
@@ -258,6 +309,43 @@ def train_tab():
     stop.click(stop_from_page, job_text, [curves, heatmap, progress, timer], api_name=False)
 
 
+def gradients_tab():
+    gr.Markdown("The same initial weights and the same batch of images through a plain net and its "
+                "residual twin: how large is the gradient that reaches each layer?")
+    with gr.Row():
+        depth = gr.Number(value=110, precision=0, label="Depth", elem_id="grad-depth")
+        version = gr.Radio([1, 2], value=1, label="Version")
+        batch = gr.Number(value=64, precision=0, label="Batch size")
+        seed = gr.Number(value=0, precision=0, label="Seed")
+        view = gr.Radio([("per weight layer", "kernels"), ("per block output", "blocks")],
+                        value="kernels", label="View")
+    run = gr.Button("Measure", variant="primary", elem_id="grad-run")
+    plot = gr.Plot(label="Gradient norm per layer", elem_id="grad-plot")
+    reading = gr.Markdown(elem_id="grad-reading")
+    numbers = gr.File(label="The numbers (JSON)", interactive=False)
+    run.click(gradient_flow, [depth, version, batch, seed, view], [plot, reading, numbers],
+              api_name="gradient_flow", concurrency_limit=1, concurrency_id="probes")
+    with gr.Accordion("Depth sweep", open=False):
+        with gr.Row():
+            sweep_version = gr.Radio([1, 2], value=1, label="Version")
+            depths = gr.Textbox(value="20, 56, 110, 218", label="Depths")
+            sweep_run = gr.Button("Sweep", elem_id="grad-sweep")
+        sweep_plot = gr.Plot(label="Gradient norm against depth", elem_id="grad-sweep-plot")
+        sweep_run.click(depth_sweep, [sweep_version, depths], sweep_plot, api_name="depth_sweep",
+                        concurrency_limit=1, concurrency_id="probes")
+    with gr.Accordion("Over training", open=False):
+        gr.Markdown("Paste job ids from the Train tab, or start a short plain-vs-residual race here.")
+        with gr.Row():
+            jobs = gr.Textbox(label="Job id(s)", elem_id="grad-jobs")
+            race = gr.Button("Start a short race (2 epochs)", elem_id="grad-race")
+        status = gr.Markdown()
+        heat = gr.Plot(label="Gradient norms over training", elem_id="grad-heat")
+        timer = gr.Timer(1.5, active=False)
+        race.click(start_race_for_heatmaps, [depth, version], [jobs, timer], api_name=False)
+        jobs.submit(watch_heatmaps, jobs, [heat, status, timer], api_name=False)
+        timer.tick(watch_heatmaps, jobs, [heat, status, timer], api_name=False, show_progress="hidden")
+
+
 with gr.Blocks(title="ResNet Explorer") as demo:
     gr.Markdown(INTRO)
     with gr.Tabs():
@@ -265,6 +353,8 @@ with gr.Blocks(title="ResNet Explorer") as demo:
             arch_build, arch_inputs, arch_outputs = architecture_tab()
         with gr.Tab("Train", id="train"):
             train_tab()
+        with gr.Tab("Gradient flow", id="gradients"):
+            gradients_tab()
     gr.api(train_start, api_name="train_start", concurrency_limit=4)
     gr.api(train_status, api_name="train_status", concurrency_limit=8)
     gr.api(train_stop, api_name="train_stop", concurrency_limit=4)

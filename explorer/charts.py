@@ -72,3 +72,57 @@ def gradient_heatmaps(runs: list[tuple[str, dict]], title: str = "Per-layer grad
     fig.update_layout(title=title, height=380, margin=dict(l=50, r=10, t=70, b=40),
                       template="plotly_white")
     return fig
+
+
+def flow_figure(flow, view: str = "kernels") -> go.Figure:
+    """Gradient norm per layer (or per block output), plain against residual, log y axis.
+
+    Args:
+        flow: a `probes.FlowResult`.
+        view: "kernels" (||dL/dW|| per weight layer) or "blocks" (||dL/d output|| per block).
+    """
+    if view not in ("kernels", "blocks"):
+        raise ValueError(f"view must be kernels or blocks, got {view!r}")
+    if view == "kernels":
+        names, plain, residual = flow.layers, flow.plain, flow.residual
+        y_title = "‖∂L/∂W‖ (kernel)"
+        starts = flow.stage_starts
+    else:
+        names, plain, residual = flow.blocks, flow.plain_blocks, flow.residual_blocks
+        y_title = "‖∂L/∂(block output)‖"
+        starts = [i for i, n in enumerate(names) if n.endswith("_block1")]
+    x = list(range(len(names)))
+    fig = go.Figure()
+    for label, values, color in (("plain", plain, PALETTE[1]), ("residual", residual, PALETTE[0])):
+        fig.add_trace(go.Scatter(x=x, y=values, mode="lines+markers", name=label, customdata=names,
+                                 line=dict(color=color), marker=dict(size=4),
+                                 hovertemplate="%{customdata}<br>%{y:.3g}<extra>" + label + "</extra>"))
+    for i, start in enumerate(starts):
+        fig.add_vline(x=start - 0.5, line=dict(color="#999", dash="dot"),
+                      annotation_text=f"stage {i + 1}", annotation_position="top right")
+    fig.update_layout(
+        title=f"{flow.spec_name}: gradient norm per {'layer' if view == 'kernels' else 'block'}, "
+              f"plain vs residual (same initial weights, same {flow.batch_size} images)",
+        xaxis_title=("weight layer, input → output" if view == "kernels" else "block, input → output"),
+        yaxis=dict(type="log", title=y_title), height=420, template="plotly_white",
+        margin=dict(l=60, r=10, t=60, b=50), legend=dict(orientation="h", y=1.02, x=1, xanchor="right"))
+    return fig
+
+
+def sweep_figure(sweep: dict) -> go.Figure:
+    """First-layer and median gradient norm against depth, plain and residual."""
+    rows = sweep["rows"]
+    depths = [r["depth"] for r in rows]
+    fig = go.Figure()
+    for key, label, color, dash in (
+            ("plain_first", "plain, first layer", PALETTE[1], "solid"),
+            ("plain_median", "plain, median layer", PALETTE[1], "dash"),
+            ("residual_first", "residual, first layer", PALETTE[0], "solid"),
+            ("residual_median", "residual, median layer", PALETTE[0], "dash")):
+        fig.add_trace(go.Scatter(x=depths, y=[r[key] for r in rows], name=label, mode="lines+markers",
+                                 line=dict(color=color, dash=dash)))
+    fig.update_layout(title=f"Gradient norm against depth (v{sweep['version']}, at initialization)",
+                      xaxis=dict(title="depth", type="log", tickvals=depths),
+                      yaxis=dict(type="log", title="‖∂L/∂W‖"), height=400, template="plotly_white",
+                      margin=dict(l=60, r=10, t=60, b=50))
+    return fig

@@ -62,6 +62,20 @@ def cmd_evaluate(args):
     print(json.dumps(evaluate(args.checkpoint, args.data, limit=args.limit or None)))
 
 
+def cmd_gradients(args):
+    from .probes import gradient_flow
+
+    flow = gradient_flow(args.depth, args.version, batch_size=args.batch_size, seed=args.seed,
+                         source=args.data)
+    out = flow.to_dict()
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"{flow.spec_name}, {flow.batch_size} images from {flow.data}")
+        for name, p, r in zip(flow.layers, flow.plain, flow.residual):
+            print(f"  {name:<28} plain {p:12.4g}   residual {r:12.4g}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explorer", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -97,6 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-seconds", type=float, default=0.0, help="stop after this wall time")
     p.add_argument("--out", required=True, help="run folder (resumes if it holds a backup)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("gradients", help="per-layer gradient norms, plain vs residual twin")
+    p.add_argument("--depth", type=int, default=56)
+    p.add_argument("--version", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", help="keras, synthetic, or an archive/folder (default $EXPLORER_DATA)")
+    p.add_argument("--json", action="store_true", help="print one JSON line")
+    p.set_defaults(func=cmd_gradients)
 
     p = sub.add_parser("evaluate", help="test accuracy of a .keras checkpoint")
     p.add_argument("checkpoint")

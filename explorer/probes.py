@@ -8,14 +8,26 @@ how much of the signal from the labels reaches each layer.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from dataclasses import dataclass
+
 import numpy as np
 
-from .models import weight_layers
+from .data import load_or_synthetic
+from .models import build_model, weight_layers
+from .specs import make_spec
 
 
-def _probe_fn(model):
-    """One compiled function per model: (pixels, labels) -> (kernel norms, block norms)."""
-    cached = getattr(model, "_explorer_probe", None)
+def _probe_fn(model, compiled: bool):
+    """(pixels, labels) -> (kernel norms, block-output norms, loss) for `model`.
+
+    Compiled (a tf.function, traced once) for the training callback, which calls it
+    thousands of times; eager for the lab, where tracing a deep net costs several times
+    more than the single forward and backward pass it would speed up.
+    """
+    key = "_explorer_probe_compiled" if compiled else "_explorer_probe_eager"
+    cached = getattr(model, key, None)
     if cached is not None:
         return cached
     import keras
@@ -27,7 +39,6 @@ def _probe_fn(model):
     position = {id(v): i for i, v in enumerate(model.trainable_variables)}
     kernel_index = [position[id(k)] for k in kernels]
 
-    @tf.function(reduce_retracing=True)
     def probe(pixels, labels):
         values = [tf.identity(v.value) for v in variables]
         with tf.GradientTape() as tape:
@@ -40,8 +51,9 @@ def _probe_fn(model):
         norms = tf.stack([tf.norm(tf.cast(g, tf.float32)) for g in grads])
         return norms[: len(kernel_index)], norms[len(kernel_index):], loss
 
-    model._explorer_probe = probe
-    return probe
+    fn = tf.function(probe, reduce_retracing=True) if compiled else probe
+    setattr(model, key, fn)
+    return fn
 
 
 def kernel_gradient_norms(model, pixels, labels):
@@ -49,5 +61,142 @@ def kernel_gradient_norms(model, pixels, labels):
 
     Returns (layer names, numpy array of norms).
     """
-    kernel_norms, _, _ = _probe_fn(model)(np.asarray(pixels), np.asarray(labels))
+    kernel_norms, _, _ = _probe_fn(model, compiled=True)(np.asarray(pixels), np.asarray(labels))
     return [layer.name for layer in weight_layers(model)], kernel_norms.numpy()
+
+
+# ----------------------------------------------------------------------------- twins
+
+
+def _largest_batch(depth: int, requested: int) -> int:
+    """Caps the batch so the tape of a very deep net fits in memory (about 64 images at
+    depth 110, 16 at depth 1202)."""
+    return max(8, min(requested, 7000 // max(depth, 1) * 8 // 8 if depth > 110 else requested))
+
+
+@functools.lru_cache(maxsize=4)
+def twins(depth: int, version: int, seed: int = 0, shortcut: str = "projection"):
+    """(residual model, plain model) built once per arguments, the plain twin carrying the
+    residual net's initial weights layer by layer (it simply lacks the shortcut layers)."""
+    import keras
+
+    spec = make_spec(depth, version, shortcut=shortcut)
+    keras.utils.set_random_seed(seed)
+    residual = build_model(spec)
+    plain = build_model(spec.twin())
+    source = {v.path.split("/", 1)[1]: v for v in residual.weights}
+    for variable in plain.weights:
+        variable.assign(source[variable.path.split("/", 1)[1]])
+    return residual, plain
+
+
+def probe_batch(batch_size: int, source: str | None = None, seed: int = 0):
+    """A batch of real CIFAR-10 training images (generated ones when none can be had)."""
+    data = load_or_synthetic(source)
+    rng = np.random.default_rng(seed)
+    index = rng.choice(len(data.x_train), size=min(batch_size, len(data.x_train)), replace=False)
+    return data.x_train[index], data.y_train[index], data
+
+
+@dataclass
+class FlowResult:
+    spec_name: str
+    layers: list  # main-path weight layers, input to output (shared by both twins)
+    plain: list  # ||dL/dW|| per layer, plain twin
+    residual: list  # same, residual net
+    shortcut_layers: list  # projection shortcut convs (residual only)
+    shortcut_norms: list
+    blocks: list  # block names
+    plain_blocks: list  # ||dL/d(block output)||
+    residual_blocks: list
+    stage_starts: list  # index in `layers` of each stage's first layer
+    batch_size: int
+    data: str
+    notice: str
+    loss_plain: float
+    loss_residual: float
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def gradient_flow(depth, version, batch_size: int = 64, seed: int = 0, source: str | None = None,
+                  progress=None) -> FlowResult:
+    """Per-layer gradient norms of a plain net and its residual twin: same initial weights,
+    same batch, training mode. `progress(fraction, text)` is called along the way."""
+    spec = make_spec(depth, version)
+    if spec.family != "cifar":
+        raise ValueError("the gradient lab covers the CIFAR-10 ResNets")
+    if not 1 <= int(batch_size) <= 512:
+        raise ValueError(f"batch size must be between 1 and 512, got {batch_size}")
+    report = progress or (lambda fraction, text: None)
+    batch_size = _largest_batch(spec.depth, int(batch_size))
+    report(0.05, "loading a batch of images")
+    x, y, data = probe_batch(batch_size, source, seed)
+    report(0.15, f"building {spec.name} and its plain twin")
+    residual, plain = twins(spec.depth, spec.version, int(seed))
+    report(0.6, "one forward and backward pass each")
+    names_r, kernels_r, blocks_r, loss_r = _probe(residual, x, y)
+    names_p, kernels_p, blocks_p, loss_p = _probe(plain, x, y)
+    report(0.95, "done")
+    by_name = dict(zip(names_r, kernels_r))
+    shortcut = [n for n in names_r if n.endswith("_shortcut")]
+    stage_starts = [i for i, n in enumerate(names_p) if n.endswith("_block1_conv1")]
+    return FlowResult(
+        spec.name, names_p, [float(v) for v in kernels_p], [float(by_name[n]) for n in names_p],
+        shortcut, [float(by_name[n]) for n in shortcut], [b.name for b in residual.blocks],
+        [float(v) for v in blocks_p], [float(v) for v in blocks_r], stage_starts, int(len(x)),
+        data.source, data.notice, float(loss_p), float(loss_r))
+
+
+def _probe(model, x, y):
+    kernels, blocks, loss = _probe_fn(model, compiled=False)(x, y)
+    return [layer.name for layer in weight_layers(model)], kernels.numpy(), blocks.numpy(), loss.numpy()
+
+
+def depth_sweep(version: int = 1, depths=(20, 56, 110, 218), batch_size: int = 32, seed: int = 0,
+                source: str | None = None, progress=None) -> dict:
+    """First-layer and median gradient norm against depth, plain and residual."""
+    report = progress or (lambda fraction, text: None)
+    rows = []
+    for i, depth in enumerate(depths):
+        report(i / len(depths), f"depth {depth}")
+        flow = gradient_flow(depth, version, batch_size, seed, source)
+        rows.append({"depth": int(depth),
+                     "plain_first": flow.plain[0], "residual_first": flow.residual[0],
+                     "plain_median": float(np.median(flow.plain)),
+                     "residual_median": float(np.median(flow.residual))})
+    report(1.0, "done")
+    return {"version": version, "rows": rows}
+
+
+def reading(flow: FlowResult) -> str:
+    """A plain-language reading of the numbers measured (not a canned story)."""
+    p, r = np.asarray(flow.plain), np.asarray(flow.residual)
+    first_ratio = p[0] / r[0]
+    spread_p = np.log10(p.max() / p.min())
+    spread_r = np.log10(r.max() / r.min())
+    p_slope = p[0] / p[-2] if len(p) > 2 else 1.0  # first conv against the last conv
+    r_slope = r[0] / r[-2] if len(r) > 2 else 1.0
+    text = [f"**What {flow.spec_name} and its plain twin show on this batch** "
+            f"({flow.batch_size} images, {'generated' if flow.data == 'synthetic' else 'CIFAR-10'}):"]
+    if first_ratio > 3:
+        text.append(f"The plain net's first layer gets a gradient **{first_ratio:.1f}x larger** than the "
+                    "residual net's. That is explosion, not vanishing: with batch norm, a deep plain "
+                    "net at initialization amplifies gradients on the way back to its early layers "
+                    "(Yang et al. 2019), which makes its training unstable.")
+    elif first_ratio < 1 / 3:
+        text.append(f"The plain net's first layer gets a gradient **{1 / first_ratio:.1f}x smaller** than "
+                    "the residual net's: the signal fades on its way back through the plain stack "
+                    "(vanishing gradients).")
+    else:
+        text.append(f"At this depth the first layers of both nets get gradients of similar size "
+                    f"(plain/residual = {first_ratio:.2f}).")
+    text.append(f"From the first conv to the last conv the gradient norm changes by a factor "
+                f"{p_slope:.2g} in the plain net and {r_slope:.2g} in the residual net; across all "
+                f"layers it spans {spread_p:.1f} orders of magnitude (plain) against {spread_r:.1f} "
+                "(residual).")
+    if spread_p > spread_r + 0.5:
+        text.append("The shortcuts keep the per-layer signal far more even: every layer gets a "
+                    "comparable share of the learning signal.")
+    return " ".join(text)

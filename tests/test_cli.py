@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_cli(*args, timeout=120) -> subprocess.CompletedProcess:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.run([sys.executable, "-m", "explorer", *map(str, args)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def json_lines(stdout: str) -> list[dict]:

@@ -117,7 +117,7 @@ def test_summary_is_consistent(name):
     assert sum(s["params"] for s in stages) == totals["params"]
     assert sum(s["flops"] for s in stages) == totals["flops"]
     assert sum(s["blocks"] for s in stages) == totals["blocks"] == len(plan(spec).blocks)
-    assert [s["stage"] for s in stages][0] == "stem" and stages[-1]["stage"] == "head"
+    assert stages[0]["stage"] == "stem" and stages[-1]["stage"] == "head"
     assert stages[-1]["output_shape"] == str(spec.num_classes)
     assert totals["layers"] == len(graph.layer_table(spec))
 

@@ -28,7 +28,7 @@ EXPECTED_PARAMS = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def built(name: str) -> ResNet:
     keras.utils.set_random_seed(0)
     return build_model(get_spec(name))

@@ -5,9 +5,7 @@ import re
 
 import pytest
 
-from explorer.specs import (
-    MAX_DEPTH, REGISTRY, ResNetSpec, get_spec, make_spec, nearest_valid_depths, plan,
-)
+from explorer.specs import MAX_DEPTH, REGISTRY, ResNetSpec, get_spec, make_spec, nearest_valid_depths, plan
 
 
 def test_depth_21_message_names_the_nearest_valid_depths():
@@ -27,22 +25,22 @@ def test_depth_below_the_smallest_suggests_one_depth():
 
 
 @pytest.mark.parametrize("kwargs, needle", [
-    (dict(depth=0), "depth must be positive"),
-    (dict(depth=-5), "depth must be positive"),
-    (dict(depth="-5"), "depth must be positive"),
-    (dict(depth=10**9), "too large"),
-    (dict(depth=20, version=3), "version must be 1 or 2"),
-    (dict(depth=20, version="x"), "version must be 1 or 2"),
-    (dict(depth="abc"), "depth must be a whole number"),
-    (dict(depth=""), "depth must be a whole number"),
-    (dict(depth=None), "depth must be a whole number"),
-    (dict(depth=20.5), "depth must be a whole number"),
-    (dict(depth=True), "depth must be a whole number"),
-    (dict(depth=20, family="imagenet"), "not an ImageNet ResNet.*18 and 34"),
-    (dict(depth=18, version=2, family="imagenet"), "version 1 only"),
-    (dict(depth=20, family="alexnet"), "family must be one of cifar, imagenet"),
-    (dict(depth=20, shortcut="dense"), "shortcut must be one of projection, zeropad"),
-    (dict(depth=20, num_classes=0), "num_classes must be between"),
+    ({"depth": 0}, "depth must be positive"),
+    ({"depth": -5}, "depth must be positive"),
+    ({"depth": "-5"}, "depth must be positive"),
+    ({"depth": 10**9}, "too large"),
+    ({"depth": 20, "version": 3}, "version must be 1 or 2"),
+    ({"depth": 20, "version": "x"}, "version must be 1 or 2"),
+    ({"depth": "abc"}, "depth must be a whole number"),
+    ({"depth": ""}, "depth must be a whole number"),
+    ({"depth": None}, "depth must be a whole number"),
+    ({"depth": 20.5}, "depth must be a whole number"),
+    ({"depth": True}, "depth must be a whole number"),
+    ({"depth": 20, "family": "imagenet"}, "not an ImageNet ResNet.*18 and 34"),
+    ({"depth": 18, "version": 2, "family": "imagenet"}, "version 1 only"),
+    ({"depth": 20, "family": "alexnet"}, "family must be one of cifar, imagenet"),
+    ({"depth": 20, "shortcut": "dense"}, "shortcut must be one of projection, zeropad"),
+    ({"depth": 20, "num_classes": 0}, "num_classes must be between"),
 ])
 def test_invalid_specs_raise_value_error(kwargs, needle):
     with pytest.raises(ValueError, match=needle):

@@ -30,21 +30,21 @@ def app_url(tmp_path_factory):
     port = _free_port()
     env = {**os.environ, "EXPLORER_PORT": str(port), "EXPLORER_DATA": "synthetic",
            "EXPLORER_RUNS": str(tmp_path_factory.mktemp("runs"))}
-    log = open(tmp_path_factory.mktemp("log") / "app.log", "w")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(f"app exited: {Path(log.name).read_text()[-2000:]}")
-            time.sleep(0.5)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    with open(tmp_path_factory.mktemp("log") / "app.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(url, timeout=1)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"app exited: {Path(log.name).read_text()[-2000:]}") from None
+                time.sleep(0.5)
+        yield url
+        proc.terminate()
+        proc.wait(timeout=20)
 
 
 @pytest.fixture(scope="session")
