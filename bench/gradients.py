@@ -1,0 +1,70 @@
+"""Benchmark: the `gradient_flow` endpoint (raw REST, app running) at depth 110 against a
+naive probe on the tutorial's code: build the model twice (the two nets of a comparison),
+one forward and backward pass each on the same batch. Floor: no slower; aim: a third.
+
+The endpoint keeps built twins cached, as a server does between requests; the first
+(cold) call, which builds them, is reported separately.
+
+    python bench/gradients.py [--depth 110] [--pairs 3] [--batch-size 64]
+"""
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from common import alternate, app_server, call, tutorial_module  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--depth", type=int, default=110)
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args()
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    tutorial = tutorial_module()
+    sys.setrecursionlimit(100_000)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (args.batch_size, 32, 32, 3)).astype("float32") / 255 - 0.5
+    y = keras.utils.to_categorical(rng.integers(0, 10, args.batch_size), 10)
+
+    def naive():
+        keras.backend.clear_session()
+        for _ in range(2):
+            model = tutorial.resnet_v1((32, 32, 3), args.depth)
+            with tf.GradientTape() as tape:
+                loss = keras.losses.categorical_crossentropy(y, model(x, training=True))
+            grads = tape.gradient(loss, model.trainable_weights)
+            [float(tf.norm(g)) for g in grads]
+
+    with app_server(EXPLORER_DATA="synthetic") as url:
+        request = [args.depth, 1, args.batch_size, 0, "kernels"]
+        start = time.perf_counter()
+        call(url, "gradient_flow", request)
+        print(f"cold endpoint call (builds and caches both twins): {time.perf_counter() - start:.2f} s")
+        sizes = iter(range(args.batch_size - 1, 0, -1))  # a new batch each call: fresh gradients
+
+        def fresh():
+            call(url, "gradient_flow", [args.depth, 1, next(sizes), 0, "kernels"])
+
+        result = alternate("endpoint_fresh_s", fresh, "naive_tutorial_probe_s", naive,
+                           pairs=args.pairs, warmup=False)
+        repeats = []
+        for _ in range(5):
+            start = time.perf_counter()
+            call(url, "gradient_flow", request[:4] + ["blocks"])  # same numbers, other view
+            repeats.append(time.perf_counter() - start)
+    repeat = sorted(repeats)[2]
+    print(f"endpoint (fresh batch, twins cached) / naive = {1 / result['median_ratio']:.2f} "
+          "(floor <= 1, aim <= 0.33)")
+    print(f"repeated request (view switch, numbers cached): {repeat:.3f} s = "
+          f"{repeat / result['naive_tutorial_probe_s']:.3f} of the naive probe")
+
+
+if __name__ == "__main__":
+    main()

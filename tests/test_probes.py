@@ -1,0 +1,73 @@
+"""The gradient lab's numbers against a hand-written tf.GradientTape computation."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from explorer import probes
+from explorer.models import weight_layers
+
+
+def _by_hand(model, x, y):
+    """The textbook computation: tape, forward in training mode, data loss, kernel grads."""
+    kernels = [layer.kernel for layer in weight_layers(model)]
+    with tf.GradientTape() as tape:
+        probs = model(tf.constant(x), training=True)
+        loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(y, probs))
+    return np.array([float(tf.norm(g)) for g in tape.gradient(loss, kernels)])
+
+
+@pytest.fixture(scope="module")
+def flow():
+    return probes.gradient_flow(20, 1, batch_size=16, seed=3, source="synthetic")
+
+
+def test_twins_share_initial_weights():
+    residual, plain = probes.twins(20, 1, 3)
+    weights = {v.path.split("/", 1)[1]: v.numpy() for v in residual.weights}
+    assert len(plain.weights) < len(residual.weights)  # no projection shortcuts
+    for variable in plain.weights:
+        np.testing.assert_array_equal(variable.numpy(), weights[variable.path.split("/", 1)[1]])
+
+
+def test_probe_matches_hand_written_gradient_tape(flow):
+    x, y, _ = probes.probe_batch(16, "synthetic", 3)
+    residual, plain = probes.twins(20, 1, 3)
+    np.testing.assert_allclose(flow.residual, _by_hand(residual, x, y)[
+        [i for i, layer in enumerate(weight_layers(residual)) if not layer.name.endswith("_shortcut")]],
+        rtol=2e-4)
+    np.testing.assert_allclose(flow.plain, _by_hand(plain, x, y), rtol=2e-4)
+
+
+def test_probe_leaves_batch_norm_statistics_alone():
+    residual, _ = probes.twins(20, 1, 3)
+    before = [v.numpy().copy() for v in residual.non_trainable_variables]
+    probes.gradient_flow(20, 1, batch_size=8, seed=3, source="synthetic")
+    for old, new in zip(before, residual.non_trainable_variables):
+        np.testing.assert_array_equal(old, new.numpy())
+
+
+def test_flow_shapes_and_order(flow):
+    assert flow.layers[0] == "stem_conv" and flow.layers[-1] == "head_dense"
+    assert len(flow.layers) == len(flow.plain) == len(flow.residual) == 20
+    assert flow.shortcut_layers == ["stage2_block1_shortcut", "stage3_block1_shortcut"]
+    assert len(flow.blocks) == len(flow.plain_blocks) == 9
+    assert all(np.isfinite(v) and v > 0 for v in flow.plain + flow.residual)
+    assert flow.stage_starts == [1, 7, 13]
+
+
+def test_reading_reports_measured_numbers(flow):
+    text = probes.reading(flow)
+    assert "ResNet-20 v1" in text and "orders of magnitude" in text
+
+
+def test_bad_input_refused():
+    with pytest.raises(ValueError, match="nearest valid depths are 20 and 26"):
+        probes.gradient_flow(22, 1)
+    with pytest.raises(ValueError, match="batch size"):
+        probes.gradient_flow(20, 1, batch_size=0)
+
+
+def test_deep_nets_cap_the_batch():
+    assert probes._largest_batch(110, 64) == 64
+    assert probes._largest_batch(1202, 64) == 8
