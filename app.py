@@ -14,13 +14,13 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import gradio as gr  # noqa: E402
+import gradio as gr
 
-from explorer import charts, graph, probes  # noqa: E402
-from explorer.data import resolve_source  # noqa: E402
-from explorer.jobs import JobManager  # noqa: E402
-from explorer.specs import make_spec  # noqa: E402
-from explorer.training import TrainConfig  # noqa: E402
+from explorer import charts, graph, probes
+from explorer.data import resolve_source
+from explorer.jobs import JobManager
+from explorer.specs import make_spec
+from explorer.training import TrainConfig
 
 # The one piece of shared state: background jobs outlive requests and sessions by design.
 JOBS = JobManager(

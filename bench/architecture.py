@@ -10,7 +10,7 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from common import alternate, app_server, call, tutorial_module  # noqa: E402
+from common import alternate, app_server, call, tutorial_module
 
 
 def main():

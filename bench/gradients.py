@@ -14,7 +14,7 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from common import alternate, app_server, call, tutorial_module  # noqa: E402
+from common import alternate, app_server, call, tutorial_module
 
 
 def main():

@@ -40,7 +40,7 @@ class Dataset:
     source: str  # what was loaded, for display and for the manifest
     notice: str = ""  # shown in the UI when a fallback was used
 
-    def subset(self, train: int | None = None, test: int | None = None) -> "Dataset":
+    def subset(self, train: int | None = None, test: int | None = None) -> Dataset:
         """The first `train` / `test` examples (a class-balanced prefix: data is shuffled)."""
         return Dataset(self.x_train[:train], self.y_train[:train], self.x_test[:test],
                        self.y_test[:test], self.classes, self.source, self.notice)
@@ -83,7 +83,7 @@ def _load_keras() -> Dataset:
 
     try:
         (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
-    except Exception as err:  # network errors come in many types
+    except Exception as err:  # noqa: BLE001 - network errors come in many types
         raise ValueError(
             "could not download CIFAR-10 with keras.datasets "
             f"({type(err).__name__}); point EXPLORER_DATA or --data at an archive or folder "
@@ -93,8 +93,15 @@ def _load_keras() -> Dataset:
 
 
 def _cache_key(path: Path) -> str:
-    stat = path.stat()
-    text = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|v1"
+    """Changes whenever the archive, or any file in the folder, changes."""
+    if path.is_file():
+        stat = path.stat()
+        state = f"{stat.st_size}|{stat.st_mtime_ns}"
+    else:
+        entries = [(str(f), f.stat().st_size, f.stat().st_mtime_ns)
+                   for f in sorted(path.glob("*/*/*")) if f.is_file()]
+        state = hashlib.sha1(repr(entries).encode()).hexdigest()
+    text = f"{path.resolve()}|{state}|v1"
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
@@ -149,11 +156,15 @@ def _decode(files, source: str) -> Dataset:
     images = {"train": [], "test": []}
     labels = {"train": [], "test": []}
     for split, cls, raw in files:
-        with Image.open(io.BytesIO(raw)) as img:
-            img = img.convert("RGB")
-            if img.size != (32, 32):
-                img = img.resize((32, 32), Image.Resampling.BICUBIC)
-            images[split].append(np.asarray(img, dtype=np.uint8))
+        try:
+            with Image.open(io.BytesIO(raw)) as img:
+                img = img.convert("RGB")
+                if img.size != (32, 32):
+                    img = img.resize((32, 32), Image.Resampling.BICUBIC)
+                images[split].append(np.asarray(img, dtype=np.uint8))
+        except (OSError, ValueError, Image.DecompressionBombError) as err:
+            raise ValueError(f"{source}: an image in {split}/{cls} cannot be read "
+                             f"({type(err).__name__})") from None
         labels[split].append(cls)
     if not images["train"] or not images["test"]:
         raise ValueError(f"{source} holds no train/<class>/ and test/<class>/ images")

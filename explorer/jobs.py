@@ -240,10 +240,10 @@ class JobManager:
         if not cfg.residual:
             args.append("--plain")
         try:
-            log = open(job.out / "train.log", "ab")
-            job.process = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1],
-                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            with open(job.out / "train.log", "ab") as log:  # the child keeps its own copy
+                job.process = subprocess.Popen(
+                    args, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1],
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
         except OSError as err:
             self._finish(job, "failed", f"could not start training: {err}")
             return

@@ -154,7 +154,7 @@ def _measure(depth, version, batch_size, seed, source) -> FlowResult:
     return FlowResult(
         spec.name, names_p, [float(v) for v in kernels_p], [float(by_name[n]) for n in names_p],
         shortcut, [float(by_name[n]) for n in shortcut], [b.name for b in residual.blocks],
-        [float(v) for v in blocks_p], [float(v) for v in blocks_r], stage_starts, int(len(x)),
+        [float(v) for v in blocks_p], [float(v) for v in blocks_r], stage_starts, len(x),
         data.source, data.notice, float(loss_p), float(loss_r))
 
 
@@ -187,8 +187,9 @@ def reading(flow: FlowResult) -> str:
     spread_r = np.log10(r.max() / r.min())
     p_slope = p[0] / p[-2] if len(p) > 2 else 1.0  # first conv against the last conv
     r_slope = r[0] / r[-2] if len(r) > 2 else 1.0
+    source = "generated" if flow.data == "synthetic" else "CIFAR-10"
     text = [f"**What {flow.spec_name} and its plain twin show on this batch** "
-            f"({flow.batch_size} images, {'generated' if flow.data == 'synthetic' else 'CIFAR-10'}):"]
+            + f"({flow.batch_size} images, {source}):"]
     if first_ratio > 3:
         text.append(f"The plain net's first layer gets a gradient **{first_ratio:.1f}x larger** than the "
                     "residual net's. That is explosion, not vanishing: with batch norm, a deep plain "

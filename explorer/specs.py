@@ -92,7 +92,7 @@ class ResNetSpec:
     def input_shape(self) -> tuple[int, int, int]:
         return (32, 32, 3) if self.family == "cifar" else (224, 224, 3)
 
-    def twin(self) -> "ResNetSpec":
+    def twin(self) -> ResNetSpec:
         """The same network with the shortcuts flipped (residual <-> plain)."""
         return dataclasses.replace(self, residual=not self.residual)
 
@@ -100,7 +100,7 @@ class ResNetSpec:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_config(cls, config: dict) -> "ResNetSpec":
+    def from_config(cls, config: dict) -> ResNetSpec:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(config) - fields
         if unknown:
@@ -109,7 +109,8 @@ class ResNetSpec:
 
 
 def _as_int(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or value != int(value)):
         raise ValueError(f"{what} must be a whole number, got {value!r}")
     return int(value)
 
@@ -148,10 +149,11 @@ def validate(spec: ResNetSpec) -> None:
         if version != 1:
             raise ValueError("the ImageNet family has version 1 only")
         if depth not in IMAGENET_STAGES:
-            near = " and ".join(map(str, nearest_valid_depths(depth, 1, "imagenet")))
+            near = nearest_valid_depths(depth, 1, "imagenet")
+            plural = "depths are" if len(near) > 1 else "depth is"
             raise ValueError(
                 f"depth {depth} is not an ImageNet ResNet (18, 34, 50, 101, 152); "
-                f"the nearest valid depths are {near}")
+                f"the nearest valid {plural} {' and '.join(map(str, near))}")
         return
     if version not in (1, 2):
         raise ValueError(f"version must be 1 or 2, got {version}")
@@ -352,7 +354,7 @@ def make_spec(depth, version=1, family="cifar", residual=True, shortcut="project
         num_classes = 10 if family == "cifar" else 1000
     if isinstance(depth, str):
         depth = depth.strip()
-        if not depth.lstrip("-").isdigit():
+        if not depth.removeprefix("-").isdigit():
             raise ValueError(f"depth must be a whole number, got {depth!r}")
         depth = int(depth)
     if isinstance(version, str):
@@ -360,5 +362,10 @@ def make_spec(depth, version=1, family="cifar", residual=True, shortcut="project
         if not version.isdigit():
             raise ValueError(f"version must be 1 or 2, got {version!r}")
         version = int(version)
+    if isinstance(residual, str):
+        words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+        if residual.strip().lower() not in words:
+            raise ValueError(f"residual must be true or false, got {residual!r}")
+        residual = words[residual.strip().lower()]
     return ResNetSpec(depth=depth, version=version, family=family, residual=bool(residual),
                       shortcut=shortcut, num_classes=num_classes)

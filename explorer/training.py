@@ -66,14 +66,14 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
+    def from_dict(cls, values: dict) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - names
         if unknown:
             raise ValueError(f"unknown training options: {sorted(unknown)}")
         return cls(**values)
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         """Raises ValueError before any work for anything out of range."""
         self.spec()
         checks = [
@@ -137,7 +137,7 @@ def make_datasets(data: Dataset, config: TrainConfig):
     x_test, y_test = data.x_test, data.y_test
     if config.test_subset:
         x_test, y_test = x_test[: config.test_subset], y_test[: config.test_subset]
-    onehot = lambda x, y: (x, tf.one_hot(y, num_classes))  # noqa: E731
+    onehot = lambda x, y: (x, tf.one_hot(y, num_classes))
     train = (tf.data.Dataset.from_tensor_slices((x_train, y_train))
              .shuffle(len(x_train), seed=config.seed, reshuffle_each_iteration=True)
              .batch(config.batch_size, drop_remainder=len(x_train) >= config.batch_size)
@@ -272,7 +272,8 @@ def make_callbacks(config, out: Path, probe_batch, steps_per_epoch, data_source=
             self.status(0, "running")
 
         def on_train_batch_end(self, batch, logs=None):
-            step = self.epoch * steps_per_epoch + batch + 1
+            # Keras reports the last step of each steps_per_execution chunk, uncapped.
+            step = self.epoch * steps_per_epoch + min(batch + 1, steps_per_epoch)
             if config.grad_every and (self.last_grad_step is None
                                       or step - self.last_grad_step >= config.grad_every):
                 self.last_grad_step = step
@@ -403,8 +404,6 @@ def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: in
 def evaluate(checkpoint, source: str | None = None, data: Dataset | None = None,
              limit: int | None = None) -> dict:
     """Test accuracy of a `.keras` checkpoint on the test split of `source`."""
-    from .models import load_model
-
     path = Path(checkpoint)
     if not path.is_file():
         raise ValueError(f"no checkpoint at {path}")
@@ -412,7 +411,7 @@ def evaluate(checkpoint, source: str | None = None, data: Dataset | None = None,
     model = load_checkpoint(path)
     x, y = data.x_test[:limit], data.y_test[:limit]
     probs = predict(model, x)
-    return {"test_accuracy": round(float(np.mean(probs.argmax(-1) == y)), 4), "n": int(len(y))}
+    return {"test_accuracy": round(float(np.mean(probs.argmax(-1) == y)), 4), "n": len(y)}
 
 
 def load_checkpoint(path):
@@ -420,7 +419,7 @@ def load_checkpoint(path):
 
     try:
         return load_model(path)
-    except Exception as err:  # corrupt zip, foreign file, unknown classes...
+    except Exception as err:  # noqa: BLE001 - corrupt zip, foreign file, unknown classes...
         raise ValueError(f"{Path(path).name} is not a loadable ResNet checkpoint "
                          f"({type(err).__name__})") from None
 

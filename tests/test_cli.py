@@ -145,8 +145,6 @@ def test_same_out_with_other_options_is_refused(trained_run):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="BUG training.History: Keras reports the last step of each "
-                                       "steps_per_execution chunk unclipped, so a 2-step run logs step 10")
 def test_gradient_log_steps_stay_within_the_run(trained_run):
     out, _ = trained_run
     history = json.loads((out / "history.json").read_text())

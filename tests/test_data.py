@@ -171,8 +171,6 @@ def test_explorer_cache_sets_the_cache_folder(monkeypatch, tmp_path):
     assert data.cache_dir() == tmp_path / "c"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG data._cache_key: a folder's key is its own stat only, so "
-                                       "images added inside train/<class>/ are served from a stale cache")
 def test_folder_cache_sees_new_images(tiny_archive, tmp_path, archive_tools):
     with tarfile.open(tiny_archive) as archive:
         archive.extractall(tmp_path / "cifar", filter="data")
@@ -182,8 +180,6 @@ def test_folder_cache_sees_new_images(tiny_archive, tmp_path, archive_tools):
     assert data.load_cifar10(str(tmp_path / "cifar")).x_train.shape[0] == 61
 
 
-@pytest.mark.xfail(strict=True, reason="BUG data._decode: PIL.UnidentifiedImageError escapes instead of "
-                                       "ValueError, so the CLI prints a traceback")
 def test_corrupt_image_is_a_value_error(tmp_path, archive_tools):
     members = {f"{split}/cat/0000.jpg": b"not a jpeg" for split in ("train", "test")}
     with pytest.raises(ValueError):

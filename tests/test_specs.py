@@ -65,13 +65,11 @@ def test_loose_user_input_is_normalized():
     assert make_spec(50, family="imagenet").num_classes == 1000
 
 
-@pytest.mark.xfail(strict=True, reason="BUG specs._as_int: int(inf) raises OverflowError, not ValueError")
 def test_infinite_depth_is_a_value_error():
     with pytest.raises(ValueError):
         make_spec(float("inf"), 1)
 
 
-@pytest.mark.xfail(strict=True, reason='BUG make_spec: bool("false") is True, so residual="false" builds a ResNet')
 def test_residual_false_as_text_is_not_read_as_true():
     try:
         spec = make_spec(20, 1, residual="false")
