@@ -238,6 +238,71 @@ def start_race_for_heatmaps(depth, version, request: gr.Request):
     return ", ".join(ids), gr.Timer(active=True)
 
 
+def _checkpoint_choices(request=None):
+    """Shipped checkpoints by manifest name, then this session's finished jobs by id."""
+    choices = [(f"{e['name']} ({e['test_accuracy']:.1%} test, shipped)", e["name"])
+               for e in inference.manifest()]
+    for job in JOBS.list(_session(request) if request is not None else None):
+        if job["state"] in ("done", "stopped"):
+            try:
+                JOBS.checkpoint(job["id"])
+            except ValueError:
+                continue
+            choices.append((f"{job['label']}, job {job['id']} ({job['state']})", f"job:{job['id']}"))
+    return choices
+
+
+def _checkpoint_path(checkpoint, request):
+    """Looks a checkpoint up by name (manifest) or job id (this session): never a path."""
+    if not checkpoint:
+        shipped = inference.manifest()
+        if shipped:
+            return inference.pretrained_path(shipped[0]["name"])
+        own = [c for _, c in _checkpoint_choices(request) if c.startswith("job:")]
+        if not own:
+            raise ValueError("no checkpoint available yet: train one on the Train tab")
+        checkpoint = own[0]
+    checkpoint = str(checkpoint)
+    if checkpoint.startswith("job:"):
+        job_id = checkpoint[4:]
+        if job_id not in {j["id"] for j in JOBS.list(_session(request))}:
+            raise ValueError(f"unknown checkpoint {checkpoint[:40]!r} in this session")
+        return JOBS.checkpoint(job_id)
+    return inference.pretrained_path(checkpoint)
+
+
+@user_errors
+def classify(image: gr.FileData | str | None, checkpoint: str | None = None, request: gr.Request = None):
+    """Top-5 classes of an image file (as a gr.Label value) and the 32x32 image the model saw."""
+    if image is None:
+        raise ValueError("upload an image first")
+    path = image.get("path") if isinstance(image, dict) else getattr(image, "path", image)
+    model = inference.load(_checkpoint_path(checkpoint, request))
+    label, pixels = inference.classify(model, path)
+    return label, pixels
+
+
+@user_errors
+def classify_sketch(sketch, checkpoint: str | None = None, request: gr.Request = None):
+    """Top-5 classes of a drawing (the sketchpad's composite image)."""
+    model = inference.load(_checkpoint_path(checkpoint, request))
+    return inference.classify(model, inference.sketch_image(sketch))
+
+
+def refresh_checkpoints(request: gr.Request):
+    choices = _checkpoint_choices(request)
+    return gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)
+
+
+def fill_background(color):
+    import numpy as np
+
+    rgb = {"grey road": (128, 128, 128), "sky blue": (135, 190, 235), "grass green": (70, 140, 60),
+           "sea blue": (30, 90, 160), "white": (255, 255, 255), "sand": (220, 200, 150)}[color]
+    background = np.zeros((256, 256, 3), np.uint8) + np.array(rgb, np.uint8)
+    return {"background": background, "layers": [], "composite": background}
+
+
 # ----------------------------------------------------------------------------- layout
 
 INTRO = """# ResNet Explorer
@@ -346,6 +411,43 @@ def gradients_tab():
         timer.tick(watch_heatmaps, jobs, [heat, status, timer], api_name=False, show_progress="hidden")
 
 
+def classify_tab():
+    gr.Markdown("Draw or upload an image; a CIFAR-10 ResNet says what it sees among airplane, "
+                "automobile, bird, cat, deer, dog, frog, horse, ship and truck.")
+    with gr.Row():
+        checkpoint = gr.Dropdown(_checkpoint_choices(), label="Checkpoint", elem_id="cls-checkpoint",
+                                 info="shipped checkpoints and the models you trained in this session")
+        refresh = gr.Button("Refresh list", size="sm")
+    with gr.Row():
+        with gr.Column():
+            with gr.Tab("Draw"):
+                background = gr.Dropdown(["grey road", "sky blue", "grass green", "sea blue", "sand", "white"],
+                                         value="white", label="Background fill")
+                sketch = gr.Sketchpad(
+                    value=fill_background("white"), canvas_size=(256, 256), type="numpy",
+                    brush=gr.Brush(colors=["#d62728", "#1f77b4", "#2ca02c", "#000000", "#ffffff",
+                                           "#8c564b", "#ff7f0e", "#7f7f7f"], default_size=12,
+                                   color_mode="defaults"), label="Sketch", elem_id="cls-sketch")
+                classify_drawing = gr.Button("Classify drawing", variant="primary", elem_id="cls-draw-run")
+            with gr.Tab("Upload"):
+                upload = gr.File(label="Image file", file_types=["image"], type="filepath",
+                                 elem_id="cls-upload")
+                classify_upload = gr.Button("Classify upload", variant="primary", elem_id="cls-upload-run")
+                examples = sorted(str(p) for p in (Path(__file__).parent / "examples").glob("*.png"))
+                if examples:
+                    gr.Examples(examples, inputs=upload, label="Examples")
+        with gr.Column():
+            label = gr.Label(num_top_classes=5, label="Top 5", elem_id="cls-label")
+            seen = gr.Image(label="What the model sees (32x32)", type="numpy", interactive=False,
+                            height=200, elem_id="cls-seen")
+    refresh.click(refresh_checkpoints, None, checkpoint, api_name=False)
+    background.change(fill_background, background, sketch, api_name=False)
+    classify_upload.click(classify, [upload, checkpoint], [label, seen], api_name="classify",
+                          concurrency_limit=4, concurrency_id="classify")
+    classify_drawing.click(classify_sketch, [sketch, checkpoint], [label, seen],
+                           api_name="classify_sketch", concurrency_limit=4, concurrency_id="classify")
+
+
 with gr.Blocks(title="ResNet Explorer") as demo:
     gr.Markdown(INTRO)
     with gr.Tabs():
@@ -355,6 +457,8 @@ with gr.Blocks(title="ResNet Explorer") as demo:
             train_tab()
         with gr.Tab("Gradient flow", id="gradients"):
             gradients_tab()
+        with gr.Tab("Classify", id="classify"):
+            classify_tab()
     gr.api(train_start, api_name="train_start", concurrency_limit=4)
     gr.api(train_status, api_name="train_status", concurrency_limit=8)
     gr.api(train_stop, api_name="train_stop", concurrency_limit=4)

@@ -76,6 +76,16 @@ def cmd_gradients(args):
             print(f"  {name:<28} plain {p:12.4g}   residual {r:12.4g}")
 
 
+def cmd_bench(args):
+    from .training import TrainConfig, bench_train
+
+    config = TrainConfig(depth=args.depth, version=args.version, residual=not args.plain,
+                         batch_size=args.batch_size, data=args.data or "", precision=args.precision,
+                         steps_per_execution=args.steps_per_execution)
+    result = bench_train(config, args.steps)
+    print(json.dumps(result) if args.json else f"{result['model']}: {result['img_per_s']} img/s")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explorer", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -120,6 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="keras, synthetic, or an archive/folder (default $EXPLORER_DATA)")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     p.set_defaults(func=cmd_gradients)
+
+    p = sub.add_parser("bench", help="throughput of the training step")
+    p.add_argument("what", choices=["train"])
+    model_args(p)
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--steps-per-execution", type=int, default=10)
+    p.add_argument("--precision", default="auto", help="auto, float32, mixed_bfloat16, mixed_float16")
+    p.add_argument("--data", help="keras, synthetic, or an archive/folder (default $EXPLORER_DATA)")
+    p.add_argument("--json", action="store_true", help="print one JSON line")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("evaluate", help="test accuracy of a .keras checkpoint")
     p.add_argument("checkpoint")

@@ -336,6 +336,55 @@ def make_callbacks(config, out: Path, probe_batch, steps_per_epoch, data_source=
     ]
 
 
+def compile_model(config: TrainConfig, data: Dataset, steps_per_epoch: int):
+    """The recipe's model, optimizer, loss and metrics, under the chosen tf.distribute strategy."""
+    import keras
+
+    from .models import ResNet
+
+    keras.mixed_precision.set_global_policy(resolve_precision(config.precision))
+    strategy = choose_strategy()
+    with strategy.scope():
+        stats = input_stats(data.x_train[: config.subset or None], config.normalization)
+        model = ResNet(config.spec(), input_stats=stats)
+        model.build((None, 32, 32, 3))
+        model.compile(
+            optimizer=make_optimizer(config, steps_per_epoch),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+            metrics=["accuracy"],
+            # Keras 3.15's multi-step loop fails under MirroredStrategy ("You must feed a value
+            # for placeholder tensor ... while/cond/Placeholder"): one step per call there.
+            steps_per_execution=config.steps_per_execution if strategy.num_replicas_in_sync == 1 else 1,
+            jit_compile=False)  # XLA measured slower on this CPU
+    return model
+
+
+def bench_train(config: TrainConfig, steps: int, data: Dataset | None = None) -> dict:
+    """Images per second of the recipe's real training step (pipeline included), after a
+    warm-up that covers tracing."""
+    import keras
+
+    config.validate()
+    if not 1 <= steps <= 100_000:
+        raise ValueError(f"steps must be between 1 and 100000, got {steps}")
+    keras.utils.set_random_seed(config.seed)
+    data = data if data is not None else load_cifar10(config.data or None)
+    train_ds, _, num_train = make_datasets(data, config)
+    steps_per_epoch = max(1, num_train // config.batch_size)
+    model = compile_model(config, data, steps_per_epoch)
+    stream = train_ds.repeat()
+    warmup = 2 * config.steps_per_execution
+    model.fit(stream, steps_per_epoch=warmup, epochs=1, verbose=0)
+    steps = max(config.steps_per_execution, steps // config.steps_per_execution * config.steps_per_execution)
+    start = time.perf_counter()
+    model.fit(stream, steps_per_epoch=steps, epochs=1, verbose=0)
+    seconds = time.perf_counter() - start
+    return {"img_per_s": round(steps * config.batch_size / seconds, 1), "steps": steps,
+            "batch_size": config.batch_size, "seconds": round(seconds, 2),
+            "precision": resolve_precision(config.precision), "model": config.spec().name,
+            "device": device_name()}
+
+
 def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: int = 1,
           log=print) -> dict:
     """Trains (or resumes) a run in `out_dir`; returns {"test_accuracy", "n", ...}."""
@@ -358,7 +407,6 @@ def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: in
     import keras
 
     keras.utils.set_random_seed(config.seed)
-    keras.mixed_precision.set_global_policy(resolve_precision(config.precision))
     data = data if data is not None else load_cifar10(config.data or None)
     train_ds, test_ds, num_train = make_datasets(data, config)
     steps_per_epoch = max(1, num_train // config.batch_size)
@@ -374,18 +422,7 @@ def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: in
             log(f"already finished ({finished} epochs); evaluating {out / 'model.keras'}")
             return evaluate(out / "model.keras", data=data)
 
-    from .models import ResNet
-
-    strategy = choose_strategy()
-    with strategy.scope():
-        stats = input_stats(data.x_train[: config.subset or None], config.normalization)
-        model = ResNet(config.spec(), input_stats=stats)
-        model.build((None, 32, 32, 3))
-        model.compile(
-            optimizer=make_optimizer(config, steps_per_epoch),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-            metrics=["accuracy"], steps_per_execution=config.steps_per_execution,
-            jit_compile=False)  # XLA measured slower on this CPU
+    model = compile_model(config, data, steps_per_epoch)
     probe_batch = (data.x_train[:64], data.y_train[:64])
     callbacks = make_callbacks(config, out, probe_batch, steps_per_epoch, data.source)
     started = time.time()

@@ -1,0 +1,162 @@
+"""Classify images with shipped or session-trained checkpoints.
+
+One preprocessing path: `prepare` turns any upload into the 32x32 uint8 RGB image the model
+sees, and the model normalizes it itself (`models.py`), exactly as in training and
+evaluation. Checkpoints are named, never addressed by a path from a request: shipped ones
+by their manifest name, session ones by job id (looked up by `jobs.JobManager`).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .specs import CIFAR_CLASSES
+
+PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
+MAX_PIXELS = 40_000_000  # refuse decompression bombs (a 4000x3000 photo is 12 M)
+MAX_BYTES = 10 * 1024 * 1024
+
+
+def manifest(root: Path = PRETRAINED) -> list[dict]:
+    """Entries of `pretrained/manifest.json` (an empty list when there is none)."""
+    path = Path(root) / "manifest.json"
+    if not path.exists():
+        return []
+    return json.loads(path.read_text())["checkpoints"]
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def pretrained_path(name: str, root: Path = PRETRAINED) -> Path:
+    """The file of a manifest entry, looked up by name."""
+    for entry in manifest(root):
+        if entry["name"] == name:
+            return Path(root) / entry["file"]
+    known = ", ".join(e["name"] for e in manifest(root)) or "none shipped"
+    raise ValueError(f"unknown checkpoint {str(name)[:60]!r}; known: {known}")
+
+
+@functools.lru_cache(maxsize=6)
+def _load(path: str, mtime_ns: int):
+    from .training import load_checkpoint
+
+    return load_checkpoint(path)
+
+
+def load(path: Path):
+    """A loaded model, cached per file (and reloaded when the file changes)."""
+    path = Path(path)
+    return _load(str(path), path.stat().st_mtime_ns)
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def _open(image) -> Image.Image:
+    """A PIL image from a path, bytes, a numpy array or a PIL image; clear errors otherwise."""
+    if isinstance(image, Image.Image):
+        return image
+    if isinstance(image, np.ndarray):
+        if image.ndim not in (2, 3) or image.size == 0:
+            raise ValueError(f"not an image array (shape {image.shape})")
+        array = image
+        if array.dtype != np.uint8:
+            top = float(array.max()) if array.size else 1.0
+            array = np.clip(array / (top if top > 1 else 1.0) * 255, 0, 255).astype(np.uint8)
+        return Image.fromarray(array)
+    if isinstance(image, (str, Path)):
+        path = Path(image)
+        if not path.is_file():
+            raise ValueError("the uploaded file is missing")
+        if path.stat().st_size > MAX_BYTES:
+            raise ValueError(f"the file is larger than {MAX_BYTES // (1024 * 1024)} MB")
+        image = path.read_bytes()
+    if isinstance(image, (bytes, bytearray)):
+        if not image:
+            raise ValueError("the file is empty")
+        return Image.open(io.BytesIO(image))
+    raise ValueError("no image given")
+
+
+def prepare(image) -> np.ndarray:
+    """The 32x32x3 uint8 image the model sees.
+
+    Handles EXIF rotation, animation (first frame), transparency (composited on white),
+    palette, grayscale, 16-bit and CMYK images; center-crops to a square and resizes with
+    antialiasing. Non-images, truncated files and decompression bombs raise ValueError.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            img = _open(image)
+            if img.width * img.height > MAX_PIXELS:
+                raise ValueError(f"the image is too large ({img.width}x{img.height} pixels; "
+                                 f"at most {MAX_PIXELS // 1_000_000} million)")
+            img.seek(0)  # first frame of an animation
+            img = ImageOps.exif_transpose(img)
+            img = _to_rgb(img)
+            side = min(img.size)
+            if side < 1:
+                raise ValueError("the image has no pixels")
+            img = ImageOps.fit(img, (32, 32), method=Image.Resampling.LANCZOS,
+                               centering=(0.5, 0.5)) if img.size != (32, 32) else img
+            return np.asarray(img, dtype=np.uint8).copy()
+        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ValueError("this file is not an image this app can read, or it is too large") from None
+        except (OSError, SyntaxError, EOFError) as err:
+            raise ValueError(f"the image cannot be decoded (truncated or corrupt: {err})") from None
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit grayscale: scale to 8 bits
+        array = np.asarray(img, dtype=np.float64)
+        top = array.max() or 1.0
+        return Image.fromarray((array / top * 255).astype(np.uint8)).convert("RGB")
+    if img.mode == "F":
+        array = np.asarray(img, dtype=np.float64)
+        span = (array.max() - array.min()) or 1.0
+        return Image.fromarray(((array - array.min()) / span * 255).astype(np.uint8)).convert("RGB")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def sketch_image(value):
+    """The composite image of a gr.Sketchpad / ImageEditor value (dict or array)."""
+    if isinstance(value, dict):
+        value = value.get("composite")
+    if value is None:
+        raise ValueError("draw something first")
+    return value
+
+
+# ----------------------------------------------------------------------------- classify
+
+
+def classify(model, image, top: int = 5) -> tuple[dict, np.ndarray]:
+    """({class: probability} for the top classes, the 32x32 image the model saw)."""
+    from .training import predict
+
+    pixels = prepare(image)
+    probs = predict(model, pixels[None])[0]
+    classes = CIFAR_CLASSES if len(probs) == len(CIFAR_CLASSES) else [str(i) for i in range(len(probs))]
+    order = np.argsort(probs)[::-1][:top]
+    return {classes[i]: float(probs[i]) for i in order}, pixels

@@ -1,0 +1,114 @@
+"""Uploads of every kind either work or fail with a clear ValueError; one preprocessing path."""
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from explorer import inference
+from explorer.models import build_model
+from explorer.specs import get_spec
+from explorer.training import predict
+
+
+def _png_bytes(img, fmt="PNG", **kw):
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def _bomb_png(width=40000, height=40000):
+    """A tiny PNG whose header claims width x height pixels."""
+    raw = bytearray(_png_bytes(Image.new("RGB", (1, 1))))
+    ihdr = raw.index(b"IHDR")
+    raw[ihdr + 4: ihdr + 12] = struct.pack(">II", width, height)
+    crc = zlib.crc32(bytes(raw[ihdr: ihdr + 17]))
+    raw[ihdr + 17: ihdr + 21] = struct.pack(">I", crc)
+    return bytes(raw)
+
+
+def _odd_images():
+    rgb = Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    rgba = Image.new("RGBA", (40, 40), (255, 0, 0, 0))
+    palette = rgb.convert("P", palette=Image.Palette.ADAPTIVE)
+    palette.info["transparency"] = 0
+    frames = [Image.new("RGB", (20, 20), c) for c in ((255, 0, 0), (0, 255, 0))]
+    gif = io.BytesIO()
+    frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:])
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated 90 degrees
+    return {
+        "1x1": _png_bytes(Image.new("RGB", (1, 1), (9, 9, 9))),
+        "grayscale": _png_bytes(rgb.convert("L")),
+        "16-bit": _png_bytes(Image.fromarray((np.arange(64 * 64).reshape(64, 64) * 15).astype(np.uint16))),
+        "rgba transparent": _png_bytes(rgba),
+        "cmyk": _png_bytes(rgb.convert("CMYK"), "JPEG"),
+        "palette": _png_bytes(palette),
+        "animated gif": gif.getvalue(),
+        "webp": _png_bytes(rgb, "WEBP"),
+        "4000x3000": _png_bytes(Image.new("RGB", (4000, 3000), (10, 200, 30)), "JPEG"),
+        "exif rotated": _png_bytes(rgb, "JPEG", exif=exif),
+    }
+
+
+@pytest.mark.parametrize("name", list(_odd_images()))
+def test_odd_images_are_prepared(name, tmp_path):
+    path = tmp_path / "upload.jpg"  # a PNG named .jpg among them: the name must not matter
+    path.write_bytes(_odd_images()[name])
+    pixels = inference.prepare(str(path))
+    assert pixels.shape == (32, 32, 3) and pixels.dtype == np.uint8
+
+
+def test_transparency_is_composited_on_white():
+    pixels = inference.prepare(_odd_images()["rgba transparent"])
+    assert (pixels == 255).all()
+
+
+def test_exif_rotation_is_applied():
+    img = Image.new("RGB", (64, 32), (255, 0, 0))
+    img.paste((0, 0, 255), (0, 0, 32, 32))  # left half blue
+    exif = Image.Exif()
+    exif[0x0112] = 6  # display rotated 90 clockwise: blue ends up on top
+    pixels = inference.prepare(_png_bytes(img, "JPEG", exif=exif, quality=95))
+    assert pixels[2, 16, 2] > 200 and pixels[29, 16, 0] > 200
+
+
+BAD = {
+    "zero bytes": b"",
+    "text named png": b"hello, this is not an image\n" * 10,
+    "truncated jpeg": _png_bytes(Image.new("RGB", (64, 64), (1, 2, 3)), "JPEG")[:200],
+    "svg": b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>',
+    "pdf": b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n",
+    "bomb 40000x40000": _bomb_png(),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_bad_files_get_a_clear_error(name, tmp_path):
+    path = tmp_path / "upload.png"
+    path.write_bytes(BAD[name])
+    with pytest.raises(ValueError) as err:
+        inference.prepare(str(path))
+    assert len(str(err.value)) < 200 and "Traceback" not in str(err.value)
+
+
+def test_classify_uses_the_evaluation_path(tmp_path):
+    model = build_model(get_spec("resnet20_v1"))
+    image = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    path = tmp_path / "test.png"
+    Image.fromarray(image).save(path)
+    label, seen = inference.classify(model, str(path), top=10)
+    np.testing.assert_array_equal(seen, image)
+    expected = predict(model, image[None])[0]
+    for i, name in enumerate(inference.CIFAR_CLASSES):
+        assert label[name] == pytest.approx(float(expected[i]), abs=1e-6)
+
+
+def test_manifest_lookup_is_by_name_only(tmp_path):
+    (tmp_path / "manifest.json").write_text('{"checkpoints": [{"name": "resnet20_v1", "file": "r.keras"}]}')
+    assert inference.pretrained_path("resnet20_v1", tmp_path) == tmp_path / "r.keras"
+    with pytest.raises(ValueError, match="unknown checkpoint"):
+        inference.pretrained_path("../../etc/passwd", tmp_path)
