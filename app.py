@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import gradio as gr
 
-from explorer import charts, graph, probes
+from explorer import charts, graph, inference, probes
 from explorer.data import resolve_source
 from explorer.jobs import JobManager
 from explorer.specs import make_spec
@@ -178,6 +178,15 @@ def watch_jobs(job_text):
         lines.append(line)
     active = any(s["state"] in ("queued", "running") for s in statuses)
     return curves, heatmap, "\n\n".join(lines), gr.Timer(active=active)
+
+
+@user_errors
+def download_job_model(job_text, request: gr.Request):
+    """The last finished epoch of a job of this session, looked up by id."""
+    job_id = _job_ids(job_text)[-1]
+    if job_id not in {j["id"] for j in JOBS.list(_session(request))}:
+        raise ValueError("this job belongs to another session")
+    return str(JOBS.checkpoint(job_id))
 
 
 @user_errors
@@ -372,6 +381,10 @@ def train_tab():
                show_progress="hidden", concurrency_limit=8)
     job_text.submit(watch_jobs, job_text, [curves, heatmap, progress, timer], api_name=False)
     stop.click(stop_from_page, job_text, [curves, heatmap, progress, timer], api_name=False)
+    with gr.Row():
+        download = gr.Button("Download the last job's model", size="sm", elem_id="train-download")
+        model_file = gr.File(label="model.keras", interactive=False)
+    download.click(download_job_model, job_text, model_file, api_name=False)
 
 
 def gradients_tab():
@@ -469,7 +482,8 @@ def main():
     host = os.environ.get("EXPLORER_HOST") or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     port = int(os.environ.get("EXPLORER_PORT", os.environ.get("GRADIO_SERVER_PORT", "7860")))
     demo.queue(default_concurrency_limit=2, max_size=64).launch(
-        server_name=host, server_port=port, max_file_size="10mb", show_error=True)
+        server_name=host, server_port=port, max_file_size="10mb", show_error=True,
+        allowed_paths=[str(JOBS.root)])  # job models can be downloaded; nothing else on disk
 
 
 if __name__ == "__main__":

@@ -293,7 +293,9 @@ def figure(spec: ResNetSpec, expand: str = "none", title: str | None = None) -> 
     for node in nodes:
         by_kind.setdefault(node["kind"], []).append(node)
     for kind, group in by_kind.items():
-        fig.add_trace(go.Scatter(
+        # WebGL once there are thousands of nodes (every layer of ResNet-1202): SVG would stall.
+        scatter = go.Scattergl if len(nodes) > 1500 else go.Scatter
+        fig.add_trace(scatter(
             x=[n["x"] for n in group], y=[n["y"] for n in group], mode="markers+text",
             name=kind, showlegend=False, text=[n["label"] for n in group],
             textposition="bottom center", textfont=dict(size=9),

@@ -101,11 +101,15 @@ class ResNetSpec:
 
     @classmethod
     def from_config(cls, config: dict) -> ResNetSpec:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(config) - fields
-        if unknown:
-            raise ValueError(f"unknown spec fields: {sorted(unknown)}")
-        return cls(**config)
+        return from_dict(cls, config, "spec fields")
+
+
+def from_dict(cls, values: dict, what: str):
+    """Builds dataclass `cls` from a dict, refusing unknown keys with a clear message."""
+    unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {what}: {sorted(unknown)}")
+    return cls(**values)
 
 
 def _as_int(value, what: str) -> int:

@@ -6,7 +6,12 @@ import os
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # before anything imports TensorFlow
 
 import io
+import socket
+import subprocess
+import sys
 import tarfile
+import time
+import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,6 +21,7 @@ from PIL import Image
 
 from explorer.specs import CIFAR_CLASSES
 
+ROOT = Path(__file__).resolve().parents[1]
 SHARED_ARCHIVE = Path(__file__).parents[2] / "shared/data/cifar10-jpeg.tar.gz"
 TINY_TRAIN_PER_CLASS = 6
 TINY_TEST_PER_CLASS = 2
@@ -80,3 +86,32 @@ def shared_archive() -> Path:
     if not SHARED_ARCHIVE.exists():
         pytest.skip(f"real CIFAR-10 archive not present at {SHARED_ARCHIVE}")
     return SHARED_ARCHIVE
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    """The real app, `python app.py`, on a free port with generated data and private runs."""
+    port = _free_port()
+    env = {**os.environ, "EXPLORER_PORT": str(port), "EXPLORER_DATA": "synthetic",
+           "EXPLORER_RUNS": str(tmp_path_factory.mktemp("runs"))}
+    with open(tmp_path_factory.mktemp("log") / "app.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(url, timeout=1)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"app exited: {Path(log.name).read_text()[-2000:]}") from None
+                time.sleep(0.5)
+        yield url
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -27,7 +27,7 @@ print(json.dumps({"strategy": type(strategy).__name__, "replicas": strategy.num_
 
 @pytest.mark.slow
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
-    out = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "run")], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "run")], cwd=ROOT, check=False,
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])

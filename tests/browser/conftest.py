@@ -5,11 +5,6 @@ Screenshots land in tests/artifacts/ (look at them). Skipped when Chromium is mi
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,34 +12,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
-    port = _free_port()
-    env = {**os.environ, "EXPLORER_PORT": str(port), "EXPLORER_DATA": "synthetic",
-           "EXPLORER_RUNS": str(tmp_path_factory.mktemp("runs"))}
-    with open(tmp_path_factory.mktemp("log") / "app.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(url, timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"app exited: {Path(log.name).read_text()[-2000:]}") from None
-                time.sleep(0.5)
-        yield url
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,68 @@
+"""The named API endpoints through gradio_client, as a user would script them."""
+
+import time
+
+import pytest
+from gradio_client import Client
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    return Client(app_url, verbose=False)
+
+
+def test_endpoints_are_named(client):
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    for name in ("/build_architecture", "/download_architecture", "/train_start", "/train_status",
+                 "/train_stop", "/gradient_flow", "/depth_sweep", "/classify", "/classify_sketch"):
+        assert name in names
+
+
+def test_build_architecture_with_depth_and_version_only(client):
+    _, _, _table, headline, notes = client.predict(depth=110, version=1, api_name="/build_architecture")
+    assert "1,742,762 parameters" in headline and "H(x) = F(x) + x" in notes
+
+
+@pytest.mark.parametrize("depth, version, message", [
+    (21, 1, "nearest valid depths are 20 and 26"),
+    (-5, 1, "depth must be positive"),
+    (10**9, 1, "too large"),
+    (20, 3, "version must be 1 or 2"),
+])
+def test_bad_architecture_requests_get_the_clear_message_fast(client, depth, version, message):
+    start = time.perf_counter()
+    with pytest.raises(Exception, match=message):
+        client.predict(depth=depth, version=version, api_name="/build_architecture")
+    assert time.perf_counter() - start < 5  # refused before any work (client overhead included)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"depth": 10**9, "version": 1}, "depth must be a whole number from 1 to 2000"),
+    ({"depth": 20, "version": 3}, "version must be a whole number from 1 to 2"),
+    ({"depth": 20, "version": 1, "epochs": 10**6}, "epochs must be a whole number"),
+    ({"depth": 20, "version": 1, "subset": -1}, "subset must be a whole number"),
+])
+def test_bad_training_requests_are_refused(client, kwargs, message):
+    with pytest.raises(Exception, match=message):
+        client.predict(**kwargs, api_name="/train_start")
+
+
+def test_train_status_and_stop_of_unknown_or_foreign_jobs(client, app_url):
+    with pytest.raises(Exception, match="unknown job id"):
+        client.predict(job_id="does-not-exist", api_name="/train_status")
+    job_id = client.predict(depth=20, version=1, epochs=1, subset=256, api_name="/train_start")
+    assert isinstance(job_id, str) and len(job_id) == 12
+    status = client.predict(job_id=job_id, api_name="/train_status")
+    assert status["state"] in ("queued", "running", "done")
+    other = Client(app_url, verbose=False)  # another session
+    with pytest.raises(Exception, match="another session"):
+        other.predict(job_id=job_id, api_name="/train_stop")
+    stopped = client.predict(job_id=job_id, api_name="/train_stop")
+    assert stopped["state"] in ("stopped", "done")
+
+
+def test_gradient_flow_endpoint(client):
+    _figure, reading, _numbers = client.predict(depth=20, version=1, api_name="/gradient_flow")
+    assert "ResNet-20 v1" in reading
