@@ -288,14 +288,15 @@ def classify(image: gr.FileData | str | None, checkpoint: str | None = None, req
     path = image.get("path") if isinstance(image, dict) else getattr(image, "path", image)
     model = inference.load(_checkpoint_path(checkpoint, request))
     label, pixels = inference.classify(model, path)
-    return label, pixels
+    return label, inference.enlarge(pixels)
 
 
 @user_errors
 def classify_sketch(sketch, checkpoint: str | None = None, request: gr.Request = None):
     """Top-5 classes of a drawing (the sketchpad's composite image)."""
     model = inference.load(_checkpoint_path(checkpoint, request))
-    return inference.classify(model, inference.sketch_image(sketch))
+    label, pixels = inference.classify(model, inference.sketch_image(sketch))
+    return label, inference.enlarge(pixels)
 
 
 def refresh_checkpoints(request: gr.Request):
@@ -451,8 +452,8 @@ def classify_tab():
                     gr.Examples(examples, inputs=upload, label="Examples")
         with gr.Column():
             label = gr.Label(num_top_classes=5, label="Top 5", elem_id="cls-label")
-            seen = gr.Image(label="What the model sees (32x32)", type="numpy", interactive=False,
-                            height=200, elem_id="cls-seen")
+            seen = gr.Image(label="What the model sees (32x32, each pixel enlarged)", type="numpy",
+                            interactive=False, height=220, elem_id="cls-seen")
     refresh.click(refresh_checkpoints, None, checkpoint, api_name=False)
     background.change(fill_background, background, sketch, api_name=False)
     classify_upload.click(classify, [upload, checkpoint], [label, seen], api_name="classify",

@@ -160,3 +160,8 @@ def classify(model, image, top: int = 5) -> tuple[dict, np.ndarray]:
     classes = CIFAR_CLASSES if len(probs) == len(CIFAR_CLASSES) else [str(i) for i in range(len(probs))]
     order = np.argsort(probs)[::-1][:top]
     return {classes[i]: float(probs[i]) for i in order}, pixels
+
+
+def enlarge(pixels: np.ndarray, factor: int = 6) -> np.ndarray:
+    """The same pixels, each shown as a factor x factor square (no smoothing), for display."""
+    return np.kron(pixels, np.ones((factor, factor, 1), dtype=pixels.dtype))

@@ -1,0 +1,54 @@
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "red_car.png"
+
+
+def _ensure_checkpoint(page):
+    """Uses a shipped checkpoint when there is one, else trains a tiny model in this session."""
+    page.get_by_role("tab", name="Classify").click()
+    dropdown = page.locator("#cls-checkpoint input")
+    if dropdown.input_value():
+        return
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#train-epochs input").fill("1")
+    page.locator("#train-subset input").fill("256")
+    page.locator("#train-start").click()
+    page.locator("#train-progress").get_by_text("done").first.wait_for(timeout=180_000)
+    page.get_by_role("tab", name="Classify").click()
+    page.get_by_role("button", name="Refresh list").click()
+    page.wait_for_function("() => document.querySelector('#cls-checkpoint input').value !== ''")
+
+
+def test_classify_drawing_and_upload(page, screenshot):
+    _ensure_checkpoint(page)
+    page.get_by_label("Background fill").click()
+    page.get_by_role("option", name="grey road").click()
+    page.locator("#cls-sketch").get_by_role("button", name="Brush", exact=True).click()
+    canvas = page.locator("#cls-sketch canvas").last
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    for dy in (-30, 0, 30):  # three red strokes across the middle of the picture
+        page.mouse.move(cx - 90, cy + dy)
+        page.mouse.down()
+        for step in range(1, 19):
+            page.mouse.move(cx - 90 + step * 10, cy + dy, steps=2)
+        page.mouse.up()
+    page.locator("#cls-draw-run").click()
+    page.wait_for_function("() => document.querySelector('#cls-label').innerText.includes('%')",
+                           timeout=60_000)
+    page.wait_for_timeout(1500)  # let the result panel settle before the screenshot
+    screenshot("classify_drawing")
+
+    page.get_by_role("tab", name="Upload").click()
+    page.locator("#cls-upload input[type=file]").set_input_files(str(EXAMPLE))
+    page.locator("#cls-upload-run").click()
+    page.wait_for_function("() => document.querySelector('#cls-seen img') !== null", timeout=60_000)
+    page.wait_for_timeout(1500)
+    text = page.locator("#cls-label").inner_text()
+    assert "%" in text
+    screenshot("classify_upload")
