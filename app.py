@@ -249,7 +249,7 @@ def start_race_for_heatmaps(depth, version, request: gr.Request):
 
 def _checkpoint_choices(request=None):
     """Shipped checkpoints by manifest name, then this session's finished jobs by id."""
-    choices = [(f"{e['name']} ({e['test_accuracy']:.1%} test, shipped)", e["name"])
+    choices = [(f"{e['name']} ({_accuracy_text(e.get('test_accuracy'))}, shipped)", e["name"])
                for e in inference.manifest()]
     for job in JOBS.list(_session(request) if request is not None else None):
         if job["state"] in ("done", "stopped"):
@@ -259,6 +259,10 @@ def _checkpoint_choices(request=None):
                 continue
             choices.append((f"{job['label']}, job {job['id']} ({job['state']})", f"job:{job['id']}"))
     return choices
+
+
+def _accuracy_text(accuracy):
+    return "not evaluated" if accuracy is None else f"{accuracy:.1%} test accuracy"
 
 
 def _checkpoint_path(checkpoint, request):

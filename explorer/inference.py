@@ -12,6 +12,7 @@ import functools
 import hashlib
 import io
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .specs import CIFAR_CLASSES
 
-PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
+# Shipped checkpoints; EXPLORER_PRETRAINED points elsewhere (tests, benchmarks, own models).
+PRETRAINED = Path(os.environ.get("EXPLORER_PRETRAINED",
+                                 Path(__file__).resolve().parents[1] / "pretrained"))
 MAX_PIXELS = 40_000_000  # refuse decompression bombs (a 4000x3000 photo is 12 M)
 MAX_BYTES = 10 * 1024 * 1024
 

@@ -1,0 +1,79 @@
+"""Benchmark: p50 latency of the `classify` endpoint over Gradio's raw REST API (upload, call,
+read the result) against an in-process `model.predict` on one image, alternating the two.
+Floor: no slower; aim: a third.
+
+Uses the first shipped checkpoint in pretrained/ when there is one, else an untrained
+ResNet-20 v1 saved to a temporary folder (latency does not depend on the weights).
+
+    python bench/classify_latency.py [--calls 50] [--pairs 3]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from common import ROOT, alternate, app_server, call  # noqa: E402
+
+
+def upload(url, path):
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{path.name}\"\r\n"
+            f"Content-Type: image/png\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    req = urllib.request.Request(f"{url}/gradio_api/upload", body,
+                                 {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    return json.loads(urllib.request.urlopen(req).read())[0]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument("--pairs", type=int, default=3)
+    args = parser.parse_args()
+
+    from explorer import inference
+    from explorer.models import build_model, load_model
+    from explorer.specs import get_spec
+
+    env = {}
+    shipped = inference.manifest()
+    if shipped:
+        checkpoint = inference.pretrained_path(shipped[0]["name"])
+    else:
+        folder = Path(tempfile.mkdtemp())
+        checkpoint = folder / "resnet20_v1.keras"
+        build_model(get_spec("resnet20_v1")).save(checkpoint)
+        (folder / "manifest.json").write_text(json.dumps({"checkpoints": [
+            {"name": "resnet20_v1_untrained", "file": checkpoint.name, "test_accuracy": None}]}))
+        env["EXPLORER_PRETRAINED"] = str(folder)
+    image = ROOT / "examples" / "red_car.png"
+    model = load_model(checkpoint)
+    pixels = inference.prepare(str(image))[None]
+
+    def p50(fn):
+        times = []
+        for _ in range(args.calls):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    with app_server(**env) as url:
+        def endpoint():
+            served = upload(url, image)
+            call(url, "classify", [{"path": served, "meta": {"_type": "gradio.FileData"}}, None])
+
+        result = alternate("endpoint_p50_s", lambda: p50(endpoint), "model_predict_p50_s",
+                           lambda: p50(lambda: model.predict(pixels, verbose=0)), pairs=args.pairs)
+    print(f"endpoint p50 / in-process model.predict p50 = {1 / result['median_ratio']:.2f} "
+          "(floor <= 1, aim <= 0.33)")
+
+
+if __name__ == "__main__":
+    main()
