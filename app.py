@@ -180,6 +180,15 @@ def watch_jobs(job_text):
     return curves, heatmap, "\n\n".join(lines), gr.Timer(active=active)
 
 
+def session_jobs(request: gr.Request):
+    """This session's jobs, newest first, as a small Markdown table."""
+    jobs = JOBS.list(_session(request))
+    if not jobs:
+        return "*No jobs in this session yet.*"
+    rows = [f"| `{j['id']}` | {j['label']} | {j['epochs']} | {j['state']} |" for j in jobs[:10]]
+    return "\n".join(["| job | model | epochs | state |", "| --- | --- | --- | --- |", *rows])
+
+
 @user_errors
 def download_job_model(job_text, request: gr.Request):
     """The last finished epoch of a job of this session, looked up by id."""
@@ -386,6 +395,10 @@ def train_tab():
                show_progress="hidden", concurrency_limit=8)
     job_text.submit(watch_jobs, job_text, [curves, heatmap, progress, timer], api_name=False)
     stop.click(stop_from_page, job_text, [curves, heatmap, progress, timer], api_name=False)
+    with gr.Accordion("Your jobs", open=False):
+        jobs_table = gr.Markdown(elem_id="train-jobs-table")
+    timer.tick(session_jobs, None, jobs_table, api_name=False, show_progress="hidden")
+    start.click(session_jobs, None, jobs_table, api_name=False)
     with gr.Row():
         download = gr.Button("Download the last job's model", size="sm", elem_id="train-download")
         model_file = gr.File(label="model.keras", interactive=False)

@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from common import ROOT, alternate, app_server, call  # noqa: E402
+from common import ROOT, alternate, app_server, call
 
 
 def upload(url, path):

@@ -86,6 +86,12 @@ def cmd_bench(args):
     print(json.dumps(result) if args.json else f"{result['model']}: {result['img_per_s']} img/s")
 
 
+def cmd_ship(args):
+    from .inference import ship
+
+    print(json.dumps(ship(args.run, args.name, args.data)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explorer", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -141,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="keras, synthetic, or an archive/folder (default $EXPLORER_DATA)")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("ship", help="evaluate a run and add it to pretrained/manifest.json")
+    p.add_argument("run", help="a run folder written by train")
+    p.add_argument("--name", required=True, help="manifest name, e.g. resnet20_v1")
+    p.add_argument("--data", required=True, help="the archive or folder to evaluate on")
+    p.set_defaults(func=cmd_ship)
 
     p = sub.add_parser("evaluate", help="test accuracy of a .keras checkpoint")
     p.add_argument("checkpoint")

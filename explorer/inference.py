@@ -168,3 +168,44 @@ def classify(model, image, top: int = 5) -> tuple[dict, np.ndarray]:
 def enlarge(pixels: np.ndarray, factor: int = 6) -> np.ndarray:
     """The same pixels, each shown as a factor x factor square (no smoothing), for display."""
     return np.kron(pixels, np.ones((factor, factor, 1), dtype=pixels.dtype))
+
+
+# ----------------------------------------------------------------------------- shipping
+
+
+def ship(run_dir, name: str, source: str, root: Path = PRETRAINED) -> dict:
+    """Copies a run's model into `root`, evaluates it with the `evaluate` command's code on
+    `source`, and records it in the manifest with its history and sha256.
+
+    Every figure in the manifest is measured here, never typed in.
+    """
+    import shutil
+
+    from .training import evaluate
+
+    run = Path(run_dir)
+    config = json.loads((run / "config.json").read_text())
+    history = json.loads((run / "history.json").read_text())
+    root = Path(root)
+    (root / "histories").mkdir(parents=True, exist_ok=True)
+    target = root / f"{name}.keras"
+    shutil.copyfile(run / "model.keras", target)
+    result = evaluate(target, source)
+    epochs = history["epochs"]
+    (root / "histories" / f"{name}.json").write_text(json.dumps({
+        "name": name, "config": config,
+        "epochs": [{"epoch": e["epoch"], "train_error": round(1 - e["accuracy"], 5),
+                    "test_error": round(1 - e["val_accuracy"], 5), "learning_rate": e["learning_rate"],
+                    "seconds": e["seconds"]} for e in epochs]}, indent=1))
+    entry = {
+        "file": target.name, "name": name, "depth": config["depth"], "version": config["version"],
+        "residual": config["residual"], "shortcut": config["shortcut"],
+        "epochs": len(epochs), "planned_epochs": config["epochs"],
+        "test_accuracy": result["test_accuracy"], "n": result["n"],
+        "data": (f"CIFAR-10 test set (JPEG copy), {Path(source).name}" if "jpeg" in str(source)
+                 else Path(source).name), "sha256": sha256(target),
+        "config": config,
+    }
+    entries = [e for e in manifest(root) if e["name"] != name] + [entry]
+    (root / "manifest.json").write_text(json.dumps({"checkpoints": entries}, indent=1))
+    return entry

@@ -45,7 +45,7 @@ class FusedBatchNormalization(layers.BatchNormalization):
 
     Keras 3 computes batch statistics with separate ops (moments, then normalize); on CPU
     that was a large share of the training step here. The fused op (oneDNN on CPU, cuDNN on
-    GPU) does it in one pass. Same weights, same saved format, same inference path.
+    GPU) does it in one pass. Same weights and the same inference path.
     """
 
     def call(self, inputs, training=None, mask=None):
