@@ -126,3 +126,30 @@ def sweep_figure(sweep: dict) -> go.Figure:
                       yaxis=dict(type="log", title="‖∂L/∂W‖"), height=400, template="plotly_white",
                       margin=dict(l=60, r=10, t=60, b=50))
     return fig
+
+
+def degradation_figure(runs: list[tuple[str, list[dict]]]) -> go.Figure:
+    """Training error (thin) and test error (bold) against epoch, one color per run: the
+    paper's Figures 1 and 6 from our own runs.
+
+    Args:
+        runs: (label, epochs) pairs; each epoch a dict with epoch, train_error, test_error.
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("training error", "test error"),
+                        horizontal_spacing=0.08)
+    for i, (label, epochs) in enumerate(runs):
+        color = PALETTE[i % len(PALETTE)]
+        dash = "dash" if label.lower().startswith("plain") else "solid"
+        x = [e["epoch"] for e in epochs]
+        fig.add_trace(go.Scatter(x=x, y=[e["train_error"] for e in epochs], name=label, legendgroup=label,
+                                 line=dict(color=color, dash=dash, width=1.5)), 1, 1)
+        fig.add_trace(go.Scatter(x=x, y=[e["test_error"] for e in epochs], name=label, legendgroup=label,
+                                 showlegend=False, line=dict(color=color, dash=dash, width=2.5)), 1, 2)
+    if not runs:
+        fig.add_annotation(text="no shipped histories yet", showarrow=False, x=0.5, y=0.5,
+                           xref="paper", yref="paper")
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(title_text="error", tickformat=".0%", range=[0, 1])
+    fig.update_layout(title="Degradation: plain (dashed) against residual (solid)", height=380,
+                      template="plotly_white", margin=dict(l=50, r=10, t=60, b=40))
+    return fig

@@ -92,6 +92,19 @@ def cmd_ship(args):
     print(json.dumps(ship(args.run, args.name, args.data)))
 
 
+def cmd_lesion(args):
+    from .insight import lesion
+
+    result = lesion(args.checkpoint, args.data, samples=args.samples)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['model']}: baseline {result['baseline']:.4f} on {result['n']} test images")
+        for name, acc, down in zip(result["blocks"], result["accuracy"], result["downsampling"]):
+            shown = "n/a (shape changes)" if acc is None else f"{acc:.4f}"
+            print(f"  without {name:<16} {shown}{'  (downsampling)' if down else ''}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explorer", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -153,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True, help="manifest name, e.g. resnet20_v1")
     p.add_argument("--data", required=True, help="the archive or folder to evaluate on")
     p.set_defaults(func=cmd_ship)
+
+    p = sub.add_parser("lesion", help="test accuracy with each block deleted (Veit et al. 2016)")
+    p.add_argument("checkpoint")
+    p.add_argument("--data", help="keras, synthetic, or an archive/folder")
+    p.add_argument("--samples", type=int, default=1000, help="test images to use")
+    p.add_argument("--json", action="store_true", help="print one JSON line")
+    p.set_defaults(func=cmd_lesion)
 
     p = sub.add_parser("evaluate", help="test accuracy of a .keras checkpoint")
     p.add_argument("checkpoint")

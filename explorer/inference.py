@@ -209,3 +209,15 @@ def ship(run_dir, name: str, source: str, root: Path = PRETRAINED) -> dict:
     entries = [e for e in manifest(root) if e["name"] != name] + [entry]
     (root / "manifest.json").write_text(json.dumps({"checkpoints": entries}, indent=1))
     return entry
+
+
+def shipped_histories(root: Path = PRETRAINED) -> list[tuple[str, list[dict]]]:
+    """(label, per-epoch train and test error) of every shipped run, in manifest order."""
+    runs = []
+    for entry in manifest(root):
+        path = Path(root) / "histories" / f"{entry['name']}.json"
+        if path.exists():
+            kind = "ResNet" if entry["residual"] else "Plain"
+            runs.append((f"{kind}-{entry['depth']} v{entry['version']}",
+                         json.loads(path.read_text())["epochs"]))
+    return runs
