@@ -324,6 +324,18 @@ def classify_sketch(sketch, checkpoint: str | None = None, request: gr.Request =
     return label, inference.enlarge(pixels)
 
 
+@user_errors
+def gradcam(image: gr.FileData | str | None, checkpoint: str | None = None, class_name: str = "predicted",
+            request: gr.Request = None):
+    """Grad-CAM heatmap over the input for the predicted class, or any chosen class."""
+    if image is None:
+        raise ValueError("upload an image first")
+    path = image.get("path") if isinstance(image, dict) else getattr(image, "path", image)
+    model = inference.load(_checkpoint_path(checkpoint, request))
+    overlay, name = inference.gradcam(model, path, class_name)
+    return overlay, f"Grad-CAM for **{name}**: red marks the regions that raise its score."
+
+
 def refresh_checkpoints(request: gr.Request):
     choices = _checkpoint_choices(request)
     return gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)
@@ -482,6 +494,10 @@ def classify_tab():
                 upload = gr.File(label="Image file", file_types=["image"], type="filepath",
                                  elem_id="cls-upload")
                 classify_upload = gr.Button("Classify upload", variant="primary", elem_id="cls-upload-run")
+                with gr.Row():
+                    cam_class = gr.Dropdown(["predicted", *inference.CIFAR_CLASSES], value="predicted",
+                                            label="Grad-CAM class")
+                    explain = gr.Button("Grad-CAM", elem_id="cls-gradcam")
                 examples = sorted(str(p) for p in (Path(__file__).parent / "examples").glob("*.png"))
                 if examples:
                     gr.Examples(examples, inputs=upload, label="Examples")
@@ -489,10 +505,15 @@ def classify_tab():
             label = gr.Label(num_top_classes=5, label="Top 5", elem_id="cls-label")
             seen = gr.Image(label="What the model sees (32x32, each pixel enlarged)", type="numpy",
                             interactive=False, height=220, elem_id="cls-seen")
+            cam_text = gr.Markdown(elem_id="cls-gradcam-text")
+            cam = gr.Image(label="Grad-CAM", type="numpy", interactive=False, height=220,
+                           elem_id="cls-gradcam-image")
     refresh.click(refresh_checkpoints, None, checkpoint, api_name=False)
     background.change(fill_background, background, sketch, api_name=False)
     classify_upload.click(classify, [upload, checkpoint], [label, seen], api_name="classify",
                           concurrency_limit=4, concurrency_id="classify")
+    explain.click(gradcam, [upload, checkpoint, cam_class], [cam, cam_text], api_name="gradcam",
+                  concurrency_limit=2, concurrency_id="classify")
     classify_drawing.click(classify_sketch, [sketch, checkpoint], [label, seen],
                            api_name="classify_sketch", concurrency_limit=4, concurrency_id="classify")
 

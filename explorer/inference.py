@@ -221,3 +221,45 @@ def shipped_histories(root: Path = PRETRAINED) -> list[tuple[str, list[dict]]]:
             runs.append((f"{kind}-{entry['depth']} v{entry['version']}",
                          json.loads(path.read_text())["epochs"]))
     return runs
+
+
+# ----------------------------------------------------------------------------- Grad-CAM
+
+
+def gradcam(model, image, class_name: str | None = None, factor: int = 6) -> tuple[np.ndarray, str]:
+    """Grad-CAM (Selvaraju et al. 2017) on the last block's feature map: where in the image
+    the evidence for a class is. Returns (heat overlaid on the enlarged input, class name).
+
+    Args:
+        class_name: a CIFAR-10 class; None explains the predicted class.
+    """
+    import tensorflow as tf
+
+    pixels = prepare(image)
+    x = tf.constant(pixels[None])
+    probs, outputs = model.forward(x, training=False, collect=True)
+    features = outputs[-1]
+    index = int(np.argmax(probs[0])) if class_name in (None, "", "predicted") else \
+        _class_index(class_name)
+    with tf.GradientTape() as tape:
+        tape.watch(features)
+        score = model.forward_head(features)[0, index]
+    grads = tape.gradient(score, features)[0].numpy()
+    fmap = features[0].numpy().astype(np.float32)
+    cam = np.maximum((fmap * grads.mean(axis=(0, 1))).sum(-1), 0)
+    cam = cam / (cam.max() or 1.0)
+    size = pixels.shape[0] * factor
+    heat = np.asarray(Image.fromarray((cam * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BILINEAR),
+                      dtype=np.float32) / 255
+    # grayscale picture under a red-to-yellow heat, so the heat shows on any colors
+    gray = np.kron(pixels, np.ones((factor, factor, 1), dtype=np.uint8)).astype(np.float32).mean(-1)
+    base = np.repeat(gray[..., None], 3, -1)
+    color = np.stack([np.full_like(heat, 255), 255 * heat, np.zeros_like(heat)], -1)
+    overlay = base * (1 - 0.6 * heat[..., None]) + color * 0.6 * heat[..., None]
+    return overlay.clip(0, 255).astype(np.uint8), CIFAR_CLASSES[index]
+
+
+def _class_index(name: str) -> int:
+    if name not in CIFAR_CLASSES:
+        raise ValueError(f"unknown class {str(name)[:30]!r}; one of {', '.join(CIFAR_CLASSES)}")
+    return CIFAR_CLASSES.index(name)

@@ -223,6 +223,10 @@ class ResNet(keras.Model):
         probs = _run_chain(self.head, x, training)
         return (probs, outputs) if collect else probs
 
+    def forward_head(self, features, training=False):
+        """The classifier head alone, from the last block's output (Grad-CAM)."""
+        return _run_chain(self.head, features, training)
+
     def call(self, inputs, training=None):
         return self.forward(inputs, training=training)
 

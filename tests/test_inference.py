@@ -112,3 +112,14 @@ def test_manifest_lookup_is_by_name_only(tmp_path):
     assert inference.pretrained_path("resnet20_v1", tmp_path) == tmp_path / "r.keras"
     with pytest.raises(ValueError, match="unknown checkpoint"):
         inference.pretrained_path("../../etc/passwd", tmp_path)
+
+
+def test_gradcam_overlays_the_enlarged_input():
+    model = build_model(get_spec("resnet20_v1"))
+    image = np.random.default_rng(2).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    overlay, name = inference.gradcam(model, image)
+    assert overlay.shape == (192, 192, 3) and overlay.dtype == np.uint8
+    assert name in inference.CIFAR_CLASSES
+    assert inference.gradcam(model, image, "cat")[1] == "cat"
+    with pytest.raises(ValueError, match="unknown class"):
+        inference.gradcam(model, image, "unicorn")

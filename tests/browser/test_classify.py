@@ -51,4 +51,7 @@ def test_classify_drawing_and_upload(page, screenshot):
     page.wait_for_timeout(1500)
     text = page.locator("#cls-label").inner_text()
     assert "%" in text
+    page.locator("#cls-gradcam").click()
+    page.locator("#cls-gradcam-text").get_by_text("Grad-CAM for").wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)
     screenshot("classify_upload")
