@@ -94,7 +94,6 @@ class JobManager:
             job = Job(job_id, owner, config, out, label=label or config.spec().name, group=group)
             self._jobs[job_id] = job
             self._save(job)
-            self._pump()
         return job_id
 
     def status(self, job_id: str) -> dict:
@@ -196,13 +195,16 @@ class JobManager:
             self._jobs[job.id] = job
 
     def _pump_forever(self):
+        """The only thread that starts jobs: it lives as long as the app, and each job is
+        tied to it (see `_die_with_parent`), so a killed app leaves no orphan training."""
         while True:
-            time.sleep(0.5)
             with self._lock:
-                self._pump()
+                self._pump(launch=True)
+            time.sleep(0.25)
 
-    def _pump(self):
-        """Reaps finished processes and starts queued jobs; call with the lock held."""
+    def _pump(self, launch: bool = False):
+        """Reaps finished processes and (from the pump thread) starts queued jobs; call
+        with the lock held."""
         for job in self._jobs.values():
             if job.state != "running" or job.process is None:
                 continue
@@ -219,6 +221,8 @@ class JobManager:
                              "" if live.get("state") == "done" else "time cap reached")
             else:
                 self._finish(job, "failed", _failure_reason(job.out / "train.log", code))
+        if not launch:
+            return
         running = sum(j.state == "running" for j in self._jobs.values())
         for job in sorted(self._jobs.values(), key=lambda j: j.created):
             if running >= self.max_running:
@@ -243,7 +247,8 @@ class JobManager:
             with open(job.out / "train.log", "ab") as log:  # the child keeps its own copy
                 job.process = subprocess.Popen(
                     args, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1],
-                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                    preexec_fn=_die_with_parent)  # noqa: PLW1509 - one C call, no locks
         except OSError as err:
             self._finish(job, "failed", f"could not start training: {err}")
             return
@@ -254,6 +259,25 @@ class JobManager:
         job.state, job.ended, job.error = state, time.time(), error
         job.process = None
         self._save(job)
+
+
+def _load_prctl():
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None  # not Linux: jobs outlive a killed app and finish on their own
+
+
+_PRCTL = _load_prctl()  # resolved here: the forked child must not import or take locks
+
+
+def _die_with_parent():
+    """In the child, before exec: ask Linux to send SIGTERM when the launching thread (the
+    app's pump thread) dies, even by kill -9. Its checkpoints on disk stay whole."""
+    if _PRCTL is not None:
+        _PRCTL(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
 
 
 def _read_json(path: Path):

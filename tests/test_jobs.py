@@ -1,6 +1,10 @@
 """The background job manager: lifecycle, queue, ownership, failures, restarts."""
 
+import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +49,7 @@ def test_job_runs_to_done_and_a_restarted_manager_lists_it(manager, tmp_path):
 
 def test_queue_position_and_ownership(manager):
     first = manager.start(TrainConfig(**{**TINY, "epochs": 5}), owner="alice")
+    _wait(manager, first, states=("running",))
     second = manager.start(TrainConfig(**TINY), owner="alice")
     assert manager.status(second)["state"] == "queued"
     assert manager.status(second)["queue_position"] == 1
@@ -82,3 +87,47 @@ def test_unwritable_run_folder_gives_a_clear_error(tmp_path):
     manager = JobManager(blocker / "runs")
     with pytest.raises(ValueError, match="cannot create the run folder"):
         manager.start(TrainConfig(**TINY), owner="alice")
+
+
+KILLED_APP = """
+import sys, time
+from explorer.jobs import JobManager
+from explorer.training import TrainConfig
+manager = JobManager(sys.argv[1])
+config = dict(depth=8, epochs=50, subset=64, test_subset=32, batch_size=32, data="synthetic",
+              steps_per_execution=1, grad_every=1)
+print(manager.start(TrainConfig(**config), owner="alice"), flush=True)
+time.sleep(600)
+"""
+
+
+def test_kill_9_of_the_app_ends_its_jobs_and_keeps_finished_checkpoints(tmp_path):
+    from explorer.models import load_model
+
+    root = tmp_path / "runs"
+    app = subprocess.Popen([sys.executable, "-c", KILLED_APP, str(root)], stdout=subprocess.PIPE,
+                           text=True, cwd=Path(__file__).resolve().parents[1])
+    job_id = app.stdout.readline().strip()
+    history = root / job_id / "history.json"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if history.exists() and len(json.loads(history.read_text())["epochs"]) >= 2:
+            break
+        time.sleep(0.5)
+    else:
+        app.kill()
+        raise AssertionError("the job never finished two epochs")
+    app.kill()  # SIGKILL: no cleanup code runs in the app
+    app.wait()
+    pattern = f"--out {root / job_id}"
+    deadline = time.time() + 20
+    while time.time() < deadline and subprocess.run(["pgrep", "-f", pattern], capture_output=True,
+                                                    check=False).returncode == 0:
+        time.sleep(0.5)
+    assert subprocess.run(["pgrep", "-f", pattern], capture_output=True, check=False).returncode != 0
+    assert load_model(root / job_id / "model.keras").spec.depth == 8
+    restarted = JobManager(root)
+    status = restarted.status(job_id)
+    assert status["state"] == "stopped" and "restarted" in status["error"]
+    assert len(status["history"]["epochs"]) >= 2
+    restarted.shutdown()
