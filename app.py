@@ -15,8 +15,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import gradio as gr
+import numpy as np
 
-from explorer import charts, graph, inference, probes
+from explorer import charts, graph, inference, insight, probes
 from explorer.data import resolve_source
 from explorer.jobs import JobManager
 from explorer.specs import make_spec
@@ -308,11 +309,8 @@ def _checkpoint_path(checkpoint, request):
 @user_errors
 def classify(image: gr.FileData | str | None, checkpoint: str | None = None, request: gr.Request = None):
     """Top-5 classes of an image file (as a gr.Label value) and the 32x32 image the model saw."""
-    if image is None:
-        raise ValueError("upload an image first")
-    path = image.get("path") if isinstance(image, dict) else getattr(image, "path", image)
     model = inference.load(_checkpoint_path(checkpoint, request))
-    label, pixels = inference.classify(model, path)
+    label, pixels = inference.classify(model, _image_path(image))
     return label, inference.enlarge(pixels)
 
 
@@ -328,17 +326,58 @@ def classify_sketch(sketch, checkpoint: str | None = None, request: gr.Request =
 def gradcam(image: gr.FileData | str | None, checkpoint: str | None = None, class_name: str = "predicted",
             request: gr.Request = None):
     """Grad-CAM heatmap over the input for the predicted class, or any chosen class."""
+    model = inference.load(_checkpoint_path(checkpoint, request))
+    overlay, name = inference.gradcam(model, _image_path(image), class_name)
+    return overlay, f"Grad-CAM for **{name}**: red marks the regions that raise its score."
+
+
+def _image_path(image):
     if image is None:
         raise ValueError("upload an image first")
-    path = image.get("path") if isinstance(image, dict) else getattr(image, "path", image)
-    model = inference.load(_checkpoint_path(checkpoint, request))
-    overlay, name = inference.gradcam(model, path, class_name)
-    return overlay, f"Grad-CAM for **{name}**: red marks the regions that raise its score."
+    return image.get("path") if isinstance(image, dict) else getattr(image, "path", image)
+
+
+@user_errors
+def lesion(checkpoint: str, samples: int = 1000, compare: str | None = None, request: gr.Request = None,
+           progress=gr.Progress()):
+    """Test accuracy with each block deleted in turn, for one checkpoint or two side by side."""
+    samples = _whole(samples, "samples", 10, 10_000)
+    results = [insight.lesion(_checkpoint_path(c, request), resolve_source()[0], samples,
+                              progress=lambda f, t: progress(f, desc=t))
+               for c in [checkpoint, compare] if c]
+    lines = []
+    for r in results:
+        kept = [a for a in r["accuracy"] if a is not None]
+        lines.append(f"**{r['model']}**: intact {r['baseline']:.1%}; after deleting one block, "
+                     f"median {np.median(kept):.1%}, worst {min(kept):.1%} ({r['n']} test images).")
+    return charts.lesion_figure(results), "\n\n".join(lines)
+
+
+@user_errors
+def loss_landscape(checkpoint: str, steps: int = 9, samples: int = 128, compare: str | None = None,
+                   request: gr.Request = None, progress=gr.Progress()):
+    """Loss around trained checkpoints along filter-normalized random directions."""
+    steps = _whole(steps, "steps", 3, 31)
+    samples = _whole(samples, "samples", 16, 2000)
+    results = [insight.loss_landscape(_checkpoint_path(c, request), resolve_source()[0], samples, steps,
+                                      progress=lambda f, t: progress(f, desc=t))
+               for c in [checkpoint, compare] if c]
+    return charts.landscape_figure(results)
+
+
+@user_errors
+def classify_imagenet(image: gr.FileData | str | None):
+    """Top-5 ImageNet classes of a photo (keras.applications ResNet-50 weights; needs internet)."""
+    return inference.classify_imagenet(_image_path(image))
 
 
 def refresh_checkpoints(request: gr.Request):
     choices = _checkpoint_choices(request)
     return gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)
+
+
+def refresh_compare(request: gr.Request):
+    return gr.Dropdown(choices=_checkpoint_choices(request), value=None)
 
 
 def fill_background(color):
@@ -518,6 +557,42 @@ def classify_tab():
                            api_name="classify_sketch", concurrency_limit=4, concurrency_id="classify")
 
 
+def insight_tab():
+    gr.Markdown("Views computed on trained checkpoints: pick a residual net and, to compare, its "
+                "plain twin (shipped checkpoints or models you trained in this session).")
+    choices = _checkpoint_choices()
+    with gr.Row():
+        first = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="Checkpoint",
+                            elem_id="ins-first")
+        second = gr.Dropdown(choices, value=None, label="Compare with (optional)", elem_id="ins-second")
+        refresh = gr.Button("Refresh lists", size="sm")
+    with gr.Accordion("Lesion study (Veit et al. 2016)", open=True):
+        with gr.Row():
+            samples = gr.Number(value=1000, precision=0, label="Test images")
+            run_lesion = gr.Button("Delete each block in turn", variant="primary", elem_id="ins-lesion")
+        lesion_plot = gr.Plot(label="Lesion study", elem_id="ins-lesion-plot")
+        lesion_text = gr.Markdown(elem_id="ins-lesion-text")
+    with gr.Accordion("Loss landscape (Li et al. 2018)", open=False):
+        with gr.Row():
+            steps = gr.Number(value=9, precision=0, label="Grid steps per axis")
+            land_samples = gr.Number(value=128, precision=0, label="Test images")
+            run_land = gr.Button("Compute", elem_id="ins-landscape")
+        land_plot = gr.Plot(label="Loss landscape", elem_id="ins-landscape-plot")
+    with gr.Accordion("ImageNet photo (keras.applications ResNet-50)", open=False):
+        with gr.Row():
+            photo = gr.File(label="Photo", file_types=["image"], type="filepath")
+            photo_label = gr.Label(num_top_classes=5, label="ImageNet top 5")
+        run_photo = gr.Button("Classify photo", elem_id="ins-imagenet")
+    refresh.click(refresh_checkpoints, None, first, api_name=False)
+    refresh.click(refresh_compare, None, second, api_name=False)
+    run_lesion.click(lesion, [first, samples, second], [lesion_plot, lesion_text], api_name="lesion",
+                     concurrency_limit=1, concurrency_id="probes")
+    run_land.click(loss_landscape, [first, steps, land_samples, second], land_plot,
+                   api_name="loss_landscape", concurrency_limit=1, concurrency_id="probes")
+    run_photo.click(classify_imagenet, photo, photo_label, api_name="classify_imagenet",
+                    concurrency_limit=1)
+
+
 with gr.Blocks(title="ResNet Explorer") as demo:
     gr.Markdown(INTRO)
     with gr.Tabs():
@@ -529,6 +604,8 @@ with gr.Blocks(title="ResNet Explorer") as demo:
             gradients_tab()
         with gr.Tab("Classify", id="classify"):
             classify_tab()
+        with gr.Tab("Insight lab", id="insight"):
+            insight_tab()
     gr.api(train_start, api_name="train_start", concurrency_limit=4)
     gr.api(train_status, api_name="train_status", concurrency_limit=8)
     gr.api(train_stop, api_name="train_stop", concurrency_limit=4)

@@ -153,3 +153,40 @@ def degradation_figure(runs: list[tuple[str, list[dict]]]) -> go.Figure:
     fig.update_layout(title="Degradation: plain (dashed) against residual (solid)", height=380,
                       template="plotly_white", margin=dict(l=50, r=10, t=60, b=40))
     return fig
+
+
+def lesion_figure(results: list[dict]) -> go.Figure:
+    """Test accuracy with each block deleted, one bar series per checkpoint; the dashed
+    lines are the intact nets' accuracies; downsampling blocks are marked with a hatch."""
+    fig = go.Figure()
+    for i, result in enumerate(results):
+        color = PALETTE[i % len(PALETTE)]
+        values = [a if a is not None else 0 for a in result["accuracy"]]
+        fig.add_trace(go.Bar(
+            x=result["blocks"], y=values, name=f"{result['model']} (intact {result['baseline']:.1%})",
+            marker=dict(color=color, pattern_shape=["/" if d else "" for d in result["downsampling"]]),
+            hovertemplate="without %{x}: %{y:.1%}<extra></extra>"))
+        fig.add_hline(y=result["baseline"], line=dict(color=color, dash="dash"))
+    fig.update_layout(title="Lesion study: accuracy after deleting one block (hatched: downsampling)",
+                      barmode="group", yaxis=dict(title="test accuracy", tickformat=".0%", range=[0, 1]),
+                      height=400, template="plotly_white", margin=dict(l=50, r=10, t=60, b=80))
+    return fig
+
+
+def landscape_figure(results: list[dict]) -> go.Figure:
+    """1-D slices side by side with a 2-D contour per checkpoint (log10 of the loss)."""
+    fig = make_subplots(rows=1, cols=1 + len(results), horizontal_spacing=0.08,
+                        subplot_titles=["1-D slice"] + [f"2-D: {r['model']}" for r in results])
+    for i, result in enumerate(results):
+        color = PALETTE[i % len(PALETTE)]
+        fig.add_trace(go.Scatter(x=result["alphas"], y=result["loss_1d"], name=result["model"],
+                                 line=dict(color=color)), 1, 1)
+        z = np.log10(np.maximum(np.asarray(result["loss_2d"]), 1e-6))
+        fig.add_trace(go.Contour(x=result["grid"], y=result["grid"], z=z, colorscale="Viridis",
+                                 showscale=i == len(results) - 1, colorbar=dict(title="log10 loss"),
+                                 contours=dict(coloring="heatmap")), 1, 2 + i)
+    fig.update_yaxes(type="log", title_text="loss", row=1, col=1)
+    fig.update_xaxes(title_text="step along direction 1")
+    fig.update_layout(title="Loss landscape along filter-normalized random directions (Li et al. 2018)",
+                      height=420, template="plotly_white", margin=dict(l=50, r=10, t=70, b=40))
+    return fig

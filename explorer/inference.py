@@ -263,3 +263,38 @@ def _class_index(name: str) -> int:
     if name not in CIFAR_CLASSES:
         raise ValueError(f"unknown class {str(name)[:30]!r}; one of {', '.join(CIFAR_CLASSES)}")
     return CIFAR_CLASSES.index(name)
+
+
+# ----------------------------------------------------------------------------- ImageNet
+
+
+@functools.lru_cache(maxsize=1)
+def _imagenet_model(depth: int):
+    import keras
+
+    builders = {50: keras.applications.ResNet50, 101: keras.applications.ResNet101,
+                152: keras.applications.ResNet152}
+    try:
+        return builders[depth](weights="imagenet")
+    except KeyError:
+        raise ValueError("keras.applications ships ImageNet weights for ResNet-50, 101 and 152") from None
+    except Exception as err:  # noqa: BLE001 - urllib, HTTP and file errors alike
+        raise ValueError("the ImageNet weights cannot be downloaded here (no internet?): "
+                         f"{type(err).__name__}. Online, this works with keras.applications.") from None
+
+
+def classify_imagenet(image, depth: int = 50, top: int = 5) -> dict:
+    """Top classes of a photo from a keras.applications ResNet with ImageNet weights."""
+    import keras
+
+    img = _open(image)
+    img.seek(0)
+    img = _to_rgb(ImageOps.exif_transpose(img))
+    pixels = np.asarray(ImageOps.fit(img, (224, 224), method=Image.Resampling.LANCZOS), np.float32)
+    model = _imagenet_model(int(depth))
+    probs = model.predict(keras.applications.resnet50.preprocess_input(pixels[None]), verbose=0)
+    try:
+        decoded = keras.applications.resnet50.decode_predictions(probs, top=top)[0]
+    except Exception as err:  # noqa: BLE001 - the class index is another download
+        raise ValueError(f"the ImageNet class names cannot be downloaded here: {type(err).__name__}") from None
+    return {name: float(p) for _, name, p in decoded}

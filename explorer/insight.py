@@ -50,3 +50,85 @@ def lesion(checkpoint, source: str | None = None, samples: int = 1000, progress=
     return {"baseline": round(baseline, 4), "blocks": names, "accuracy": accuracy,
             "downsampling": downsampling, "residual": residual, "n": len(y),
             "model": model.spec.name}
+
+
+# ----------------------------------------------------------------------------- loss landscape
+
+
+def _norms(array, axes):
+    return np.sqrt(np.square(array).sum(axis=axes, keepdims=True))
+
+
+def _filter_normalized_direction(weights, rng):
+    """A random direction with each filter scaled to the norm of the matching filter of the
+    weights (Li et al. 2018); biases and batch-norm parameters get no direction."""
+    direction = []
+    for w in weights:
+        if w.ndim < 2:
+            direction.append(np.zeros_like(w))
+            continue
+        d = rng.standard_normal(w.shape).astype(np.float32)
+        axes = tuple(range(w.ndim - 1))  # Keras kernels keep output filters on the last axis
+        d *= _norms(w, axes) / (_norms(d, axes) + 1e-10)
+        direction.append(d)
+    return direction
+
+
+def loss_landscape(checkpoint, source: str | None = None, samples: int = 128, steps: int = 9,
+                   span: float = 1.0, seed: int = 0, progress=None) -> dict:
+    """Loss around a trained checkpoint along filter-normalized random directions.
+
+    Returns {"alphas", "loss_1d", "grid", "loss_2d", "model", "n"}: the loss along one
+    direction (1-D) and over the plane of two directions (2-D, steps x steps), each
+    coordinate in [-span, span]. The model's weights are restored afterwards.
+    """
+    import keras
+    import tensorflow as tf
+
+    from .training import load_checkpoint
+
+    if not 3 <= int(steps) <= 51:
+        raise ValueError(f"steps must be between 3 and 51, got {steps}")
+    if not 1 <= int(samples) <= 10_000:
+        raise ValueError(f"samples must be between 1 and 10000, got {samples}")
+    if not 0 < float(span) <= 5:
+        raise ValueError(f"span must be in (0, 5], got {span}")
+    report = progress or (lambda fraction, text: None)
+    model = load_checkpoint(checkpoint)
+    data = load_cifar10(source)
+    x = tf.constant(data.x_test[: int(samples)])
+    y = tf.constant(data.y_test[: int(samples)])
+    variables = model.trainable_variables
+    origin = [v.numpy() for v in variables]
+    rng = np.random.default_rng(seed)
+    d1, d2 = _filter_normalized_direction(origin, rng), _filter_normalized_direction(origin, rng)
+
+    @tf.function
+    def loss_at():
+        probs = model(x, training=False)
+        return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, probs))
+
+    def evaluate(a, b):
+        for v, w, u, t in zip(variables, origin, d1, d2):
+            v.assign(w + a * u + b * t)
+        return float(loss_at())
+
+    alphas = np.linspace(-span, span, 2 * int(steps) - 1)
+    grid = np.linspace(-span, span, int(steps))
+    total = len(alphas) + len(grid) ** 2
+    try:
+        loss_1d = []
+        for i, a in enumerate(alphas):
+            report(i / total, "1-D slice")
+            loss_1d.append(evaluate(a, 0.0))
+        loss_2d = np.zeros((len(grid), len(grid)))
+        for i, b in enumerate(grid):
+            for j, a in enumerate(grid):
+                report((len(alphas) + i * len(grid) + j) / total, "2-D plane")
+                loss_2d[i, j] = evaluate(a, b)
+    finally:
+        for v, w in zip(variables, origin):
+            v.assign(w)
+    return {"alphas": alphas.round(4).tolist(), "loss_1d": [round(v, 5) for v in loss_1d],
+            "grid": grid.round(4).tolist(), "loss_2d": loss_2d.round(5).tolist(),
+            "model": model.spec.name, "n": int(x.shape[0])}

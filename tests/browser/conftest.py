@@ -50,3 +50,24 @@ def screenshot(page):
         return path
 
     return take
+
+
+@pytest.fixture
+def ensure_checkpoint(page):
+    """ensure_checkpoint() makes sure the page has a checkpoint to use: a shipped one when
+    there is one, else a tiny model trained in this browser session on the Train tab."""
+
+    def ensure():
+        page.get_by_role("tab", name="Classify").click()
+        if page.locator("#cls-checkpoint input").input_value():
+            return
+        page.get_by_role("tab", name="Train").click()
+        page.locator("#train-epochs input").fill("1")
+        page.locator("#train-subset input").fill("256")
+        page.locator("#train-start").click()
+        page.locator("#train-progress").get_by_text("done").first.wait_for(timeout=180_000)
+        page.get_by_role("tab", name="Classify").click()
+        page.get_by_role("button", name="Refresh list").click()
+        page.wait_for_function("() => document.querySelector('#cls-checkpoint input').value !== ''")
+
+    return ensure

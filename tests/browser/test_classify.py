@@ -7,24 +7,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "red_car.png"
 
 
-def _ensure_checkpoint(page):
-    """Uses a shipped checkpoint when there is one, else trains a tiny model in this session."""
+def test_classify_drawing_and_upload(page, screenshot, ensure_checkpoint):
+    ensure_checkpoint()
     page.get_by_role("tab", name="Classify").click()
-    dropdown = page.locator("#cls-checkpoint input")
-    if dropdown.input_value():
-        return
-    page.get_by_role("tab", name="Train").click()
-    page.locator("#train-epochs input").fill("1")
-    page.locator("#train-subset input").fill("256")
-    page.locator("#train-start").click()
-    page.locator("#train-progress").get_by_text("done").first.wait_for(timeout=180_000)
-    page.get_by_role("tab", name="Classify").click()
-    page.get_by_role("button", name="Refresh list").click()
-    page.wait_for_function("() => document.querySelector('#cls-checkpoint input').value !== ''")
-
-
-def test_classify_drawing_and_upload(page, screenshot):
-    _ensure_checkpoint(page)
     page.get_by_label("Background fill").click()
     page.get_by_role("option", name="grey road").click()
     page.locator("#cls-sketch").get_by_role("button", name="Brush", exact=True).click()
