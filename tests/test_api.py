@@ -16,7 +16,8 @@ def client(app_url):
 def test_endpoints_are_named(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     for name in ("/build_architecture", "/download_architecture", "/train_start", "/train_status",
-                 "/train_stop", "/gradient_flow", "/depth_sweep", "/classify", "/classify_sketch"):
+                 "/train_stop", "/gradient_flow", "/depth_sweep", "/classify", "/classify_sketch",
+                 "/gradcam", "/lesion", "/loss_landscape", "/classify_imagenet", "/degradation"):
         assert name in names
 
 

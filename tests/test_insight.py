@@ -1,5 +1,7 @@
 """Lesion study mechanics on small untrained nets (the real study needs trained checkpoints)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -30,3 +32,40 @@ def test_deleting_a_residual_branch_keeps_the_shortcut():
     _, lesioned = model.forward(x, collect=True, drop_blocks=(1,))
     # without its branch, block 2 returns relu(shortcut(x)) = its input (already post-ReLU)
     np.testing.assert_allclose(lesioned[1], outputs[0], atol=1e-6)
+
+
+def test_loss_landscape_restores_weights_and_has_its_minimum_grid(tmp_path):
+    from explorer.insight import loss_landscape
+    from explorer.models import load_model
+
+    path = tmp_path / "m.keras"
+    build_model(make_spec(8, 1)).save(path)
+    result = loss_landscape(path, "synthetic", samples=16, steps=3, span=0.5)
+    assert len(result["alphas"]) == 5 and len(result["loss_1d"]) == 5
+    assert np.asarray(result["loss_2d"]).shape == (3, 3)
+    assert result["loss_1d"][2] == pytest.approx(result["loss_2d"][1][1], rel=1e-5)  # both at the origin
+    with pytest.raises(ValueError, match="steps"):
+        loss_landscape(path, "synthetic", steps=1)
+    assert load_model(path).count_params() > 0
+
+
+def test_filter_normalized_direction_matches_filter_norms():
+    from explorer.insight import _filter_normalized_direction
+
+    kernel = np.random.default_rng(0).standard_normal((3, 3, 4, 5)).astype(np.float32)
+    bias = np.ones(5, np.float32)
+    d_kernel, d_bias = _filter_normalized_direction([kernel, bias], np.random.default_rng(1))
+    np.testing.assert_allclose(np.sqrt((d_kernel ** 2).sum(axis=(0, 1, 2))),
+                               np.sqrt((kernel ** 2).sum(axis=(0, 1, 2))), rtol=1e-4)
+    assert not d_bias.any()
+
+
+def test_imagenet_photos_fail_clearly_offline_or_work_online():
+    from explorer import inference
+
+    try:
+        label = inference.classify_imagenet(str(Path(__file__).parents[1] / "examples" / "red_car.png"))
+    except ValueError as err:
+        assert "cannot be downloaded" in str(err)
+    else:
+        assert len(label) == 5
