@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import numpy as np
 from explorer import charts, graph, inference, insight, probes
 from explorer.data import resolve_source
 from explorer.jobs import JobManager
-from explorer.specs import make_spec
+from explorer.specs import as_bool, make_spec
 from explorer.training import TrainConfig
 
 # The one piece of shared state: background jobs outlive requests and sessions by design.
@@ -87,7 +89,7 @@ def _whole(value, name, low, high):
         number = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a whole number, got {value!r}") from None
-    if number != int(number) or not low <= number <= high:
+    if not math.isfinite(number) or number != int(number) or not low <= number <= high:
         raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
     return int(number)
 
@@ -100,7 +102,7 @@ def _start(depth, version, plain, epochs, subset, request, group=""):
     source, notice = resolve_source()
     config = TrainConfig(
         depth=_whole(depth, "depth", 1, 2000), version=_whole(version, "version", 1, 2),
-        residual=not plain, epochs=_whole(epochs, "epochs", 1, 500),
+        residual=not as_bool(plain, "plain"), epochs=_whole(epochs, "epochs", 1, 500),
         subset=_whole(subset, "subset", 0, 50_000), data=source,
         test_subset=2000,  # a quick, stable test curve; `evaluate` gives the full figure
         grad_every=10, seed=0).validate()
@@ -206,9 +208,11 @@ def degradation(job_text=""):
 def download_job_model(job_text, request: gr.Request):
     """The last finished epoch of a job of this session, looked up by id."""
     job_id = _job_ids(job_text)[-1]
-    if job_id not in {j["id"] for j in JOBS.list(_session(request))}:
-        raise ValueError("this job belongs to another session")
-    return str(JOBS.checkpoint(job_id))
+    source = JOBS.checkpoint(job_id, owner=_session(request))
+    # a copy in a fresh temp folder: Gradio serves it from there, the run folders stay private
+    path = os.path.join(tempfile.mkdtemp(prefix="explorer-"), f"{job_id}.keras")
+    shutil.copyfile(source, path)
+    return path
 
 
 @user_errors
@@ -273,7 +277,8 @@ def _checkpoint_choices(request=None):
     """Shipped checkpoints by manifest name, then this session's finished jobs by id."""
     choices = [(f"{e['name']} ({_accuracy_text(e.get('test_accuracy'))}, shipped)", e["name"])
                for e in inference.manifest()]
-    for job in JOBS.list(_session(request) if request is not None else None):
+    jobs = JOBS.list(_session(request)) if request is not None else []  # never other sessions
+    for job in jobs:
         if job["state"] in ("done", "stopped"):
             try:
                 JOBS.checkpoint(job["id"])
@@ -299,10 +304,7 @@ def _checkpoint_path(checkpoint, request):
         checkpoint = own[0]
     checkpoint = str(checkpoint)
     if checkpoint.startswith("job:"):
-        job_id = checkpoint[4:]
-        if job_id not in {j["id"] for j in JOBS.list(_session(request))}:
-            raise ValueError(f"unknown checkpoint {checkpoint[:40]!r} in this session")
-        return JOBS.checkpoint(job_id)
+        return JOBS.checkpoint(checkpoint[4:], owner=_session(request))
     return inference.pretrained_path(checkpoint)
 
 
@@ -341,15 +343,18 @@ def _image_path(image):
 def lesion(checkpoint: str, samples: int = 1000, compare: str | None = None, request: gr.Request = None,
            progress=gr.Progress()):
     """Test accuracy with each block deleted in turn, for one checkpoint or two side by side."""
-    samples = _whole(samples, "samples", 10, 10_000)
-    results = [insight.lesion(_checkpoint_path(c, request), resolve_source()[0], samples,
+    samples = _whole(samples, "samples", 1, 100_000)
+    source, notice = resolve_source()
+    results = [insight.lesion(_checkpoint_path(c, request), source, samples,
                               progress=lambda f, t: progress(f, desc=t))
-               for c in [checkpoint, compare] if c]
-    lines = []
+               for c in [checkpoint] + ([compare] if compare else [])]
+    lines = [f"*{notice}*"] if notice else []
     for r in results:
         kept = [a for a in r["accuracy"] if a is not None]
+        worst = (f"median {np.median(kept):.1%}, worst {min(kept):.1%}" if kept
+                 else "no block can be deleted (every one changes shape)")
         lines.append(f"**{r['model']}**: intact {r['baseline']:.1%}; after deleting one block, "
-                     f"median {np.median(kept):.1%}, worst {min(kept):.1%} ({r['n']} test images).")
+                     f"{worst} ({r['n']} test images).")
     return charts.lesion_figure(results), "\n\n".join(lines)
 
 
@@ -357,11 +362,14 @@ def lesion(checkpoint: str, samples: int = 1000, compare: str | None = None, req
 def loss_landscape(checkpoint: str, steps: int = 9, samples: int = 128, compare: str | None = None,
                    request: gr.Request = None, progress=gr.Progress()):
     """Loss around trained checkpoints along filter-normalized random directions."""
-    steps = _whole(steps, "steps", 3, 31)
-    samples = _whole(samples, "samples", 16, 2000)
-    results = [insight.loss_landscape(_checkpoint_path(c, request), resolve_source()[0], samples, steps,
+    steps = _whole(steps, "steps", 3, 51)
+    samples = _whole(samples, "samples", 1, 10_000)
+    source, notice = resolve_source()
+    if notice:
+        gr.Warning(notice)
+    results = [insight.loss_landscape(_checkpoint_path(c, request), source, samples, steps,
                                       progress=lambda f, t: progress(f, desc=t))
-               for c in [checkpoint, compare] if c]
+               for c in [checkpoint] + ([compare] if compare else [])]
     return charts.landscape_figure(results)
 
 
@@ -552,7 +560,7 @@ def classify_tab():
     classify_upload.click(classify, [upload, checkpoint], [label, seen], api_name="classify",
                           concurrency_limit=4, concurrency_id="classify")
     explain.click(gradcam, [upload, checkpoint, cam_class], [cam, cam_text], api_name="gradcam",
-                  concurrency_limit=2, concurrency_id="classify")
+                  concurrency_limit=2, concurrency_id="gradcam")
     classify_drawing.click(classify_sketch, [sketch, checkpoint], [label, seen],
                            api_name="classify_sketch", concurrency_limit=4, concurrency_id="classify")
 
@@ -616,8 +624,7 @@ def main():
     host = os.environ.get("EXPLORER_HOST") or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     port = int(os.environ.get("EXPLORER_PORT", os.environ.get("GRADIO_SERVER_PORT", "7860")))
     demo.queue(default_concurrency_limit=2, max_size=64).launch(
-        server_name=host, server_port=port, max_file_size="10mb", show_error=True,
-        allowed_paths=[str(JOBS.root)])  # job models can be downloaded; nothing else on disk
+        server_name=host, server_port=port, max_file_size="10mb", show_error=True)
 
 
 if __name__ == "__main__":

@@ -161,9 +161,8 @@ def lesion_figure(results: list[dict]) -> go.Figure:
     fig = go.Figure()
     for i, result in enumerate(results):
         color = PALETTE[i % len(PALETTE)]
-        values = [a if a is not None else 0 for a in result["accuracy"]]
-        fig.add_trace(go.Bar(
-            x=result["blocks"], y=values, name=f"{result['model']} (intact {result['baseline']:.1%})",
+        fig.add_trace(go.Bar(  # None (a plain block that changes shape) leaves a gap
+            x=result["blocks"], y=result["accuracy"], name=f"{result['model']} (intact {result['baseline']:.1%})",
             marker=dict(color=color, pattern_shape=["/" if d else "" for d in result["downsampling"]]),
             hovertemplate="without %{x}: %{y:.1%}<extra></extra>"))
         fig.add_hline(y=result["baseline"], line=dict(color=color, dash="dash"))

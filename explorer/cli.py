@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 
 def _quiet_tensorflow():
@@ -43,7 +44,23 @@ def cmd_build(args):
 def cmd_train(args):
     from .training import TrainConfig, train
 
-    config = TrainConfig(
+    if args.config:
+        try:
+            values = json.loads(Path(args.config).read_text())
+        except (OSError, ValueError) as err:
+            raise ValueError(f"cannot read the config file {args.config}: {err}") from None
+        config = TrainConfig.from_dict(values).validate()
+    else:
+        config = _config_from_args(args)
+    result = train(config, args.out, verbose=1 if sys.stdout.isatty() else 2,
+                   log=lambda m: print(m, flush=True))
+    print(json.dumps(result), flush=True)
+
+
+def _config_from_args(args):
+    from .training import TrainConfig
+
+    return TrainConfig(
         depth=args.depth, version=args.version, residual=not args.plain, shortcut=args.shortcut,
         epochs=args.epochs, subset=args.subset, batch_size=args.batch_size, data=args.data or "",
         optimizer=args.optimizer, schedule=args.schedule,
@@ -51,9 +68,6 @@ def cmd_train(args):
         cutout=args.cutout, weight_decay=args.weight_decay, precision=args.precision,
         label_smoothing=args.label_smoothing, test_subset=args.test_subset, seed=args.seed,
         max_seconds=args.max_seconds).validate()
-    result = train(config, args.out, verbose=1 if sys.stdout.isatty() else 2,
-                   log=lambda m: print(m, flush=True))
-    print(json.dumps(result), flush=True)
 
 
 def cmd_evaluate(args):
@@ -139,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-seconds", type=float, default=0.0, help="stop after this wall time")
     p.add_argument("--out", required=True, help="run folder (resumes if it holds a backup)")
+    p.add_argument("--config", help="a config.json to train with (the model options above are ignored)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("gradients", help="per-layer gradient norms, plain vs residual twin")

@@ -217,11 +217,11 @@ def resolve_source(source: str | None = None) -> tuple[str, str]:
         try:
             import urllib.request
 
-            urllib.request.urlopen("https://www.cs.toronto.edu", timeout=3)
-            return source, ""
+            with urllib.request.urlopen("https://www.cs.toronto.edu", timeout=3):
+                return source, ""
         except OSError:
             return "synthetic", ("CIFAR-10 cannot be downloaded here (offline) and EXPLORER_DATA "
                                  "is not set: using generated data instead.")
-    if Path(source).expanduser().exists():
-        return source, ""
+    if Path(source).expanduser().exists():  # absolute, so a job in another folder finds it
+        return str(Path(source).expanduser().resolve()), ""
     return "synthetic", f"data source {source!r} not found: using generated data instead."

@@ -48,7 +48,10 @@ def pretrained_path(name: str, root: Path = PRETRAINED) -> Path:
     """The file of a manifest entry, looked up by name."""
     for entry in manifest(root):
         if entry["name"] == name:
-            return Path(root) / entry["file"]
+            path = Path(root) / entry["file"]
+            if not path.is_file():
+                raise ValueError(f"checkpoint {name} is listed but its file {entry['file']} is missing")
+            return path
     known = ", ".join(e["name"] for e in manifest(root)) or "none shipped"
     raise ValueError(f"unknown checkpoint {str(name)[:60]!r}; known: {known}")
 
@@ -95,8 +98,8 @@ def _open(image) -> Image.Image:
     raise ValueError("no image given")
 
 
-def prepare(image) -> np.ndarray:
-    """The 32x32x3 uint8 image the model sees.
+def prepare(image, size: int = 32) -> np.ndarray:
+    """The size x size x 3 uint8 image the model sees (32x32 for the CIFAR-10 nets).
 
     Handles EXIF rotation, animation (first frame), transparency (composited on white),
     palette, grayscale, 16-bit and CMYK images; center-crops to a square and resizes with
@@ -115,8 +118,8 @@ def prepare(image) -> np.ndarray:
             side = min(img.size)
             if side < 1:
                 raise ValueError("the image has no pixels")
-            img = ImageOps.fit(img, (32, 32), method=Image.Resampling.LANCZOS,
-                               centering=(0.5, 0.5)) if img.size != (32, 32) else img
+            img = ImageOps.fit(img, (size, size), method=Image.Resampling.LANCZOS,
+                               centering=(0.5, 0.5)) if img.size != (size, size) else img
             return np.asarray(img, dtype=np.uint8).copy()
         except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise ValueError("this file is not an image this app can read, or it is too large") from None
@@ -160,9 +163,18 @@ def classify(model, image, top: int = 5) -> tuple[dict, np.ndarray]:
 
     pixels = prepare(image)
     probs = predict(model, pixels[None])[0]
-    classes = CIFAR_CLASSES if len(probs) == len(CIFAR_CLASSES) else [str(i) for i in range(len(probs))]
+    classes = class_names(model)
     order = np.argsort(probs)[::-1][:top]
     return {classes[i]: float(probs[i]) for i in order}, pixels
+
+
+def class_names(model) -> list[str]:
+    """The model's own class names, else CIFAR-10's for a 10-way net, else indices."""
+    names = getattr(model, "class_names", None)
+    if names:
+        return list(names)
+    count = model.spec.num_classes
+    return list(CIFAR_CLASSES) if count == len(CIFAR_CLASSES) else [str(i) for i in range(count)]
 
 
 def enlarge(pixels: np.ndarray, factor: int = 6) -> np.ndarray:
@@ -184,6 +196,8 @@ def ship(run_dir, name: str, source: str, root: Path = PRETRAINED) -> dict:
     from .training import evaluate
 
     run = Path(run_dir)
+    if not (run / "model.keras").is_file() or not (run / "history.json").is_file():
+        raise ValueError(f"{run} holds no finished epoch (model.keras and history.json)")
     config = json.loads((run / "config.json").read_text())
     history = json.loads((run / "history.json").read_text())
     root = Path(root)
@@ -239,8 +253,13 @@ def gradcam(model, image, class_name: str | None = None, factor: int = 6) -> tup
     x = tf.constant(pixels[None])
     probs, outputs = model.forward(x, training=False, collect=True)
     features = outputs[-1]
-    index = int(np.argmax(probs[0])) if class_name in (None, "", "predicted") else \
-        _class_index(class_name)
+    names = class_names(model)
+    if class_name in (None, "", "predicted"):
+        index = int(np.argmax(probs[0]))
+    elif class_name in names:
+        index = names.index(class_name)
+    else:
+        raise ValueError(f"unknown class {str(class_name)[:30]!r}; one of {', '.join(names)}")
     with tf.GradientTape() as tape:
         tape.watch(features)
         score = model.forward_head(features)[0, index]
@@ -256,13 +275,7 @@ def gradcam(model, image, class_name: str | None = None, factor: int = 6) -> tup
     base = np.repeat(gray[..., None], 3, -1)
     color = np.stack([np.full_like(heat, 255), 255 * heat, np.zeros_like(heat)], -1)
     overlay = base * (1 - 0.6 * heat[..., None]) + color * 0.6 * heat[..., None]
-    return overlay.clip(0, 255).astype(np.uint8), CIFAR_CLASSES[index]
-
-
-def _class_index(name: str) -> int:
-    if name not in CIFAR_CLASSES:
-        raise ValueError(f"unknown class {str(name)[:30]!r}; one of {', '.join(CIFAR_CLASSES)}")
-    return CIFAR_CLASSES.index(name)
+    return overlay.clip(0, 255).astype(np.uint8), names[index]
 
 
 # ----------------------------------------------------------------------------- ImageNet
@@ -287,10 +300,7 @@ def classify_imagenet(image, depth: int = 50, top: int = 5) -> dict:
     """Top classes of a photo from a keras.applications ResNet with ImageNet weights."""
     import keras
 
-    img = _open(image)
-    img.seek(0)
-    img = _to_rgb(ImageOps.exif_transpose(img))
-    pixels = np.asarray(ImageOps.fit(img, (224, 224), method=Image.Resampling.LANCZOS), np.float32)
+    pixels = prepare(image, size=224).astype(np.float32)  # the same defensive decoding
     model = _imagenet_model(int(depth))
     probs = model.predict(keras.applications.resnet50.preprocess_input(pixels[None]), verbose=0)
     try:

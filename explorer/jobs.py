@@ -13,6 +13,7 @@ lists earlier runs. Jobs survive browser disconnects: nothing here depends on a 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -25,8 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .training import TrainConfig
-
-STATES = ("queued", "running", "done", "stopped", "failed")
 
 
 @dataclass
@@ -63,7 +62,7 @@ class JobManager:
     """
 
     def __init__(self, root, max_running=1, max_epochs=50, max_seconds=3600.0, max_queued=8):
-        self.root = Path(root)
+        self.root = Path(root).resolve()  # children run in the repo root: no relative paths
         self.max_running = max_running
         self.max_epochs = max_epochs
         self.max_seconds = max_seconds
@@ -98,10 +97,10 @@ class JobManager:
 
     def status(self, job_id: str) -> dict:
         job = self._get(job_id)
+        live = _read_json(job.out / "status.json") or {}  # file reads stay outside the lock
+        history = _read_json(job.out / "history.json") or {"epochs": [], "grad_norms": {}}
         with self._lock:
             self._pump()
-            live = _read_json(job.out / "status.json") or {}
-            history = _read_json(job.out / "history.json") or {"epochs": [], "grad_norms": {}}
             position = None
             if job.state == "queued":
                 waiting = sorted((j for j in self._jobs.values() if j.state == "queued"),
@@ -114,8 +113,7 @@ class JobManager:
                 "steps_per_epoch": live.get("steps_per_epoch"), "eta_seconds": live.get("eta_seconds"),
                 "queue_position": position, "device": live.get("device", ""),
                 "data": live.get("data", job.config.data), "history": history, "error": job.error,
-                "checkpoint": str(job.out / "model.keras") if (job.out / "model.keras").exists() else None,
-                "config": job.config.to_dict(),
+                "has_checkpoint": (job.out / "model.keras").exists(),
             }
 
     def stop(self, job_id: str, owner: str) -> dict:
@@ -124,17 +122,18 @@ class JobManager:
             if job.owner != owner:
                 raise ValueError("this job belongs to another session and cannot be stopped from here")
             job.stop_requested = True
+            process = job.process
             if job.state == "queued":
                 self._finish(job, "stopped")
-            elif job.state == "running" and job.process is not None:
-                job.process.send_signal(signal.SIGTERM)  # the checkpoint on disk is always whole
+            elif job.state == "running" and process is not None:
+                process.send_signal(signal.SIGTERM)  # the checkpoint on disk is always whole
         deadline = time.time() + 10
         while job.state == "running" and time.time() < deadline:
             time.sleep(0.1)
             with self._lock:
                 self._pump()
-        if job.state == "running" and job.process is not None:
-            job.process.kill()
+        if process is not None and process.poll() is None:
+            process.kill()
         return self.status(job_id)
 
     def list(self, owner: str | None = None) -> list[dict]:
@@ -145,9 +144,16 @@ class JobManager:
                      "epochs": j.config.epochs, "created": j.created}
                     for j in jobs if owner is None or j.owner == owner]
 
-    def checkpoint(self, job_id: str) -> Path:
-        """The model file of a job, looked up by id (never a path from a request)."""
-        path = self._get(job_id).out / "model.keras"
+    def checkpoint(self, job_id: str, owner: str | None = None) -> Path:
+        """The model file of a job, looked up by id (never a path from a request).
+
+        Args:
+            owner: when given, the job must belong to this session.
+        """
+        job = self._get(job_id)
+        if owner is not None and job.owner != owner:
+            raise ValueError(f"job {job_id} belongs to another session")
+        path = job.out / "model.keras"
         if not path.exists():
             raise ValueError(f"job {job_id} has no finished epoch yet")
         return path
@@ -183,13 +189,14 @@ class JobManager:
                 continue
             try:
                 config = TrainConfig.from_dict(record["config"])
+                state, job_id, owner, created = (record["state"], record["id"], record["owner"],
+                                                 record["created"])
             except (ValueError, TypeError, KeyError):
-                continue
-            state = record["state"]
+                continue  # a damaged record must not keep the app from starting
             if state in ("queued", "running"):  # the app died under it
                 state, record["error"] = "stopped", "the app restarted while this job ran"
-            job = Job(record["id"], record["owner"], config, path.parent, state=state,
-                      created=record["created"], started=record.get("started"),
+            job = Job(job_id, owner, config, path.parent, state=state,
+                      created=created, started=record.get("started"),
                       ended=record.get("ended"), error=record.get("error", ""),
                       label=record.get("label", ""), group=record.get("group", ""))
             self._jobs[job.id] = job
@@ -210,8 +217,10 @@ class JobManager:
                 continue
             code = job.process.poll()
             if code is None:
-                if self.max_seconds and time.time() - job.started > self.max_seconds + 60:
-                    job.process.kill()  # the job's own --max-seconds should have stopped it
+                if self.max_seconds and time.time() - job.started > self.max_seconds + 600:
+                    # the job's own cap (checked at epoch ends) should have stopped it by now
+                    job.process.kill()
+                    self._finish(job, "stopped", "time cap exceeded; the last finished epoch is kept")
                 continue
             if job.stop_requested:
                 self._finish(job, "stopped")
@@ -232,17 +241,12 @@ class JobManager:
                 running += 1
 
     def _launch(self, job: Job):
-        cfg = job.config
-        args = [sys.executable, "-m", "explorer", "train", "--depth", str(cfg.depth),
-                "--version", str(cfg.version), "--shortcut", cfg.shortcut, "--epochs", str(cfg.epochs),
-                "--subset", str(cfg.subset), "--test-subset", str(cfg.test_subset),
-                "--batch-size", str(cfg.batch_size), "--seed", str(cfg.seed),
-                "--max-seconds", str(min(cfg.max_seconds or self.max_seconds, self.max_seconds)),
+        """Writes the job's exact config beside it and runs `train --config` on it."""
+        cap = min(job.config.max_seconds or self.max_seconds, self.max_seconds)
+        config = dataclasses.replace(job.config, max_seconds=cap)
+        (job.out / "config.json").write_text(json.dumps(config.to_dict()))
+        args = [sys.executable, "-m", "explorer", "train", "--config", str(job.out / "config.json"),
                 "--out", str(job.out)]
-        if cfg.data:
-            args += ["--data", cfg.data]
-        if not cfg.residual:
-            args.append("--plain")
         try:
             with open(job.out / "train.log", "ab") as log:  # the child keeps its own copy
                 job.process = subprocess.Popen(

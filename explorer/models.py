@@ -165,12 +165,13 @@ class ResNet(keras.Model):
         spec: a `ResNetSpec` or its config dict.
         input_stats: {"mean": [...], "std": [...]} in pixel units, per channel (3 values)
             or per pixel (H x W x 3 nested lists); defaults to the usual dataset values.
+        class_names: the label of each output (saved with the model); None for CIFAR-10's.
 
     Call it on raw pixels in [0, 255] with shape (batch, *spec.input_shape); it returns
     softmax probabilities.
     """
 
-    def __init__(self, spec, input_stats=None, **kwargs):
+    def __init__(self, spec, input_stats=None, class_names=None, **kwargs):
         spec = ResNetSpec.from_config(spec) if isinstance(spec, dict) else spec
         kwargs.setdefault("name", spec.slug)
         super().__init__(**kwargs)
@@ -179,6 +180,9 @@ class ResNet(keras.Model):
         default = CIFAR_STATS if spec.family == "cifar" else IMAGENET_STATS
         stats = input_stats or default
         self.input_stats = {"mean": list(stats["mean"]), "std": list(stats["std"])}
+        if class_names is not None and len(class_names) != spec.num_classes:
+            raise ValueError(f"{len(class_names)} class names for {spec.num_classes} classes")
+        self.class_names = list(class_names) if class_names is not None else None
         self._mean = ops.convert_to_tensor(self.input_stats["mean"], "float32")
         self._std = ops.convert_to_tensor(self.input_stats["std"], "float32")
         self.stem = _unit_layers("stem", net.stem, net)
@@ -231,7 +235,8 @@ class ResNet(keras.Model):
         return self.forward(inputs, training=training)
 
     def get_config(self):
-        return {"spec": self.spec.to_config(), "input_stats": self.input_stats, "name": self.name}
+        return {"spec": self.spec.to_config(), "input_stats": self.input_stats,
+                "class_names": self.class_names, "name": self.name}
 
     @classmethod
     def from_config(cls, config):

@@ -366,10 +366,17 @@ def make_spec(depth, version=1, family="cifar", residual=True, shortcut="project
         if not version.isdigit():
             raise ValueError(f"version must be 1 or 2, got {version!r}")
         version = int(version)
-    if isinstance(residual, str):
-        words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-        if residual.strip().lower() not in words:
-            raise ValueError(f"residual must be true or false, got {residual!r}")
-        residual = words[residual.strip().lower()]
-    return ResNetSpec(depth=depth, version=version, family=family, residual=bool(residual),
+    return ResNetSpec(depth=depth, version=version, family=family, residual=as_bool(residual, "residual"),
                       shortcut=shortcut, num_classes=num_classes)
+
+
+def as_bool(value, what: str) -> bool:
+    """A flag from loosely typed input: True/False, 1/0, or "true"/"false"/"yes"/"no"."""
+    if isinstance(value, str):
+        words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+        if value.strip().lower() not in words:
+            raise ValueError(f"{what} must be true or false, got {value!r}")
+        return words[value.strip().lower()]
+    if value in (True, False, None):
+        return bool(value)
+    raise ValueError(f"{what} must be true or false, got {value!r}")

@@ -52,12 +52,12 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0  # decoupled decay on top of the model's L2 1e-4 kernel penalty
     label_smoothing: float = 0.1
-    precision: str = "auto"  # "auto" (fp16 on GPU, fp32 on CPU), "float32", "mixed_bfloat16"...
+    precision: str = "auto"  # "auto" (GPU: fp16; CPU with bf16 instructions: bf16; else fp32)
     steps_per_execution: int = 10  # fewer Python round trips per step
     # --- bookkeeping
     grad_every: int = 50  # steps between per-layer gradient-norm logs (0: off)
     seed: int = 0
-    max_seconds: float = 0.0  # stop after this wall time, keeping the checkpoint (0: none)
+    max_seconds: float = 0.0  # stop at the first epoch end after this wall time (0: none)
 
     def spec(self):
         return make_spec(self.depth, self.version, residual=self.residual, shortcut=self.shortcut)
@@ -73,11 +73,11 @@ class TrainConfig:
         """Raises ValueError before any work for anything out of range."""
         self.spec()
         checks = [
-            (isinstance(self.epochs, int) and 1 <= self.epochs <= MAX_EPOCHS,
+            (_whole(self.epochs) and 1 <= self.epochs <= MAX_EPOCHS,
              f"epochs must be between 1 and {MAX_EPOCHS}, got {self.epochs!r}"),
-            (isinstance(self.subset, int) and 0 <= self.subset <= 10_000_000,
+            (_whole(self.subset) and 0 <= self.subset <= 10_000_000,
              f"subset must be 0 (all) or a positive number of images, got {self.subset!r}"),
-            (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 4096,
+            (_whole(self.batch_size) and 1 <= self.batch_size <= 4096,
              f"batch size must be between 1 and 4096, got {self.batch_size!r}"),
             (self.optimizer in ("sgd", "adam"), f"optimizer must be sgd or adam, got {self.optimizer!r}"),
             (self.schedule in ("cosine", "step"), f"schedule must be cosine or step, got {self.schedule!r}"),
@@ -87,11 +87,29 @@ class TrainConfig:
             (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
             (self.precision in ("auto", "float32", "mixed_bfloat16", "mixed_float16"),
              f"unknown precision {self.precision!r}"),
+            (_whole(self.test_subset) and self.test_subset >= 0,
+             f"test subset must be 0 (all) or a positive number, got {self.test_subset!r}"),
+            (_whole(self.grad_every) and self.grad_every >= 0, "grad_every must be 0 or more steps"),
+            (_whole(self.cutout) and 0 <= self.cutout < 32, "cutout must be 0 to 31 pixels"),
+            (_whole(self.steps_per_execution) and 1 <= self.steps_per_execution <= 1000,
+             "steps_per_execution must be between 1 and 1000"),
+            (0 <= self.max_seconds < 1e7, f"max seconds must be 0 (none) or positive, got {self.max_seconds}"),
+            (0 <= self.warmup_epochs <= MAX_EPOCHS, "warm-up epochs must be 0 or more (capped at a fifth of the run)"),
+            (0 <= self.momentum < 1, "momentum must be in [0, 1)"),
+            (0 <= self.weight_decay < 1, "weight decay must be in [0, 1)"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
         return self
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# Fields that describe how long to run, not what is trained: a resumed run may change them.
+BOOKKEEPING = ("max_seconds",)
 
 
 # ----------------------------------------------------------------------------- pipeline
@@ -233,7 +251,10 @@ def _write_json_atomic(path: Path, value) -> None:
     os.replace(tmp, path)
 
 
-def make_callbacks(config, out: Path, probe_batch, steps_per_epoch, data_source=""):
+def make_callbacks(config, out: Path, probe_batch, steps_per_epoch, data_source="", resumed_epoch=0):
+    """BackupAndRestore, an atomic ModelCheckpoint, TensorBoard, and the history/status
+    writer; the history is written first, so a kill between the two never leaves the backup
+    ahead of the history (on resume the history is cut back to the backup's epoch)."""
     import keras
     import tensorflow as tf
 
@@ -266,7 +287,7 @@ def make_callbacks(config, out: Path, probe_batch, steps_per_epoch, data_source=
             self.last_grad_step = None
 
         def on_train_begin(self, logs=None):
-            initial = self.model._initial_epoch or 0
+            initial = resumed_epoch
             self.history["epochs"] = self.history["epochs"][:initial]
             steps = self.history["grad_norms"]["steps"]
             keep = sum(1 for s in steps if s <= initial * steps_per_epoch)
@@ -295,8 +316,6 @@ def make_callbacks(config, out: Path, probe_batch, steps_per_epoch, data_source=
                         tf.summary.scalar(f"grad_norm/{name}", norm)
             if time.time() - self.last_status > 1.0:
                 self.status(batch + 1, "running")
-            if config.max_seconds and time.time() - self.started > config.max_seconds:
-                self.model.stop_training = True
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
@@ -312,6 +331,8 @@ def make_callbacks(config, out: Path, probe_batch, steps_per_epoch, data_source=
             })
             _write_json_atomic(out / "history.json", self.history)
             self.status(steps_per_epoch, "running", finished_epoch=epoch + 1)
+            if config.max_seconds and time.time() - self.started > config.max_seconds:
+                self.model.stop_training = True  # at an epoch end: nothing half-done is kept
 
         def on_train_end(self, logs=None):
             finished = len(self.history["epochs"])
@@ -337,10 +358,12 @@ def make_callbacks(config, out: Path, probe_batch, steps_per_epoch, data_source=
     device = device_name()
     checkpoint = AtomicCheckpoint(out / "model.keras")
     return [
-        keras.callbacks.BackupAndRestore(str(out / "backup"), double_checkpoint=True),
-        checkpoint,
-        keras.callbacks.TensorBoard(str(out / "tb"), update_freq="epoch", profile_batch=0),
         History(),
+        checkpoint,
+        # kept after the end too: a stopped or capped run resumes from it later
+        keras.callbacks.BackupAndRestore(str(out / "backup"), double_checkpoint=True,
+                                         delete_checkpoint=False),
+        keras.callbacks.TensorBoard(str(out / "tb"), update_freq="epoch", profile_batch=0),
     ]
 
 
@@ -354,7 +377,9 @@ def compile_model(config: TrainConfig, data: Dataset, steps_per_epoch: int):
     strategy = choose_strategy()
     with strategy.scope():
         stats = input_stats(data.x_train[: config.subset or None], config.normalization)
-        model = ResNet(config.spec(), input_stats=stats)
+        # own data may have any number of classes: the head and the names follow the data
+        spec = dataclasses.replace(config.spec(), num_classes=len(data.classes))
+        model = ResNet(spec, input_stats=stats, class_names=list(data.classes))
         model.build((None, 32, 32, 3))
         model.compile(
             optimizer=make_optimizer(config, steps_per_epoch),
@@ -408,7 +433,8 @@ def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: in
     saved = out / "config.json"
     if saved.exists():
         previous = TrainConfig.from_dict(json.loads(saved.read_text()))
-        if previous != config:
+        same = {k: v for k, v in config.to_dict().items() if k not in BOOKKEEPING}
+        if {k: v for k, v in previous.to_dict().items() if k not in BOOKKEEPING} != same:
             raise ValueError(f"{out} holds a different run ({saved}); choose another --out")
     _write_json_atomic(saved, config.to_dict())
 
@@ -422,17 +448,16 @@ def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: in
     backup_meta = out / "backup" / "training_metadata.json"
     resumed_epoch = json.loads(backup_meta.read_text())["epoch"] if backup_meta.exists() else 0
     history_path = out / "history.json"
+    finished = len(json.loads(history_path.read_text())["epochs"]) if history_path.exists() else 0
+    if (out / "model.keras").exists() and finished >= config.epochs and resumed_epoch in (0, config.epochs):
+        log(f"already finished ({finished} epochs); evaluating {out / 'model.keras'}")
+        return evaluate(out / "model.keras", data=data)
     if resumed_epoch:
         log(f"resumed from epoch {resumed_epoch} (backup in {out / 'backup'})")
-    elif (out / "model.keras").exists() and history_path.exists():
-        finished = len(json.loads(history_path.read_text())["epochs"])
-        if finished >= config.epochs:
-            log(f"already finished ({finished} epochs); evaluating {out / 'model.keras'}")
-            return evaluate(out / "model.keras", data=data)
 
     model = compile_model(config, data, steps_per_epoch)
     probe_batch = (data.x_train[:64], data.y_train[:64])
-    callbacks = make_callbacks(config, out, probe_batch, steps_per_epoch, data.source)
+    callbacks = make_callbacks(config, out, probe_batch, steps_per_epoch, data.source, resumed_epoch)
     started = time.time()
     model.fit(train_ds, epochs=config.epochs, validation_data=test_ds,
               steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose)

@@ -109,6 +109,9 @@ def test_classify_uses_the_evaluation_path(tmp_path):
 
 def test_manifest_lookup_is_by_name_only(tmp_path):
     (tmp_path / "manifest.json").write_text('{"checkpoints": [{"name": "resnet20_v1", "file": "r.keras"}]}')
+    with pytest.raises(ValueError, match="its file r.keras is missing"):
+        inference.pretrained_path("resnet20_v1", tmp_path)
+    (tmp_path / "r.keras").write_bytes(b"")
     assert inference.pretrained_path("resnet20_v1", tmp_path) == tmp_path / "r.keras"
     with pytest.raises(ValueError, match="unknown checkpoint"):
         inference.pretrained_path("../../etc/passwd", tmp_path)

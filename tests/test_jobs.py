@@ -38,7 +38,7 @@ def test_job_runs_to_done_and_a_restarted_manager_lists_it(manager, tmp_path):
     job_id = manager.start(TrainConfig(**TINY), owner="alice")
     status = _wait(manager, job_id)
     assert status["state"] == "done", status["error"]
-    assert len(status["history"]["epochs"]) == 1 and status["checkpoint"]
+    assert len(status["history"]["epochs"]) == 1 and status["has_checkpoint"]
     assert status["device"].startswith(("CPU", "GPU"))
     assert manager.checkpoint(job_id).name == "model.keras"
     again = JobManager(tmp_path / "runs")
