@@ -12,6 +12,8 @@ import math
 import os
 import shutil
 import tempfile
+import time
+import uuid
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -36,6 +38,20 @@ JOBS = JobManager(
 EXPAND_CHOICES = [("blocks (collapsed)", "none"), ("stage 1 layers", "stage1"),
                   ("stage 2 layers", "stage2"), ("stage 3 layers", "stage3"),
                   ("stage 4 layers (ImageNet)", "stage4"), ("every layer", "all")]
+
+
+def _scratch_path(name: str) -> str:
+    """A file path in the app's scratch folder for downloads; files older than an hour are
+    removed first (Gradio has copied them into its own cache by then)."""
+    folder = Path(tempfile.gettempdir()) / "resnet-explorer-downloads"
+    folder.mkdir(exist_ok=True)
+    for old in folder.iterdir():
+        try:
+            if time.time() - old.stat().st_mtime > 3600:
+                old.unlink()
+        except OSError:
+            pass
+    return str(folder / f"{uuid.uuid4().hex[:8]}_{name}")
 
 
 def user_errors(fn):
@@ -78,7 +94,7 @@ def download_architecture(depth, version, family="cifar", residual=True, shortcu
     from explorer.models import build_model
 
     spec = make_spec(depth, version, family=family, residual=residual, shortcut=shortcut)
-    path = os.path.join(tempfile.mkdtemp(prefix="explorer-"), f"{spec.slug}.keras")
+    path = _scratch_path(f"{spec.slug}.keras")
     build_model(spec).save(path)
     return path
 
@@ -209,8 +225,8 @@ def download_job_model(job_text, request: gr.Request):
     """The last finished epoch of a job of this session, looked up by id."""
     job_id = _job_ids(job_text)[-1]
     source = JOBS.checkpoint(job_id, owner=_session(request))
-    # a copy in a fresh temp folder: Gradio serves it from there, the run folders stay private
-    path = os.path.join(tempfile.mkdtemp(prefix="explorer-"), f"{job_id}.keras")
+    # a copy in the scratch folder: Gradio serves it from there, the run folders stay private
+    path = _scratch_path(f"{job_id}.keras")
     shutil.copyfile(source, path)
     return path
 
@@ -233,7 +249,7 @@ def gradient_flow(depth: int, version: int, batch_size: int = 64, seed: int = 0,
     flow = probes.gradient_flow(depth, version, _whole(batch_size, "batch size", 1, 512),
                                 _whole(seed, "seed", 0, 2**31 - 1),
                                 progress=lambda fraction, text: progress(fraction, desc=text))
-    path = os.path.join(tempfile.mkdtemp(prefix="explorer-"), f"gradients_{depth}_v{version}.json")
+    path = _scratch_path(f"gradients_{depth}_v{version}.json")
     with open(path, "w") as f:
         json.dump(flow.to_dict(), f)
     reading = probes.reading(flow)
@@ -601,7 +617,8 @@ def insight_tab():
                     concurrency_limit=1)
 
 
-with gr.Blocks(title="ResNet Explorer") as demo:
+# Uploads and returned files older than a day leave Gradio's cache (checked hourly).
+with gr.Blocks(title="ResNet Explorer", delete_cache=(3600, 86400)) as demo:
     gr.Markdown(INTRO)
     with gr.Tabs():
         with gr.Tab("Architecture", id="architecture"):

@@ -92,11 +92,15 @@ def twins(depth: int, version: int, seed: int = 0, shortcut: str = "projection")
 
 @functools.lru_cache(maxsize=8)
 def probe_batch(batch_size: int, source: str | None = None, seed: int = 0):
-    """A batch of real CIFAR-10 training images (generated ones when none can be had)."""
+    """A batch of real CIFAR-10 training images (generated ones when none can be had).
+
+    Returns (images, labels, source, notice); only the batch is kept in the cache, never
+    the whole dataset.
+    """
     data = load_or_synthetic(source)
     rng = np.random.default_rng(seed)
     index = rng.choice(len(data.x_train), size=min(batch_size, len(data.x_train)), replace=False)
-    return data.x_train[index], data.y_train[index], data
+    return data.x_train[index].copy(), data.y_train[index].copy(), data.source, data.notice
 
 
 @dataclass(frozen=True)
@@ -144,7 +148,7 @@ def gradient_flow(depth, version, batch_size: int = 64, seed: int = 0, source: s
 def _measure(depth, version, batch_size, seed, source) -> FlowResult:
     """Cached on its arguments: a repeated request (say, switching the chart's view) is free."""
     spec = make_spec(depth, version)
-    x, y, data = probe_batch(batch_size, source, seed)
+    x, y, data_source, notice = probe_batch(batch_size, source, seed)
     residual, plain = twins(depth, version, seed)
     names_r, kernels_r, blocks_r, loss_r = _probe(residual, x, y)
     names_p, kernels_p, blocks_p, loss_p = _probe(plain, x, y)
@@ -155,7 +159,7 @@ def _measure(depth, version, batch_size, seed, source) -> FlowResult:
         spec.name, names_p, [float(v) for v in kernels_p], [float(by_name[n]) for n in names_p],
         shortcut, [float(by_name[n]) for n in shortcut], [b.name for b in residual.blocks],
         [float(v) for v in blocks_p], [float(v) for v in blocks_r], stage_starts, len(x),
-        data.source, data.notice, float(loss_p), float(loss_r))
+        data_source, notice, float(loss_p), float(loss_r))
 
 
 def _probe(model, x, y):

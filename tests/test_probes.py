@@ -31,7 +31,7 @@ def test_twins_share_initial_weights():
 
 
 def test_probe_matches_hand_written_gradient_tape(flow):
-    x, y, _ = probes.probe_batch(16, "synthetic", 3)
+    x, y, _, _ = probes.probe_batch(16, "synthetic", 3)
     residual, plain = probes.twins(20, 1, 3)
     np.testing.assert_allclose(flow.residual, _by_hand(residual, x, y)[
         [i for i, layer in enumerate(weight_layers(residual)) if not layer.name.endswith("_shortcut")]],
