@@ -274,13 +274,9 @@ def depth_sweep(version: int = 1, depths: str = "20, 56, 110, 218", progress=gr.
 
 @user_errors
 def watch_heatmaps(job_text):
-    statuses = [JOBS.status(job_id) for job_id in _job_ids(job_text)]
-    heatmap = charts.gradient_heatmaps(
-        [(s["label"], s["history"].get("grad_norms", {})) for s in statuses[-2:]],
-        title="Per-layer gradient norm over training")
-    text = " · ".join(f"{s['label']}: {s['state']}, epoch {s['epoch']}/{s['epochs']}" for s in statuses)
-    active = any(s["state"] in ("queued", "running") for s in statuses)
-    return heatmap, text, gr.Timer(active=active)
+    """The Gradient tab's view of jobs: the same heatmaps and progress as the Train tab."""
+    _, heatmap, text, timer = watch_jobs(job_text)
+    return heatmap, text, timer
 
 
 @user_errors
