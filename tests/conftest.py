@@ -97,9 +97,16 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory):
     """The real app, `python app.py`, on a free port with generated data and private runs."""
+    from explorer.models import build_model
+    from explorer.specs import get_spec
+
     port = _free_port()
+    pretrained = tmp_path_factory.mktemp("pretrained")  # an untrained net: tests need no shipped file
+    build_model(get_spec("resnet20_v1")).save(pretrained / "r20.keras")
+    (pretrained / "manifest.json").write_text(
+        '{"checkpoints": [{"name": "r20_untrained", "file": "r20.keras", "test_accuracy": null}]}')
     env = {**os.environ, "EXPLORER_PORT": str(port), "EXPLORER_DATA": "synthetic",
-           "EXPLORER_RUNS": str(tmp_path_factory.mktemp("runs"))}
+           "EXPLORER_RUNS": str(tmp_path_factory.mktemp("runs")), "EXPLORER_PRETRAINED": str(pretrained)}
     with open(tmp_path_factory.mktemp("log") / "app.log", "w") as log:
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT)

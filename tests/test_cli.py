@@ -2,8 +2,10 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -158,3 +160,31 @@ def test_evaluate_refuses_a_file_that_is_not_a_checkpoint(tmp_path):
     fake.write_text("not a zip")
     assert_clean_failure(run_cli("evaluate", fake, "--data", "synthetic"),
                          "not a loadable ResNet checkpoint")
+
+
+@pytest.mark.slow
+def test_kill_9_then_the_same_command_resumes(tmp_path):
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "explorer", "train", "--depth", "8", "--data", "synthetic",
+            "--epochs", "4", "--subset", "256", "--test-subset", "64", "--batch-size", "32",
+            "--out", str(out)]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = out / "history.json"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if history.exists() and len(json.loads(history.read_text())["epochs"]) >= 2:
+            break
+        time.sleep(0.2)
+    proc.kill()  # kill -9, wherever it is
+    proc.wait()
+    done = len(json.loads(history.read_text())["epochs"])
+    assert 2 <= done < 4
+    second = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert second.returncode == 0, second.stderr[-2000:]
+    # the history is written just before the backup, so a kill between the two resumes one
+    # epoch earlier than the history showed; that epoch is redone and the history cut back
+    resumed = re.search(r"resumed from epoch (\d+)\b", second.stdout)
+    assert resumed and done - 1 <= int(resumed.group(1)) <= done, second.stdout[-1000:]
+    epochs = [e["epoch"] for e in json.loads(history.read_text())["epochs"]]
+    assert epochs == [1, 2, 3, 4]
+    assert "test_accuracy" in json.loads(second.stdout.strip().splitlines()[-1])
