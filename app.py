@@ -216,7 +216,7 @@ def degradation(job_text=""):
         status = JOBS.status(job_id)
         runs.append((f"{status['label']} (job {job_id})", [
             {"epoch": e["epoch"], "train_error": 1 - e["accuracy"], "test_error": 1 - e["val_accuracy"]}
-            for e in status["history"]["epochs"]]))
+            for e in status["history"]["epochs"]], status["residual"]))
     return charts.degradation_figure(runs)
 
 

@@ -128,18 +128,19 @@ def sweep_figure(sweep: dict) -> go.Figure:
     return fig
 
 
-def degradation_figure(runs: list[tuple[str, list[dict]]]) -> go.Figure:
+def degradation_figure(runs: list[tuple[str, list[dict], bool]]) -> go.Figure:
     """Training error (thin) and test error (bold) against epoch, one color per run: the
     paper's Figures 1 and 6 from our own runs.
 
     Args:
-        runs: (label, epochs) pairs; each epoch a dict with epoch, train_error, test_error.
+        runs: (label, epochs, residual) triples; each epoch a dict with epoch, train_error
+            and test_error; plain runs are dashed.
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("training error", "test error"),
                         horizontal_spacing=0.08)
-    for i, (label, epochs) in enumerate(runs):
+    for i, (label, epochs, residual) in enumerate(runs):
         color = PALETTE[i % len(PALETTE)]
-        dash = "dash" if label.lower().startswith("plain") else "solid"
+        dash = "solid" if residual else "dash"
         x = [e["epoch"] for e in epochs]
         fig.add_trace(go.Scatter(x=x, y=[e["train_error"] for e in epochs], name=label, legendgroup=label,
                                  line=dict(color=color, dash=dash, width=1.5)), 1, 1)

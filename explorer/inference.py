@@ -225,15 +225,17 @@ def ship(run_dir, name: str, source: str, root: Path = PRETRAINED) -> dict:
     return entry
 
 
-def shipped_histories(root: Path = PRETRAINED) -> list[tuple[str, list[dict]]]:
-    """(label, per-epoch train and test error) of every shipped run, in manifest order."""
+def shipped_histories(root: Path = PRETRAINED) -> list[tuple[str, list[dict], bool]]:
+    """(name, per-epoch train and test error, residual) of every shipped run."""
+    from .specs import make_spec
+
     runs = []
     for entry in manifest(root):
         path = Path(root) / "histories" / f"{entry['name']}.json"
         if path.exists():
-            kind = "ResNet" if entry["residual"] else "Plain"
-            runs.append((f"{kind}-{entry['depth']} v{entry['version']}",
-                         json.loads(path.read_text())["epochs"]))
+            spec = make_spec(entry["depth"], entry["version"], residual=entry["residual"],
+                             shortcut=entry["shortcut"])
+            runs.append((spec.name, json.loads(path.read_text())["epochs"], spec.residual))
     return runs
 
 

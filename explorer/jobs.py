@@ -108,6 +108,7 @@ class JobManager:
                 position = [j.id for j in waiting].index(job.id) + 1
             return {
                 "id": job.id, "state": job.state, "label": job.label, "group": job.group,
+                "residual": job.config.residual,
                 "epoch": live.get("epoch", len(history.get("epochs", []))),
                 "epochs": job.config.epochs, "step": live.get("step", 0),
                 "steps_per_epoch": live.get("steps_per_epoch"), "eta_seconds": live.get("eta_seconds"),

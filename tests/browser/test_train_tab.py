@@ -22,4 +22,9 @@ def test_train_tab_starts_updates_and_stops(page, screenshot):
     page.locator("#train-progress").get_by_text("stopped").first.wait_for(timeout=30_000)
     text = page.locator("#train-progress").inner_text()
     assert "running" not in text
+    page.get_by_text("Degradation: plain against residual over training").click()
+    page.locator("#train-degradation").click()
+    page.locator("#train-degradation-plot .js-plotly-plot").wait_for(timeout=60_000)
+    legend = page.locator("#train-degradation-plot .legend").text_content()
+    assert "Plain-20 v1 (job" in legend and "ResNet-20 v1 (job" in legend
     screenshot("train_stopped")
