@@ -636,7 +636,8 @@ with gr.Blocks(title="ResNet Explorer", delete_cache=(3600, 86400)) as demo:
 def main():
     host = os.environ.get("EXPLORER_HOST") or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     port = int(os.environ.get("EXPLORER_PORT", os.environ.get("GRADIO_SERVER_PORT", "7860")))
-    demo.queue(default_concurrency_limit=2, max_size=64).launch(
+    queue_size = int(os.environ.get("EXPLORER_QUEUE_SIZE", "64"))  # beyond it: "queue is full"
+    demo.queue(default_concurrency_limit=2, max_size=queue_size).launch(
         server_name=host, server_port=port, max_file_size="10mb", show_error=True)
 
 

@@ -5,6 +5,7 @@ import os
 
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # before anything imports TensorFlow
 
+import contextlib
 import io
 import socket
 import subprocess
@@ -94,31 +95,42 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
-    """The real app, `python app.py`, on a free port with generated data and private runs."""
+@contextlib.contextmanager
+def running_app(tmp_path_factory, **extra_env):
+    """Starts `python app.py` on a free port with generated data, private runs and an
+    untrained checkpoint of its own (tests need no shipped file); yields its URL."""
     from explorer.models import build_model
     from explorer.specs import get_spec
 
     port = _free_port()
-    pretrained = tmp_path_factory.mktemp("pretrained")  # an untrained net: tests need no shipped file
+    pretrained = tmp_path_factory.mktemp("pretrained")
     build_model(get_spec("resnet20_v1")).save(pretrained / "r20.keras")
     (pretrained / "manifest.json").write_text(
         '{"checkpoints": [{"name": "r20_untrained", "file": "r20.keras", "test_accuracy": null}]}')
     env = {**os.environ, "EXPLORER_PORT": str(port), "EXPLORER_DATA": "synthetic",
-           "EXPLORER_RUNS": str(tmp_path_factory.mktemp("runs")), "EXPLORER_PRETRAINED": str(pretrained)}
+           "EXPLORER_RUNS": str(tmp_path_factory.mktemp("runs")), "EXPLORER_PRETRAINED": str(pretrained),
+           **extra_env}
     with open(tmp_path_factory.mktemp("log") / "app.log", "w") as log:
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(url, timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"app exited: {Path(log.name).read_text()[-2000:]}") from None
-                time.sleep(0.5)
+        try:
+            for _ in range(240):
+                try:
+                    urllib.request.urlopen(url, timeout=1)
+                    break
+                except OSError:
+                    if proc.poll() is not None:
+                        raise RuntimeError(f"app exited: {Path(log.name).read_text()[-2000:]}") from None
+                    time.sleep(0.5)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    """The real app (see `running_app`), shared by the API and browser tests."""
+    with running_app(tmp_path_factory) as url:
         yield url
-        proc.terminate()
-        proc.wait(timeout=20)
