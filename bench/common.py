@@ -62,26 +62,35 @@ def _free_port():
 
 
 @contextmanager
-def app_server(**env):
+def app_server(log_path=None, **env):
+    """Runs `python app.py` on a free port with `env` added; yields its URL once it answers.
+
+    Shared by the benchmarks and the tests (tests/conftest.py). The app's output goes to
+    `log_path` when given, and is quoted if the app dies while starting.
+    """
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT,
-                            env={**os.environ, "EXPLORER_PORT": str(port), **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(url, timeout=1)
-                break
-            except OSError:
-                time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with open(log_path or os.devnull, "w") as log:
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT,
+                                env={**os.environ, "EXPLORER_PORT": str(port), **env},
+                                stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(600):
+                try:
+                    urllib.request.urlopen(url, timeout=1)
+                    break
+                except OSError:
+                    if proc.poll() is not None:
+                        tail = Path(log_path).read_text()[-2000:] if log_path else ""
+                        raise RuntimeError(f"the app exited while starting: {tail}") from None
+                    time.sleep(0.3)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
-def call(url, api_name, data, files=None):
+def call(url, api_name, data):
     """One call over Gradio's raw REST API (POST, then read the event stream)."""
     body = json.dumps({"data": data}).encode()
     req = urllib.request.Request(f"{url}/gradio_api/call/{api_name}", body,

@@ -7,12 +7,7 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # before anything imports TensorFlow
 
 import contextlib
 import io
-import socket
-import subprocess
-import sys
 import tarfile
-import time
-import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.common import app_server
 from explorer.specs import CIFAR_CLASSES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,12 +85,6 @@ def shared_archive() -> Path:
     return SHARED_ARCHIVE
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def running_app(tmp_path_factory, **extra_env):
     """Starts `python app.py` on a free port with generated data, private runs and an
@@ -102,31 +92,14 @@ def running_app(tmp_path_factory, **extra_env):
     from explorer.models import build_model
     from explorer.specs import get_spec
 
-    port = _free_port()
     pretrained = tmp_path_factory.mktemp("pretrained")
     build_model(get_spec("resnet20_v1")).save(pretrained / "r20.keras")
     (pretrained / "manifest.json").write_text(
         '{"checkpoints": [{"name": "r20_untrained", "file": "r20.keras", "test_accuracy": null}]}')
-    env = {**os.environ, "EXPLORER_PORT": str(port), "EXPLORER_DATA": "synthetic",
-           "EXPLORER_RUNS": str(tmp_path_factory.mktemp("runs")), "EXPLORER_PRETRAINED": str(pretrained),
-           **extra_env}
-    with open(tmp_path_factory.mktemp("log") / "app.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(240):
-                try:
-                    urllib.request.urlopen(url, timeout=1)
-                    break
-                except OSError:
-                    if proc.poll() is not None:
-                        raise RuntimeError(f"app exited: {Path(log.name).read_text()[-2000:]}") from None
-                    time.sleep(0.5)
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+    env = {"EXPLORER_DATA": "synthetic", "EXPLORER_RUNS": str(tmp_path_factory.mktemp("runs")),
+           "EXPLORER_PRETRAINED": str(pretrained), **extra_env}
+    with app_server(log_path=tmp_path_factory.mktemp("log") / "app.log", **env) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
