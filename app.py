@@ -24,8 +24,8 @@ import numpy as np
 from explorer import charts, graph, inference, insight, probes
 from explorer.data import resolve_source
 from explorer.jobs import JobManager
-from explorer.specs import as_bool, make_spec
-from explorer.training import TrainConfig
+from explorer.specs import MAX_DEPTH, as_bool, make_spec
+from explorer.training import MAX_EPOCHS, TrainConfig
 
 # The one piece of shared state: background jobs outlive requests and sessions by design.
 JOBS = JobManager(
@@ -117,8 +117,8 @@ def _session(request) -> str:
 def _start(depth, version, plain, epochs, subset, request, group=""):
     source, notice = resolve_source()
     config = TrainConfig(
-        depth=_whole(depth, "depth", 1, 2000), version=_whole(version, "version", 1, 2),
-        residual=not as_bool(plain, "plain"), epochs=_whole(epochs, "epochs", 1, 500),
+        depth=_whole(depth, "depth", 1, MAX_DEPTH), version=_whole(version, "version", 1, 2),
+        residual=not as_bool(plain, "plain"), epochs=_whole(epochs, "epochs", 1, MAX_EPOCHS),
         subset=_whole(subset, "subset", 0, 50_000), data=source,
         test_subset=2000,  # a quick, stable test curve; `evaluate` gives the full figure
         grad_every=10, seed=0).validate()
@@ -243,7 +243,7 @@ def stop_from_page(job_text, request: gr.Request):
 def gradient_flow(depth: int, version: int, batch_size: int = 64, seed: int = 0, view: str = "kernels",
                   progress=gr.Progress()):
     """Per-layer gradient norms of a plain net and its residual twin; chart, reading, JSON file."""
-    depth = _whole(depth, "depth", 1, 2000)
+    depth = _whole(depth, "depth", 1, MAX_DEPTH)
     version = _whole(version, "version", 1, 2)
     make_spec(depth, version)  # refuse bad depths before any work
     flow = probes.gradient_flow(depth, version, _whole(batch_size, "batch size", 1, 512),
@@ -262,7 +262,7 @@ def gradient_flow(depth: int, version: int, batch_size: int = 64, seed: int = 0,
 def depth_sweep(version: int = 1, depths: str = "20, 56, 110, 218", progress=gr.Progress()):
     """First-layer and median gradient norm against depth, plain and residual."""
     version = _whole(version, "version", 1, 2)
-    values = [_whole(part, "depth", 1, 2000) for part in str(depths).replace(";", ",").split(",")
+    values = [_whole(part, "depth", 1, MAX_DEPTH) for part in str(depths).replace(";", ",").split(",")
               if part.strip()]
     if not 1 <= len(values) <= 8:
         raise ValueError("give between 1 and 8 depths, separated by commas")
