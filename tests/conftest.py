@@ -103,6 +103,12 @@ def running_app(tmp_path_factory, **extra_env):
 
 
 @pytest.fixture(scope="session")
+def start_app(tmp_path_factory):
+    """start_app(**env) is `running_app` with extra environment, as a context manager."""
+    return lambda **env: running_app(tmp_path_factory, **env)
+
+
+@pytest.fixture(scope="session")
 def app_url(tmp_path_factory):
     """The real app (see `running_app`), shared by the API and browser tests."""
     with running_app(tmp_path_factory) as url:

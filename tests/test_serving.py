@@ -7,7 +7,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import running_app
 
 pytestmark = pytest.mark.slow
 
@@ -39,8 +38,8 @@ def _call(url, api_name, data):
     return urllib.request.urlopen(f"{url}/gradio_api/call/{api_name}/{event}").read().decode()
 
 
-def test_overload_gets_a_clear_queue_full_error(tmp_path_factory):
-    with running_app(tmp_path_factory, EXPLORER_QUEUE_SIZE="1") as url:
+def test_overload_gets_a_clear_queue_full_error(start_app):
+    with start_app(EXPLORER_QUEUE_SIZE="1") as url:
         results = []
         request = [56, 1, 64, 0, "kernels"]  # a few seconds each, one at a time (probe limit 1)
 
