@@ -13,10 +13,12 @@ def test_train_tab_starts_updates_and_stops(page, screenshot):
     page.wait_for_function("() => document.querySelector('#train-jobs textarea, #train-jobs input')"
                            ".value.includes(',')")
     page.locator("#train-progress").get_by_text("running").first.wait_for(timeout=120_000)
-    # the curves fill in once the first epoch ends
+    # both jobs finish their first epoch ("epoch 2/3" or later shows for each), curves fill in
     page.wait_for_function(
-        "() => document.querySelectorAll('#train-curves .scatterlayer .trace').length >= 4",
-        timeout=240_000)
+        "() => (document.querySelector('#train-progress').innerText.match(/epoch [23]\\/3|: done/g)"
+        " || []).length >= 2", timeout=240_000)
+    page.wait_for_function(
+        "() => document.querySelectorAll('#train-curves .scatterlayer .point').length >= 8")
     screenshot("train_running")
     page.locator("#train-stop").click()
     page.locator("#train-progress").get_by_text("stopped").first.wait_for(timeout=30_000)
