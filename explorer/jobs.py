@@ -99,8 +99,7 @@ class JobManager:
         job = self._get(job_id)
         live = _read_json(job.out / "status.json") or {}  # file reads stay outside the lock
         history = _read_json(job.out / "history.json") or {"epochs": [], "grad_norms": {}}
-        with self._lock:
-            self._pump()
+        with self._lock:  # the pump thread reaps finished jobs every 0.25 s; no need here
             position = None
             if job.state == "queued":
                 waiting = sorted((j for j in self._jobs.values() if j.state == "queued"),
@@ -130,16 +129,13 @@ class JobManager:
                 process.send_signal(signal.SIGTERM)  # the checkpoint on disk is always whole
         deadline = time.time() + 10
         while job.state == "running" and time.time() < deadline:
-            time.sleep(0.1)
-            with self._lock:
-                self._pump()
+            time.sleep(0.1)  # the pump thread marks it stopped once the process has exited
         if process is not None and process.poll() is None:
             process.kill()
         return self.status(job_id)
 
     def list(self, owner: str | None = None) -> list[dict]:
         with self._lock:
-            self._pump()
             jobs = sorted(self._jobs.values(), key=lambda j: j.created, reverse=True)
             return [{"id": j.id, "label": j.label, "state": j.state, "group": j.group,
                      "epochs": j.config.epochs, "created": j.created}
@@ -207,11 +203,11 @@ class JobManager:
         tied to it (see `_die_with_parent`), so a killed app leaves no orphan training."""
         while True:
             with self._lock:
-                self._pump(launch=True)
+                self._pump()
             time.sleep(0.25)
 
-    def _pump(self, launch: bool = False):
-        """Reaps finished processes and (from the pump thread) starts queued jobs; call
+    def _pump(self):
+        """Reaps finished processes and starts queued jobs; runs on the pump thread only,
         with the lock held."""
         for job in self._jobs.values():
             if job.state != "running" or job.process is None:
@@ -231,8 +227,6 @@ class JobManager:
                              "" if live.get("state") == "done" else "time cap reached")
             else:
                 self._finish(job, "failed", _failure_reason(job.out / "train.log", code))
-        if not launch:
-            return
         running = sum(j.state == "running" for j in self._jobs.values())
         for job in sorted(self._jobs.values(), key=lambda j: j.created):
             if running >= self.max_running:
