@@ -15,6 +15,7 @@ so training, evaluation and inference share one preprocessing path.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -214,14 +215,23 @@ def resolve_source(source: str | None = None) -> tuple[str, str]:
         cached = Path.home() / ".keras" / "datasets" / "cifar-10-batches-py"
         if cached.exists():
             return source, ""
-        try:
-            import urllib.request
-
-            with urllib.request.urlopen("https://www.cs.toronto.edu", timeout=3):
-                return source, ""
-        except OSError:
-            return "synthetic", ("CIFAR-10 cannot be downloaded here (offline) and EXPLORER_DATA "
-                                 "is not set: using generated data instead.")
+        if _cifar_download_reachable():
+            return source, ""
+        return "synthetic", ("CIFAR-10 cannot be downloaded here (offline) and EXPLORER_DATA "
+                             "is not set: using generated data instead.")
     if Path(source).expanduser().exists():  # absolute, so a job in another folder finds it
         return str(Path(source).expanduser().resolve()), ""
     return "synthetic", f"data source {source!r} not found: using generated data instead."
+
+
+@functools.lru_cache(maxsize=1)
+def _cifar_download_reachable() -> bool:
+    """Whether CIFAR-10's download host answers; asked once per process, since every Start
+    asks and an offline probe waits out its 3 s timeout."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen("https://www.cs.toronto.edu", timeout=3):
+            return True
+    except OSError:
+        return False
