@@ -322,18 +322,31 @@ def _checkpoint_path(checkpoint, request):
 
 @user_errors
 def classify(image: gr.FileData | str | None, checkpoint: str | None = None, request: gr.Request = None):
-    """Top-5 classes of an image file (as a gr.Label value) and the 32x32 image the model saw."""
+    """Top-5 classes of an image file, as a gr.Label value ({class: probability})."""
     model = inference.load(_checkpoint_path(checkpoint, request))
-    label, pixels = inference.classify(model, _image_path(image))
-    return label, inference.enlarge(pixels)
+    label, _ = inference.classify(model, _image_path(image))
+    return label
+
+
+@user_errors
+def seen_upload(image: gr.FileData | str | None):
+    """The 32x32 image the model saw, enlarged for display. A separate UI step (not part of the
+    `classify` API) so scripted calls do not pay for encoding a picture they do not want."""
+    return inference.enlarge(inference.prepare(_image_path(image)))
 
 
 @user_errors
 def classify_sketch(sketch, checkpoint: str | None = None, request: gr.Request = None):
-    """Top-5 classes of a drawing (the sketchpad's composite image)."""
+    """Top-5 classes of a drawing (the sketchpad's composite image), as a gr.Label value."""
     model = inference.load(_checkpoint_path(checkpoint, request))
-    label, pixels = inference.classify(model, inference.sketch_image(sketch))
-    return label, inference.enlarge(pixels)
+    label, _ = inference.classify(model, inference.sketch_image(sketch))
+    return label
+
+
+@user_errors
+def seen_sketch(sketch):
+    """The 32x32 image the model saw of a drawing, enlarged for display (UI only)."""
+    return inference.enlarge(inference.prepare(inference.sketch_image(sketch)))
 
 
 @user_errors
@@ -569,12 +582,14 @@ def classify_tab():
                            elem_id="cls-gradcam-image")
     refresh.click(refresh_checkpoints, None, checkpoint, api_name=False)
     background.change(fill_background, background, sketch, api_name=False)
-    classify_upload.click(classify, [upload, checkpoint], [label, seen], api_name="classify",
-                          concurrency_limit=4, concurrency_id="classify")
+    classify_upload.click(classify, [upload, checkpoint], label, api_name="classify",
+                          concurrency_limit=4, concurrency_id="classify").success(
+        seen_upload, upload, seen, api_name=False)
     explain.click(gradcam, [upload, checkpoint, cam_class], [cam, cam_text], api_name="gradcam",
                   concurrency_limit=2, concurrency_id="gradcam")
-    classify_drawing.click(classify_sketch, [sketch, checkpoint], [label, seen],
-                           api_name="classify_sketch", concurrency_limit=4, concurrency_id="classify")
+    classify_drawing.click(classify_sketch, [sketch, checkpoint], label, api_name="classify_sketch",
+                           concurrency_limit=4, concurrency_id="classify").success(
+        seen_sketch, sketch, seen, api_name=False)
 
 
 def insight_tab():
