@@ -465,12 +465,17 @@ def architecture_tab():
     return build, inputs, outputs
 
 
+def depth_and_version(depth: int, elem_id: str):
+    """The depth box and version radio of the Train and Gradient flow tabs."""
+    return (gr.Number(value=depth, precision=0, label="Depth", elem_id=elem_id),
+            gr.Radio([1, 2], value=1, label="Version"))
+
+
 def train_tab():
     gr.Markdown("Train a network in the background (it keeps running if you close the page). "
                 "**Race** trains the plain net and its residual twin on the same data, side by side.")
     with gr.Row():
-        depth = gr.Number(value=20, precision=0, label="Depth", elem_id="train-depth")
-        version = gr.Radio([1, 2], value=1, label="Version")
+        depth, version = depth_and_version(20, "train-depth")
         plain = gr.Checkbox(value=False, label="Plain (no shortcuts)")
         race = gr.Checkbox(value=False, label="Race: plain vs residual")
         epochs = gr.Number(value=3, precision=0, label="Epochs", elem_id="train-epochs")
@@ -511,8 +516,7 @@ def gradients_tab():
     gr.Markdown("The same initial weights and the same batch of images through a plain net and its "
                 "residual twin: how large is the gradient that reaches each layer?")
     with gr.Row():
-        depth = gr.Number(value=110, precision=0, label="Depth", elem_id="grad-depth")
-        version = gr.Radio([1, 2], value=1, label="Version")
+        depth, version = depth_and_version(110, "grad-depth")
         batch = gr.Number(value=64, precision=0, label="Batch size")
         seed = gr.Number(value=0, precision=0, label="Seed")
         view = gr.Radio([("per weight layer", "kernels"), ("per block output", "blocks")],

@@ -182,20 +182,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="the archive or folder to evaluate on")
     p.set_defaults(func=cmd_ship)
 
-    p = sub.add_parser("lesion", help="test accuracy with each block deleted (Veit et al. 2016)")
-    p.add_argument("checkpoint")
-    p.add_argument("--data", help="keras, synthetic, or an archive/folder")
+    p = _checkpoint_parser(sub, "lesion", "test accuracy with each block deleted (Veit et al. 2016)")
     p.add_argument("--samples", type=int, default=1000, help="test images to use")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     p.set_defaults(func=cmd_lesion)
 
-    p = sub.add_parser("evaluate", help="test accuracy of a .keras checkpoint")
-    p.add_argument("checkpoint")
-    p.add_argument("--data", help="keras, synthetic, or an archive/folder")
+    p = _checkpoint_parser(sub, "evaluate", "test accuracy of a .keras checkpoint")
     p.add_argument("--limit", type=int, default=0, help="first N test images (0: all)")
     p.add_argument("--json", action="store_true", help="print one JSON line (the default)")
     p.set_defaults(func=cmd_evaluate)
     return parser
+
+
+def _checkpoint_parser(sub, name: str, help_text: str):
+    """A subcommand that reads a checkpoint and test data."""
+    p = sub.add_parser(name, help=help_text)
+    p.add_argument("checkpoint")
+    p.add_argument("--data", help="keras, synthetic, or an archive/folder")
+    return p
 
 
 def main(argv=None) -> int:
