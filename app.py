@@ -210,14 +210,16 @@ def session_jobs(request: gr.Request):
 
 @user_errors
 def degradation(job_text=""):
-    """Shipped histories (the paper's Figures 1 and 6 on our runs), with live jobs overlaid."""
+    """Shipped histories (the paper's Figures 1 and 6 on our runs), with live jobs overlaid;
+    returns the chart and a note on what the shipped runs show."""
     runs = inference.shipped_histories()
+    note = inference.degradation_reading(runs)
     for job_id in [part.strip() for part in str(job_text or "").split(",") if part.strip()]:
         status = JOBS.status(job_id)
-        runs.append((f"{status['label']} (job {job_id})", [
-            {"epoch": e["epoch"], "train_error": 1 - e["accuracy"], "test_error": 1 - e["val_accuracy"]}
-            for e in status["history"]["epochs"]], status["residual"]))
-    return charts.degradation_figure(runs)
+        runs.append({"label": f"{status['label']} (job {job_id})", "residual": status["residual"],
+                     "epochs": [{"epoch": e["epoch"], "train_error": 1 - e["accuracy"],
+                                 "test_error": 1 - e["val_accuracy"]} for e in status["history"]["epochs"]]})
+    return charts.degradation_figure(runs), note
 
 
 @user_errors
@@ -496,12 +498,14 @@ def train_tab():
                show_progress="hidden", concurrency_limit=8)
     job_text.submit(watch_jobs, job_text, [curves, heatmap, progress, timer], api_name=False)
     stop.click(stop_from_page, job_text, [curves, heatmap, progress, timer], api_name=False)
-    with gr.Accordion("Degradation: plain against residual over training", open=False):
+    with gr.Accordion("Degradation: plain against residual over training", open=False) as shown:
         gr.Markdown("Training and test error of the shipped runs (He et al., Figures 1 and 6, redone "
                     "on our own runs); the jobs above are overlaid.")
         overlay = gr.Button("Show / overlay my jobs", size="sm", elem_id="train-degradation")
         degradation_plot = gr.Plot(label="Degradation", elem_id="train-degradation-plot")
-    overlay.click(degradation, job_text, degradation_plot, api_name="degradation")
+        degradation_note = gr.Markdown(elem_id="train-degradation-note")
+    overlay.click(degradation, job_text, [degradation_plot, degradation_note], api_name="degradation")
+    shown.expand(degradation, job_text, [degradation_plot, degradation_note], api_name=False)
     with gr.Accordion("Your jobs", open=False):
         jobs_table = gr.Markdown(elem_id="train-jobs-table")
     timer.tick(session_jobs, None, jobs_table, api_name=False, show_progress="hidden")

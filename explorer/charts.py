@@ -128,17 +128,18 @@ def sweep_figure(sweep: dict) -> go.Figure:
     return fig
 
 
-def degradation_figure(runs: list[tuple[str, list[dict], bool]]) -> go.Figure:
+def degradation_figure(runs: list[dict]) -> go.Figure:
     """Training error (thin) and test error (bold) against epoch, one color per run: the
     paper's Figures 1 and 6 from our own runs.
 
     Args:
-        runs: (label, epochs, residual) triples; each epoch a dict with epoch, train_error
-            and test_error; plain runs are dashed.
+        runs: dicts with "label", "residual" and "epochs" (each a dict with epoch, train_error
+            and test_error); plain runs are dashed.
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("training error", "test error"),
                         horizontal_spacing=0.08)
-    for i, (label, epochs, residual) in enumerate(runs):
+    for i, run in enumerate(runs):
+        label, epochs, residual = run["label"], run["epochs"], run["residual"]
         color = PALETTE[i % len(PALETTE)]
         dash = "solid" if residual else "dash"
         x = [e["epoch"] for e in epochs]

@@ -225,8 +225,9 @@ def ship(run_dir, name: str, source: str, root: Path = PRETRAINED) -> dict:
     return entry
 
 
-def shipped_histories(root: Path = PRETRAINED) -> list[tuple[str, list[dict], bool]]:
-    """(name, per-epoch train and test error, residual) of every shipped run."""
+def shipped_histories(root: Path = PRETRAINED) -> list[dict]:
+    """Every shipped run as {"label", "depth", "residual", "epochs"}: `epochs` is the per-epoch
+    list of {"epoch", "train_error", "test_error"} from `histories/`."""
     from .specs import make_spec
 
     runs = []
@@ -235,8 +236,71 @@ def shipped_histories(root: Path = PRETRAINED) -> list[tuple[str, list[dict], bo
         if path.exists():
             spec = make_spec(entry["depth"], entry["version"], residual=entry["residual"],
                              shortcut=entry["shortcut"])
-            runs.append((spec.name, json.loads(path.read_text())["epochs"], spec.residual))
+            runs.append({"label": spec.name, "depth": spec.depth, "residual": spec.residual,
+                         "planned_epochs": entry.get("planned_epochs"),
+                         "epochs": json.loads(path.read_text())["epochs"]})
     return runs
+
+
+# The four runs of the paper's Figures 1 and 6 that the degradation view is about.
+DEGRADATION_RUNS = ("Plain-20 v1", "Plain-56 v1", "ResNet-20 v1", "ResNet-56 v1")
+
+
+def degradation_reading(runs: list[dict]) -> str:
+    """What the runs show, in words computed from their numbers (Markdown).
+
+    Compares the shallow and the deep net of each kind at the last epoch both reached (so a
+    run still in training is compared fairly), and a plain net with its residual twin.
+
+    Args:
+        runs: dicts as returned by `shipped_histories` (a run without "depth", e.g. a live
+            job, is listed but not compared).
+    """
+    if not runs:
+        return "No shipped training histories yet (see `pretrained/README.md`)."
+    lines = []
+    for run in runs:
+        last = run["epochs"][-1] if run["epochs"] else None
+        if last is None:
+            continue
+        planned = run.get("planned_epochs")
+        of = f" of {planned}" if planned and planned != len(run["epochs"]) else ""
+        best = min(e["test_error"] for e in run["epochs"])
+        lines.append(f"- **{run['label']}** after {last['epoch']}{of} epochs: training error "
+                     f"{last['train_error']:.1%}, test error {last['test_error']:.1%} (best {best:.1%}).")
+
+    def at(run, epoch):
+        return next(e for e in run["epochs"] if e["epoch"] == epoch)
+
+    def compare(first, second, what):
+        epoch = min(first["epochs"][-1]["epoch"], second["epochs"][-1]["epoch"])
+        a, b = at(first, epoch), at(second, epoch)
+        worse = b["train_error"] > a["train_error"]
+        return (f"- {what}: at epoch {epoch}, **{second['label']}** has {'higher' if worse else 'lower'} "
+                f"training error than **{first['label']}** ({b['train_error']:.1%} against "
+                f"{a['train_error']:.1%}; test error {b['test_error']:.1%} against {a['test_error']:.1%}).")
+
+    known = {(r["residual"], r["depth"]): r for r in runs if r.get("depth") and r["epochs"]}
+    findings = []
+    for residual, kind in ((False, "plain"), (True, "residual")):
+        depths = sorted(d for res, d in known if res == residual)
+        if len(depths) >= 2:
+            line = compare(known[residual, depths[0]], known[residual, depths[-1]], f"Deeper {kind} net")
+            if not residual:
+                line += (" Higher training error for the deeper plain net is the degradation problem "
+                         "(it is not overfitting: the training error itself is worse).")
+            findings.append(line)
+    for depth in sorted({d for _, d in known}):
+        if (False, depth) in known and (True, depth) in known:
+            findings.append(compare(known[False, depth], known[True, depth], f"Shortcuts at depth {depth}"))
+    missing = [name for name in DEGRADATION_RUNS if name not in {r["label"] for r in runs}]
+    text = "\n".join(lines)
+    if findings:
+        text += "\n\n**What these runs show**\n\n" + "\n".join(findings)
+    if missing:
+        text += (f"\n\nNot shipped yet: {', '.join(missing)}; the comparisons above use what is "
+                 "shipped (`pretrained/README.md` says how the rest is being trained).")
+    return text
 
 
 # ----------------------------------------------------------------------------- Grad-CAM
