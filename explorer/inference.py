@@ -298,8 +298,8 @@ def degradation_reading(runs: list[dict]) -> str:
     if findings:
         text += "\n\n**What these runs show**\n\n" + "\n".join(findings)
     if missing:
-        text += (f"\n\nNot shipped yet: {', '.join(missing)}; the comparisons above use what is "
-                 "shipped (`pretrained/README.md` says how the rest is being trained).")
+        text += (f"\n\nNot shipped yet: {', '.join(missing)}; comparisons are made only between shipped "
+                 "runs (`pretrained/README.md` says how the rest is being trained).")
     return text
 
 
