@@ -375,20 +375,15 @@ def lesion(checkpoint: str, samples: int = 1000, compare: str | None = None, req
     results = [insight.lesion(_checkpoint_path(c, request), source, samples,
                               progress=lambda f, t: progress(f, desc=t))
                for c in [checkpoint] + ([compare] if compare else [])]
-    lines = [f"*{notice}*"] if notice else []
-    for r in results:
-        kept = [a for a in r["accuracy"] if a is not None]
-        worst = (f"median {np.median(kept):.1%}, worst {min(kept):.1%}" if kept
-                 else "no block can be deleted (every one changes shape)")
-        lines.append(f"**{r['model']}**: intact {r['baseline']:.1%}; after deleting one block, "
-                     f"{worst} ({r['n']} test images).")
-    return charts.lesion_figure(results), "\n\n".join(lines)
+    note = f"*{notice}*\n\n" if notice else ""
+    return charts.lesion_figure(results), note + insight.lesion_reading(results)
 
 
 @user_errors
 def loss_landscape(checkpoint: str, steps: int = 9, samples: int = 128, compare: str | None = None,
                    request: gr.Request = None, progress=gr.Progress()):
-    """Loss around trained checkpoints along filter-normalized random directions."""
+    """Loss around trained checkpoints along filter-normalized random directions; the chart
+    and a reading of it."""
     steps = _whole(steps, "steps", 3, 51)
     samples = _whole(samples, "samples", 1, 10_000)
     source, notice = resolve_source()
@@ -397,7 +392,7 @@ def loss_landscape(checkpoint: str, steps: int = 9, samples: int = 128, compare:
     results = [insight.loss_landscape(_checkpoint_path(c, request), source, samples, steps,
                                       progress=lambda f, t: progress(f, desc=t))
                for c in [checkpoint] + ([compare] if compare else [])]
-    return charts.landscape_figure(results)
+    return charts.landscape_figure(results), insight.landscape_reading(results)
 
 
 @user_errors
@@ -416,7 +411,6 @@ def refresh_compare(request: gr.Request):
 
 
 def fill_background(color):
-    import numpy as np
 
     rgb = {"grey road": (128, 128, 128), "sky blue": (135, 190, 235), "grass green": (70, 140, 60),
            "sea blue": (30, 90, 160), "white": (255, 255, 255), "sand": (220, 200, 150)}[color]
@@ -621,6 +615,7 @@ def insight_tab():
             land_samples = gr.Number(value=128, precision=0, label="Test images")
             run_land = gr.Button("Compute", elem_id="ins-landscape")
         land_plot = gr.Plot(label="Loss landscape", elem_id="ins-landscape-plot")
+        land_text = gr.Markdown(elem_id="ins-landscape-text")
     with gr.Accordion("ImageNet photo (keras.applications ResNet-50)", open=False):
         with gr.Row():
             photo = gr.File(label="Photo", file_types=["image"], type="filepath")
@@ -630,7 +625,7 @@ def insight_tab():
     refresh.click(refresh_compare, None, second, api_name=False)
     run_lesion.click(lesion, [first, samples, second], [lesion_plot, lesion_text], api_name="lesion",
                      concurrency_limit=1, concurrency_id="probes")
-    run_land.click(loss_landscape, [first, steps, land_samples, second], land_plot,
+    run_land.click(loss_landscape, [first, steps, land_samples, second], [land_plot, land_text],
                    api_name="loss_landscape", concurrency_limit=1, concurrency_id="probes")
     run_photo.click(classify_imagenet, photo, photo_label, api_name="classify_imagenet",
                     concurrency_limit=1)

@@ -1,4 +1,4 @@
-"""Command line: `python -m explorer build|train|evaluate|gradients|bench ...`.
+"""Command line: `python -m explorer build|train|evaluate|gradients|lesion|landscape|ship|bench`.
 
 Every command validates its arguments first and turns a ValueError into a one-line message
 and exit status 2, never a traceback.
@@ -107,7 +107,7 @@ def cmd_ship(args):
 
 
 def cmd_lesion(args):
-    from .insight import lesion
+    from .insight import lesion, lesion_reading
 
     result = lesion(args.checkpoint, args.data, samples=args.samples)
     if args.json:
@@ -117,6 +117,16 @@ def cmd_lesion(args):
         for name, acc, down in zip(result["blocks"], result["accuracy"], result["downsampling"]):
             shown = "n/a (shape changes)" if acc is None else f"{acc:.4f}"
             print(f"  without {name:<16} {shown}{'  (downsampling)' if down else ''}")
+        print(lesion_reading([result]).replace("**", ""))
+
+
+def cmd_landscape(args):
+    from .insight import landscape_reading, landscape_summary, loss_landscape
+
+    result = loss_landscape(args.checkpoint, args.data, samples=args.samples, steps=args.steps,
+                            span=args.span, seed=args.seed)
+    result["summary"] = landscape_summary(result)
+    print(json.dumps(result) if args.json else landscape_reading([result]).replace("**", ""))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,6 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=1000, help="test images to use")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     p.set_defaults(func=cmd_lesion)
+
+    p = _checkpoint_parser(sub, "landscape", "loss along filter-normalized random directions (Li et al. 2018)")
+    p.add_argument("--samples", type=int, default=128, help="test images the loss is computed on")
+    p.add_argument("--steps", type=int, default=9, help="grid points per axis of the 2-D plane")
+    p.add_argument("--span", type=float, default=1.0, help="how far out, in filter norms")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random directions")
+    p.add_argument("--json", action="store_true", help="print one JSON line")
+    p.set_defaults(func=cmd_landscape)
 
     p = _checkpoint_parser(sub, "evaluate", "test accuracy of a .keras checkpoint")
     p.add_argument("--limit", type=int, default=0, help="first N test images (0: all)")

@@ -1,4 +1,5 @@
-"""Insight lab: the lesion study (Veit et al. 2016) on a trained checkpoint.
+"""Insight lab: the lesion study (Veit et al. 2016) and the loss landscape (Li et al. 2018)
+of trained checkpoints, each with a reading computed from its numbers.
 
 Deleting a block at test time means removing its residual branch F(x): a residual block
 keeps its shortcut (identity, or the projection where shapes change), a plain block passes
@@ -50,6 +51,33 @@ def lesion(checkpoint, source: str | None = None, samples: int = 1000, progress=
     return {"baseline": round(baseline, 4), "blocks": names, "accuracy": accuracy,
             "downsampling": downsampling, "residual": residual, "n": len(y),
             "model": model.spec.name}
+
+
+def lesion_reading(results: list[dict]) -> str:
+    """What a lesion study shows, in words computed from `lesion` results (Markdown)."""
+    lines, medians = [], {}
+    for r in results:
+        kept = [(name, a) for name, a in zip(r["blocks"], r["accuracy"]) if a is not None]
+        if not kept:
+            lines.append(f"**{r['model']}**: intact {r['baseline']:.1%}; no block can be deleted "
+                         "(every one changes shape).")
+            continue
+        accuracies = [a for _, a in kept]
+        worst_name, worst = min(kept, key=lambda item: item[1])
+        medians[r["model"]] = r["baseline"] - float(np.median(accuracies))
+        severe = sum(r["baseline"] - a > 0.10 for a in accuracies)
+        skipped = len(r["blocks"]) - len(kept)
+        lines.append(
+            f"**{r['model']}**: intact {r['baseline']:.1%}; after deleting one block, median "
+            f"{np.median(accuracies):.1%}, worst {worst:.1%} (without {worst_name}); {severe} of "
+            f"{len(kept)} deletions cost more than 10 points"
+            + (f"; {skipped} downsampling blocks cannot be deleted in a plain net" if skipped else "")
+            + f" ({r['n']} test images).")
+    if len(medians) == 2:
+        (a, cost_a), (b, cost_b) = medians.items()
+        lines.append(f"A median deletion costs {a} {cost_a * 100:.1f} points and {b} {cost_b * 100:.1f} "
+                     "points of accuracy.")
+    return "\n\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- loss landscape
@@ -132,3 +160,35 @@ def loss_landscape(checkpoint, source: str | None = None, samples: int = 128, st
     return {"alphas": alphas.round(4).tolist(), "loss_1d": [round(v, 5) for v in loss_1d],
             "grid": grid.round(4).tolist(), "loss_2d": loss_2d.round(5).tolist(),
             "model": model.spec.name, "n": int(x.shape[0])}
+
+
+def landscape_summary(result: dict) -> dict:
+    """Numbers that describe a landscape: the loss at the checkpoint, the mean loss half-way
+    and all the way out along the 1-D slice, and the share of the 2-D plane that stays within
+    one nat of the checkpoint's loss (the width of its basin)."""
+    alphas, loss_1d = np.asarray(result["alphas"]), np.asarray(result["loss_1d"])
+    span = float(alphas.max())
+    center = float(loss_1d[np.argmin(np.abs(alphas))])
+    half = float(np.mean([loss_1d[np.argmin(np.abs(alphas - sign * span / 2))] for sign in (-1, 1)]))
+    edge = float(np.mean([loss_1d[0], loss_1d[-1]]))
+    basin = float(np.mean(np.asarray(result["loss_2d"]) < center + 1.0))
+    return {"center_loss": round(center, 4), "half_span_loss": round(half, 4),
+            "edge_loss": round(edge, 4), "basin_fraction": round(basin, 4), "span": span}
+
+
+def landscape_reading(results: list[dict]) -> str:
+    """What loss landscapes show, in words computed from `loss_landscape` results (Markdown)."""
+    lines = []
+    for r in results:
+        s = landscape_summary(r)
+        lines.append(f"**{r['model']}**: loss {s['center_loss']:.3f} at the checkpoint, "
+                     f"{s['half_span_loss']:.3f} half-way out and {s['edge_loss']:.3f} at the edge "
+                     f"(±{s['span']:g} filter norms) of the 1-D slice; {s['basin_fraction']:.0%} of the "
+                     f"2-D plane stays within 1 nat of the checkpoint's loss ({r['n']} test images).")
+    if len(results) == 2:
+        (a, b) = [(r["model"], landscape_summary(r)["basin_fraction"]) for r in results]
+        wider = a if a[1] >= b[1] else b
+        lines.append(f"The wider basin is {wider[0]}'s ({a[0]} {a[1]:.0%}, {b[0]} {b[1]:.0%}); "
+                     "Li et al. found shortcuts keep deep nets' landscapes wide and convex, "
+                     "and deep plain nets' chaotic.")
+    return "\n\n".join(lines)

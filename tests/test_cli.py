@@ -139,6 +139,29 @@ def test_evaluate_a_trained_checkpoint(trained_run):
     assert scores["n"] == 500 and 0 <= scores["test_accuracy"] <= 1
 
 
+def test_lesion_json_has_the_issue_keys(trained_run):
+    out, _ = trained_run
+    result = run_cli("lesion", out / "model.keras", "--data", "synthetic", "--samples", 50, "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (report,) = json_lines(result.stdout)
+    assert {"baseline", "blocks", "accuracy", "downsampling"} <= set(report)
+    assert len(report["blocks"]) == len(report["accuracy"]) == len(report["downsampling"]) == 9
+
+
+def test_landscape_json_and_reading(trained_run):
+    out, _ = trained_run
+    result = run_cli("landscape", out / "model.keras", "--data", "synthetic", "--samples", 16,
+                     "--steps", 3, "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (report,) = json_lines(result.stdout)
+    assert len(report["loss_2d"]) == 3 and len(report["loss_1d"]) == 5
+    assert report["summary"]["center_loss"] == pytest.approx(report["loss_1d"][2], abs=1e-4)
+    text = run_cli("landscape", out / "model.keras", "--data", "synthetic", "--samples", 16, "--steps", 3)
+    assert "at the checkpoint" in text.stdout and "Traceback" not in text.stderr
+    assert_clean_failure(run_cli("landscape", out / "model.keras", "--data", "synthetic", "--steps", 1),
+                         "steps must be between 3 and 51")
+
+
 @pytest.mark.slow
 def test_same_out_with_other_options_is_refused(trained_run):
     out, _ = trained_run

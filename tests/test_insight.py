@@ -69,3 +69,31 @@ def test_imagenet_photos_fail_clearly_offline_or_work_online():
         assert "cannot be downloaded" in str(err)
     else:
         assert len(label) == 5
+
+
+def _lesion_result(model, baseline, accuracy, downsampling):
+    return {"model": model, "baseline": baseline, "accuracy": accuracy, "downsampling": downsampling,
+            "blocks": [f"stage1_block{i + 1}" for i in range(len(accuracy))], "n": 100}
+
+
+def test_lesion_reading_compares_median_costs():
+    from explorer.insight import lesion_reading
+
+    text = lesion_reading([_lesion_result("ResNet-56 v1", 0.9, [0.89, 0.88, 0.5], [False] * 3),
+                           _lesion_result("Plain-56 v1", 0.8, [0.1, None, 0.2], [False, True, False])])
+    assert "median 88.0%, worst 50.0% (without stage1_block3); 1 of 3 deletions" in text
+    assert "1 downsampling blocks cannot be deleted" in text
+    assert "costs ResNet-56 v1 2.0 points and Plain-56 v1 65.0 points" in text
+
+
+def test_landscape_summary_from_a_known_bowl():
+    from explorer.insight import landscape_reading, landscape_summary
+
+    grid = np.linspace(-1, 1, 5)
+    alphas = np.linspace(-1, 1, 9)
+    result = {"model": "bowl", "n": 10, "alphas": alphas.tolist(), "loss_1d": (alphas ** 2).tolist(),
+              "grid": grid.tolist(), "loss_2d": (grid[:, None] ** 2 + grid[None] ** 2).tolist()}
+    summary = landscape_summary(result)
+    assert summary["center_loss"] == 0 and summary["half_span_loss"] == 0.25 and summary["edge_loss"] == 1
+    assert summary["basin_fraction"] == pytest.approx(9 / 25)  # x^2 + y^2 < 1 on the 5x5 grid
+    assert "36% of the 2-D plane" in landscape_reading([result])

@@ -16,5 +16,6 @@ def test_insight_lab_lesion_and_landscape(page, screenshot, ensure_checkpoint):
     page.get_by_label("Test images", exact=True).last.fill("32")
     page.locator("#ins-landscape").click()
     page.locator("#ins-landscape-plot .js-plotly-plot").wait_for(timeout=180_000)
+    assert "at the checkpoint" in page.locator("#ins-landscape-text").inner_text()
     page.wait_for_timeout(1000)
     screenshot("insight_lab")
