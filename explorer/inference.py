@@ -308,7 +308,8 @@ def degradation_reading(runs: list[dict]) -> str:
 
 def gradcam(model, image, class_name: str | None = None, factor: int = 6) -> tuple[np.ndarray, str]:
     """Grad-CAM (Selvaraju et al. 2017) on the last block's feature map: where in the image
-    the evidence for a class is. Returns (heat overlaid on the enlarged input, class name).
+    the evidence for a class is. Returns (heat overlaid on the enlarged input, a Markdown
+    caption naming the class and its probability).
 
     Args:
         class_name: a CIFAR-10 class; None explains the predicted class.
@@ -332,7 +333,8 @@ def gradcam(model, image, class_name: str | None = None, factor: int = 6) -> tup
     grads = tape.gradient(score, features)[0].numpy()
     fmap = features[0].numpy().astype(np.float32)
     cam = np.maximum((fmap * grads.mean(axis=(0, 1))).sum(-1), 0)
-    cam = cam / (cam.max() or 1.0)
+    peak = float(cam.max())
+    cam = cam / (peak or 1.0)
     size = pixels.shape[0] * factor
     heat = np.asarray(Image.fromarray((cam * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BILINEAR),
                       dtype=np.float32) / 255
@@ -341,7 +343,12 @@ def gradcam(model, image, class_name: str | None = None, factor: int = 6) -> tup
     base = np.repeat(gray[..., None], 3, -1)
     color = np.stack([np.full_like(heat, 255), 255 * heat, np.zeros_like(heat)], -1)
     overlay = base * (1 - 0.6 * heat[..., None]) + color * 0.6 * heat[..., None]
-    return overlay.clip(0, 255).astype(np.uint8), names[index]
+    probability = float(probs[0][index])
+    caption = (f"Grad-CAM for **{names[index]}** ({probability:.1%}): red marks the regions that raise its score."
+               if peak > 0 else
+               f"Grad-CAM for **{names[index]}** ({probability:.1%}): no region raises its score; "
+               "the evidence the net sees speaks against this class everywhere.")
+    return overlay.clip(0, 255).astype(np.uint8), caption
 
 
 # ----------------------------------------------------------------------------- ImageNet

@@ -120,9 +120,11 @@ def test_manifest_lookup_is_by_name_only(tmp_path):
 def test_gradcam_overlays_the_enlarged_input():
     model = build_model(get_spec("resnet20_v1"))
     image = np.random.default_rng(2).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    overlay, name = inference.gradcam(model, image)
+    overlay, caption = inference.gradcam(model, image)
     assert overlay.shape == (192, 192, 3) and overlay.dtype == np.uint8
-    assert name in inference.CIFAR_CLASSES
-    assert inference.gradcam(model, image, "cat")[1] == "cat"
+    probs = inference.classify(model, image, top=1)[0]
+    (top_class, top_p), = probs.items()
+    assert f"Grad-CAM for **{top_class}** ({top_p:.1%})" in caption
+    assert "Grad-CAM for **cat**" in inference.gradcam(model, image, "cat")[1]
     with pytest.raises(ValueError, match="unknown class"):
         inference.gradcam(model, image, "unicorn")

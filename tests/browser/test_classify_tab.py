@@ -26,6 +26,9 @@ def test_classify_drawing_and_upload(page, screenshot, ensure_checkpoint):
     page.locator("#cls-draw-run").click()
     page.wait_for_function("() => document.querySelector('#cls-label').innerText.includes('%')",
                            timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#cls-seen img') !== null", timeout=60_000)
+    page.locator("#cls-draw-gradcam").click()
+    page.locator("#cls-gradcam-text").get_by_text("Grad-CAM for").wait_for(timeout=60_000)
     page.wait_for_timeout(1500)  # let the result panel settle before the screenshot
     screenshot("classify_drawing")
 
@@ -36,7 +39,9 @@ def test_classify_drawing_and_upload(page, screenshot, ensure_checkpoint):
     page.wait_for_timeout(1500)
     text = page.locator("#cls-label").inner_text()
     assert "%" in text
+    page.get_by_label("Grad-CAM class").click()
+    page.get_by_role("option", name="automobile").click()
     page.locator("#cls-gradcam").click()
-    page.locator("#cls-gradcam-text").get_by_text("Grad-CAM for").wait_for(timeout=60_000)
+    page.locator("#cls-gradcam-text").get_by_text("Grad-CAM for automobile").wait_for(timeout=60_000)
     page.wait_for_timeout(1000)
     screenshot("classify_upload")
