@@ -19,7 +19,6 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import gradio as gr
-import numpy as np
 
 from explorer import charts, graph, inference, insight, probes
 from explorer.data import resolve_source
@@ -417,11 +416,10 @@ def refresh_compare(request: gr.Request):
     return gr.Dropdown(choices=_checkpoint_choices(request), value=None)
 
 
+@user_errors
 def fill_background(color):
-
-    rgb = {"grey road": (128, 128, 128), "sky blue": (135, 190, 235), "grass green": (70, 140, 60),
-           "sea blue": (30, 90, 160), "white": (255, 255, 255), "sand": (220, 200, 150)}[color]
-    background = np.zeros((256, 256, 3), np.uint8) + np.array(rgb, np.uint8)
+    """A fresh sketchpad value on a background of the chosen color."""
+    background = inference.sketch_background(color)
     return {"background": background, "layers": [], "composite": background}
 
 
@@ -563,7 +561,7 @@ def classify_tab():
     with gr.Row():
         with gr.Column():
             with gr.Tab("Draw"):
-                background = gr.Dropdown(["grey road", "sky blue", "grass green", "sea blue", "sand", "white"],
+                background = gr.Dropdown(list(inference.BACKGROUNDS),
                                          value="white", label="Background fill")
                 sketch = gr.Sketchpad(
                     value=fill_background("white"), canvas_size=(256, 256), type="numpy",

@@ -145,6 +145,18 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+# Sketch backgrounds a user can draw on (a red car on a grey road).
+BACKGROUNDS = {"grey road": (128, 128, 128), "sky blue": (135, 190, 235), "grass green": (70, 140, 60),
+               "sea blue": (30, 90, 160), "sand": (220, 200, 150), "white": (255, 255, 255)}
+
+
+def sketch_background(color: str, size: int = 256) -> np.ndarray:
+    """A size x size RGB canvas filled with one of `BACKGROUNDS`."""
+    if color not in BACKGROUNDS:
+        raise ValueError(f"unknown background {str(color)[:30]!r}; one of {', '.join(BACKGROUNDS)}")
+    return np.zeros((size, size, 3), np.uint8) + np.array(BACKGROUNDS[color], np.uint8)
+
+
 def sketch_image(value):
     """The composite image of a gr.Sketchpad / ImageEditor value (dict or array)."""
     if isinstance(value, dict):

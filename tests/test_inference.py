@@ -128,3 +128,12 @@ def test_gradcam_overlays_the_enlarged_input():
     assert "Grad-CAM for **cat**" in inference.gradcam(model, image, "cat")[1]
     with pytest.raises(ValueError, match="unknown class"):
         inference.gradcam(model, image, "unicorn")
+
+
+def test_sketch_backgrounds_fill_the_canvas_and_refuse_unknown_colors():
+    canvas = inference.sketch_background("grey road")
+    assert canvas.shape == (256, 256, 3) and (canvas == 128).all()
+    # what the model sees of an empty grey-road sketch is the same grey
+    assert (inference.prepare(canvas) == 128).all()
+    with pytest.raises(ValueError, match="unknown background"):
+        inference.sketch_background("plaid")
