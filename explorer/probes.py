@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,6 +122,7 @@ class FlowResult:
     notice: str
     loss_plain: float
     loss_residual: float
+    traced: bool = False  # both passes ran the traced graph (see _trace_in_background)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -150,8 +153,11 @@ def _measure(depth, version, batch_size, seed, source) -> FlowResult:
     spec = make_spec(depth, version)
     x, y, data_source, notice = probe_batch(batch_size, source, seed)
     residual, plain = twins(depth, version, seed)
-    names_r, kernels_r, blocks_r, loss_r = _probe(residual, x, y)
-    names_p, kernels_p, blocks_p, loss_p = _probe(plain, x, y)
+    traced = all(getattr(m, "_explorer_probe_ready", False) for m in (residual, plain))
+    names_r, kernels_r, blocks_r, loss_r = _probe(residual, x, y, traced)
+    names_p, kernels_p, blocks_p, loss_p = _probe(plain, x, y, traced)
+    for model in (residual, plain):
+        _trace_in_background(model, x, y)
     by_name = dict(zip(names_r, kernels_r))
     shortcut = [n for n in names_r if n.endswith("_shortcut")]
     stage_starts = [i for i, n in enumerate(names_p) if n.endswith("_block1_conv1")]
@@ -159,12 +165,42 @@ def _measure(depth, version, batch_size, seed, source) -> FlowResult:
         spec.name, names_p, [float(v) for v in kernels_p], [float(by_name[n]) for n in names_p],
         shortcut, [float(by_name[n]) for n in shortcut], [b.name for b in residual.blocks],
         [float(v) for v in blocks_p], [float(v) for v in blocks_r], stage_starts, len(x),
-        data_source, notice, float(loss_p), float(loss_r))
+        data_source, notice, float(loss_p), float(loss_r), traced)
 
 
-def _probe(model, x, y):
-    kernels, blocks, loss = _probe_fn(model, compiled=False)(x, y)
+def _probe(model, x, y, traced: bool):
+    """Runs the traced probe (once `_trace_in_background` is done) or the eager one."""
+    kernels, blocks, loss = _probe_fn(model, compiled=traced)(x, y)
     return [layer.name for layer in weight_layers(model)], kernels.numpy(), blocks.numpy(), loss.numpy()
+
+
+# Tracing a very deep net's probe costs more memory and time than it can ever save.
+MAX_TRACED_DEPTH = 300
+
+
+def _trace_in_background(model, x, y) -> None:
+    """Traces the compiled probe for any batch size in a daemon thread, once per model.
+
+    The first request for a pair of twins answers eagerly (tracing would cost several times
+    the pass itself); every later request, a new batch, seed or size, then runs the traced
+    graph, a few times faster. Keras' scopes are thread-local, so the trace does not disturb
+    an eager probe running at the same time.
+    """
+    if getattr(model, "_explorer_probe_tracing", False) or model.spec.depth > MAX_TRACED_DEPTH:
+        return
+    model._explorer_probe_tracing = True
+    import tensorflow as tf
+
+    def trace():
+        try:
+            _probe_fn(model, compiled=True).get_concrete_function(
+                tf.TensorSpec((None, *x.shape[1:]), tf.as_dtype(x.dtype)),
+                tf.TensorSpec((None, *y.shape[1:]), tf.as_dtype(y.dtype)))
+            model._explorer_probe_ready = True
+        except Exception as err:  # noqa: BLE001 - the eager probe keeps working; nothing is lost
+            warnings.warn(f"probe of {model.name} stays eager: tracing failed ({err})", stacklevel=1)
+
+    threading.Thread(target=trace, name=f"trace-{model.name}", daemon=True).start()
 
 
 def depth_sweep(version: int = 1, depths=(20, 56, 110, 218), batch_size: int = 32, seed: int = 0,

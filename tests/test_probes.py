@@ -39,6 +39,27 @@ def test_probe_matches_hand_written_gradient_tape(flow):
     np.testing.assert_allclose(flow.plain, _by_hand(plain, x, y), rtol=2e-4)
 
 
+def test_traced_probe_gives_the_eager_numbers_for_any_batch_size(flow):
+    import time
+
+    residual, plain = probes.twins(20, 1, 3)
+    for _ in range(600):  # the first gradient_flow call started the traces in the background
+        if getattr(residual, "_explorer_probe_ready", False) and getattr(plain, "_explorer_probe_ready", False):
+            break
+        time.sleep(0.1)
+    assert getattr(residual, "_explorer_probe_ready", False) and getattr(plain, "_explorer_probe_ready", False)
+    for size in (16, 5):
+        x, y, _, _ = probes.probe_batch(size, "synthetic", 3)
+        traced = probes._probe(plain, x, y, traced=True)
+        eager = probes._probe_fn(plain, compiled=False)(x, y)
+        np.testing.assert_allclose(traced[1], eager[0].numpy(), rtol=1e-4)
+        np.testing.assert_allclose(traced[2], eager[1].numpy(), rtol=1e-4)
+        np.testing.assert_allclose(traced[1], _by_hand(plain, x, y), rtol=2e-4)
+    assert probes.gradient_flow(20, 1, batch_size=7, seed=3, source="synthetic").traced
+    # one trace serves every batch size
+    assert len(probes._probe_fn(plain, compiled=True)._list_all_concrete_functions()) == 1
+
+
 def test_probe_leaves_batch_norm_statistics_alone():
     residual, _ = probes.twins(20, 1, 3)
     before = [v.numpy().copy() for v in residual.non_trainable_variables]
