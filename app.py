@@ -113,22 +113,24 @@ def _session(request) -> str:
     return getattr(request, "session_hash", None) or "anonymous"
 
 
-def _start(depth, version, plain, epochs, subset, request, group=""):
+def _start(depth, version, plains, epochs, subset, request, group=""):
+    """Queues one job per entry of `plains` (True: the plain twin), all or none; returns
+    (job ids, a notice about the data source or "")."""
     source, notice = resolve_source()
-    config = TrainConfig(
+    configs = [TrainConfig(
         depth=_whole(depth, "depth", 1, MAX_DEPTH), version=_whole(version, "version", 1, 2),
         residual=not as_bool(plain, "plain"), epochs=_whole(epochs, "epochs", 1, MAX_EPOCHS),
         subset=_whole(subset, "subset", 0, 50_000), data=source,
         test_subset=2000,  # a quick, stable test curve; `evaluate` gives the full figure
-        grad_every=10, seed=0).validate()
-    return JOBS.start(config, owner=_session(request), group=group), notice
+        grad_every=10, seed=0).validate() for plain in plains]
+    return JOBS.start_group(configs, owner=_session(request), group=group), notice
 
 
 @user_errors
 def train_start(depth: int, version: int, plain: bool = False, epochs: int = 3, subset: int = 5000,
                 request: gr.Request = None) -> str:
     """Starts a background training job; returns its id."""
-    return _start(depth, version, plain, epochs, subset, request)[0]
+    return _start(depth, version, [plain], epochs, subset, request)[0][0]
 
 
 @user_errors
@@ -145,13 +147,12 @@ def train_stop(job_id: str, request: gr.Request = None) -> dict:
 
 @user_errors
 def start_from_page(depth, version, plain, epochs, subset, race, request: gr.Request):
-    if race:  # the plain net and its residual twin on the same data, same seed, same order
-        group = f"race-{depth}-{version}"
-        started = [_start(depth, version, p, epochs, subset, request, group) for p in (True, False)]
-        ids, notice = [job_id for job_id, _ in started], started[0][1]
+    """Start button: one job, or a race (the plain net and its residual twin on the same data,
+    same seed, same order)."""
+    if race:
+        ids, notice = _start(depth, version, [True, False], epochs, subset, request, f"race-{depth}-{version}")
     else:
-        job_id, notice = _start(depth, version, plain, epochs, subset, request)
-        ids = [job_id]
+        ids, notice = _start(depth, version, [plain], epochs, subset, request)
     if notice:
         gr.Warning(notice)
     return ", ".join(ids), gr.Timer(active=True)
@@ -282,7 +283,8 @@ def watch_heatmaps(job_text):
 
 @user_errors
 def start_race_for_heatmaps(depth, version, request: gr.Request):
-    ids = [_start(depth, version, plain, 2, 2048, request, group="gradients")[0] for plain in (True, False)]
+    """Gradient tab: a short race whose per-layer gradient heatmaps fill in as it trains."""
+    ids, _ = _start(depth, version, [True, False], 2, 2048, request, group="gradients")
     return ", ".join(ids), gr.Timer(active=True)
 
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,24 +78,43 @@ class JobManager:
     # ------------------------------------------------------------------ public
 
     def start(self, config: TrainConfig, owner: str, label: str = "", group: str = "") -> str:
-        config.validate()
-        if config.epochs > self.max_epochs:
-            raise ValueError(f"at most {self.max_epochs} epochs per job on this host "
-                             f"(asked for {config.epochs})")
+        """Queues a training job; returns its id.
+
+        Raises:
+            ValueError: the config is invalid or over this host's caps, the queue is full,
+                or the run folder cannot be created.
+        """
+        return self.start_group([config], owner, group, [label])[0]
+
+    def start_group(self, configs: list[TrainConfig], owner: str, group: str = "",
+                    labels: list[str] | None = None) -> list[str]:
+        """Queues several jobs (a race: a plain net and its residual twin) all or none, so a
+        full queue never leaves one of them running without the other."""
+        labels = labels or [""] * len(configs)
+        for config in configs:
+            config.validate()
+            if config.epochs > self.max_epochs:
+                raise ValueError(f"at most {self.max_epochs} epochs per job on this host "
+                                 f"(asked for {config.epochs})")
         with self._lock:
             queued = sum(j.state == "queued" for j in self._jobs.values())
-            if queued >= self.max_queued:
+            if queued + len(configs) > self.max_queued:
                 raise ValueError(f"busy: {queued} jobs are already waiting; try again later")
-            job_id = uuid.uuid4().hex[:12]
-            out = self.root / job_id
-            try:
-                out.mkdir(parents=True)
-            except OSError as err:
-                raise ValueError(f"cannot create the run folder {out}: {err.strerror or err}") from None
-            job = Job(job_id, owner, config, out, label=label or config.spec().name, group=group)
-            self._jobs[job_id] = job
-            self._save(job)
-        return job_id
+            jobs = []
+            for config, label in zip(configs, labels):
+                job_id = uuid.uuid4().hex[:12]
+                out = self.root / job_id
+                try:
+                    out.mkdir(parents=True)
+                except OSError as err:
+                    for made in jobs:
+                        shutil.rmtree(made.out, ignore_errors=True)
+                    raise ValueError(f"cannot create the run folder {out}: {err.strerror or err}") from None
+                jobs.append(Job(job_id, owner, config, out, label=label or config.spec().name, group=group))
+            for job in jobs:
+                self._jobs[job.id] = job
+                self._save(job)
+        return [job.id for job in jobs]
 
     def status(self, job_id: str) -> dict:
         job = self._get(job_id)
@@ -202,8 +223,11 @@ class JobManager:
         """The only thread that starts jobs: it lives as long as the app, and each job is
         tied to it (see `_die_with_parent`), so a killed app leaves no orphan training."""
         while True:
-            with self._lock:
-                self._pump()
+            try:
+                with self._lock:
+                    self._pump()
+            except Exception:  # noqa: BLE001 - this thread must outlive any one bad job
+                traceback.print_exc()
             time.sleep(0.25)
 
     def _pump(self):
@@ -239,16 +263,16 @@ class JobManager:
         """Writes the job's exact config beside it and runs `train --config` on it."""
         cap = min(job.config.max_seconds or self.max_seconds, self.max_seconds)
         config = dataclasses.replace(job.config, max_seconds=cap)
-        (job.out / "config.json").write_text(json.dumps(config.to_dict()))
         args = [sys.executable, "-m", "explorer", "train", "--config", str(job.out / "config.json"),
                 "--out", str(job.out)]
         try:
+            (job.out / "config.json").write_text(json.dumps(config.to_dict()))
             with open(job.out / "train.log", "ab") as log:  # the child keeps its own copy
                 job.process = subprocess.Popen(
                     args, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1],
                     env={**os.environ, "PYTHONUNBUFFERED": "1"},
                     preexec_fn=_die_with_parent)  # noqa: PLW1509 - one C call, no locks
-        except OSError as err:
+        except (OSError, subprocess.SubprocessError) as err:
             self._finish(job, "failed", f"could not start training: {err}")
             return
         job.state, job.started = "running", time.time()

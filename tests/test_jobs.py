@@ -131,3 +131,32 @@ def test_kill_9_of_the_app_ends_its_jobs_and_keeps_finished_checkpoints(tmp_path
     assert status["state"] == "stopped" and "restarted" in status["error"]
     assert len(status["history"]["epochs"]) >= 2
     restarted.shutdown()
+
+
+def test_a_race_is_queued_all_or_none(tmp_path):
+    manager = JobManager(tmp_path / "runs", max_running=0, max_queued=3)  # nothing ever launches
+    try:
+        manager.start(TrainConfig(**TINY), owner="alice")
+        manager.start(TrainConfig(**TINY), owner="alice")
+        with pytest.raises(ValueError, match="busy"):
+            manager.start_group([TrainConfig(**TINY), TrainConfig(**{**TINY, "residual": False})],
+                                owner="alice", group="race")
+        assert len(manager.list("alice")) == 2  # neither twin of the refused race was queued
+        ids = manager.start_group([TrainConfig(**TINY)], owner="alice", group="race")
+        assert manager.status(ids[0])["group"] == "race"
+    finally:
+        manager.shutdown()
+
+
+def test_a_job_that_cannot_launch_fails_and_the_queue_keeps_moving(manager):
+    import shutil
+
+    first = manager.start(TrainConfig(**{**TINY, "epochs": 5}), owner="alice")
+    _wait(manager, first, states=("running",))
+    doomed = manager.start(TrainConfig(**TINY), owner="alice")
+    shutil.rmtree(manager.status(doomed) and manager.root / doomed)  # its folder vanishes while queued
+    manager.stop(first, owner="alice")
+    status = _wait(manager, doomed)
+    assert status["state"] == "failed" and "could not start training" in status["error"]
+    after = manager.start(TrainConfig(**TINY), owner="alice")
+    assert _wait(manager, after)["state"] == "done"
