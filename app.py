@@ -212,7 +212,7 @@ def session_jobs(request: gr.Request):
 def degradation(job_text=""):
     """Shipped histories (the paper's Figures 1 and 6 on our runs), with live jobs overlaid;
     returns the chart and a note on what the shipped runs show."""
-    runs = inference.shipped_histories()
+    runs = inference.shipped_histories(version=1)  # the paper's Figures 1 and 6 are v1 nets
     note = inference.degradation_reading(runs)
     for job_id in [part.strip() for part in str(job_text or "").split(",") if part.strip()]:
         status = JOBS.status(job_id)

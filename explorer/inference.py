@@ -237,18 +237,22 @@ def ship(run_dir, name: str, source: str, root: Path = PRETRAINED) -> dict:
     return entry
 
 
-def shipped_histories(root: Path = PRETRAINED) -> list[dict]:
-    """Every shipped run as {"label", "depth", "residual", "epochs"}: `epochs` is the per-epoch
-    list of {"epoch", "train_error", "test_error"} from `histories/`."""
+def shipped_histories(root: Path = PRETRAINED, version: int | None = None) -> list[dict]:
+    """Every shipped run as {"label", "depth", "version", "residual", "planned_epochs",
+    "epochs"}: `epochs` is the per-epoch list of {"epoch", "train_error", "test_error"} from
+    `histories/`. `version` keeps only the runs of one ResNet version."""
     from .specs import make_spec
 
     runs = []
     for entry in manifest(root):
+        if version is not None and entry["version"] != version:
+            continue
         path = Path(root) / "histories" / f"{entry['name']}.json"
         if path.exists():
             spec = make_spec(entry["depth"], entry["version"], residual=entry["residual"],
                              shortcut=entry["shortcut"])
-            runs.append({"label": spec.name, "depth": spec.depth, "residual": spec.residual,
+            runs.append({"label": spec.name, "depth": spec.depth, "version": spec.version,
+                         "residual": spec.residual,
                          "planned_epochs": entry.get("planned_epochs"),
                          "epochs": json.loads(path.read_text())["epochs"]})
     return runs
@@ -282,29 +286,35 @@ def degradation_reading(runs: list[dict]) -> str:
                      f"{last['train_error']:.1%}, test error {last['test_error']:.1%} (best {best:.1%}).")
 
     def at(run, epoch):
-        return next(e for e in run["epochs"] if e["epoch"] == epoch)
+        for entry in run["epochs"]:
+            if entry["epoch"] == epoch:
+                return entry
+        raise ValueError(f"the history of {run['label']} has no epoch {epoch}")
 
     def compare(first, second, what):
+        """(a sentence, whether `second` trains worse than `first`)."""
         epoch = min(first["epochs"][-1]["epoch"], second["epochs"][-1]["epoch"])
         a, b = at(first, epoch), at(second, epoch)
         worse = b["train_error"] > a["train_error"]
         return (f"- {what}: at epoch {epoch}, **{second['label']}** has {'higher' if worse else 'lower'} "
                 f"training error than **{first['label']}** ({b['train_error']:.1%} against "
-                f"{a['train_error']:.1%}; test error {b['test_error']:.1%} against {a['test_error']:.1%}).")
+                f"{a['train_error']:.1%}; test error {b['test_error']:.1%} against {a['test_error']:.1%})."), worse
 
-    known = {(r["residual"], r["depth"]): r for r in runs if r.get("depth") and r["epochs"]}
+    # the paper's comparison: v1 nets only (a v2 bottleneck net is another family)
+    known = {(r["residual"], r["depth"]): r for r in runs
+             if r.get("depth") and r.get("version") == 1 and r["epochs"]}
     findings = []
     for residual, kind in ((False, "plain"), (True, "residual")):
         depths = sorted(d for res, d in known if res == residual)
         if len(depths) >= 2:
-            line = compare(known[residual, depths[0]], known[residual, depths[-1]], f"Deeper {kind} net")
-            if not residual:
+            line, worse = compare(known[residual, depths[0]], known[residual, depths[-1]], f"Deeper {kind} net")
+            if worse and not residual:
                 line += (" Higher training error for the deeper plain net is the degradation problem "
                          "(it is not overfitting: the training error itself is worse).")
             findings.append(line)
     for depth in sorted({d for _, d in known}):
         if (False, depth) in known and (True, depth) in known:
-            findings.append(compare(known[False, depth], known[True, depth], f"Shortcuts at depth {depth}"))
+            findings.append(compare(known[False, depth], known[True, depth], f"Shortcuts at depth {depth}")[0])
     missing = [name for name in DEGRADATION_RUNS if name not in {r["label"] for r in runs}]
     text = "\n".join(lines)
     if findings:
