@@ -15,11 +15,11 @@ so training, evaluation and inference share one preprocessing path.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import os
 import tarfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,8 +212,7 @@ def resolve_source(source: str | None = None) -> tuple[str, str]:
     if source == "synthetic":
         return source, ""
     if source == "keras":
-        cached = Path.home() / ".keras" / "datasets" / "cifar-10-batches-py"
-        if cached.exists():
+        if _keras_cifar_cached():
             return source, ""
         if _cifar_download_reachable():
             return source, ""
@@ -224,14 +223,32 @@ def resolve_source(source: str | None = None) -> tuple[str, str]:
     return "synthetic", f"data source {source!r} not found: using generated data instead."
 
 
-@functools.lru_cache(maxsize=1)
+def _keras_cifar_cached() -> bool:
+    """Whether `keras.datasets.cifar10` has its files already (Keras 3 extracts them to
+    KERAS_HOME/datasets/cifar-10-batches-py-target/cifar-10-batches-py; Keras 2 did not nest)."""
+    home = os.environ.get("KERAS_HOME") or Path.home() / ".keras"  # as keras.src.backend.config
+    datasets = Path(home) / "datasets"
+    return any((folder / "test_batch").exists() for folder in (
+        datasets / "cifar-10-batches-py-target" / "cifar-10-batches-py", datasets / "cifar-10-batches-py"))
+
+
+_REACHABLE = {"answer": None, "asked": 0.0}  # the last answer, and when it was asked
+_RECHECK_OFFLINE_S = 300
+
+
 def _cifar_download_reachable() -> bool:
-    """Whether CIFAR-10's download host answers; asked once per process, since every Start
-    asks and an offline probe waits out its 3 s timeout."""
+    """Whether CIFAR-10's download host answers. A yes is kept for the process; a no is
+    asked again after 5 minutes (a network can come back), since every Start asks and an
+    offline probe waits out its 3 s timeout."""
     import urllib.request
 
+    if _REACHABLE["answer"] or (_REACHABLE["answer"] is False
+                                and time.time() - _REACHABLE["asked"] < _RECHECK_OFFLINE_S):
+        return _REACHABLE["answer"]
     try:
         with urllib.request.urlopen("https://www.cs.toronto.edu", timeout=3):
-            return True
+            answer = True
     except OSError:
-        return False
+        answer = False
+    _REACHABLE.update(answer=answer, asked=time.time())
+    return answer

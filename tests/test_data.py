@@ -202,3 +202,32 @@ def test_real_cifar10_archive(shared_archive, tmp_path, monkeypatch):
     finally:
         shutil.rmtree(cache, ignore_errors=True)  # ~180 MB of decoded arrays
         assert not os.path.exists(cache)
+
+
+def test_resolve_source(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(data, "_REACHABLE", {"answer": False, "asked": 1e18})  # offline, just asked
+    source, notice = data.resolve_source("keras")
+    assert source == "synthetic" and "offline" in notice
+    # Keras 3 keeps CIFAR-10 in datasets/cifar-10-batches-py-target/cifar-10-batches-py
+    folder = tmp_path / "keras" / "datasets" / "cifar-10-batches-py-target" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    (folder / "test_batch").write_bytes(b"")
+    assert data.resolve_source("keras") == ("keras", "")
+    assert data.resolve_source("synthetic") == ("synthetic", "")
+    source, notice = data.resolve_source(str(tmp_path / "missing.tar.gz"))
+    assert source == "synthetic" and "not found" in notice
+    assert data.resolve_source(str(folder)) == (str(folder.resolve()), "")
+
+
+def test_an_offline_answer_is_asked_again_later(monkeypatch):
+    monkeypatch.setattr(data, "_REACHABLE", {"answer": False, "asked": 0.0})  # long ago
+    calls = []
+
+    def fake_urlopen(url, timeout):
+        calls.append(url)
+        raise OSError("no network")
+
+    monkeypatch.setattr("urllib.request.urlopen", fake_urlopen)
+    assert data._cifar_download_reachable() is False and len(calls) == 1
+    assert data._cifar_download_reachable() is False and len(calls) == 1  # remembered for a while
