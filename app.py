@@ -248,15 +248,16 @@ def gradient_flow(depth: int, version: int, batch_size: int = 64, seed: int = 0,
     depth = _whole(depth, "depth", 1, MAX_DEPTH)
     version = _whole(version, "version", 1, 2)
     make_spec(depth, version)  # refuse bad depths before any work
+    source, notice = resolve_source()  # offline: generated data at once, not a stalled download
     flow = probes.gradient_flow(depth, version, _whole(batch_size, "batch size", 1, 512),
-                                _whole(seed, "seed", 0, 2**31 - 1),
+                                _whole(seed, "seed", 0, 2**31 - 1), source,
                                 progress=lambda fraction, text: progress(fraction, desc=text))
     path = _scratch_path(f"gradients_{depth}_v{version}.json")
     with open(path, "w") as f:
         json.dump(flow.to_dict(), f)
     reading = probes.reading(flow)
-    if flow.notice:
-        reading = f"*{flow.notice}*\n\n" + reading
+    if notice or flow.notice:
+        reading = f"*{notice or flow.notice}*\n\n" + reading
     return charts.flow_figure(flow, view), reading, path
 
 
@@ -270,7 +271,8 @@ def depth_sweep(version: int = 1, depths: str = "20, 56, 110, 218", progress=gr.
         raise ValueError("give between 1 and 8 depths, separated by commas")
     for depth in values:
         make_spec(depth, version)
-    sweep = probes.depth_sweep(version, values, progress=lambda f, t: progress(f, desc=t))
+    sweep = probes.depth_sweep(version, values, source=resolve_source()[0],
+                               progress=lambda fraction, text: progress(fraction, desc=text))
     return charts.sweep_figure(sweep)
 
 
@@ -380,9 +382,10 @@ def lesion(checkpoint: str, samples: int = 1000, compare: str | None = None, req
     """Test accuracy with each block deleted in turn, for one checkpoint or two side by side."""
     samples = _whole(samples, "samples", 1, 100_000)
     source, notice = resolve_source()
-    results = [insight.lesion(_checkpoint_path(c, request), source, samples,
-                              progress=lambda f, t: progress(f, desc=t))
-               for c in [checkpoint] + ([compare] if compare else [])]
+    names = [checkpoint] + ([compare] if compare else [])
+    results = insight.name_apart([insight.lesion(_checkpoint_path(name, request), source, samples,
+                                                 progress=lambda fraction, text: progress(fraction, desc=text))
+                                  for name in names], names)
     note = f"*{notice}*\n\n" if notice else ""
     return charts.lesion_figure(results), note + insight.lesion_reading(results)
 
@@ -394,12 +397,14 @@ def loss_landscape(checkpoint: str, steps: int = 9, samples: int = 128, compare:
     and a reading of it."""
     steps = _whole(steps, "steps", 3, 51)
     samples = _whole(samples, "samples", 1, 10_000)
+    insight.check_landscape_budget(steps, samples, 2 if compare else 1)
     source, notice = resolve_source()
     if notice:
         gr.Warning(notice)
-    results = [insight.loss_landscape(_checkpoint_path(c, request), source, samples, steps,
-                                      progress=lambda f, t: progress(f, desc=t))
-               for c in [checkpoint] + ([compare] if compare else [])]
+    names = [checkpoint] + ([compare] if compare else [])
+    results = insight.name_apart([insight.loss_landscape(
+        _checkpoint_path(name, request), source, samples, steps,
+        progress=lambda fraction, text: progress(fraction, desc=text)) for name in names], names)
     return charts.landscape_figure(results), insight.landscape_reading(results)
 
 
@@ -638,7 +643,7 @@ def insight_tab():
     run_lesion.click(lesion, [first, samples, second], [lesion_plot, lesion_text], api_name="lesion",
                      concurrency_limit=1, concurrency_id="probes")
     run_land.click(loss_landscape, [first, steps, land_samples, second], [land_plot, land_text],
-                   api_name="loss_landscape", concurrency_limit=1, concurrency_id="probes")
+                   api_name="loss_landscape", concurrency_limit=1, concurrency_id="landscape")
     run_photo.click(classify_imagenet, photo, photo_label, api_name="classify_imagenet",
                     concurrency_limit=1)
 

@@ -53,6 +53,16 @@ def lesion(checkpoint, source: str | None = None, samples: int = 1000, progress=
             "model": model.spec.name}
 
 
+def name_apart(results: list[dict], checkpoints: list[str]) -> list[dict]:
+    """Results of two checkpoints of the same architecture (a shipped ResNet-20 and one trained
+    in this session) get the checkpoint in their "model" name, so charts and readings keep
+    them apart."""
+    if len({r["model"] for r in results}) < len(results):
+        for result, checkpoint in zip(results, checkpoints):
+            result["model"] = f"{result['model']} ({checkpoint})"
+    return results
+
+
 def lesion_reading(results: list[dict]) -> str:
     """What a lesion study shows, in words computed from `lesion` results (Markdown)."""
     lines, medians = [], {}
@@ -160,6 +170,27 @@ def loss_landscape(checkpoint, source: str | None = None, samples: int = 128, st
     return {"alphas": alphas.round(4).tolist(), "loss_1d": [round(v, 5) for v in loss_1d],
             "grid": grid.round(4).tolist(), "loss_2d": loss_2d.round(5).tolist(),
             "model": model.spec.name, "n": int(x.shape[0])}
+
+
+# Images x loss evaluations one landscape request may cost: 4 times the CPU default (9x9
+# plane and 17-point slice on 128 images, for two checkpoints), 20 times that on a GPU.
+LANDSCAPE_BUDGET_CPU = 4 * (9 * 9 + 17) * 128 * 2
+
+
+def check_landscape_budget(steps: int, samples: int, checkpoints: int = 1) -> None:
+    """Refuses a landscape request that would hold the CPU for many minutes.
+
+    Raises:
+        ValueError: steps^2 + (2 steps - 1) evaluations x samples x checkpoints is over budget.
+    """
+    import tensorflow as tf
+
+    budget = LANDSCAPE_BUDGET_CPU * (20 if tf.config.list_physical_devices("GPU") else 1)
+    work = (int(steps) ** 2 + 2 * int(steps) - 1) * int(samples) * int(checkpoints)
+    if work > budget:
+        raise ValueError(f"{steps}x{steps} steps on {samples} images for {checkpoints} checkpoint(s) is "
+                         f"{work / budget:.1f} times what this host allows per request; use fewer "
+                         "steps or images")
 
 
 def default_landscape_steps() -> int:

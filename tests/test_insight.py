@@ -97,3 +97,15 @@ def test_landscape_summary_from_a_known_bowl():
     assert summary["center_loss"] == 0 and summary["half_span_loss"] == 0.25 and summary["edge_loss"] == 1
     assert summary["basin_fraction"] == pytest.approx(9 / 25)  # x^2 + y^2 < 1 on the 5x5 grid
     assert "36% of the 2-D plane" in landscape_reading([result])
+
+
+def test_landscape_budget_and_same_architecture_names():
+    from explorer.insight import check_landscape_budget, name_apart
+
+    check_landscape_budget(9, 128, 2)  # the default, for two checkpoints
+    with pytest.raises(ValueError, match="times what this host allows"):
+        check_landscape_budget(51, 10_000, 2)
+    results = name_apart([{"model": "ResNet-20 v1"}, {"model": "ResNet-20 v1"}], ["resnet20_v1", "job:ab12"])
+    assert [r["model"] for r in results] == ["ResNet-20 v1 (resnet20_v1)", "ResNet-20 v1 (job:ab12)"]
+    kept = name_apart([{"model": "ResNet-56 v1"}, {"model": "Plain-56 v1"}], ["a", "b"])
+    assert [r["model"] for r in kept] == ["ResNet-56 v1", "Plain-56 v1"]
