@@ -34,6 +34,10 @@ JOBS = JobManager(
     max_seconds=float(os.environ.get("EXPLORER_JOB_SECONDS", "3600")),
 )
 
+# Jobs from the page test on the first 2,000 test images each epoch: a quick, stable curve
+# (`python -m explorer evaluate` gives the figure on all 10,000).
+JOB_TEST_IMAGES = 2000
+
 EXPAND_CHOICES = [("blocks (collapsed)", "none"), ("stage 1 layers", "stage1"),
                   ("stage 2 layers", "stage2"), ("stage 3 layers", "stage3"),
                   ("stage 4 layers (ImageNet)", "stage4"), ("every layer", "all")]
@@ -121,7 +125,7 @@ def _start(depth, version, plains, epochs, subset, request, group=""):
         depth=_whole(depth, "depth", 1, MAX_DEPTH), version=_whole(version, "version", 1, 2),
         residual=not as_bool(plain, "plain"), epochs=_whole(epochs, "epochs", 1, MAX_EPOCHS),
         subset=_whole(subset, "subset", 0, 50_000), data=source,
-        test_subset=2000,  # a quick, stable test curve; `evaluate` gives the full figure
+        test_subset=JOB_TEST_IMAGES,
         grad_every=10, seed=0).validate() for plain in plains]
     return JOBS.start_group(configs, owner=_session(request), group=group), notice
 
@@ -199,6 +203,7 @@ def watch_jobs(job_text):
     return curves, heatmap, "\n\n".join(lines), gr.Timer(active=active)
 
 
+@user_errors
 def session_jobs(request: gr.Request):
     """This session's jobs, newest first, as a small Markdown table."""
     jobs = JOBS.list(_session(request))
@@ -216,7 +221,8 @@ def degradation(job_text=""):
     note = inference.degradation_reading(runs)
     for job_id in [part.strip() for part in str(job_text or "").split(",") if part.strip()]:
         status = JOBS.status(job_id)
-        runs.append({"label": f"{status['label']} (job {job_id})", "residual": status["residual"],
+        runs.append({"label": f"{status['label']} (job {job_id}, tested on {JOB_TEST_IMAGES:,} images)",
+                     "residual": status["residual"],
                      "epochs": [{"epoch": e["epoch"], "train_error": 1 - e["accuracy"],
                                  "test_error": 1 - e["val_accuracy"]} for e in status["history"]["epochs"]]})
     return charts.degradation_figure(runs), note
@@ -291,9 +297,14 @@ def start_race_for_heatmaps(depth, version, request: gr.Request):
 
 
 def _checkpoint_choices(request=None):
-    """Shipped checkpoints by manifest name, then this session's finished jobs by id."""
+    """Shipped checkpoints by manifest name, then this session's finished jobs by id (a
+    damaged manifest lists none; using a checkpoint then says why)."""
+    try:
+        shipped = inference.manifest()
+    except ValueError:
+        shipped = []
     choices = [(f"{e['name']} ({_accuracy_text(e.get('test_accuracy'))}, shipped)", e["name"])
-               for e in inference.manifest()]
+               for e in shipped]
     jobs = JOBS.list(_session(request)) if request is not None else []  # never other sessions
     for job in jobs:
         if job["state"] in ("done", "stopped"):
@@ -414,13 +425,19 @@ def classify_imagenet(image: gr.FileData | str | None):
     return inference.classify_imagenet(_image_path(image))
 
 
-def refresh_checkpoints(request: gr.Request):
+@user_errors
+def refresh_checkpoints(current=None, request: gr.Request = None):
+    """The checkpoint list with this session's new models; keeps the current choice."""
     choices = _checkpoint_choices(request)
-    return gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)
+    values = [value for _, value in choices]
+    return gr.Dropdown(choices=choices, value=current if current in values else (values[0] if values else None))
 
 
-def refresh_compare(request: gr.Request):
-    return gr.Dropdown(choices=_checkpoint_choices(request), value=None)
+@user_errors
+def refresh_compare(current=None, request: gr.Request = None):
+    """The optional second checkpoint's list; keeps the current choice (or none)."""
+    choices = _checkpoint_choices(request)
+    return gr.Dropdown(choices=choices, value=current if current in [v for _, v in choices] else None)
 
 
 @user_errors
@@ -596,7 +613,7 @@ def classify_tab():
             cam_text = gr.Markdown(elem_id="cls-gradcam-text")
             cam = gr.Image(label="Grad-CAM", type="numpy", interactive=False, height=220,
                            elem_id="cls-gradcam-image")
-    refresh.click(refresh_checkpoints, None, checkpoint, api_name=False)
+    refresh.click(refresh_checkpoints, checkpoint, checkpoint, api_name=False)
     background.change(fill_background, background, sketch, api_name=False)
     classify_upload.click(classify, [upload, checkpoint], label, api_name="classify",
                           concurrency_limit=4, concurrency_id="classify").success(
@@ -608,6 +625,7 @@ def classify_tab():
     classify_drawing.click(classify_sketch, [sketch, checkpoint], label, api_name="classify_sketch",
                            concurrency_limit=4, concurrency_id="classify").success(
         seen_sketch, sketch, seen, api_name=False)
+    return checkpoint
 
 
 def insight_tab():
@@ -638,14 +656,15 @@ def insight_tab():
             photo = gr.File(label="Photo", file_types=["image"], type="filepath")
             photo_label = gr.Label(num_top_classes=5, label="ImageNet top 5")
         run_photo = gr.Button("Classify photo", elem_id="ins-imagenet")
-    refresh.click(refresh_checkpoints, None, first, api_name=False)
-    refresh.click(refresh_compare, None, second, api_name=False)
+    refresh.click(refresh_checkpoints, first, first, api_name=False)
+    refresh.click(refresh_compare, second, second, api_name=False)
     run_lesion.click(lesion, [first, samples, second], [lesion_plot, lesion_text], api_name="lesion",
                      concurrency_limit=1, concurrency_id="probes")
     run_land.click(loss_landscape, [first, steps, land_samples, second], [land_plot, land_text],
                    api_name="loss_landscape", concurrency_limit=1, concurrency_id="landscape")
     run_photo.click(classify_imagenet, photo, photo_label, api_name="classify_imagenet",
                     concurrency_limit=1)
+    return first, second
 
 
 # Uploads and returned files older than a day leave Gradio's cache (checked hourly).
@@ -658,10 +677,14 @@ with gr.Blocks(title="ResNet Explorer", delete_cache=(3600, 86400)) as demo:
             train_tab()
         with gr.Tab("Gradient flow", id="gradients"):
             gradients_tab()
-        with gr.Tab("Classify", id="classify"):
-            classify_tab()
-        with gr.Tab("Insight lab", id="insight"):
-            insight_tab()
+        with gr.Tab("Classify", id="classify") as classify_page:
+            classify_checkpoint = classify_tab()
+        with gr.Tab("Insight lab", id="insight") as insight_page:
+            insight_first, insight_second = insight_tab()
+    # opening a tab lists the models this session trained since the page loaded
+    classify_page.select(refresh_checkpoints, classify_checkpoint, classify_checkpoint, api_name=False)
+    insight_page.select(refresh_checkpoints, insight_first, insight_first, api_name=False)
+    insight_page.select(refresh_compare, insight_second, insight_second, api_name=False)
     gr.api(train_start, api_name="train_start", concurrency_limit=4)
     gr.api(train_status, api_name="train_status", concurrency_limit=8)
     gr.api(train_stop, api_name="train_stop", concurrency_limit=4)

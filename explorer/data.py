@@ -214,7 +214,7 @@ def resolve_source(source: str | None = None) -> tuple[str, str]:
     if source == "keras":
         if _keras_cifar_cached():
             return source, ""
-        if _cifar_download_reachable():
+        if host_reachable():
             return source, ""
         return "synthetic", ("CIFAR-10 cannot be downloaded here (offline) and EXPLORER_DATA "
                              "is not set: using generated data instead.")
@@ -226,29 +226,34 @@ def resolve_source(source: str | None = None) -> tuple[str, str]:
 def _keras_cifar_cached() -> bool:
     """Whether `keras.datasets.cifar10` has its files already (Keras 3 extracts them to
     KERAS_HOME/datasets/cifar-10-batches-py-target/cifar-10-batches-py; Keras 2 did not nest)."""
-    home = os.environ.get("KERAS_HOME") or Path.home() / ".keras"  # as keras.src.backend.config
-    datasets = Path(home) / "datasets"
+    datasets = keras_home() / "datasets"
     return any((folder / "test_batch").exists() for folder in (
         datasets / "cifar-10-batches-py-target" / "cifar-10-batches-py", datasets / "cifar-10-batches-py"))
 
 
-_REACHABLE = {"answer": None, "asked": 0.0}  # the last answer, and when it was asked
+def keras_home() -> Path:
+    """Where Keras keeps downloads (KERAS_HOME, else ~/.keras), as keras.src.backend.config."""
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+
+
+# Answers of host_reachable: url -> (answer, when asked). A process-wide memo, like lru_cache.
+_REACHABLE: dict[str, tuple[bool, float]] = {}
 _RECHECK_OFFLINE_S = 300
 
 
-def _cifar_download_reachable() -> bool:
-    """Whether CIFAR-10's download host answers. A yes is kept for the process; a no is
-    asked again after 5 minutes (a network can come back), since every Start asks and an
-    offline probe waits out its 3 s timeout."""
+def host_reachable(url: str = "https://www.cs.toronto.edu") -> bool:
+    """Whether a download host answers within 3 s. A yes is kept for the process; a no is
+    asked again after 5 minutes (a network can come back). Every Start asks, and an offline
+    probe would otherwise wait out its timeout each time."""
     import urllib.request
 
-    if _REACHABLE["answer"] or (_REACHABLE["answer"] is False
-                                and time.time() - _REACHABLE["asked"] < _RECHECK_OFFLINE_S):
-        return _REACHABLE["answer"]
+    answer, asked = _REACHABLE.get(url, (None, 0.0))
+    if answer or (answer is False and time.time() - asked < _RECHECK_OFFLINE_S):
+        return answer
     try:
-        with urllib.request.urlopen("https://www.cs.toronto.edu", timeout=3):
+        with urllib.request.urlopen(url, timeout=3):
             answer = True
     except OSError:
         answer = False
-    _REACHABLE.update(answer=answer, asked=time.time())
+    _REACHABLE[url] = (answer, time.time())
     return answer

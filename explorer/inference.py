@@ -33,7 +33,14 @@ def manifest(root: Path = PRETRAINED) -> list[dict]:
     path = Path(root) / "manifest.json"
     if not path.exists():
         return []
-    return json.loads(path.read_text())["checkpoints"]
+    try:
+        entries = json.loads(path.read_text())["checkpoints"]
+        if not all(isinstance(e, dict) and "name" in e and "file" in e for e in entries):
+            raise TypeError("an entry without name or file")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"the checkpoint manifest {path.name} is damaged ({err}); "
+                         "rewrite it with `python -m explorer ship`") from None
+    return entries
 
 
 def sha256(path: Path) -> str:
@@ -77,8 +84,8 @@ def _open(image) -> Image.Image:
     if isinstance(image, Image.Image):
         return image
     if isinstance(image, np.ndarray):
-        if image.ndim not in (2, 3) or image.size == 0:
-            raise ValueError(f"not an image array (shape {image.shape})")
+        if image.ndim not in (2, 3) or image.size == 0 or (image.ndim == 3 and image.shape[-1] not in (1, 3, 4)):
+            raise ValueError(f"not an image array (shape {image.shape}): gray, RGB or RGBA")
         array = image
         if array.dtype != np.uint8:
             top = float(array.max()) if array.size else 1.0
@@ -233,7 +240,9 @@ def ship(run_dir, name: str, source: str, root: Path = PRETRAINED) -> dict:
         "config": config,
     }
     entries = [e for e in manifest(root) if e["name"] != name] + [entry]
-    (root / "manifest.json").write_text(json.dumps({"checkpoints": entries}, indent=1))
+    tmp = root / "manifest.json.tmp"  # whole or not at all: the app reads it at any time
+    tmp.write_text(json.dumps({"checkpoints": entries}, indent=1))
+    os.replace(tmp, root / "manifest.json")
     return entry
 
 
@@ -366,7 +375,8 @@ def gradcam(model, image, class_name: str | None = None, factor: int = 6) -> tup
     color = np.stack([np.full_like(heat, 255), 255 * heat, np.zeros_like(heat)], -1)
     overlay = base * (1 - 0.6 * heat[..., None]) + color * 0.6 * heat[..., None]
     probability = float(probs[0][index])
-    caption = (f"Grad-CAM for **{names[index]}** ({probability:.1%}): red marks the regions that raise its score."
+    caption = (f"Grad-CAM for **{names[index]}** ({probability:.1%}): the warmer (red to yellow), the more a "
+               "region raises its score."
                if peak > 0 else
                f"Grad-CAM for **{names[index]}** ({probability:.1%}): no region raises its score; "
                "the evidence the net sees speaks against this class everywhere.")
@@ -380,8 +390,14 @@ def gradcam(model, image, class_name: str | None = None, factor: int = 6) -> tup
 def _imagenet_model(depth: int):
     import keras
 
+    from .data import host_reachable, keras_home
+
     builders = {50: keras.applications.ResNet50, 101: keras.applications.ResNet101,
                 152: keras.applications.ResNet152}
+    weights = keras_home() / "models" / f"resnet{depth}_weights_tf_dim_ordering_tf_kernels.h5"
+    if depth in builders and not weights.exists() and not host_reachable("https://storage.googleapis.com"):
+        raise ValueError("the ImageNet weights cannot be downloaded here (no internet). Online, this "
+                         "works with keras.applications.")
     try:
         return builders[depth](weights="imagenet")
     except KeyError:

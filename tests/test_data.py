@@ -206,7 +206,7 @@ def test_real_cifar10_archive(shared_archive, tmp_path, monkeypatch):
 
 def test_resolve_source(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setattr(data, "_REACHABLE", {"answer": False, "asked": 1e18})  # offline, just asked
+    monkeypatch.setattr(data, "_REACHABLE", {"https://www.cs.toronto.edu": (False, 1e18)})  # offline
     source, notice = data.resolve_source("keras")
     assert source == "synthetic" and "offline" in notice
     # Keras 3 keeps CIFAR-10 in datasets/cifar-10-batches-py-target/cifar-10-batches-py
@@ -221,7 +221,7 @@ def test_resolve_source(tmp_path, monkeypatch):
 
 
 def test_an_offline_answer_is_asked_again_later(monkeypatch):
-    monkeypatch.setattr(data, "_REACHABLE", {"answer": False, "asked": 0.0})  # long ago
+    monkeypatch.setattr(data, "_REACHABLE", {"https://x.test": (False, 0.0)})  # asked long ago
     calls = []
 
     def fake_urlopen(url, timeout):
@@ -229,5 +229,5 @@ def test_an_offline_answer_is_asked_again_later(monkeypatch):
         raise OSError("no network")
 
     monkeypatch.setattr("urllib.request.urlopen", fake_urlopen)
-    assert data._cifar_download_reachable() is False and len(calls) == 1
-    assert data._cifar_download_reachable() is False and len(calls) == 1  # remembered for a while
+    assert data.host_reachable("https://x.test") is False and len(calls) == 1
+    assert data.host_reachable("https://x.test") is False and len(calls) == 1  # remembered for a while

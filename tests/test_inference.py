@@ -137,3 +137,12 @@ def test_sketch_backgrounds_fill_the_canvas_and_refuse_unknown_colors():
     assert (inference.prepare(canvas) == 128).all()
     with pytest.raises(ValueError, match="unknown background"):
         inference.sketch_background("plaid")
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"files": []}', '{"checkpoints": [{"name": "x"}]}'])
+def test_a_damaged_manifest_is_a_clear_error(tmp_path, text):
+    (tmp_path / "manifest.json").write_text(text)
+    with pytest.raises(ValueError, match="manifest manifest.json is damaged"):
+        inference.manifest(tmp_path)
+    with pytest.raises(ValueError, match="damaged"):
+        inference.pretrained_path("x", tmp_path)

@@ -34,8 +34,11 @@ def test_classify_drawing_and_upload(page, screenshot, ensure_checkpoint):
 
     page.get_by_role("tab", name="Upload").click()
     page.locator("#cls-upload input[type=file]").set_input_files(str(EXAMPLE))
+    drawing_seen = page.locator("#cls-seen img").get_attribute("src")
     page.locator("#cls-upload-run").click()
-    page.wait_for_function("() => document.querySelector('#cls-seen img') !== null", timeout=60_000)
+    page.wait_for_function(  # the upload's result replaces the drawing's
+        "(before) => { const img = document.querySelector('#cls-seen img'); return img && img.src !== before }",
+        arg=drawing_seen, timeout=60_000)
     page.wait_for_timeout(1500)
     text = page.locator("#cls-label").inner_text()
     assert "%" in text
