@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -23,7 +22,7 @@ import gradio as gr
 from explorer import charts, graph, inference, insight, probes
 from explorer.data import resolve_source
 from explorer.jobs import JobManager
-from explorer.specs import MAX_DEPTH, as_bool, make_spec
+from explorer.specs import MAX_DEPTH, as_bool, make_spec, whole_number
 from explorer.training import MAX_EPOCHS, TrainConfig
 
 # The one piece of shared state: background jobs outlive requests and sessions by design.
@@ -102,17 +101,6 @@ def download_architecture(depth, version, family="cifar", residual=True, shortcu
     return path
 
 
-def _whole(value, name, low, high):
-    """Validates a whole number from the page or the API before any work."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a whole number, got {value!r}") from None
-    if not math.isfinite(number) or number != int(number) or not low <= number <= high:
-        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
-    return int(number)
-
-
 def _session(request) -> str:
     return getattr(request, "session_hash", None) or "anonymous"
 
@@ -122,9 +110,9 @@ def _start(depth, version, plains, epochs, subset, request, group=""):
     (job ids, a notice about the data source or "")."""
     source, notice = resolve_source()
     configs = [TrainConfig(
-        depth=_whole(depth, "depth", 1, MAX_DEPTH), version=_whole(version, "version", 1, 2),
-        residual=not as_bool(plain, "plain"), epochs=_whole(epochs, "epochs", 1, MAX_EPOCHS),
-        subset=_whole(subset, "subset", 0, 50_000), data=source,
+        depth=whole_number(depth, "depth", 1, MAX_DEPTH), version=whole_number(version, "version", 1, 2),
+        residual=not as_bool(plain, "plain"), epochs=whole_number(epochs, "epochs", 1, MAX_EPOCHS),
+        subset=whole_number(subset, "subset", 0, 50_000), data=source,
         test_subset=JOB_TEST_IMAGES,
         grad_every=10, seed=0).validate() for plain in plains]
     return JOBS.start_group(configs, owner=_session(request), group=group), notice
@@ -251,12 +239,12 @@ def stop_from_page(job_text, request: gr.Request):
 def gradient_flow(depth: int, version: int, batch_size: int = 64, seed: int = 0, view: str = "kernels",
                   progress=gr.Progress()):
     """Per-layer gradient norms of a plain net and its residual twin; chart, reading, JSON file."""
-    depth = _whole(depth, "depth", 1, MAX_DEPTH)
-    version = _whole(version, "version", 1, 2)
+    depth = whole_number(depth, "depth", 1, MAX_DEPTH)
+    version = whole_number(version, "version", 1, 2)
     make_spec(depth, version)  # refuse bad depths before any work
     source, notice = resolve_source()  # offline: generated data at once, not a stalled download
-    flow = probes.gradient_flow(depth, version, _whole(batch_size, "batch size", 1, 512),
-                                _whole(seed, "seed", 0, 2**31 - 1), source,
+    flow = probes.gradient_flow(depth, version, whole_number(batch_size, "batch size", 1, 512),
+                                whole_number(seed, "seed", 0, 2**31 - 1), source,
                                 progress=lambda fraction, text: progress(fraction, desc=text))
     path = _scratch_path(f"gradients_{depth}_v{version}.json")
     with open(path, "w") as f:
@@ -270,8 +258,8 @@ def gradient_flow(depth: int, version: int, batch_size: int = 64, seed: int = 0,
 @user_errors
 def depth_sweep(version: int = 1, depths: str = "20, 56, 110, 218", progress=gr.Progress()):
     """First-layer and median gradient norm against depth, plain and residual."""
-    version = _whole(version, "version", 1, 2)
-    values = [_whole(part, "depth", 1, MAX_DEPTH) for part in str(depths).replace(";", ",").split(",")
+    version = whole_number(version, "version", 1, 2)
+    values = [whole_number(part, "depth", 1, MAX_DEPTH) for part in str(depths).replace(";", ",").split(",")
               if part.strip()]
     if not 1 <= len(values) <= 8:
         raise ValueError("give between 1 and 8 depths, separated by commas")
@@ -391,7 +379,7 @@ def _image_path(image):
 def lesion(checkpoint: str, samples: int = 1000, compare: str | None = None, request: gr.Request = None,
            progress=gr.Progress()):
     """Test accuracy with each block deleted in turn, for one checkpoint or two side by side."""
-    samples = _whole(samples, "samples", 1, 100_000)
+    samples = whole_number(samples, "samples", 1, 100_000)
     source, notice = resolve_source()
     names = [checkpoint] + ([compare] if compare else [])
     results = insight.name_apart([insight.lesion(_checkpoint_path(name, request), source, samples,
@@ -406,8 +394,8 @@ def loss_landscape(checkpoint: str, steps: int = 9, samples: int = 128, compare:
                    request: gr.Request = None, progress=gr.Progress()):
     """Loss around trained checkpoints along filter-normalized random directions; the chart
     and a reading of it."""
-    steps = _whole(steps, "steps", 3, 51)
-    samples = _whole(samples, "samples", 1, 10_000)
+    steps = whole_number(steps, "steps", 3, 51)
+    samples = whole_number(samples, "samples", 1, 10_000)
     insight.check_landscape_budget(steps, samples, 2 if compare else 1)
     source, notice = resolve_source()
     if notice:

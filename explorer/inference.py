@@ -222,7 +222,16 @@ def ship(run_dir, name: str, source: str, root: Path = PRETRAINED) -> dict:
     root = Path(root)
     (root / "histories").mkdir(parents=True, exist_ok=True)
     target = root / f"{name}.keras"
-    shutil.copyfile(run / "model.keras", target)
+    model_time = (run / "model.keras").stat().st_mtime_ns
+    copy = root / f".{name}.keras.tmp"
+    shutil.copyfile(run / "model.keras", copy)
+    # the model and the history must be of the same epoch: refuse a run caught between them
+    if (run / "model.keras").stat().st_mtime_ns != model_time or \
+            json.loads((run / "history.json").read_text()) != history:
+        copy.unlink()
+        raise ValueError(f"{run} finished an epoch while it was being shipped; pause the run "
+                         "(kill -STOP) or ship it again")
+    os.replace(copy, target)
     result = evaluate(target, source)
     epochs = history["epochs"]
     (root / "histories" / f"{name}.json").write_text(json.dumps({

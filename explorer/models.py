@@ -14,6 +14,8 @@ was trained with, so training, evaluation and inference share one preprocessing 
 
 from __future__ import annotations
 
+import threading
+
 import keras
 from keras import layers, ops
 
@@ -243,10 +245,17 @@ class ResNet(keras.Model):
         return cls(**config)
 
 
+# Weight initializers draw from global random state: a seeded build (the gradient lab's twins)
+# holds this lock from seeding to the last weight, so a model built on another thread cannot
+# take draws from the middle of its sequence.
+BUILD_LOCK = threading.RLock()
+
+
 def build_model(spec: ResNetSpec, input_stats=None) -> ResNet:
     """Creates and builds the Keras model for `spec` (weights initialized)."""
-    model = ResNet(spec, input_stats=input_stats)
-    model.build((None, *spec.input_shape))
+    with BUILD_LOCK:
+        model = ResNet(spec, input_stats=input_stats)
+        model.build((None, *spec.input_shape))
     return model
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .data import load_or_synthetic
-from .models import build_model, weight_layers
+from .models import BUILD_LOCK, build_model, weight_layers
 from .specs import make_spec
 
 
@@ -83,9 +83,10 @@ def twins(depth: int, version: int, seed: int = 0, shortcut: str = "projection")
     import keras
 
     spec = make_spec(depth, version, shortcut=shortcut)
-    keras.utils.set_random_seed(seed)
-    residual = build_model(spec)
-    plain = build_model(spec.twin())
+    with BUILD_LOCK:  # the same weights for a seed, whatever other threads build meanwhile
+        keras.utils.set_random_seed(seed)
+        residual = build_model(spec)
+        plain = build_model(spec.twin())
     source = {v.path.split("/", 1)[1]: v for v in residual.weights}
     for variable in plain.weights:
         variable.assign(source[variable.path.split("/", 1)[1]])

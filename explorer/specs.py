@@ -119,6 +119,21 @@ def _as_int(value, what: str) -> int:
     return int(value)
 
 
+def whole_number(value, name: str, low: int, high: int) -> int:
+    """A whole number from a page or API value (int, float or text) within [low, high].
+
+    Raises:
+        ValueError: not a finite whole number, or out of range.
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a whole number, got {str(value)[:40]!r}") from None
+    if not math.isfinite(number) or number != int(number) or not low <= number <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {str(value)[:40]!r}")
+    return int(number)
+
+
 def nearest_valid_depths(depth: int, version: int, family: str = "cifar") -> list[int]:
     """The valid depths just below and above `depth` (one if `depth` is below the smallest)."""
     if family == "imagenet":

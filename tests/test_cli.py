@@ -13,8 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_cli(*args, timeout=120) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+def run_cli(*args, timeout=120, **extra_env) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **extra_env}
     return subprocess.run([sys.executable, "-m", "explorer", *map(str, args)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout, check=False)
 
@@ -137,6 +137,26 @@ def test_evaluate_a_trained_checkpoint(trained_run):
     scores = json.loads(lines[0])
     assert set(scores) == {"test_accuracy", "n"}
     assert scores["n"] == 500 and 0 <= scores["test_accuracy"] <= 1
+
+
+def test_ship_records_what_evaluate_prints(trained_run, tmp_path):
+    out, _ = trained_run
+    pretrained = tmp_path / "pretrained"
+    for _ in range(2):  # shipping again replaces the entry
+        result = run_cli("ship", out, "--name", "tiny", "--data", "synthetic", EXPLORER_PRETRAINED=str(pretrained))
+        assert result.returncode == 0, result.stderr[-3000:]
+    (entry,) = json.loads((pretrained / "manifest.json").read_text())["checkpoints"]
+    scores = json_lines(run_cli("evaluate", pretrained / "tiny.keras", "--data", "synthetic", "--json").stdout)[0]
+    assert entry["test_accuracy"] == scores["test_accuracy"] and entry["n"] == scores["n"]
+    assert entry["epochs"] == 1 and entry["depth"] == 20 and entry["residual"] is True
+    from explorer.inference import sha256
+
+    assert entry["sha256"] == sha256(pretrained / "tiny.keras")
+    history = json.loads((pretrained / "histories" / "tiny.json").read_text())
+    assert [e["epoch"] for e in history["epochs"]] == [1]
+    assert not list(pretrained.glob(".*.tmp")) and not (pretrained / "manifest.json.tmp").exists()
+    assert_clean_failure(run_cli("ship", tmp_path, "--name", "x", "--data", "synthetic",
+                                 EXPLORER_PRETRAINED=str(pretrained)), "holds no finished epoch")
 
 
 def test_lesion_json_has_the_issue_keys(trained_run):
