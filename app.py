@@ -75,7 +75,17 @@ def user_errors(fn):
 @user_errors
 def build_architecture(depth, version, family="cifar", residual=True, shortcut="projection",
                        expand="none", show_twin=False):
-    """Architecture of a ResNet: graph, plain-twin graph, per-stage table, notes."""
+    """Architecture of a ResNet: graph, plain-twin graph, per-stage table, headline, notes.
+
+    Args:
+        depth: 6n+2 for v1 (20, 56, 110, 1202...), 9n+2 for v2 (29, 164, 1001...), or 18-152 (ImageNet).
+        version: 1 (basic blocks, post-activation) or 2 (pre-activation bottlenecks).
+        family: "cifar" or "imagenet".
+        residual: False for the plain twin (no shortcuts).
+        shortcut: "projection" or "zeropad" where shapes change.
+        expand: "none" (blocks collapsed), "stage1".."stage4", or "all" (every layer).
+        show_twin: also draw the plain twin's graph.
+    """
     spec = make_spec(depth, version, family=family, residual=residual, shortcut=shortcut)
     summary = graph.summarize(spec)
     rows = [[r["stage"], r["blocks"], r["output_shape"], r["params"], r["flops"]]
@@ -121,19 +131,35 @@ def _start(depth, version, plains, epochs, subset, request, group=""):
 @user_errors
 def train_start(depth: int, version: int, plain: bool = False, epochs: int = 3, subset: int = 5000,
                 request: gr.Request = None) -> str:
-    """Starts a background training job; returns its id."""
+    """Starts a background training job with the project's recipe; returns its id.
+
+    Args:
+        depth: 6n+2 (v1) or 9n+2 (v2).
+        version: 1 or 2.
+        plain: train the plain twin (no shortcuts).
+        epochs: epochs to train (capped by EXPLORER_MAX_EPOCHS).
+        subset: the first N training images (0: all 50,000).
+    """
     return _start(depth, version, [plain], epochs, subset, request)[0][0]
 
 
 @user_errors
 def train_status(job_id: str) -> dict:
-    """State (queued, running, done, stopped, failed), epoch, step, history, device, error."""
+    """A job's state (queued, running, done, stopped, failed), epoch, step, history, device, error.
+
+    Args:
+        job_id: the id train_start returned.
+    """
     return JOBS.status(job_id)
 
 
 @user_errors
 def train_stop(job_id: str, request: gr.Request = None) -> dict:
-    """Stops a job of this session; its last finished epoch stays on disk."""
+    """Stops a job of this session; its last finished epoch stays on disk.
+
+    Args:
+        job_id: the id train_start returned (in this session).
+    """
     return JOBS.stop(job_id, owner=_session(request))
 
 
@@ -238,7 +264,16 @@ def stop_from_page(job_text, request: gr.Request):
 @user_errors
 def gradient_flow(depth: int, version: int, batch_size: int = 64, seed: int = 0, view: str = "kernels",
                   progress=gr.Progress()):
-    """Per-layer gradient norms of a plain net and its residual twin; chart, reading, JSON file."""
+    """Per-layer gradient norms of a plain net and its residual twin (same initial weights,
+    same batch); returns the chart, a reading of it, and the numbers as a JSON file.
+
+    Args:
+        depth: 6n+2 (v1) or 9n+2 (v2), up to 2000.
+        version: 1 or 2.
+        batch_size: images in the batch (capped for very deep nets).
+        seed: seed of the initial weights and of the batch.
+        view: "kernels" (per weight layer) or "blocks" (per block output).
+    """
     depth = whole_number(depth, "depth", 1, MAX_DEPTH)
     version = whole_number(version, "version", 1, 2)
     make_spec(depth, version)  # refuse bad depths before any work
@@ -326,7 +361,12 @@ def _checkpoint_path(checkpoint, request):
 
 @user_errors
 def classify(image: gr.FileData | str | None, checkpoint: str | None = None, request: gr.Request = None):
-    """Top-5 classes of an image file, as a gr.Label value ({class: probability})."""
+    """Top-5 CIFAR-10 classes of an image file, as a gr.Label value.
+
+    Args:
+        image: an image file (PNG, JPEG, WebP, GIF, ...; at most 10 MB).
+        checkpoint: a shipped checkpoint's name (see pretrained/manifest.json) or `job:<id>` of a job of this session; none: the first shipped one.
+    """
     model = inference.load(_checkpoint_path(checkpoint, request))
     label, _ = inference.classify(model, _image_path(image))
     return label
@@ -341,7 +381,12 @@ def seen_upload(image: gr.FileData | str | None):
 
 @user_errors
 def classify_sketch(sketch, checkpoint: str | None = None, request: gr.Request = None):
-    """Top-5 classes of a drawing (the sketchpad's composite image), as a gr.Label value."""
+    """Top-5 CIFAR-10 classes of a drawing (the sketchpad's composite image), as a gr.Label value.
+
+    Args:
+        sketch: a gr.Sketchpad value (its "composite" image is classified).
+        checkpoint: a shipped checkpoint's name (see pretrained/manifest.json) or `job:<id>` of a job of this session; none: the first shipped one.
+    """
     model = inference.load(_checkpoint_path(checkpoint, request))
     label, _ = inference.classify(model, inference.sketch_image(sketch))
     return label
@@ -356,7 +401,14 @@ def seen_sketch(sketch):
 @user_errors
 def gradcam(image: gr.FileData | str | None, checkpoint: str | None = None, class_name: str = "predicted",
             request: gr.Request = None):
-    """Grad-CAM heatmap over the input for the predicted class, or any chosen class."""
+    """Grad-CAM heatmap over the input for the predicted class, or any chosen class; returns
+    the heat over the enlarged 32x32 input and a caption.
+
+    Args:
+        image: an image file.
+        checkpoint: a shipped checkpoint's name (see pretrained/manifest.json) or `job:<id>` of a job of this session; none: the first shipped one.
+        class_name: "predicted" or a CIFAR-10 class (airplane, automobile, ...).
+    """
     model = inference.load(_checkpoint_path(checkpoint, request))
     return inference.gradcam(model, _image_path(image), class_name)
 
@@ -364,7 +416,13 @@ def gradcam(image: gr.FileData | str | None, checkpoint: str | None = None, clas
 @user_errors
 def gradcam_sketch(sketch, checkpoint: str | None = None, class_name: str = "predicted",
                    request: gr.Request = None):
-    """Grad-CAM heatmap over a drawing (the sketchpad's composite image)."""
+    """Grad-CAM heatmap over a drawing (the sketchpad's composite image).
+
+    Args:
+        sketch: a gr.Sketchpad value.
+        checkpoint: a shipped checkpoint's name (see pretrained/manifest.json) or `job:<id>` of a job of this session; none: the first shipped one.
+        class_name: "predicted" or a CIFAR-10 class.
+    """
     model = inference.load(_checkpoint_path(checkpoint, request))
     return inference.gradcam(model, inference.sketch_image(sketch), class_name)
 
@@ -378,7 +436,14 @@ def _image_path(image):
 @user_errors
 def lesion(checkpoint: str, samples: int = 1000, compare: str | None = None, request: gr.Request = None,
            progress=gr.Progress()):
-    """Test accuracy with each block deleted in turn, for one checkpoint or two side by side."""
+    """Test accuracy with each block deleted in turn (Veit et al. 2016), for one checkpoint or
+    two side by side; returns the bar chart and a reading.
+
+    Args:
+        checkpoint: a shipped checkpoint's name (see pretrained/manifest.json) or `job:<id>` of a job of this session; none: the first shipped one.
+        samples: test images to measure on.
+        compare: an optional second checkpoint (say the plain twin), named the same way.
+    """
     samples = whole_number(samples, "samples", 1, 100_000)
     source, notice = resolve_source()
     names = [checkpoint] + ([compare] if compare else [])
@@ -392,8 +457,15 @@ def lesion(checkpoint: str, samples: int = 1000, compare: str | None = None, req
 @user_errors
 def loss_landscape(checkpoint: str, steps: int = 9, samples: int = 128, compare: str | None = None,
                    request: gr.Request = None, progress=gr.Progress()):
-    """Loss around trained checkpoints along filter-normalized random directions; the chart
-    and a reading of it."""
+    """Loss around trained checkpoints along filter-normalized random directions (Li et al.
+    2018): a 1-D slice and a 2-D plane; returns the chart and a reading of it.
+
+    Args:
+        checkpoint: a shipped checkpoint's name (see pretrained/manifest.json) or `job:<id>` of a job of this session; none: the first shipped one.
+        steps: grid points per axis of the plane (the slice has 2 steps - 1).
+        samples: test images the loss is computed on.
+        compare: an optional second checkpoint, named the same way.
+    """
     steps = whole_number(steps, "steps", 3, 51)
     samples = whole_number(samples, "samples", 1, 10_000)
     insight.check_landscape_budget(steps, samples, 2 if compare else 1)
