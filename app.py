@@ -195,7 +195,7 @@ def watch_jobs(job_text):
     """Curves, gradient heatmap and progress text for the job(s) on the page."""
     statuses = [JOBS.status(job_id) for job_id in _job_ids(job_text)]
     curves = charts.training_curves([(s["label"], s["history"]) for s in statuses],
-                                    title="Training curves (dashed: test)")
+                                    title=f"Training curves (dashed: test, first {JOB_TEST_IMAGES:,} test images)")
     heatmap = charts.gradient_heatmaps(
         [(s["label"], s["history"].get("grad_norms", {})) for s in statuses[-2:]])
     lines = []
