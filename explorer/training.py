@@ -116,8 +116,9 @@ BOOKKEEPING = ("max_seconds",)
 
 
 def augment(images, crop_padding: int = 4, cutout: int = 0):
-    """Random crop with `crop_padding` zero pixels each side and horizontal flip, per image,
-    vectorized over a uint8 batch (one op per batch, not per image)."""
+    """Random crop with `crop_padding` zero pixels each side, horizontal flip and, when
+    `cutout` > 0, one grey square of that side per image, vectorized over a uint8 batch (one
+    op per batch, not per image)."""
     import tensorflow as tf
 
     batch = tf.shape(images)[0]
@@ -131,12 +132,14 @@ def augment(images, crop_padding: int = 4, cutout: int = 0):
     flip = tf.random.uniform([batch, 1, 1, 1]) < 0.5
     out = tf.where(flip, tf.reverse(out, axis=[2]), out)
     if cutout:
-        centers = tf.random.uniform([batch, 2], 0, size, dtype=tf.int32)
+        # DeVries & Taylor (2017): a cutout x cutout square at a random center, clipped at the
+        # border; filled with mid-grey, near the data mean, as their zeros after normalization
+        starts = tf.random.uniform([batch, 2], 0, size, dtype=tf.int32) - cutout // 2
         grid = tf.range(size)[None]
-        in_rows = tf.abs(grid - centers[:, :1]) <= cutout // 2
-        in_cols = tf.abs(grid - centers[:, 1:]) <= cutout // 2
+        in_rows = (grid >= starts[:, :1]) & (grid < starts[:, :1] + cutout)
+        in_cols = (grid >= starts[:, 1:]) & (grid < starts[:, 1:] + cutout)
         hole = tf.logical_and(in_rows[:, :, None], in_cols[:, None, :])[..., None]
-        out = tf.where(hole, tf.zeros_like(out), out)
+        out = tf.where(hole, tf.fill(tf.shape(out), tf.constant(128, out.dtype)), out)
     return out
 
 

@@ -40,3 +40,21 @@ def test_cosine_schedule_warms_up_then_decays():
     values = [float(schedule(step)) for step in (0, 100, 200, 600, 999)]
     assert values[0] < values[1] < values[2] == pytest.approx(0.1, rel=1e-3)
     assert values[2] > values[3] > values[4] >= 0
+
+
+def test_cutout_greys_one_square_of_the_given_side():
+    import numpy as np
+    import tensorflow as tf
+
+    from explorer.training import augment
+
+    tf.random.set_seed(1)
+    images = tf.fill([64, 32, 32, 3], tf.constant(7, tf.uint8))  # flips and crops keep 7 inside
+    out = augment(images, crop_padding=0, cutout=16).numpy()
+    grey = (out == 128).all(-1)
+    areas = grey.sum(axis=(1, 2))
+    assert areas.max() == 16 * 16 and areas.min() >= 8 * 8  # whole, or clipped at a corner
+    for mask in grey:
+        rows, cols = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
+        assert mask.sum() == len(rows) * len(cols)  # one rectangle
+    assert set(np.unique(out)) == {7, 128}
