@@ -117,6 +117,11 @@ class JobManager:
         return [job.id for job in jobs]
 
     def status(self, job_id: str) -> dict:
+        """A job's state, progress (epoch, step, ETA), queue position, device, history and error.
+
+        Raises:
+            ValueError: no job has this id.
+        """
         job = self._get(job_id)
         live = _read_json(job.out / "status.json") or {}  # file reads stay outside the lock
         history = _read_json(job.out / "history.json") or {"epochs": [], "grad_norms": {}}
@@ -138,6 +143,12 @@ class JobManager:
             }
 
     def stop(self, job_id: str, owner: str) -> dict:
+        """Stops a queued or running job of `owner` (SIGTERM, then SIGKILL after 10 s); its last
+        finished epoch stays on disk. Returns the job's status.
+
+        Raises:
+            ValueError: no job has this id, or it belongs to another owner.
+        """
         job = self._get(job_id)
         with self._lock:
             if job.owner != owner:
@@ -156,6 +167,7 @@ class JobManager:
         return self.status(job_id)
 
     def list(self, owner: str | None = None) -> list[dict]:
+        """Jobs newest first (id, label, state, group, epochs, created), of `owner` when given."""
         with self._lock:
             jobs = sorted(self._jobs.values(), key=lambda j: j.created, reverse=True)
             return [{"id": j.id, "label": j.label, "state": j.state, "group": j.group,
@@ -177,6 +189,7 @@ class JobManager:
         return path
 
     def shutdown(self):
+        """Kills every running job (tests; the app relies on PR_SET_PDEATHSIG instead)."""
         with self._lock:
             for job in self._jobs.values():
                 if job.process is not None and job.process.poll() is None:
