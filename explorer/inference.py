@@ -263,10 +263,8 @@ def shipped_histories(root: Path = PRETRAINED, version: int | None = None) -> li
 
     runs = []
     for entry in manifest(root):
-        if version is not None and entry["version"] != version:
-            continue
         path = Path(root) / "histories" / f"{entry['name']}.json"
-        if path.exists():
+        if path.exists() and (version is None or entry.get("version") == version):
             spec = make_spec(entry["depth"], entry["version"], residual=entry["residual"],
                              shortcut=entry["shortcut"])
             runs.append({"label": spec.name, "depth": spec.depth, "version": spec.version,

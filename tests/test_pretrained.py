@@ -84,3 +84,14 @@ def test_shipped_histories_match_the_manifest():
     for run, entry in zip(runs, inference.manifest()):
         assert len(run["epochs"]) == entry["epochs"]
         assert run["depth"] == entry["depth"] and run["residual"] == entry["residual"]
+
+
+def test_shipped_histories_skip_entries_without_history_or_of_another_version(tmp_path):
+    (tmp_path / "histories").mkdir()
+    (tmp_path / "manifest.json").write_text(json.dumps({"checkpoints": [
+        {"name": "bare", "file": "bare.keras"},  # no history, no model fields: skipped
+        {"name": "r29", "file": "r29.keras", "depth": 29, "version": 2, "residual": True,
+         "shortcut": "projection"}]}))
+    (tmp_path / "histories" / "r29.json").write_text(json.dumps({"epochs": []}))
+    assert inference.shipped_histories(tmp_path, version=1) == []
+    assert [r["label"] for r in inference.shipped_histories(tmp_path)] == ["ResNet-29 v2"]
