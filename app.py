@@ -88,15 +88,15 @@ def build_architecture(depth, version, family="cifar", residual=True, shortcut="
     """
     spec = make_spec(depth, version, family=family, residual=residual, shortcut=shortcut)
     summary = graph.summarize(spec)
-    rows = [[r["stage"], r["blocks"], r["output_shape"], r["params"], r["flops"]]
-            for r in summary["stages"]]
-    t = summary["totals"]
-    rows.append(["total", t["blocks"], "", t["params"], t["flops"]])
+    rows = [[stage["stage"], stage["blocks"], stage["output_shape"], stage["params"], stage["flops"]]
+            for stage in summary["stages"]]
+    totals = summary["totals"]
+    rows.append(["total", totals["blocks"], "", totals["params"], totals["flops"]])
     fig = graph.figure(spec, expand)
     twin = graph.figure(spec.twin(), expand) if show_twin else None
-    headline = (f"**{spec.name}**: {t['params']:,} parameters ({t['trainable_params']:,} trainable), "
-                f"{t['weighted_layers']} weighted layers, {t['layers']} Keras layers, "
-                f"{t['flops'] / 1e6:,.1f} M multiply-adds per image")
+    headline = (f"**{spec.name}**: {totals['params']:,} parameters "
+                f"({totals['trainable_params']:,} trainable), {totals['weighted_layers']} weighted layers, "
+                f"{totals['layers']} Keras layers, {totals['flops'] / 1e6:,.1f} M multiply-adds per image")
     return fig, gr.update(value=twin, visible=bool(show_twin)), rows, headline, graph.explain(spec)
 
 
@@ -194,26 +194,28 @@ def _fmt_eta(seconds):
 def watch_jobs(job_text):
     """Curves, gradient heatmap and progress text for the job(s) on the page."""
     statuses = [JOBS.status(job_id) for job_id in _job_ids(job_text)]
-    curves = charts.training_curves([(s["label"], s["history"]) for s in statuses],
+    curves = charts.training_curves([(status["label"], status["history"]) for status in statuses],
                                     title=f"Training curves (dashed: test, first {JOB_TEST_IMAGES:,} test images)")
     heatmap = charts.gradient_heatmaps(
-        [(s["label"], s["history"].get("grad_norms", {})) for s in statuses[-2:]])
+        [(status["label"], status["history"].get("grad_norms", {})) for status in statuses[-2:]])
     lines = []
-    for s in statuses:
-        line = f"**{s['label']}** `{s['id']}`: {s['state']}"
-        if s["state"] == "queued":
-            line += f", position {s['queue_position']} in the queue"
-        elif s["state"] == "running":
-            line += (f", epoch {min(s['epoch'] + 1, s['epochs'])}/{s['epochs']}, step {s['step']}/"
-                     f"{s['steps_per_epoch'] or '?'}, ETA {_fmt_eta(s['eta_seconds'])}")
-        if s["device"]:
-            line += f" · {s['device']}"
-        if s["data"]:
-            line += f" · data: {Path(s['data']).name if '/' in s['data'] else s['data']}"
-        if s["error"]:
-            line += f" · {s['error']}"
+    for status in statuses:
+        line = f"**{status['label']}** `{status['id']}`: {status['state']}"
+        if status["state"] == "queued":
+            line += f", position {status['queue_position']} in the queue"
+        elif status["state"] == "running":
+            line += (f", epoch {min(status['epoch'] + 1, status['epochs'])}/{status['epochs']}, "
+                     f"step {status['step']}/{status['steps_per_epoch'] or '?'}, "
+                     f"ETA {_fmt_eta(status['eta_seconds'])}")
+        if status["device"]:
+            line += f" · {status['device']}"
+        if status["data"]:
+            data = status["data"]
+            line += f" · data: {Path(data).name if '/' in data else data}"
+        if status["error"]:
+            line += f" · {status['error']}"
         lines.append(line)
-    active = any(s["state"] in ("queued", "running") for s in statuses)
+    active = any(status["state"] in ("queued", "running") for status in statuses)
     return curves, heatmap, "\n\n".join(lines), gr.Timer(active=active)
 
 
@@ -223,7 +225,7 @@ def session_jobs(request: gr.Request):
     jobs = JOBS.list(_session(request))
     if not jobs:
         return "*No jobs in this session yet.*"
-    rows = [f"| `{j['id']}` | {j['label']} | {j['epochs']} | {j['state']} |" for j in jobs[:10]]
+    rows = [f"| `{job['id']}` | {job['label']} | {job['epochs']} | {job['state']} |" for job in jobs[:10]]
     return "\n".join(["| job | model | epochs | state |", "| --- | --- | --- | --- |", *rows])
 
 
@@ -237,8 +239,9 @@ def degradation(job_text=""):
         status = JOBS.status(job_id)
         runs.append({"label": f"{status['label']} (job {job_id}, tested on {JOB_TEST_IMAGES:,} images)",
                      "residual": status["residual"],
-                     "epochs": [{"epoch": e["epoch"], "train_error": 1 - e["accuracy"],
-                                 "test_error": 1 - e["val_accuracy"]} for e in status["history"]["epochs"]]})
+                     "epochs": [{"epoch": epoch["epoch"], "train_error": 1 - epoch["accuracy"],
+                                 "test_error": 1 - epoch["val_accuracy"]}
+                                for epoch in status["history"]["epochs"]]})
     return charts.degradation_figure(runs), note
 
 
@@ -326,8 +329,8 @@ def _checkpoint_choices(request=None):
         shipped = inference.manifest()
     except ValueError:
         shipped = []
-    choices = [(f"{e['name']} ({_accuracy_text(e.get('test_accuracy'))}, shipped)", e["name"])
-               for e in shipped]
+    choices = [(f"{entry['name']} ({_accuracy_text(entry.get('test_accuracy'))}, shipped)", entry["name"])
+               for entry in shipped]
     jobs = JOBS.list(_session(request)) if request is not None else []  # never other sessions
     for job in jobs:
         if job["state"] in ("done", "stopped"):

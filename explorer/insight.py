@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .data import load_cifar10
+from .models import has_gpu
 
 
 def _accuracy(model, x, y, drop, batch_size=250) -> float:
@@ -183,9 +184,7 @@ def check_landscape_budget(steps: int, samples: int, checkpoints: int = 1) -> No
     Raises:
         ValueError: steps^2 + (2 steps - 1) evaluations x samples x checkpoints is over budget.
     """
-    import tensorflow as tf
-
-    budget = LANDSCAPE_BUDGET_CPU * (20 if tf.config.list_physical_devices("GPU") else 1)
+    budget = LANDSCAPE_BUDGET_CPU * (20 if has_gpu() else 1)
     work = (int(steps) ** 2 + 2 * int(steps) - 1) * int(samples) * int(checkpoints)
     if work > budget:
         raise ValueError(f"{steps}x{steps} steps on {samples} images for {checkpoints} checkpoint(s) is "
@@ -195,9 +194,7 @@ def check_landscape_budget(steps: int, samples: int, checkpoints: int = 1) -> No
 
 def default_landscape_steps() -> int:
     """Grid steps per axis a user waits about a minute for: 9x9 on a CPU, 25x25 on a GPU."""
-    import tensorflow as tf
-
-    return 25 if tf.config.list_physical_devices("GPU") else 9
+    return 25 if has_gpu() else 9
 
 
 def landscape_summary(result: dict) -> dict:

@@ -26,6 +26,13 @@ CIFAR_STATS = {"mean": [125.31, 122.95, 113.87], "std": [62.99, 62.09, 66.70]}
 IMAGENET_STATS = {"mean": [123.68, 116.78, 103.94], "std": [58.40, 57.12, 57.38]}
 
 
+def has_gpu() -> bool:
+    """Whether TensorFlow sees a GPU: the one test behind precision, landscape sizes and budgets."""
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
 def _regularizer(net: NetworkPlan):
     return keras.regularizers.L2(net.l2) if net.l2 else None
 

@@ -217,9 +217,9 @@ def resolve_precision(precision: str) -> str:
     here, where it had been no faster with Keras' unfused batch norm); fp32 otherwise."""
     if precision != "auto":
         return precision
-    import tensorflow as tf
+    from .models import has_gpu
 
-    if tf.config.list_physical_devices("GPU"):
+    if has_gpu():
         return "mixed_float16"
     return "mixed_bfloat16" if _cpu_has_bf16() else "float32"
 
