@@ -183,8 +183,20 @@ def _decode(files, source: str) -> Dataset:
 
 
 def synthetic(num_train: int = 2000, num_test: int = 500, seed: int = 0) -> Dataset:
-    """Generated 32x32 images: each class is a color and an oriented stripe pattern, plus
-    noise and random shifts, so a small net learns it in an epoch or two."""
+    """Generated 32x32 images with learnable class structure (tests, offline demos).
+
+    Each class is a color and an oriented stripe pattern, plus noise and random shifts, so a
+    small net learns it in an epoch or two.
+
+    Args:
+        num_train: number of training images.
+        num_test: number of test images.
+        seed: seed of the generator; the same seed gives the same images.
+
+    Returns:
+        A `Dataset` of (N, 32, 32, 3) uint8 images and int64 labels in 0..9, with CIFAR-10's
+        class names and source "synthetic".
+    """
     rng = np.random.default_rng(seed)
 
     def make(n):

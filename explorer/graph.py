@@ -70,6 +70,16 @@ def _conv_layers(prefix, unit: ConvUnit, in_shape, net: NetworkPlan, stage, bloc
 
 
 def block_layers(block: BlockPlan, net: NetworkPlan) -> list[Layer]:
+    """The layers of one block, in run order, with their shapes, parameters and FLOPs.
+
+    Args:
+        block: the block's plan.
+        net: the plan of the whole network (whether its convolutions have biases).
+
+    Returns:
+        The main path's layers, then the shortcut's (marked `shortcut=True`), then the add
+        and, for post-activation blocks, the ReLU after it; named as the Keras model names them.
+    """
     stage = f"stage{block.stage}"
     layers, shape = [], block.in_shape
     for unit in block.units:
@@ -269,7 +279,20 @@ def _arc(x0, y0, x1, y1, lift):
 
 
 def figure(spec: ResNetSpec, expand: str = "none", title: str | None = None) -> go.Figure:
-    """The interactive architecture figure (zoom, pan, hover)."""
+    """The interactive architecture figure (zoom, pan, hover).
+
+    Args:
+        spec: the network to draw.
+        expand: "none" draws one node per block; "stageK" draws the layers of stage K and
+            blocks elsewhere, and opens zoomed on that stage; "all" draws every layer.
+        title: the figure's title; None for the network's name, parameter and block counts.
+
+    Returns:
+        A Plotly `go.Figure`.
+
+    Raises:
+        ValueError: `expand` is not "none", "all" or "stageK" for a stage of the network.
+    """
     graph = build_graph(spec, expand)
     nodes = graph.nodes
     fig = go.Figure()

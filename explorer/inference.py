@@ -52,7 +52,19 @@ def sha256(path: Path) -> str:
 
 
 def pretrained_path(name: str, root: Path = PRETRAINED) -> Path:
-    """The file of a manifest entry, looked up by name."""
+    """The file of a manifest entry, looked up by name.
+
+    Args:
+        name: the entry's "name" in `manifest.json`, such as "resnet20_v1".
+        root: the folder holding the manifest and the checkpoint files.
+
+    Returns:
+        The path of the checkpoint file.
+
+    Raises:
+        ValueError: the name is not in the manifest, its file is missing, or the manifest is
+            damaged.
+    """
     for entry in manifest(root):
         if entry["name"] == name:
             path = Path(root) / entry["file"]
@@ -110,7 +122,19 @@ def prepare(image, size: int = 32) -> np.ndarray:
 
     Handles EXIF rotation, animation (first frame), transparency (composited on white),
     palette, grayscale, 16-bit and CMYK images; center-crops to a square and resizes with
-    antialiasing. Non-images, truncated files and decompression bombs raise ValueError.
+    antialiasing.
+
+    Args:
+        image: a file path, the file's bytes, a numpy array (gray, RGB or RGBA; arrays that
+            are not uint8 are rescaled to [0, 255]) or a PIL image.
+        size: side of the output in pixels.
+
+    Returns:
+        A (size, size, 3) uint8 RGB array.
+
+    Raises:
+        ValueError: no image, a missing, empty or too large (over 10 MB) file, a non-image,
+            a truncated or corrupt file, or a decompression bomb (over 40 million pixels).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -158,7 +182,18 @@ BACKGROUNDS = {"grey road": (128, 128, 128), "sky blue": (135, 190, 235), "grass
 
 
 def sketch_background(color: str, size: int = 256) -> np.ndarray:
-    """A size x size RGB canvas filled with one of `BACKGROUNDS`."""
+    """A size x size RGB canvas filled with one of `BACKGROUNDS`.
+
+    Args:
+        color: a key of `BACKGROUNDS`, such as "grey road".
+        size: side of the canvas in pixels.
+
+    Returns:
+        A (size, size, 3) uint8 array.
+
+    Raises:
+        ValueError: `color` is not a key of `BACKGROUNDS`.
+    """
     if color not in BACKGROUNDS:
         raise ValueError(f"unknown background {str(color)[:30]!r}; one of {', '.join(BACKGROUNDS)}")
     return np.zeros((size, size, 3), np.uint8) + np.array(BACKGROUNDS[color], np.uint8)
@@ -177,7 +212,20 @@ def sketch_image(value):
 
 
 def classify(model, image, top: int = 5) -> tuple[dict, np.ndarray]:
-    """({class: probability} for the top classes, the 32x32 image the model saw)."""
+    """The model's most likely classes for an image, and the image it saw.
+
+    Args:
+        model: a loaded `ResNet` (see `load`).
+        image: anything `prepare` accepts (path, bytes, numpy array or PIL image).
+        top: how many classes to return.
+
+    Returns:
+        ({class: probability} for the `top` classes, most likely first; the 32x32x3 uint8
+        image the model saw).
+
+    Raises:
+        ValueError: the image cannot be read (see `prepare`).
+    """
     from .training import predict
 
     pixels = prepare(image)
@@ -197,7 +245,15 @@ def class_names(model) -> list[str]:
 
 
 def enlarge(pixels: np.ndarray, factor: int = 6) -> np.ndarray:
-    """The same pixels, each shown as a factor x factor square (no smoothing), for display."""
+    """The same pixels, each shown as a factor x factor square (no smoothing), for display.
+
+    Args:
+        pixels: an (H, W, C) image array.
+        factor: how many display pixels each image pixel becomes along each side.
+
+    Returns:
+        An (H * factor, W * factor, C) array of the same dtype.
+    """
     return np.kron(pixels, np.ones((factor, factor, 1), dtype=pixels.dtype))
 
 
@@ -205,10 +261,27 @@ def enlarge(pixels: np.ndarray, factor: int = 6) -> np.ndarray:
 
 
 def ship(run_dir, name: str, source: str, root: Path = PRETRAINED) -> dict:
-    """Copies a run's model into `root`, evaluates it with the `evaluate` command's code on
-    `source`, and records it in the manifest with its history and sha256.
+    """Copies a run's model into `root`, evaluates it and records it in the manifest.
 
-    Every figure in the manifest is measured here, never typed in.
+    The model is evaluated with the `evaluate` command's code on `source` and recorded in
+    the manifest with its history (written to `histories/<name>.json`) and sha256. Every
+    figure in the manifest is measured here, never typed in.
+
+    Args:
+        run_dir: a training run's folder (model.keras, history.json and config.json).
+        name: the checkpoint's name; it is shipped as `<name>.keras` and replaces any manifest
+            entry of that name.
+        source: the data source to evaluate on (see `data.load_cifar10`).
+        root: the folder of shipped checkpoints, their manifest and `histories/`.
+
+    Returns:
+        The manifest entry written (file, name, architecture, epochs, test_accuracy, n, data,
+        sha256 and the run's config).
+
+    Raises:
+        ValueError: the run holds no finished epoch, it finished an epoch while being
+            shipped, the checkpoint cannot be loaded, the data cannot be had, or the manifest
+            is damaged.
     """
     import shutil
 
@@ -256,9 +329,21 @@ def ship(run_dir, name: str, source: str, root: Path = PRETRAINED) -> dict:
 
 
 def shipped_histories(root: Path = PRETRAINED, version: int | None = None) -> list[dict]:
-    """Every shipped run as {"label", "depth", "version", "residual", "planned_epochs",
-    "epochs"}: `epochs` is the per-epoch list of {"epoch", "train_error", "test_error"} from
-    `histories/`. `version` keeps only the runs of one ResNet version."""
+    """Every shipped run's per-epoch training and test errors, from `histories/`.
+
+    Args:
+        root: the folder of shipped checkpoints, their manifest and `histories/`.
+        version: keeps only the runs of one ResNet version; None keeps all.
+
+    Returns:
+        A list, in manifest order, of {"label", "depth", "version", "residual",
+        "planned_epochs", "epochs"}: `epochs` is the per-epoch list of {"epoch",
+        "train_error", "test_error", ...} from `histories/`. Entries without a history file
+        are left out.
+
+    Raises:
+        ValueError: the manifest is damaged, or an entry describes no valid network.
+    """
     from .specs import make_spec
 
     runs = []
@@ -415,7 +500,20 @@ def _imagenet_model(depth: int):
 
 
 def classify_imagenet(image, depth: int = 50, top: int = 5) -> dict:
-    """Top classes of a photo from a keras.applications ResNet with ImageNet weights."""
+    """Top classes of a photo from a keras.applications ResNet with ImageNet weights.
+
+    Args:
+        image: anything `prepare` accepts; it is center-cropped and resized to 224x224.
+        depth: 50, 101 or 152, the depths keras.applications ships weights for.
+        top: how many classes to return.
+
+    Returns:
+        {ImageNet class name: probability} for the `top` classes, most likely first.
+
+    Raises:
+        ValueError: the image cannot be read, `depth` has no weights, or the weights or the
+            class names cannot be downloaded.
+    """
     import keras
 
     pixels = prepare(image, size=224).astype(np.float32)  # the same defensive decoding

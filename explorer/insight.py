@@ -27,8 +27,23 @@ def _accuracy(model, x, y, drop, batch_size=250) -> float:
 def lesion(checkpoint, source: str | None = None, samples: int = 1000, progress=None) -> dict:
     """Test accuracy with each block deleted in turn.
 
-    Returns {"baseline", "blocks", "accuracy", "downsampling", "residual", "n"}; accuracy is
-    None for plain downsampling blocks, whose input cannot pass through.
+    Args:
+        checkpoint: path of a `.keras` checkpoint.
+        source: the data source whose test split is used (see `data.load_cifar10`); None for
+            the default.
+        samples: how many test images to use (the first ones), 1 to 100000.
+        progress: optional `progress(fraction, text)` callback, called before each block.
+
+    Returns:
+        {"baseline", "blocks", "accuracy", "downsampling", "residual", "n", "model"}: the
+        intact accuracy, the block names, the accuracy with each block deleted (None for
+        plain downsampling blocks, whose input cannot pass through), whether each block
+        downsamples, whether the net is residual, the number of test images and the model's
+        name. Accuracies are fractions rounded to 4 places.
+
+    Raises:
+        ValueError: `samples` is out of range, the checkpoint cannot be loaded, or the data
+            cannot be had.
     """
     from .training import load_checkpoint
 
@@ -55,9 +70,20 @@ def lesion(checkpoint, source: str | None = None, samples: int = 1000, progress=
 
 
 def name_apart(results: list[dict], checkpoints: list[str]) -> list[dict]:
-    """Results of two checkpoints of the same architecture (a shipped ResNet-20 and one trained
+    """Adds the checkpoint to the "model" name of results that would otherwise share one.
+
+    Results of two checkpoints of the same architecture (a shipped ResNet-20 and one trained
     in this session) get the checkpoint in their "model" name, so charts and readings keep
-    them apart."""
+    them apart.
+
+    Args:
+        results: `lesion` or `loss_landscape` results, one per checkpoint.
+        checkpoints: the checkpoint names, in the order of `results`.
+
+    Returns:
+        `results`, changed in place: when any two share a "model" name, every "model" becomes
+        "<model> (<checkpoint>)"; otherwise they are unchanged.
+    """
     if len({r["model"] for r in results}) < len(results):
         for result, checkpoint in zip(results, checkpoints):
             result["model"] = f"{result['model']} ({checkpoint})"
@@ -117,9 +143,27 @@ def loss_landscape(checkpoint, source: str | None = None, samples: int = 128, st
                    span: float = 1.0, seed: int = 0, progress=None) -> dict:
     """Loss around a trained checkpoint along filter-normalized random directions.
 
-    Returns {"alphas", "loss_1d", "grid", "loss_2d", "model", "n"}: the loss along one
-    direction (1-D) and over the plane of two directions (2-D, steps x steps), each
-    coordinate in [-span, span]. The model's weights are restored afterwards.
+    The loss is the cross-entropy on test images; the model's weights are restored afterwards.
+
+    Args:
+        checkpoint: path of a `.keras` checkpoint.
+        source: the data source whose test split is used (see `data.load_cifar10`); None for
+            the default.
+        samples: how many test images (the first ones) the loss is averaged over, 1 to 10000.
+        steps: points per axis of the 2-D plane, 3 to 51; the 1-D slice has 2 * steps - 1.
+        span: how far out to go along each direction, in filter norms, in (0, 5].
+        seed: seed of the two random directions.
+        progress: optional `progress(fraction, text)` callback, called before each evaluation.
+
+    Returns:
+        {"alphas", "loss_1d", "grid", "loss_2d", "model", "n"}: the loss along one
+        direction (1-D) and over the plane of two directions (2-D, steps x steps, with
+        `loss_2d[i][j]` at `grid[j]` along the first and `grid[i]` along the second), each
+        coordinate in [-span, span]; then the model's name and the number of test images.
+
+    Raises:
+        ValueError: `steps`, `samples` or `span` is out of range, the checkpoint cannot be
+            loaded, or the data cannot be had.
     """
     import keras
     import tensorflow as tf
@@ -180,6 +224,13 @@ LANDSCAPE_BUDGET_CPU = 4 * (9 * 9 + 17) * 128 * 2
 
 def check_landscape_budget(steps: int, samples: int, checkpoints: int = 1) -> None:
     """Refuses a landscape request that would hold the CPU for many minutes.
+
+    The budget is `LANDSCAPE_BUDGET_CPU` image-evaluations, 20 times that on a GPU.
+
+    Args:
+        steps: points per axis of the 2-D plane, as for `loss_landscape`.
+        samples: test images each evaluation runs on.
+        checkpoints: how many checkpoints the request covers.
 
     Raises:
         ValueError: steps^2 + (2 steps - 1) evaluations x samples x checkpoints is over budget.

@@ -259,7 +259,18 @@ BUILD_LOCK = threading.RLock()
 
 
 def build_model(spec: ResNetSpec, input_stats=None) -> ResNet:
-    """Creates and builds the Keras model for `spec` (weights initialized)."""
+    """Creates and builds the Keras model for `spec` (weights initialized).
+
+    Holds `BUILD_LOCK` while building, so a seeded build elsewhere keeps its random draws.
+
+    Args:
+        spec: the network to build.
+        input_stats: {"mean": [...], "std": [...]} in pixel units for the model's input
+            normalization; None for the usual dataset values (see `ResNet`).
+
+    Returns:
+        A built, uncompiled `ResNet`.
+    """
     with BUILD_LOCK:
         model = ResNet(spec, input_stats=input_stats)
         model.build((None, *spec.input_shape))

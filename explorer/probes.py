@@ -61,7 +61,13 @@ def _probe_fn(model, compiled: bool):
 def kernel_gradient_norms(model, pixels, labels):
     """L2 norm of d(loss)/d(kernel) for every conv and dense layer, input to output.
 
-    Returns (layer names, numpy array of norms).
+    Args:
+        model: a built `ResNet`.
+        pixels: raw uint8 images in [0, 255], (batch, *spec.input_shape).
+        labels: integer class labels, (batch,).
+
+    Returns:
+        (layer names, numpy array of norms), in the order of `models.weight_layers`.
     """
     kernel_norms, _, _ = _probe_fn(model, compiled=True)(np.asarray(pixels), np.asarray(labels))
     return [layer.name for layer in weight_layers(model)], kernel_norms.numpy()
@@ -78,8 +84,23 @@ def _largest_batch(depth: int, requested: int) -> int:
 
 @functools.lru_cache(maxsize=4)
 def twins(depth: int, version: int, seed: int = 0, shortcut: str = "projection"):
-    """(residual model, plain model) built once per arguments, the plain twin carrying the
-    residual net's initial weights layer by layer (it simply lacks the shortcut layers)."""
+    """A CIFAR-10 residual net and its plain twin, with the same initial weights.
+
+    Built once per arguments (cached), the plain twin carrying the residual net's initial
+    weights layer by layer (it simply lacks the shortcut layers).
+
+    Args:
+        depth: weighted layers (6n+2 for v1, 9n+2 for v2).
+        version: 1 or 2.
+        seed: random seed of the initial weights.
+        shortcut: "projection" or "zeropad", where shapes change.
+
+    Returns:
+        (residual model, plain model), both built `ResNet`s.
+
+    Raises:
+        ValueError: `depth`, `version` or `shortcut` is not valid (see `specs.make_spec`).
+    """
     import keras
 
     spec = make_spec(depth, version, shortcut=shortcut)
@@ -97,8 +118,17 @@ def twins(depth: int, version: int, seed: int = 0, shortcut: str = "projection")
 def probe_batch(batch_size: int, source: str | None = None, seed: int = 0):
     """A batch of real CIFAR-10 training images (generated ones when none can be had).
 
-    Returns (images, labels, source, notice); only the batch is kept in the cache, never
-    the whole dataset.
+    Only the batch is kept in the cache, never the whole dataset; the same arguments return
+    the same arrays.
+
+    Args:
+        batch_size: images wanted; fewer when the training split is smaller.
+        source: the data source (see `data.load_cifar10`); None for the default.
+        seed: seed of the random choice of images (without replacement).
+
+    Returns:
+        (images, labels, source, notice): uint8 images (batch, 32, 32, 3), int64 labels, the
+        source actually loaded, and a notice when generated data stood in (else "").
     """
     data = load_or_synthetic(source)
     rng = np.random.default_rng(seed)
@@ -131,8 +161,26 @@ class FlowResult:
 
 def gradient_flow(depth, version, batch_size: int = 64, seed: int = 0, source: str | None = None,
                   progress=None) -> FlowResult:
-    """Per-layer gradient norms of a plain net and its residual twin: same initial weights,
-    same batch, training mode. `progress(fraction, text)` is called along the way."""
+    """Per-layer gradient norms of a plain net and its residual twin.
+
+    Same initial weights, same batch, training mode.
+
+    Args:
+        depth: weighted layers of the CIFAR-10 net (6n+2 for v1, 9n+2 for v2).
+        version: 1 or 2.
+        batch_size: images in the batch, 1 to 512; capped for very deep nets so the tape fits
+            in memory (64 at depth 110, 32 at 218, 8 at 1202).
+        seed: seed of the initial weights and of the choice of images.
+        source: the data source (see `data.load_cifar10`); None for the default; generated
+            images stand in when it cannot be had.
+        progress: optional `progress(fraction, text)` callback, called along the way.
+
+    Returns:
+        A `FlowResult`: the norms of both nets per weight layer and per block output.
+
+    Raises:
+        ValueError: `depth` or `version` is not valid, or `batch_size` is out of range.
+    """
     spec = make_spec(depth, version)
     if spec.family != "cifar":
         raise ValueError("the gradient lab covers the CIFAR-10 ResNets")
@@ -206,7 +254,23 @@ def _trace_in_background(model, x, y) -> None:
 
 def depth_sweep(version: int = 1, depths=(20, 56, 110, 218), batch_size: int = 32, seed: int = 0,
                 source: str | None = None, progress=None) -> dict:
-    """First-layer and median gradient norm against depth, plain and residual."""
+    """First-layer and median gradient norm against depth, plain and residual.
+
+    Args:
+        version: 1 or 2.
+        depths: the depths to measure, each valid for `version`.
+        batch_size: images per batch (see `gradient_flow`, which caps it for deep nets).
+        seed: seed of the initial weights and of the choice of images.
+        source: the data source (see `data.load_cifar10`); None for the default.
+        progress: optional `progress(fraction, text)` callback, called before each depth.
+
+    Returns:
+        {"version", "rows"}: one row per depth, {"depth", "plain_first", "residual_first",
+        "plain_median", "residual_median"}, norms of d(loss)/d(kernel).
+
+    Raises:
+        ValueError: a depth is not valid for `version`, or `batch_size` is out of range.
+    """
     report = progress or (lambda fraction, text: None)
     rows = []
     for i, depth in enumerate(depths):

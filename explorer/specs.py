@@ -105,7 +105,20 @@ class ResNetSpec:
 
 
 def from_dict(cls, values: dict, what: str):
-    """Builds dataclass `cls` from a dict, refusing unknown keys with a clear message."""
+    """Builds dataclass `cls` from a dict, refusing unknown keys with a clear message.
+
+    Args:
+        cls: the dataclass to build.
+        values: field name -> value.
+        what: what the keys are, for the message (e.g. "spec fields").
+
+    Returns:
+        An instance of `cls`.
+
+    Raises:
+        ValueError: `values` has keys that are not fields of `cls`, or `cls` refuses the
+            values (as `ResNetSpec` does).
+    """
     unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
     if unknown:
         raise ValueError(f"unknown {what}: {sorted(unknown)}")
@@ -122,6 +135,15 @@ def _as_int(value, what: str) -> int:
 def whole_number(value, name: str, low: int, high: int) -> int:
     """A whole number from a page or API value (int, float or text) within [low, high].
 
+    Args:
+        value: the value as given, such as 56, 56.0 or "56".
+        name: what the value is, for the message.
+        low: the smallest value allowed.
+        high: the largest value allowed.
+
+    Returns:
+        The value as an int.
+
     Raises:
         ValueError: not a finite whole number, or out of range.
     """
@@ -135,7 +157,18 @@ def whole_number(value, name: str, low: int, high: int) -> int:
 
 
 def nearest_valid_depths(depth: int, version: int, family: str = "cifar") -> list[int]:
-    """The valid depths just below and above `depth` (one if `depth` is below the smallest)."""
+    """The valid depths just below and above `depth` (one if `depth` is below the smallest).
+
+    Args:
+        depth: the depth asked for.
+        version: 1 (6n+2 depths) or 2 (9n+2); not used for the ImageNet family.
+        family: "cifar" or "imagenet" (depths 18, 34, 50, 101 and 152).
+
+    Returns:
+        Up to two depths, ascending. CIFAR: the largest valid depth up to `depth` and the
+        next one (none over `MAX_DEPTH`), or only the smallest when `depth` is below it.
+        ImageNet: the nearest depths strictly below and above `depth`.
+    """
     if family == "imagenet":
         valid = sorted(IMAGENET_STAGES)
         below = [d for d in valid if d < depth]
@@ -366,7 +399,23 @@ def get_spec(name: str) -> ResNetSpec:
 
 def make_spec(depth, version=1, family="cifar", residual=True, shortcut="projection",
               num_classes=None) -> ResNetSpec:
-    """Builds a spec from loosely typed user input (UI, CLI, API), with clear errors."""
+    """Builds a spec from loosely typed user input (UI, CLI, API), with clear errors.
+
+    Args:
+        depth: weighted layers, as an int or text ("56").
+        version: 1 or 2, as an int or text ("2", "v2").
+        family: "cifar" or "imagenet".
+        residual: a flag as `as_bool` reads it (True, 1, "yes", ...); False for the plain twin.
+        shortcut: "projection" or "zeropad".
+        num_classes: size of the softmax; None for 10 (CIFAR) or 1000 (ImageNet).
+
+    Returns:
+        The validated `ResNetSpec`.
+
+    Raises:
+        ValueError: a value is malformed or out of range; for an invalid depth the message
+            names the nearest valid ones.
+    """
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {', '.join(FAMILIES)}; got {family!r}")
     if num_classes is None:
@@ -386,7 +435,19 @@ def make_spec(depth, version=1, family="cifar", residual=True, shortcut="project
 
 
 def as_bool(value, what: str) -> bool:
-    """A flag from loosely typed input: True/False, 1/0, or "true"/"false"/"yes"/"no"."""
+    """A flag from loosely typed input: True/False, 1/0, or "true"/"false"/"yes"/"no".
+
+    Args:
+        value: the input; text is read case-insensitively ("1" and "0" too, surrounding
+            spaces ignored), and None reads as False.
+        what: the flag's name, for the message.
+
+    Returns:
+        The flag as a bool.
+
+    Raises:
+        ValueError: `value` is none of the accepted forms.
+    """
     if isinstance(value, str):
         words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
         if value.strip().lower() not in words:

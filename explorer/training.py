@@ -116,9 +116,21 @@ BOOKKEEPING = ("max_seconds",)
 
 
 def augment(images, crop_padding: int = 4, cutout: int = 0):
-    """Random crop with `crop_padding` zero pixels each side, horizontal flip and, when
-    `cutout` > 0, one grey square of that side per image, vectorized over a uint8 batch (one
-    op per batch, not per image)."""
+    """Random crop, horizontal flip and optional cutout, vectorized over a uint8 batch.
+
+    Random crop with `crop_padding` zero pixels each side, horizontal flip (half the images)
+    and, when `cutout` > 0, one grey square of that side per image; one op per batch, not
+    per image.
+
+    Args:
+        images: a (batch, size, size, channels) uint8 tensor.
+        crop_padding: zero pixels added on each side before a random size x size window is cut.
+        cutout: side of the mid-grey (128) square put at a random center of each image,
+            clipped at the border; 0 for none.
+
+    Returns:
+        A tensor of the same shape and dtype.
+    """
     import tensorflow as tf
 
     batch = tf.shape(images)[0]
@@ -144,7 +156,18 @@ def augment(images, crop_padding: int = 4, cutout: int = 0):
 
 
 def make_datasets(data: Dataset, config: TrainConfig):
-    """tf.data pipelines of (uint8 images, one-hot labels); the model normalizes its input."""
+    """tf.data pipelines of (uint8 images, one-hot labels); the model normalizes its input.
+
+    Args:
+        data: the loaded dataset.
+        config: the run's options; uses `subset`, `test_subset`, `batch_size`, `cutout` and
+            `seed`.
+
+    Returns:
+        (train, test, number of training images): train is reshuffled every epoch, batched
+        by `batch_size` (the last partial batch dropped when there is a full one) and
+        augmented; test is in order, in batches of 500, unaugmented.
+    """
     import tensorflow as tf
 
     num_classes = len(data.classes)
@@ -166,7 +189,17 @@ def make_datasets(data: Dataset, config: TrainConfig):
 
 
 def input_stats(x_train: np.ndarray, normalization: str) -> dict:
-    """Statistics of the training images in pixel units, stored inside the model."""
+    """Statistics of the training images in pixel units, stored inside the model.
+
+    Args:
+        x_train: the (N, H, W, 3) training images.
+        normalization: "per_pixel_mean" (the tutorial's: subtract the mean image, no
+            scaling); anything else gives the per-channel mean and std.
+
+    Returns:
+        {"mean", "std"} as lists rounded to 3 places: one value per channel in each; for
+        "per_pixel_mean", an H x W x 3 nested mean and a std of [1.0, 1.0, 1.0].
+    """
     x = x_train.astype(np.float32)
     if normalization == "per_pixel_mean":  # the tutorial: subtract the mean image, no scaling
         return {"mean": x.mean(axis=0).round(3).tolist(), "std": [1.0, 1.0, 1.0]}
@@ -228,6 +261,19 @@ def resolve_precision(precision: str) -> str:
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int):
+    """The recipe's optimizer with its learning-rate schedule.
+
+    Args:
+        config: the run's options; uses `optimizer`, `schedule`, `learning_rate`,
+            `warmup_epochs`, `momentum`, `weight_decay` and `epochs`.
+        steps_per_epoch: optimizer steps per epoch, to turn epochs into steps.
+
+    Returns:
+        Nesterov SGD (Adam for `optimizer="adam"`) with decoupled weight decay when set, on
+        a cosine schedule to 0 after a linear warm-up from a tenth of the rate (at most a
+        fifth of the run), or on the tutorial's steps (x0.1 at 40%, 60% and 80% of the run,
+        x0.5 at 90%).
+    """
     import keras
 
     total = max(1, config.epochs * steps_per_epoch)
@@ -255,9 +301,25 @@ def _write_json_atomic(path: Path, value) -> None:
 
 
 def make_callbacks(config, out: Path, probe_batch, steps_per_epoch, data_source="", resumed_epoch=0):
-    """BackupAndRestore, an atomic ModelCheckpoint, TensorBoard, and the history/status
+    """The training callbacks: history/status writer, checkpoint, backup and TensorBoard.
+
+    BackupAndRestore, an atomic ModelCheckpoint, TensorBoard, and the history/status
     writer; the history is written first, so a kill between the two never leaves the backup
-    ahead of the history (on resume the history is cut back to the backup's epoch)."""
+    ahead of the history (on resume the history is cut back to the backup's epoch).
+
+    Args:
+        config: the run's options; uses `epochs`, `grad_every` and `max_seconds`.
+        out: the run's folder, where history.json, status.json, model.keras, backup/ and tb/
+            are written.
+        probe_batch: (images, labels) the per-layer gradient norms are measured on, every
+            `config.grad_every` steps.
+        steps_per_epoch: training steps per epoch, for step counts and the ETA.
+        data_source: what the data was loaded from, shown in status.json.
+        resumed_epoch: epochs already finished according to the backup (0 for a new run).
+
+    Returns:
+        The list of Keras callbacks, in the order they must run.
+    """
     import keras
     import tensorflow as tf
 
@@ -371,7 +433,19 @@ def make_callbacks(config, out: Path, probe_batch, steps_per_epoch, data_source=
 
 
 def compile_model(config: TrainConfig, data: Dataset, steps_per_epoch: int):
-    """The recipe's model, optimizer, loss and metrics, under the chosen tf.distribute strategy."""
+    """The recipe's model, optimizer, loss and metrics, under the chosen tf.distribute strategy.
+
+    Also sets Keras' global mixed-precision policy from `config.precision`.
+
+    Args:
+        config: the run's options (model, precision, normalization, subset, optimizer).
+        data: the dataset; its training images give the input statistics, its classes the
+            size and names of the head.
+        steps_per_epoch: optimizer steps per epoch, for the learning-rate schedule.
+
+    Returns:
+        A built, compiled `ResNet`.
+    """
     import keras
 
     from .models import ResNet
@@ -396,8 +470,22 @@ def compile_model(config: TrainConfig, data: Dataset, steps_per_epoch: int):
 
 
 def bench_train(config: TrainConfig, steps: int, data: Dataset | None = None) -> dict:
-    """Images per second of the recipe's real training step (pipeline included), after a
-    warm-up that covers tracing."""
+    """Images per second of the recipe's real training step (pipeline included).
+
+    Measured after a warm-up of two `steps_per_execution` chunks that covers tracing.
+
+    Args:
+        config: the run's options (validated here).
+        steps: training steps to time, 1 to 100000; rounded down to a multiple of
+            `config.steps_per_execution` (at least one).
+        data: the dataset; None loads `config.data`.
+
+    Returns:
+        {"img_per_s", "steps", "batch_size", "seconds", "precision", "model", "device"}.
+
+    Raises:
+        ValueError: `config` or `steps` is out of range, or the data cannot be had.
+    """
     import keras
 
     config.validate()
@@ -423,7 +511,26 @@ def bench_train(config: TrainConfig, steps: int, data: Dataset | None = None) ->
 
 def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: int = 1,
           log=print) -> dict:
-    """Trains (or resumes) a run in `out_dir`; returns {"test_accuracy", "n", ...}."""
+    """Trains (or resumes) a run in `out_dir`.
+
+    Rerunning the same config resumes from the backup; a finished run is only evaluated.
+
+    Args:
+        config: the run's options (validated here).
+        out_dir: the run's folder (see the module docstring for what is written there).
+        data: the dataset; None loads `config.data`.
+        verbose: Keras `fit` verbosity.
+        log: called with a line of text when the run resumes or was already finished.
+
+    Returns:
+        {"test_accuracy", "n", ...}: the final model's accuracy on the whole test split
+        (None before any finished epoch) and the number of test images; when this call
+        trained, also "epochs_finished", "epochs", "seconds", "model" and "path".
+
+    Raises:
+        ValueError: `config` is out of range, `out_dir` cannot be written or holds a
+            different run, or the data cannot be had.
+    """
     config.validate()
     out = Path(out_dir)
     try:
@@ -476,7 +583,23 @@ def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: in
 
 def evaluate(checkpoint, source: str | None = None, data: Dataset | None = None,
              limit: int | None = None) -> dict:
-    """Test accuracy of a `.keras` checkpoint on the test split of `source`."""
+    """Test accuracy of a `.keras` checkpoint on the test split of `source`.
+
+    Args:
+        checkpoint: path of the `.keras` file.
+        source: the data source (see `data.load_cifar10`); None for the default. Not used
+            when `data` is given.
+        data: an already loaded dataset.
+        limit: evaluate on the first `limit` test images only; None for all.
+
+    Returns:
+        {"test_accuracy", "n"}: the accuracy as a fraction rounded to 4 places, and the
+        number of images.
+
+    Raises:
+        ValueError: there is no file at `checkpoint`, it is not a loadable ResNet
+            checkpoint, or the data cannot be had.
+    """
     path = Path(checkpoint)
     if not path.is_file():
         raise ValueError(f"no checkpoint at {path}")
@@ -498,7 +621,18 @@ def load_checkpoint(path):
 
 
 def predict(model, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """Probabilities for uint8 images, in batches, through a compiled call."""
+    """Probabilities for uint8 images, in batches, through a compiled call.
+
+    The tf.function is kept on the model, so later calls reuse its trace.
+
+    Args:
+        model: a `ResNet`.
+        images: raw pixels in [0, 255], (N, *spec.input_shape).
+        batch_size: images per call.
+
+    Returns:
+        An (N, num_classes) float32 array of softmax probabilities.
+    """
     import tensorflow as tf
 
     fn = getattr(model, "_explorer_predict", None)
