@@ -543,9 +543,12 @@ def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: in
     saved = out / "config.json"
     if saved.exists():
         previous = TrainConfig.from_dict(json.loads(saved.read_text()))
-        same = {k: v for k, v in config.to_dict().items() if k not in BOOKKEEPING}
-        if {k: v for k, v in previous.to_dict().items() if k not in BOOKKEEPING} != same:
-            raise ValueError(f"{out} holds a different run ({saved}); choose another --out")
+        there, here = previous.to_dict(), config.to_dict()
+        differ = [key for key in here if key not in BOOKKEEPING and there.get(key) != here[key]]
+        if differ:  # name the fields: a relative --data from another folder reads as a new run
+            details = "; ".join(f"{key}: {there.get(key)!r} there, {here[key]!r} here" for key in differ[:4])
+            raise ValueError(f"{out} holds a different run ({saved}: {details}); resume it with the same "
+                             "options or choose another --out")
     _write_json_atomic(saved, config.to_dict())
 
     import keras

@@ -187,6 +187,7 @@ def test_same_out_with_other_options_is_refused(trained_run):
     out, _ = trained_run
     result = run_cli("train", "--depth", 32, "--data", "synthetic", "--epochs", 1, "--out", out)
     assert_clean_failure(result, "holds a different run")
+    assert "depth: 20 there, 32 here" in result.stderr  # names what differs
 
 
 @pytest.mark.slow
