@@ -253,7 +253,7 @@ def download_job_model(job_text, request: gr.Request):
     # a copy in the scratch folder: Gradio serves it from there, the run folders stay private
     path = _scratch_path(f"{job_id}.keras")
     shutil.copyfile(source, path)
-    return path
+    return gr.File(value=path, visible=True)
 
 
 @user_errors
@@ -598,7 +598,8 @@ def train_tab():
     start.click(session_jobs, None, jobs_table, api_name=False)
     with gr.Row():
         download = gr.Button("Download the last job's model", size="sm", elem_id="train-download")
-        model_file = gr.File(label="model.keras", interactive=False)
+        model_file = gr.File(label="model.keras", interactive=False, visible=False,  # until a download
+                             elem_id="train-model-file")
     download.click(download_job_model, job_text, model_file, api_name=False)
 
 

@@ -34,4 +34,8 @@ def test_train_tab_starts_updates_and_stops(page, screenshot):
     assert "Plain-20 v1 (job" in legend and "ResNet-20 v1 (job" in legend
     # the test app ships no histories, so the note says so rather than comparing anything
     assert "No shipped training histories" in page.locator("#train-degradation-note").inner_text()
+    # the last job's model: a real .keras file for the job's last finished epoch
+    assert not page.locator("#train-model-file").is_visible()
+    page.locator("#train-download").click()
+    page.locator("#train-model-file").get_by_text(".keras").first.wait_for(timeout=30_000)
     screenshot("train_stopped")
