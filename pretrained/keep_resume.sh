@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 for run in "$@"; do
     run=${run%/}
     name=$(basename "$run")
-    pids=$(pgrep -f -- "--out $run\$" || true)
+    # the trainer may have been started with the relative or the absolute folder (from a worktree)
+    pids=$(pgrep -f -- "--out ($run|$(realpath "$run"))\$" || true)
     for attempt in 1 2 3; do
         [ -n "$pids" ] && kill -STOP $pids
         dest="pretrained/resume/$name"
