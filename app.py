@@ -176,9 +176,9 @@ def start_from_page(depth, version, plain, epochs, subset, race, request: gr.Req
     return ", ".join(ids), gr.Timer(active=True)
 
 
-def _job_ids(text):
+def _job_ids(text, required=True):
     ids = [part.strip() for part in str(text or "").split(",") if part.strip()]
-    if not ids:
+    if not ids and required:
         raise ValueError("no job yet: press Start")
     return ids
 
@@ -190,9 +190,8 @@ def _fmt_eta(seconds):
     return f"{minutes} min {sec:02d} s" if minutes else f"{sec} s"
 
 
-@user_errors
-def watch_jobs(job_text):
-    """Curves, gradient heatmap and progress text for the job(s) on the page."""
+def _job_views(job_text):
+    """Curves, gradient heatmap, progress text and timer state for the job(s) on the page."""
     statuses = [JOBS.status(job_id) for job_id in _job_ids(job_text)]
     curves = charts.training_curves([(status["label"], status["history"]) for status in statuses],
                                     title=f"Training curves (dashed: test, first {JOB_TEST_IMAGES:,} test images)")
@@ -220,6 +219,21 @@ def watch_jobs(job_text):
 
 
 @user_errors
+def watch_jobs(job_text):
+    """Curves, gradient heatmap and progress text for the job(s) on the page."""
+    return _job_views(job_text)
+
+
+def tick_jobs(job_text):
+    """The Train tab's timer: as `watch_jobs`, but a bad job id (a partial one typed while the
+    timer runs) becomes a line on the page and stops the timer, not a pop-up on every tick."""
+    try:
+        return _job_views(job_text)
+    except ValueError as err:
+        return gr.skip(), gr.skip(), f"*{err}*", gr.Timer(active=False)
+
+
+@user_errors
 def session_jobs(request: gr.Request):
     """This session's jobs, newest first, as a small Markdown table."""
     jobs = JOBS.list(_session(request))
@@ -235,13 +249,11 @@ def degradation(job_text=""):
     returns the chart and a note on what the shipped runs show."""
     runs = inference.shipped_histories(version=1)  # the paper's Figures 1 and 6 are v1 nets
     note = inference.degradation_reading(runs)
-    for job_id in [part.strip() for part in str(job_text or "").split(",") if part.strip()]:
+    for job_id in _job_ids(job_text, required=False):
         status = JOBS.status(job_id)
         runs.append({"label": f"{status['label']} (job {job_id}, tested on {JOB_TEST_IMAGES:,} images)",
                      "residual": status["residual"],
-                     "epochs": [{"epoch": epoch["epoch"], "train_error": 1 - epoch["accuracy"],
-                                 "test_error": 1 - epoch["val_accuracy"]}
-                                for epoch in status["history"]["epochs"]]})
+                     "epochs": inference.error_history(status["history"]["epochs"])})
     return charts.degradation_figure(runs), note
 
 
@@ -279,7 +291,8 @@ def gradient_flow(depth: int, version: int, batch_size: int = 64, seed: int = 0,
     """
     depth = whole_number(depth, "depth", 1, MAX_DEPTH)
     version = whole_number(version, "version", 1, 2)
-    make_spec(depth, version)  # refuse bad depths before any work
+    make_spec(depth, version)  # refuse bad depths and views before any work
+    charts.check_flow_view(view)
     source, notice = resolve_source()  # offline: generated data at once, not a stalled download
     flow = probes.gradient_flow(depth, version, whole_number(batch_size, "batch size", 1, 512),
                                 whole_number(seed, "seed", 0, 2**31 - 1), source,
@@ -308,10 +321,13 @@ def depth_sweep(version: int = 1, depths: str = "20, 56, 110, 218", progress=gr.
     return charts.sweep_figure(sweep)
 
 
-@user_errors
-def watch_heatmaps(job_text):
-    """The Gradient tab's view of jobs: the same heatmaps and progress as the Train tab."""
-    _, heatmap, text, timer = watch_jobs(job_text)
+def tick_heatmaps(job_text):
+    """The Gradient tab's view of jobs: the same heatmaps and progress as the Train tab; a bad
+    job id becomes a line on the page and stops the timer."""
+    try:
+        _, heatmap, text, timer = _job_views(job_text)
+    except ValueError as err:
+        return gr.skip(), f"*{err}*", gr.Timer(active=False)
     return heatmap, text, timer
 
 
@@ -450,9 +466,10 @@ def lesion(checkpoint: str, samples: int = 1000, compare: str | None = None, req
     samples = whole_number(samples, "samples", 1, 100_000)
     source, notice = resolve_source()
     names = [checkpoint] + ([compare] if compare else [])
-    results = insight.name_apart([insight.lesion(_checkpoint_path(name, request), source, samples,
+    paths = [_checkpoint_path(name, request) for name in names]  # both looked up before any work
+    results = insight.name_apart([insight.lesion(path, source, samples,
                                                  progress=lambda fraction, text: progress(fraction, desc=text))
-                                  for name in names], names)
+                                  for path in paths], names)
     note = f"*{notice}*\n\n" if notice else ""
     return charts.lesion_figure(results), note + insight.lesion_reading(results)
 
@@ -476,9 +493,10 @@ def loss_landscape(checkpoint: str, steps: int = 9, samples: int = 128, compare:
     if notice:
         gr.Warning(notice)
     names = [checkpoint] + ([compare] if compare else [])
+    paths = [_checkpoint_path(name, request) for name in names]  # both looked up before any work
     results = insight.name_apart([insight.loss_landscape(
-        _checkpoint_path(name, request), source, samples, steps,
-        progress=lambda fraction, text: progress(fraction, desc=text)) for name in names], names)
+        path, source, samples, steps,
+        progress=lambda fraction, text: progress(fraction, desc=text)) for path in paths], names)
     return charts.landscape_figure(results), insight.landscape_reading(results)
 
 
@@ -580,7 +598,7 @@ def train_tab():
     timer = gr.Timer(1.0, active=False)
     start.click(start_from_page, [depth, version, plain, epochs, subset, race], [job_text, timer],
                 api_name=False)
-    timer.tick(watch_jobs, job_text, [curves, heatmap, progress, timer], api_name=False,
+    timer.tick(tick_jobs, job_text, [curves, heatmap, progress, timer], api_name=False,
                show_progress="hidden", concurrency_limit=8)
     job_text.submit(watch_jobs, job_text, [curves, heatmap, progress, timer], api_name=False)
     stop.click(stop_from_page, job_text, [curves, heatmap, progress, timer], api_name=False)
@@ -635,8 +653,8 @@ def gradients_tab():
         heat = gr.Plot(label="Gradient norms over training", elem_id="grad-heat")
         timer = gr.Timer(1.5, active=False)
         race.click(start_race_for_heatmaps, [depth, version], [jobs, timer], api_name=False)
-        jobs.submit(watch_heatmaps, jobs, [heat, status, timer], api_name=False)
-        timer.tick(watch_heatmaps, jobs, [heat, status, timer], api_name=False, show_progress="hidden")
+        jobs.submit(tick_heatmaps, jobs, [heat, status, timer], api_name=False)
+        timer.tick(tick_heatmaps, jobs, [heat, status, timer], api_name=False, show_progress="hidden")
 
 
 def classify_tab():

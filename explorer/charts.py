@@ -74,6 +74,13 @@ def gradient_heatmaps(runs: list[tuple[str, dict]], title: str = "Per-layer grad
     return fig
 
 
+def check_flow_view(view: str) -> str:
+    """Returns `view` if `flow_figure` can draw it; raises ValueError otherwise."""
+    if view not in ("kernels", "blocks"):
+        raise ValueError(f"view must be kernels or blocks, got {view!r}")
+    return view
+
+
 def flow_figure(flow, view: str = "kernels") -> go.Figure:
     """Gradient norm per layer (or per block output), plain against residual, log y axis.
 
@@ -81,9 +88,7 @@ def flow_figure(flow, view: str = "kernels") -> go.Figure:
         flow: a `probes.FlowResult`.
         view: "kernels" (||dL/dW|| per weight layer) or "blocks" (||dL/d output|| per block).
     """
-    if view not in ("kernels", "blocks"):
-        raise ValueError(f"view must be kernels or blocks, got {view!r}")
-    if view == "kernels":
+    if check_flow_view(view) == "kernels":
         names, plain, residual = flow.layers, flow.plain, flow.residual
         y_title = "‖∂L/∂W‖ (kernel)"
         starts = flow.stage_starts

@@ -98,7 +98,7 @@ def _open(image) -> Image.Image:
     if isinstance(image, np.ndarray):
         if image.ndim not in (2, 3) or image.size == 0 or (image.ndim == 3 and image.shape[-1] not in (1, 3, 4)):
             raise ValueError(f"not an image array (shape {image.shape}): gray, RGB or RGBA")
-        array = image
+        array = image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image  # Pillow wants (H, W)
         if array.dtype != np.uint8:
             top = float(array.max()) if array.size else 1.0
             array = np.clip(array / (top if top > 1 else 1.0) * 255, 0, 255).astype(np.uint8)
@@ -288,15 +288,15 @@ def ship(run_dir, name: str, source: str, root: Path = PRETRAINED) -> dict:
     from .training import evaluate
 
     run = Path(run_dir)
-    if not (run / "model.keras").is_file() or not (run / "history.json").is_file():
-        raise ValueError(f"{run} holds no finished epoch (model.keras and history.json)")
+    if not all((run / part).is_file() for part in ("model.keras", "history.json", "config.json")):
+        raise ValueError(f"{run} holds no finished epoch (model.keras, history.json and config.json)")
     config = json.loads((run / "config.json").read_text())
     history = json.loads((run / "history.json").read_text())
     root = Path(root)
     (root / "histories").mkdir(parents=True, exist_ok=True)
     target = root / f"{name}.keras"
     model_time = (run / "model.keras").stat().st_mtime_ns
-    copy = root / f".{name}.keras.tmp"
+    copy = root / f".{name}.tmp.keras"  # load_model wants the .keras suffix
     shutil.copyfile(run / "model.keras", copy)
     # the model and the history must be of the same epoch: refuse a run caught between them
     if (run / "model.keras").stat().st_mtime_ns != model_time or \
@@ -304,21 +304,28 @@ def ship(run_dir, name: str, source: str, root: Path = PRETRAINED) -> dict:
         copy.unlink()
         raise ValueError(f"{run} finished an epoch while it was being shipped; pause the run "
                          "(kill -STOP) or ship it again")
-    os.replace(copy, target)
-    result = evaluate(target, source)
+    # evaluate the copy before it replaces anything: a failed evaluation leaves the shipped
+    # file, its history and the manifest as they were
+    try:
+        result = evaluate(copy, source)
+    except BaseException:
+        copy.unlink(missing_ok=True)
+        raise
     epochs = history["epochs"]
+    sha = sha256(copy)
+    os.replace(copy, target)
     (root / "histories" / f"{name}.json").write_text(json.dumps({
         "name": name, "config": config,
-        "epochs": [{"epoch": e["epoch"], "train_error": round(1 - e["accuracy"], 5),
-                    "test_error": round(1 - e["val_accuracy"], 5), "learning_rate": e["learning_rate"],
-                    "seconds": e["seconds"]} for e in epochs]}, indent=1))
+        "epochs": [{**errors, "learning_rate": e["learning_rate"], "seconds": e["seconds"]}
+                   for e, errors in zip(epochs, error_history(epochs, digits=5))]}, indent=1))
     entry = {
         "file": target.name, "name": name, "depth": config["depth"], "version": config["version"],
         "residual": config["residual"], "shortcut": config["shortcut"],
         "epochs": len(epochs), "planned_epochs": config["epochs"],
         "test_accuracy": result["test_accuracy"], "n": result["n"],
-        "data": (f"CIFAR-10 test set (JPEG copy), {Path(source).name}" if "jpeg" in str(source)
-                 else Path(source).name), "sha256": sha256(target),
+        "data": (f"CIFAR-10 test set (JPEG copy), {Path(source).name}"
+                 if Path(source).name == "cifar10-jpeg.tar.gz" else Path(source).name),
+        "sha256": sha,
         "config": config,
     }
     entries = [e for e in manifest(root) if e["name"] != name] + [entry]
@@ -326,6 +333,23 @@ def ship(run_dir, name: str, source: str, root: Path = PRETRAINED) -> dict:
     tmp.write_text(json.dumps({"checkpoints": entries}, indent=1))
     os.replace(tmp, root / "manifest.json")
     return entry
+
+
+def error_history(epochs: list[dict], digits: int | None = None) -> list[dict]:
+    """Per-epoch training and test error from a run's history.
+
+    Args:
+        epochs: `history.json`'s "epochs": dicts with "epoch", "accuracy" and "val_accuracy".
+        digits: rounds the errors to this many decimals; None keeps them as they are.
+
+    Returns:
+        A list of {"epoch", "train_error", "test_error"}, one per epoch.
+    """
+    def error(accuracy):
+        return 1 - accuracy if digits is None else round(1 - accuracy, digits)
+
+    return [{"epoch": e["epoch"], "train_error": error(e["accuracy"]),
+             "test_error": error(e["val_accuracy"])} for e in epochs]
 
 
 def shipped_histories(root: Path = PRETRAINED, version: int | None = None) -> list[dict]:
@@ -350,6 +374,10 @@ def shipped_histories(root: Path = PRETRAINED, version: int | None = None) -> li
     for entry in manifest(root):
         path = Path(root) / "histories" / f"{entry['name']}.json"
         if path.exists() and (version is None or entry.get("version") == version):
+            missing = {"depth", "version", "residual", "shortcut"} - set(entry)
+            if missing:
+                raise ValueError(f"pretrained/manifest.json: {entry['name']} has a history but no "
+                                 f"{', '.join(sorted(missing))}")
             spec = make_spec(entry["depth"], entry["version"], residual=entry["residual"],
                              shortcut=entry["shortcut"])
             runs.append({"label": spec.name, "depth": spec.depth, "version": spec.version,

@@ -125,10 +125,17 @@ def from_dict(cls, values: dict, what: str):
     return cls(**values)
 
 
+def _short(value) -> str:
+    """A value for a message: a 400-digit number from an API call is cut short."""
+    text = str(value)
+    return text if len(text) <= 20 else text[:20] + "..."
+
+
 def _as_int(value, what: str) -> int:
-    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-            or value != int(value)):
-        raise ValueError(f"{what} must be a whole number, got {value!r}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value  # any size: the range checks that follow refuse a huge one
+    if not isinstance(value, float) or not math.isfinite(value) or value != int(value):
+        raise ValueError(f"{what} must be a whole number, got {str(value)[:40]!r}")
     return int(value)
 
 
@@ -149,6 +156,8 @@ def whole_number(value, name: str, low: int, high: int) -> int:
     """
     try:
         number = float(value)
+    except OverflowError:  # an int too large for a float: out of any range we allow
+        number = math.inf
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a whole number, got {str(value)[:40]!r}") from None
     if not math.isfinite(number) or number != int(number) or not low <= number <= high:
@@ -210,9 +219,9 @@ def validate(spec: ResNetSpec) -> None:
     if version not in (1, 2):
         raise ValueError(f"version must be 1 or 2, got {version}")
     if depth <= 0:
-        raise ValueError(f"depth must be positive, got {depth}")
+        raise ValueError(f"depth must be positive, got {_short(depth)}")
     if depth > MAX_DEPTH:
-        raise ValueError(f"depth {depth} is too large: at most {MAX_DEPTH} layers are supported")
+        raise ValueError(f"depth {_short(depth)} is too large: at most {MAX_DEPTH} layers are supported")
     step = 6 if version == 1 else 9
     if (depth - 2) % step or depth < step + 2:
         rule = "6n+2" if version == 1 else "9n+2"

@@ -83,8 +83,8 @@ class TrainConfig:
             (self.schedule in ("cosine", "step"), f"schedule must be cosine or step, got {self.schedule!r}"),
             (self.normalization in ("per_channel", "per_pixel_mean"),
              f"normalization must be per_channel or per_pixel_mean, got {self.normalization!r}"),
-            (0 < self.learning_rate < 10, f"learning rate out of range: {self.learning_rate!r}"),
-            (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
+            (_real(self.learning_rate) and 0 < self.learning_rate < 10, f"learning rate out of range: {self.learning_rate!r}"),
+            (_real(self.label_smoothing) and 0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
             (self.precision in ("auto", "float32", "mixed_bfloat16", "mixed_float16"),
              f"unknown precision {self.precision!r}"),
             (_whole(self.test_subset) and self.test_subset >= 0,
@@ -93,10 +93,10 @@ class TrainConfig:
             (_whole(self.cutout) and 0 <= self.cutout < 32, "cutout must be 0 to 31 pixels"),
             (_whole(self.steps_per_execution) and 1 <= self.steps_per_execution <= 1000,
              "steps_per_execution must be between 1 and 1000"),
-            (0 <= self.max_seconds < 1e7, f"max seconds must be 0 (none) or positive, got {self.max_seconds}"),
-            (0 <= self.warmup_epochs <= MAX_EPOCHS, "warm-up epochs must be 0 or more (capped at a fifth of the run)"),
-            (0 <= self.momentum < 1, "momentum must be in [0, 1)"),
-            (0 <= self.weight_decay < 1, "weight decay must be in [0, 1)"),
+            (_real(self.max_seconds) and 0 <= self.max_seconds < 1e7, f"max seconds must be 0 (none) or positive, got {self.max_seconds}"),
+            (_real(self.warmup_epochs) and 0 <= self.warmup_epochs <= MAX_EPOCHS, "warm-up epochs must be 0 or more (capped at a fifth of the run)"),
+            (_real(self.momentum) and 0 <= self.momentum < 1, "momentum must be in [0, 1)"),
+            (_real(self.weight_decay) and 0 <= self.weight_decay < 1, "weight decay must be in [0, 1)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -106,6 +106,11 @@ class TrainConfig:
 
 def _whole(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _real(value) -> bool:
+    # a number, not text or a bool: a config file's "0.1" must be refused, not compared
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 # Fields that describe how long to run, not what is trained: a resumed run may change them.

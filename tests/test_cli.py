@@ -139,6 +139,7 @@ def test_evaluate_a_trained_checkpoint(trained_run):
     assert scores["n"] == 500 and 0 <= scores["test_accuracy"] <= 1
 
 
+@pytest.mark.slow
 def test_ship_records_what_evaluate_prints(trained_run, tmp_path):
     out, _ = trained_run
     pretrained = tmp_path / "pretrained"
@@ -154,11 +155,17 @@ def test_ship_records_what_evaluate_prints(trained_run, tmp_path):
     assert entry["sha256"] == sha256(pretrained / "tiny.keras")
     history = json.loads((pretrained / "histories" / "tiny.json").read_text())
     assert [e["epoch"] for e in history["epochs"]] == [1]
-    assert not list(pretrained.glob(".*.tmp")) and not (pretrained / "manifest.json.tmp").exists()
+    assert not list(pretrained.glob(".*")) and not (pretrained / "manifest.json.tmp").exists()
     assert_clean_failure(run_cli("ship", tmp_path, "--name", "x", "--data", "synthetic",
                                  EXPLORER_PRETRAINED=str(pretrained)), "holds no finished epoch")
+    # an evaluation that fails leaves the shipped file, its history and the manifest as they were
+    before = {path.name: path.read_bytes() for path in pretrained.rglob("*") if path.is_file()}
+    assert_clean_failure(run_cli("ship", out, "--name", "tiny", "--data", tmp_path / "missing.tar.gz",
+                                 EXPLORER_PRETRAINED=str(pretrained)), "missing.tar.gz")
+    assert {path.name: path.read_bytes() for path in pretrained.rglob("*") if path.is_file()} == before
 
 
+@pytest.mark.slow
 def test_lesion_json_has_the_issue_keys(trained_run):
     out, _ = trained_run
     result = run_cli("lesion", out / "model.keras", "--data", "synthetic", "--samples", 50, "--json")
@@ -168,6 +175,7 @@ def test_lesion_json_has_the_issue_keys(trained_run):
     assert len(report["blocks"]) == len(report["accuracy"]) == len(report["downsampling"]) == 9
 
 
+@pytest.mark.slow
 def test_landscape_json_and_reading(trained_run):
     out, _ = trained_run
     result = run_cli("landscape", out / "model.keras", "--data", "synthetic", "--samples", 16,

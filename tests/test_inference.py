@@ -62,6 +62,14 @@ def test_odd_images_are_prepared(name, tmp_path):
     assert pixels.shape == (32, 32, 3) and pixels.dtype == np.uint8
 
 
+@pytest.mark.parametrize("shape, dtype", [((40, 30), np.uint8), ((40, 30, 1), np.uint8),
+                                          ((40, 30, 1), np.float32), ((40, 30, 4), np.uint16)])
+def test_arrays_of_every_layout_are_prepared(shape, dtype):
+    array = (np.random.default_rng(0).random(shape) * 200).astype(dtype)
+    pixels = inference.prepare(array)
+    assert pixels.shape == (32, 32, 3) and pixels.dtype == np.uint8
+
+
 def test_transparency_is_composited_on_white():
     pixels = inference.prepare(_odd_images()["rgba transparent"])
     assert (pixels == 255).all()

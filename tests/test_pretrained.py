@@ -95,3 +95,12 @@ def test_shipped_histories_skip_entries_without_history_or_of_another_version(tm
     (tmp_path / "histories" / "r29.json").write_text(json.dumps({"epochs": []}))
     assert inference.shipped_histories(tmp_path, version=1) == []
     assert [r["label"] for r in inference.shipped_histories(tmp_path)] == ["ResNet-29 v2"]
+
+
+def test_a_history_without_its_model_fields_is_a_clear_error(tmp_path):
+    (tmp_path / "histories").mkdir()
+    (tmp_path / "manifest.json").write_text(json.dumps({"checkpoints": [
+        {"name": "odd", "file": "odd.keras", "depth": 20}]}))
+    (tmp_path / "histories" / "odd.json").write_text(json.dumps({"epochs": []}))
+    with pytest.raises(ValueError, match="odd has a history but no residual, shortcut, version"):
+        inference.shipped_histories(tmp_path)

@@ -70,6 +70,21 @@ def test_infinite_depth_is_a_value_error():
         make_spec(float("inf"), 1)
 
 
+@pytest.mark.parametrize("depth", [10**400, -(10**400), str(10**400), 1e300])
+def test_huge_depths_are_a_short_value_error(depth):
+    # a JSON big-int from the API once escaped as OverflowError, a traceback
+    with pytest.raises(ValueError) as err:
+        make_spec(depth, 1)
+    assert len(str(err.value)) < 200
+
+
+def test_whole_number_refuses_an_int_too_large_for_a_float():
+    from explorer.specs import whole_number
+
+    with pytest.raises(ValueError, match="from 1 to 2000"):
+        whole_number(10**400, "depth", 1, 2000)
+
+
 def test_residual_false_as_text_is_not_read_as_true():
     try:
         spec = make_spec(20, 1, residual="false")

@@ -26,6 +26,11 @@ def test_full_output_folder_gives_a_clear_error(tmp_path, monkeypatch):
     ("steps_per_execution", 0, "steps_per_execution"),
     ("optimizer", "rmsprop", "optimizer must be sgd or adam"),
     ("depth", 21, "nearest valid depths are 20 and 26"),
+    # a config file's text or null where a number belongs: refused, not a TypeError
+    ("learning_rate", "0.1", "learning rate out of range"),
+    ("momentum", None, "momentum"),
+    ("weight_decay", True, "weight decay"),
+    ("label_smoothing", float("nan"), "label smoothing"),
 ])
 def test_config_validation(field, value, message):
     with pytest.raises(ValueError, match=message):

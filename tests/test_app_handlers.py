@@ -1,0 +1,30 @@
+"""The app's handlers called directly, for behavior a browser test cannot pin down cheaply."""
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def app_module(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EXPLORER_RUNS", str(tmp_path_factory.mktemp("runs")))  # read at import
+        import app
+
+    return app
+
+
+@pytest.mark.parametrize("job_text", ["ab", "", "  ,  "])
+def test_a_bad_job_id_on_a_timer_tick_stops_the_timer_with_a_line(app_module, job_text):
+    # a partial id typed while the timer runs: one line on the page and the timer off, not a
+    # gr.Error raised again on every tick
+    curves, heatmap, text, timer = app_module.tick_jobs(job_text)
+    assert text.startswith("*") and ("unknown job id" in text or "no job yet" in text)
+    assert timer.active is False
+    heatmap, text, timer = app_module.tick_heatmaps(job_text)
+    assert "job" in text and timer.active is False
+
+
+def test_watch_jobs_still_reports_a_bad_id_as_an_error(app_module):
+    import gradio as gr
+
+    with pytest.raises(gr.Error, match="unknown job id"):
+        app_module.watch_jobs("ab")
