@@ -126,7 +126,10 @@ def sweep_figure(sweep: dict) -> go.Figure:
             ("residual_median", "residual, median layer", PALETTE[0], "dash")):
         fig.add_trace(go.Scatter(x=depths, y=[r[key] for r in rows], name=label, mode="lines+markers",
                                  line=dict(color=color, dash=dash)))
-    fig.update_layout(title=f"Gradient norm against depth (v{sweep['version']}, at initialization)",
+    title = f"Gradient norm against depth (v{sweep['version']}, at initialization)"
+    if sweep.get("data") == "synthetic":  # say so on the chart, as the other views do
+        title += "<br><sup>on generated images, not CIFAR-10</sup>"
+    fig.update_layout(title=title,
                       xaxis=dict(title="depth", type="log", tickvals=depths),
                       yaxis=dict(type="log", title="‖∂L/∂W‖"), height=400, template="plotly_white",
                       margin=dict(l=60, r=10, t=60, b=50))

@@ -94,7 +94,7 @@ def cmd_bench(args):
     from .training import TrainConfig, bench_train
 
     config = TrainConfig(depth=args.depth, version=args.version, residual=not args.plain,
-                         batch_size=args.batch_size, data=args.data or "", precision=args.precision,
+                         shortcut=args.shortcut, batch_size=args.batch_size, data=args.data or "", precision=args.precision,
                          steps_per_execution=args.steps_per_execution)
     result = bench_train(config, args.steps)
     print(json.dumps(result) if args.json else f"{result['model']}: {result['img_per_s']} img/s")
@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def model_args(p, depth=20):
         p.add_argument("--depth", type=int, default=depth, help="6n+2 (v1) or 9n+2 (v2)")
-        p.add_argument("--version", type=int, default=1, choices=None, help="1 or 2")
+        p.add_argument("--version", type=int, default=1, help="1 or 2")
         p.add_argument("--plain", action="store_true", help="the plain twin: no shortcuts")
         p.add_argument("--shortcut", default="projection", help="projection or zeropad")
 

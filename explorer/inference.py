@@ -518,8 +518,11 @@ def _imagenet_model(depth: int):
     if depth in builders and not weights.exists() and not host_reachable("https://storage.googleapis.com"):
         raise ValueError("the ImageNet weights cannot be downloaded here (no internet). Online, this "
                          "works with keras.applications.")
+    from .models import BUILD_LOCK
+
     try:
-        return builders[depth](weights="imagenet")
+        with BUILD_LOCK:  # its initializers draw from the global random state (see models)
+            return builders[depth](weights="imagenet")
     except KeyError:
         raise ValueError("keras.applications ships ImageNet weights for ResNet-50, 101 and 152") from None
     except Exception as err:  # noqa: BLE001 - urllib, HTTP and file errors alike

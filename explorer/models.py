@@ -298,5 +298,10 @@ def weight_layers(model: ResNet) -> list:
 
 
 def load_model(path) -> ResNet:
-    """Loads a `.keras` checkpoint with `safe_mode=True` (no code in the file ever runs)."""
-    return keras.saving.load_model(path, safe_mode=True, compile=False)
+    """Loads a `.keras` checkpoint with `safe_mode=True` (no code in the file ever runs).
+
+    Loading builds the layers first, and their initializers draw from the global random
+    state: it holds `BUILD_LOCK` like `build_model`.
+    """
+    with BUILD_LOCK:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)

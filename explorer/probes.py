@@ -265,8 +265,9 @@ def depth_sweep(version: int = 1, depths=(20, 56, 110, 218), batch_size: int = 3
         progress: optional `progress(fraction, text)` callback, called before each depth.
 
     Returns:
-        {"version", "rows"}: one row per depth, {"depth", "plain_first", "residual_first",
-        "plain_median", "residual_median"}, norms of d(loss)/d(kernel).
+        {"version", "rows", "data", "notice"}: one row per depth, {"depth", "plain_first",
+        "residual_first", "plain_median", "residual_median"}, norms of d(loss)/d(kernel); the
+        source the images came from, and a notice when generated data stood in (else "").
 
     Raises:
         ValueError: a depth is not valid for `version`, or `batch_size` is out of range.
@@ -281,7 +282,8 @@ def depth_sweep(version: int = 1, depths=(20, 56, 110, 218), batch_size: int = 3
                      "plain_median": float(np.median(flow.plain)),
                      "residual_median": float(np.median(flow.residual))})
     report(1.0, "done")
-    return {"version": version, "rows": rows}
+    # every depth reads the same source: the last probe's notice holds for all
+    return {"version": version, "rows": rows, "data": flow.data, "notice": flow.notice}
 
 
 def reading(flow: FlowResult) -> str:

@@ -486,7 +486,8 @@ def bench_train(config: TrainConfig, steps: int, data: Dataset | None = None) ->
         data: the dataset; None loads `config.data`.
 
     Returns:
-        {"img_per_s", "steps", "batch_size", "seconds", "precision", "model", "device"}.
+        {"img_per_s", "steps", "batch_size", "seconds", "precision", "model", "spec",
+        "device"}: "spec" is the spec's slug (shortcut included, as in `resnet20_v1_zeropad`).
 
     Raises:
         ValueError: `config` or `steps` is out of range, or the data cannot be had.
@@ -511,7 +512,7 @@ def bench_train(config: TrainConfig, steps: int, data: Dataset | None = None) ->
     return {"img_per_s": round(steps * config.batch_size / seconds, 1), "steps": steps,
             "batch_size": config.batch_size, "seconds": round(seconds, 2),
             "precision": resolve_precision(config.precision), "model": config.spec().name,
-            "device": device_name()}
+            "spec": config.spec().slug, "device": device_name()}
 
 
 def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: int = 1,

@@ -240,3 +240,11 @@ def test_kill_9_then_the_same_command_resumes(tmp_path):
     epochs = [e["epoch"] for e in json.loads(history.read_text())["epochs"]]
     assert epochs == [1, 2, 3, 4]
     assert "test_accuracy" in json.loads(second.stdout.strip().splitlines()[-1])
+
+
+def test_bench_measures_the_network_asked_for():
+    result = run_cli("bench", "train", "--depth", 8, "--shortcut", "zeropad", "--steps", 2,
+                     "--batch-size", 8, "--data", "synthetic", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (report,) = json_lines(result.stdout)
+    assert report["spec"] == "resnet8_v1_zeropad" and report["img_per_s"] > 0

@@ -79,7 +79,23 @@ def test_flow_shapes_and_order(flow):
 
 def test_reading_reports_measured_numbers(flow):
     text = probes.reading(flow)
-    assert "ResNet-20 v1" in text and "orders of magnitude" in text
+    assert "ResNet-20 v1" in text and "16 images, generated" in text
+    ratio = flow.plain[0] / flow.residual[0]
+    said = [f"{ratio:.1f}x larger", f"{1 / ratio:.1f}x smaller", f"plain/residual = {ratio:.2f}"]
+    assert sum(phrase in text for phrase in said) == 1, (ratio, text)
+    spread = np.log10(max(flow.plain) / min(flow.plain))
+    assert f"spans {spread:.1f} orders of magnitude (plain)" in text
+
+
+def test_depth_sweep_rows_are_the_probes_numbers_and_the_chart_names_its_data():
+    from explorer import charts
+
+    sweep = probes.depth_sweep(1, [8, 14], batch_size=4, seed=1, source="synthetic")
+    assert [row["depth"] for row in sweep["rows"]] == [8, 14] and sweep["data"] == "synthetic"
+    flow = probes.gradient_flow(14, 1, 4, 1, "synthetic")
+    assert sweep["rows"][1]["plain_first"] == pytest.approx(flow.plain[0], rel=1e-5)
+    assert sweep["rows"][1]["residual_median"] == pytest.approx(float(np.median(flow.residual)), rel=1e-5)
+    assert "generated images" in charts.sweep_figure(sweep).layout.title.text
 
 
 def test_bad_input_refused():
