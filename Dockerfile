@@ -1,4 +1,4 @@
-# ResNet Explorer: the same install as CI, served on 0.0.0.0:7860.
+# ResNet Explorer: the app's requirements.txt on Python 3.11 (as CI), served on 0.0.0.0:7860.
 FROM python:3.11-slim
 RUN useradd --create-home --uid 1000 explorer
 WORKDIR /home/explorer/app

@@ -6,6 +6,7 @@ machine (Docker, Hugging Face Spaces do this for you).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -118,13 +119,13 @@ def _session(request) -> str:
 def _start(depth, version, plains, epochs, subset, request, group=""):
     """Queues one job per entry of `plains` (True: the plain twin), all or none; returns
     (job ids, a notice about the data source or "")."""
-    source, notice = resolve_source()
     configs = [TrainConfig(
         depth=whole_number(depth, "depth", 1, MAX_DEPTH), version=whole_number(version, "version", 1, 2),
         residual=not as_bool(plain, "plain"), epochs=whole_number(epochs, "epochs", 1, MAX_EPOCHS),
-        subset=whole_number(subset, "subset", 0, 50_000), data=source,
-        test_subset=JOB_TEST_IMAGES,
+        subset=whole_number(subset, "subset", 0, 50_000), test_subset=JOB_TEST_IMAGES,
         grad_every=10, seed=0).validate() for plain in plains]
+    source, notice = resolve_source()  # after the checks: it may ask the network (up to 3 s)
+    configs = [dataclasses.replace(config, data=source) for config in configs]
     return JOBS.start_group(configs, owner=_session(request), group=group), notice
 
 
@@ -137,7 +138,7 @@ def train_start(depth: int, version: int, plain: bool = False, epochs: int = 3, 
         depth: 6n+2 (v1) or 9n+2 (v2).
         version: 1 or 2.
         plain: train the plain twin (no shortcuts).
-        epochs: epochs to train (capped by EXPLORER_MAX_EPOCHS).
+        epochs: epochs to train (more than EXPLORER_MAX_EPOCHS is refused).
         subset: the first N training images (0: all 50,000).
     """
     return _start(depth, version, [plain], epochs, subset, request)[0][0]

@@ -76,6 +76,29 @@ def cmd_evaluate(args):
     print(json.dumps(evaluate(args.checkpoint, args.data, limit=args.limit or None)))
 
 
+def cmd_classify(args):
+    from .inference import classify
+    from .training import load_checkpoint
+
+    if not Path(args.checkpoint).is_file():
+        raise ValueError(f"no checkpoint at {args.checkpoint}")
+    model = load_checkpoint(args.checkpoint)
+    failed = []
+    for image in args.images:
+        try:
+            top, _ = classify(model, image, top=args.top)
+        except ValueError as err:  # say which file, and go on with the others
+            print(f"error: {image}: {err}", file=sys.stderr)
+            failed.append(image)
+            continue
+        if args.json:
+            print(json.dumps({"image": image, "top": {name: round(p, 4) for name, p in top.items()}}))
+        else:
+            print(f"{image}: " + ", ".join(f"{name} {p:.3f}" for name, p in top.items()))
+    if failed:
+        raise ValueError(f"{len(failed)} of {len(args.images)} files could not be classified")
+
+
 def cmd_gradients(args):
     from .probes import gradient_flow
 
@@ -204,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random directions")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     p.set_defaults(func=cmd_landscape)
+
+    p = sub.add_parser("classify", help="top classes of image files, as the Classify tab shows them")
+    p.add_argument("checkpoint", help="a .keras checkpoint, e.g. pretrained/resnet20_v1.keras")
+    p.add_argument("images", nargs="+", help="image files (any format the Classify tab takes)")
+    p.add_argument("--top", type=int, default=5, choices=range(1, 11), metavar="1-10")
+    p.add_argument("--json", action="store_true", help="one JSON line per image")
+    p.set_defaults(func=cmd_classify)
 
     p = _checkpoint_parser(sub, "evaluate", "test accuracy of a .keras checkpoint")
     p.add_argument("--limit", type=int, default=0, help="first N test images (0: all)")

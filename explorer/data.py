@@ -257,6 +257,7 @@ def host_reachable(url: str = "https://www.cs.toronto.edu") -> bool:
     """Whether a download host answers within 3 s. A yes is kept for the process; a no is
     asked again after 5 minutes (a network can come back). Every Start asks, and an offline
     probe would otherwise wait out its timeout each time."""
+    import urllib.error
     import urllib.request
 
     answer, asked = _REACHABLE.get(url, (None, 0.0))
@@ -265,6 +266,8 @@ def host_reachable(url: str = "https://www.cs.toronto.edu") -> bool:
     try:
         with urllib.request.urlopen(url, timeout=3):
             answer = True
+    except urllib.error.HTTPError:  # the host answered (a 403 for a bare bucket root): online
+        answer = True
     except OSError:
         answer = False
     _REACHABLE[url] = (answer, time.time())

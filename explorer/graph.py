@@ -370,7 +370,8 @@ def explain(spec: ResNetSpec) -> str:
         lines.append(
             f"**Plain twin.** The same {len(net.blocks)} blocks and layers with every shortcut and add "
             "removed: the signal and its gradient must pass through every layer in turn. Toggle "
-            "*residual* to compare; the curves on the Gradient tab show what this does to training.")
+            "*residual* to compare; the Gradient tab shows what this does to the gradients, the Train "
+            "tab's race and degradation view what it does to training.")
     if spec.family == "cifar" and spec.version == 1:
         lines.append("**v1 (post-activation).** conv-BN-ReLU, conv-BN, then the add, then ReLU: the "
                      "shortcut's output passes through a ReLU before the next block.")

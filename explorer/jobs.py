@@ -52,6 +52,13 @@ class Job:
                 "ended": self.ended, "error": self.error, "label": self.label, "group": self.group}
 
 
+def time_limit(job_seconds: float, manager_seconds: float) -> float:
+    """The tighter of a job's own time limit and the manager's cap; 0 on either side means
+    none there (so a manager without a cap keeps the job's own limit)."""
+    limits = [seconds for seconds in (job_seconds, manager_seconds) if seconds > 0]
+    return min(limits) if limits else 0
+
+
 class JobManager:
     """Runs at most `max_running` jobs at once; the rest wait in order.
 
@@ -274,8 +281,8 @@ class JobManager:
 
     def _launch(self, job: Job):
         """Writes the job's exact config beside it and runs `train --config` on it."""
-        cap = min(job.config.max_seconds or self.max_seconds, self.max_seconds)
-        config = dataclasses.replace(job.config, max_seconds=cap)
+        config = dataclasses.replace(job.config, max_seconds=time_limit(job.config.max_seconds,
+                                                                        self.max_seconds))
         args = [sys.executable, "-m", "explorer", "train", "--config", str(job.out / "config.json"),
                 "--out", str(job.out)]
         try:

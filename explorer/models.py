@@ -153,7 +153,8 @@ class ResidualBlock(layers.Layer):
 
     def call(self, x, training=None, drop_branch=False):
         """`drop_branch` deletes F(x) (lesion study): a residual block keeps its shortcut,
-        a plain block passes its input through (only where shapes allow)."""
+        a plain block passes its input through (`ResNet.forward` refuses one that changes
+        shape)."""
         if drop_branch:
             y = _run_chain(self.shortcut, x, training) if self.add is not None else x
         else:
@@ -227,7 +228,15 @@ class ResNet(keras.Model):
         """Runs the net; with `collect=True` also returns every block's output.
 
         `drop_blocks` holds block indices whose residual branch is deleted (lesion study).
+
+        Raises:
+            ValueError: a dropped block of a plain net changes shape, so its input cannot
+                pass through in its place.
         """
+        for i in drop_blocks:
+            if self.blocks[i].add is None and self.blocks[i].plan.downsamples:
+                raise ValueError(f"{self.blocks[i].name} changes shape: a plain net cannot pass its "
+                                 "input through in its place")
         x = _run_chain(self.stem, self.normalize(pixels), training)
         outputs = []
         for i, block in enumerate(self.blocks):

@@ -41,7 +41,7 @@ class TrainConfig:
     subset: int = 0  # use only the first N training images (0: all)
     test_subset: int = 0  # evaluate on the first N test images each epoch (0: all)
     normalization: str = "per_channel"  # or "per_pixel_mean" (the tutorial's)
-    cutout: int = 0  # side of a random square zeroed per image (0: off)
+    cutout: int = 0  # side of a random square filled with grey (128) per image (0: off)
     # --- optimization
     epochs: int = 30
     batch_size: int = 128  # the paper's batch
@@ -251,7 +251,7 @@ def _cpu_has_bf16() -> bool:
 
 def resolve_precision(precision: str) -> str:
     """"auto": fp16 mixed precision on a GPU; bf16 on a CPU with native bf16 instructions
-    (with the fused batch norm, bench/train_throughput.py measured bf16 at about 1.4x fp32
+    (with the fused batch norm, bench/train_throughput.py measured bf16 at 1.48x fp32
     here, where it had been no faster with Keras' unfused batch norm); fp32 otherwise."""
     if precision != "auto":
         return precision
@@ -609,6 +609,8 @@ def evaluate(checkpoint, source: str | None = None, data: Dataset | None = None,
         ValueError: there is no file at `checkpoint`, it is not a loadable ResNet
             checkpoint, or the data cannot be had.
     """
+    if limit is not None and not (_whole(limit) and limit >= 1):
+        raise ValueError(f"limit must be a positive number of test images, got {limit!r}")
     path = Path(checkpoint)
     if not path.is_file():
         raise ValueError(f"no checkpoint at {path}")
@@ -620,6 +622,17 @@ def evaluate(checkpoint, source: str | None = None, data: Dataset | None = None,
 
 
 def load_checkpoint(path):
+    """Loads a `.keras` checkpoint (see `models.load_model`).
+
+    Args:
+        path: the checkpoint file.
+
+    Returns:
+        The `ResNet` it holds.
+
+    Raises:
+        ValueError: the file is not a loadable ResNet checkpoint.
+    """
     from .models import load_model
 
     try:

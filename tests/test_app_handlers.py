@@ -16,10 +16,10 @@ def app_module(tmp_path_factory):
 def test_a_bad_job_id_on_a_timer_tick_stops_the_timer_with_a_line(app_module, job_text):
     # a partial id typed while the timer runs: one line on the page and the timer off, not a
     # gr.Error raised again on every tick
-    curves, heatmap, text, timer = app_module.tick_jobs(job_text)
+    _, _, text, timer = app_module.tick_jobs(job_text)
     assert text.startswith("*") and ("unknown job id" in text or "no job yet" in text)
     assert timer.active is False
-    heatmap, text, timer = app_module.tick_heatmaps(job_text)
+    _, text, timer = app_module.tick_heatmaps(job_text)
     assert "job" in text and timer.active is False
 
 

@@ -248,3 +248,34 @@ def test_bench_measures_the_network_asked_for():
     assert result.returncode == 0, result.stderr[-3000:]
     (report,) = json_lines(result.stdout)
     assert report["spec"] == "resnet8_v1_zeropad" and report["img_per_s"] > 0
+
+
+def test_classify_prints_each_image_and_names_the_bad_one(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from explorer.models import build_model
+    from explorer.specs import make_spec
+
+    checkpoint = tmp_path / "r8.keras"
+    build_model(make_spec(8, 1)).save(checkpoint)
+    Image.fromarray(np.full((40, 60, 3), 120, np.uint8)).save(tmp_path / "grey.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    result = run_cli("classify", checkpoint, tmp_path / "grey.png", tmp_path / "notes.txt",
+                     tmp_path / "grey.png", "--top", 3, "--json")
+    assert_clean_failure(result, "notes.txt")
+    lines = json_lines(result.stdout)
+    assert [Path(line["image"]).name for line in lines] == ["grey.png", "grey.png"]
+    from explorer.inference import classify
+    from explorer.models import load_model
+
+    top, _ = classify(load_model(checkpoint), tmp_path / "grey.png", top=3)  # the Classify tab's path
+    assert lines[0]["top"] == {name: round(p, 4) for name, p in top.items()}
+    assert_clean_failure(run_cli("classify", tmp_path / "missing.keras", tmp_path / "grey.png"),
+                         "no checkpoint at")
+
+
+def test_evaluate_refuses_a_negative_limit(tmp_path):
+    # -5 once evaluated all but the last five images
+    assert_clean_failure(run_cli("evaluate", tmp_path / "x.keras", "--limit", -5),
+                         "limit must be a positive number")

@@ -60,6 +60,33 @@ def test_filter_normalized_direction_matches_filter_norms():
     assert not d_bias.any()
 
 
+def test_a_plain_block_that_changes_shape_cannot_be_deleted():
+    model = build_model(make_spec(20, 1, residual=False))
+    x = np.zeros((2, 32, 32, 3), "uint8")
+    assert model.forward(x, drop_blocks=(1,)).shape == (2, 10)  # same shape: passes through
+    with pytest.raises(ValueError, match="stage2_block1 changes shape"):
+        model.forward(x, drop_blocks=(3,))
+
+
+def test_a_host_that_answers_with_an_http_error_is_online(monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    from explorer import data
+
+    def answers_403(url, timeout):
+        raise urllib.error.HTTPError(url, 403, "Forbidden", {}, None)
+
+    def unreachable(url, timeout):
+        raise urllib.error.URLError("no route")
+
+    monkeypatch.setattr(data, "_REACHABLE", {})
+    monkeypatch.setattr(urllib.request, "urlopen", answers_403)
+    assert data.host_reachable("https://example.invalid/a") is True
+    monkeypatch.setattr(urllib.request, "urlopen", unreachable)
+    assert data.host_reachable("https://example.invalid/b") is False
+
+
 def test_imagenet_photos_fail_clearly_offline_or_work_online():
     from explorer import inference
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer.jobs import JobManager
+from explorer.jobs import JobManager, time_limit
 from explorer.training import TrainConfig
 
 pytestmark = pytest.mark.slow
@@ -91,7 +91,7 @@ def test_unwritable_run_folder_gives_a_clear_error(tmp_path):
 
 KILLED_APP = """
 import sys, time
-from explorer.jobs import JobManager
+from explorer.jobs import JobManager, time_limit
 from explorer.training import TrainConfig
 manager = JobManager(sys.argv[1])
 config = dict(depth=8, epochs=50, subset=64, test_subset=32, batch_size=32, data="synthetic",
@@ -160,3 +160,11 @@ def test_a_job_that_cannot_launch_fails_and_the_queue_keeps_moving(manager):
     assert status["state"] == "failed" and "could not start training" in status["error"]
     after = manager.start(TrainConfig(**TINY), owner="alice")
     assert _wait(manager, after)["state"] == "done"
+
+
+@pytest.mark.parametrize("job_seconds, manager_seconds, limit", [
+    (0, 3600, 3600), (600, 3600, 600), (7200, 3600, 3600),
+    (600, 0, 600),  # EXPLORER_JOB_SECONDS=0 (no cap) once dropped the job's own limit
+    (0, 0, 0)])
+def test_a_job_runs_under_the_tighter_time_limit(job_seconds, manager_seconds, limit):
+    assert time_limit(job_seconds, manager_seconds) == limit
