@@ -103,7 +103,15 @@ def build_architecture(depth, version, family="cifar", residual=True, shortcut="
 
 @user_errors
 def download_architecture(depth, version, family="cifar", residual=True, shortcut="projection"):
-    """Builds the real Keras model and returns its `.keras` file (opens in Netron)."""
+    """Builds the real Keras model and returns its `.keras` file (opens in Netron).
+
+    Args:
+        depth: 6n+2 (v1) or 9n+2 (v2) for CIFAR-10; 18, 34, 50, 101 or 152 for ImageNet.
+        version: 1 or 2 (CIFAR-10 nets).
+        family: "cifar" or "imagenet".
+        residual: False for the plain twin (no shortcuts).
+        shortcut: "projection" or "zeropad", where shapes change.
+    """
     from explorer.models import build_model
 
     spec = make_spec(depth, version, family=family, residual=residual, shortcut=shortcut)
@@ -184,11 +192,11 @@ def _job_ids(text, required=True):
     return ids
 
 
-def _fmt_eta(seconds):
+def _eta_text(seconds):
     if seconds is None:
         return "estimating"
-    minutes, sec = divmod(int(seconds), 60)
-    return f"{minutes} min {sec:02d} s" if minutes else f"{sec} s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
 
 
 def _job_views(job_text):
@@ -206,7 +214,7 @@ def _job_views(job_text):
         elif status["state"] == "running":
             line += (f", epoch {min(status['epoch'] + 1, status['epochs'])}/{status['epochs']}, "
                      f"step {status['step']}/{status['steps_per_epoch'] or '?'}, "
-                     f"ETA {_fmt_eta(status['eta_seconds'])}")
+                     f"ETA {_eta_text(status['eta_seconds'])}")
         if status["device"]:
             line += f" · {status['device']}"
         if status["data"]:
@@ -246,8 +254,13 @@ def session_jobs(request: gr.Request):
 
 @user_errors
 def degradation(job_text=""):
-    """Shipped histories (the paper's Figures 1 and 6 on our runs), with live jobs overlaid;
-    returns the chart and a note on what the shipped runs show."""
+    """Training and test error against epoch of the shipped v1 runs (the paper's Figures 1
+    and 6 on our runs), with jobs of this app overlaid; returns the chart and a note on what
+    the shipped runs show.
+
+    Args:
+        job_text: job ids to overlay, separated by commas; empty for none.
+    """
     runs = inference.shipped_histories(version=1)  # the paper's Figures 1 and 6 are v1 nets
     note = inference.degradation_reading(runs)
     for job_id in _job_ids(job_text, required=False):
@@ -309,7 +322,13 @@ def gradient_flow(depth: int, version: int, batch_size: int = 64, seed: int = 0,
 
 @user_errors
 def depth_sweep(version: int = 1, depths: str = "20, 56, 110, 218", progress=gr.Progress()):
-    """First-layer and median gradient norm against depth, plain and residual."""
+    """First-layer and median gradient norm against depth, plain and residual (at
+    initialization, the same weights and batch for each pair); returns the chart.
+
+    Args:
+        version: 1 or 2.
+        depths: 1 to 8 depths valid for `version`, separated by commas.
+    """
     version = whole_number(version, "version", 1, 2)
     values = [whole_number(part, "depth", 1, MAX_DEPTH) for part in str(depths).replace(";", ",").split(",")
               if part.strip()]
@@ -369,7 +388,7 @@ def _checkpoint_path(checkpoint, request):
         shipped = inference.manifest()
         if shipped:
             return inference.pretrained_path(shipped[0]["name"])
-        own = [c for _, c in _checkpoint_choices(request) if c.startswith("job:")]
+        own = [value for _, value in _checkpoint_choices(request) if value.startswith("job:")]
         if not own:
             raise ValueError("no checkpoint available yet: train one on the Train tab")
         checkpoint = own[0]
@@ -503,7 +522,12 @@ def loss_landscape(checkpoint: str, steps: int = 9, samples: int = 128, compare:
 
 @user_errors
 def classify_imagenet(image: gr.FileData | str | None):
-    """Top-5 ImageNet classes of a photo (keras.applications ResNet-50 weights; needs internet)."""
+    """Top-5 ImageNet classes of a photo with keras.applications ResNet-50 weights (they are
+    downloaded once: needs internet, else a clear message).
+
+    Args:
+        image: an image file.
+    """
     return inference.classify_imagenet(_image_path(image))
 
 
@@ -519,7 +543,7 @@ def refresh_checkpoints(current=None, request: gr.Request = None):
 def refresh_compare(current=None, request: gr.Request = None):
     """The optional second checkpoint's list; keeps the current choice (or none)."""
     choices = _checkpoint_choices(request)
-    return gr.Dropdown(choices=choices, value=current if current in [v for _, v in choices] else None)
+    return gr.Dropdown(choices=choices, value=current if current in [value for _, value in choices] else None)
 
 
 @user_errors

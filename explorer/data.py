@@ -41,11 +41,6 @@ class Dataset:
     source: str  # what was loaded, for display and for the manifest
     notice: str = ""  # shown in the UI when a fallback was used
 
-    def subset(self, train: int | None = None, test: int | None = None) -> Dataset:
-        """The first `train` / `test` examples (a class-balanced prefix: data is shuffled)."""
-        return Dataset(self.x_train[:train], self.y_train[:train], self.x_test[:test],
-                       self.y_test[:test], self.classes, self.source, self.notice)
-
 
 def default_source() -> str:
     return os.environ.get("EXPLORER_DATA", "keras")
@@ -56,7 +51,19 @@ def cache_dir() -> Path:
 
 
 def load_cifar10(source: str | None = None) -> Dataset:
-    """Loads CIFAR-10 from `source` (see module docstring). Raises ValueError when it cannot."""
+    """Loads CIFAR-10 (or a folder laid out like it) into memory.
+
+    Args:
+        source: "keras" (downloads once), "synthetic", or a path to a `.tar.gz` archive or a
+            folder of `train/<class>/*.jpg` and `test/<class>/*.jpg`; None for
+            `$EXPLORER_DATA`, else "keras".
+
+    Returns:
+        A `Dataset` of uint8 images and int labels.
+
+    Raises:
+        ValueError: the source cannot be read (missing, not an archive, no images, offline).
+    """
     source = str(source or default_source()).strip()
     if source == "synthetic":
         return synthetic()
@@ -217,8 +224,12 @@ def synthetic(num_train: int = 2000, num_test: int = 500, seed: int = 0) -> Data
 def resolve_source(source: str | None = None) -> tuple[str, str]:
     """A cheap check, before starting work, that `source` can be had without decoding it.
 
-    Returns (source to use, notice). Falls back to "synthetic" with a notice when the
-    source is a missing path, or "keras" while CIFAR-10 was never downloaded and cannot be.
+    Args:
+        source: as for `load_cifar10`.
+
+    Returns:
+        (the source to use, a notice for the page or ""): "synthetic" with a notice when the
+        source is a missing path, or "keras" while CIFAR-10 was never downloaded and cannot be.
     """
     source = str(source or default_source()).strip()
     if source == "synthetic":

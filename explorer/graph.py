@@ -221,17 +221,18 @@ def build_graph(spec: ResNetSpec, expand: str = "none") -> Graph:
                 prev = node
                 continue
             block_input = prev
-            main = [m for m in members if not m.shortcut and m.kind != "add"]
-            add_layer = next((m for m in members if m.kind == "add"), None)
+            main = [member for member in members if not member.shortcut and member.kind != "add"]
+            add_layer = next((member for member in members if member.kind == "add"), None)
             tail = []
-            for m in main:
-                if add_layer is not None and m.name.endswith("_out"):
-                    tail.append(m)
+            for member in main:
+                if add_layer is not None and member.name.endswith("_out"):
+                    tail.append(member)
                     continue
-                label = m.name.split("_", 2)[-1] if m.kind == "conv" else ""
-                node = add_node(label, m.kind, _hover(m.name, m.kind, m.output_shape, m.params,
-                                                      m.flops, m.detail),
-                                size=14 if m.kind == "conv" else 9)
+                label = member.name.split("_", 2)[-1] if member.kind == "conv" else ""
+                node = add_node(label, member.kind,
+                                _hover(member.name, member.kind, member.output_shape, member.params,
+                                       member.flops, member.detail),
+                                size=14 if member.kind == "conv" else 9)
                 graph.edges.append((prev["id"], node["id"], "main"))
                 prev = node
                 x += 1.0
@@ -239,24 +240,24 @@ def build_graph(spec: ResNetSpec, expand: str = "none") -> Graph:
                 add = add_node("+", "add", _hover(add_layer.name, "add", add_layer.output_shape, 0, 0,
                                                   add_layer.detail), size=18)
                 graph.edges.append((prev["id"], add["id"], "main"))
-                short = [m for m in members if m.shortcut]
+                short = [member for member in members if member.shortcut]
                 if short:  # the shortcut's own layers sit on the arc, above the main path
                     mid = (block_input["x"] + add["x"]) / 2
                     saved_x, x = x, mid
-                    sc = add_node(short[0].name.split("_", 2)[-1], short[0].kind, _hover(
+                    shortcut_node = add_node(short[0].name.split("_", 2)[-1], short[0].kind, _hover(
                         short[0].name, short[0].kind, short[-1].output_shape,
-                        sum(s.params for s in short), sum(s.flops for s in short),
-                        " + ".join(s.detail for s in short)), y=1.2, size=14, symbol="diamond")
+                        sum(layer.params for layer in short), sum(layer.flops for layer in short),
+                        " + ".join(layer.detail for layer in short)), y=1.2, size=14, symbol="diamond")
                     x = saved_x
-                    graph.edges.append((block_input["id"], sc["id"], block.shortcut))
-                    graph.edges.append((sc["id"], add["id"], block.shortcut))
+                    graph.edges.append((block_input["id"], shortcut_node["id"], block.shortcut))
+                    graph.edges.append((shortcut_node["id"], add["id"], block.shortcut))
                 else:
                     graph.edges.append((block_input["id"], add["id"], "identity"))
                 prev = add
                 x += 1.0
-            for m in tail:
-                node = add_node("", m.kind, _hover(m.name, m.kind, m.output_shape, 0, 0, m.detail),
-                                size=9)
+            for member in tail:
+                node = add_node("", member.kind, _hover(member.name, member.kind, member.output_shape,
+                                                        0, 0, member.detail), size=9)
                 graph.edges.append((prev["id"], node["id"], "main"))
                 prev = node
                 x += 1.0

@@ -459,11 +459,20 @@ def degradation_reading(runs: list[dict]) -> str:
 
 def gradcam(model, image, class_name: str | None = None, factor: int = 6) -> tuple[np.ndarray, str]:
     """Grad-CAM (Selvaraju et al. 2017) on the last block's feature map: where in the image
-    the evidence for a class is. Returns (heat overlaid on the enlarged input, a Markdown
-    caption naming the class and its probability).
+    the evidence for a class is.
 
     Args:
-        class_name: a CIFAR-10 class; None explains the predicted class.
+        model: a loaded `ResNet` (see `load`).
+        image: anything `prepare` accepts.
+        class_name: one of the model's classes; None explains the predicted class.
+        factor: how many times the 32x32 input is enlarged for display.
+
+    Returns:
+        (the heat overlaid on the enlarged input, an RGB uint8 array; a Markdown caption
+        naming the class and its probability).
+
+    Raises:
+        ValueError: the image cannot be read, or `class_name` is not one of the model's.
     """
     import tensorflow as tf
 

@@ -182,18 +182,19 @@ def loss_landscape(checkpoint, source: str | None = None, samples: int = 128, st
     x = tf.constant(data.x_test[: int(samples)])
     y = tf.constant(data.y_test[: int(samples)])
     variables = model.trainable_variables
-    origin = [v.numpy() for v in variables]
+    origin = [variable.numpy() for variable in variables]
     rng = np.random.default_rng(seed)
-    d1, d2 = _filter_normalized_direction(origin, rng), _filter_normalized_direction(origin, rng)
+    first_direction = _filter_normalized_direction(origin, rng)
+    second_direction = _filter_normalized_direction(origin, rng)
 
     @tf.function
     def loss_at():
         probs = model(x, training=False)
         return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, probs))
 
-    def evaluate(a, b):
-        for v, w, u, t in zip(variables, origin, d1, d2):
-            v.assign(w + a * u + b * t)
+    def evaluate(alpha, beta):  # the loss at origin + alpha * first + beta * second
+        for variable, weights, first, second in zip(variables, origin, first_direction, second_direction):
+            variable.assign(weights + alpha * first + beta * second)
         return float(loss_at())
 
     alphas = np.linspace(-span, span, 2 * int(steps) - 1)
@@ -210,8 +211,8 @@ def loss_landscape(checkpoint, source: str | None = None, samples: int = 128, st
                 report((len(alphas) + i * len(grid) + j) / total, "2-D plane")
                 loss_2d[i, j] = evaluate(a, b)
     finally:
-        for v, w in zip(variables, origin):
-            v.assign(w)
+        for variable, weights in zip(variables, origin):
+            variable.assign(weights)
     return {"alphas": alphas.round(4).tolist(), "loss_1d": [round(v, 5) for v in loss_1d],
             "grid": grid.round(4).tolist(), "loss_2d": loss_2d.round(5).tolist(),
             "model": model.spec.name, "n": int(x.shape[0])}

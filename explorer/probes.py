@@ -181,9 +181,7 @@ def gradient_flow(depth, version, batch_size: int = 64, seed: int = 0, source: s
     Raises:
         ValueError: `depth` or `version` is not valid, or `batch_size` is out of range.
     """
-    spec = make_spec(depth, version)
-    if spec.family != "cifar":
-        raise ValueError("the gradient lab covers the CIFAR-10 ResNets")
+    spec = make_spec(depth, version)  # a CIFAR-10 net: make_spec's default family
     if not 1 <= int(batch_size) <= 512:
         raise ValueError(f"batch size must be between 1 and 512, got {batch_size}")
     report = progress or (lambda fraction, text: None)
@@ -288,12 +286,12 @@ def depth_sweep(version: int = 1, depths=(20, 56, 110, 218), batch_size: int = 3
 
 def reading(flow: FlowResult) -> str:
     """A plain-language reading of the numbers measured (not a canned story)."""
-    p, r = np.asarray(flow.plain), np.asarray(flow.residual)
-    first_ratio = p[0] / r[0]
-    spread_p = np.log10(p.max() / p.min())
-    spread_r = np.log10(r.max() / r.min())
-    p_slope = p[0] / p[-2] if len(p) > 2 else 1.0  # first conv against the last conv
-    r_slope = r[0] / r[-2] if len(r) > 2 else 1.0
+    plain, residual = np.asarray(flow.plain), np.asarray(flow.residual)
+    first_ratio = plain[0] / residual[0]
+    spread_plain = np.log10(plain.max() / plain.min())
+    spread_residual = np.log10(residual.max() / residual.min())
+    slope_plain = plain[0] / plain[-2] if len(plain) > 2 else 1.0  # first conv against the last conv
+    slope_residual = residual[0] / residual[-2] if len(residual) > 2 else 1.0
     source = "generated" if flow.data == "synthetic" else "CIFAR-10"
     text = [f"**What {flow.spec_name} and its plain twin show on this batch** "
             + f"({flow.batch_size} images, {source}):"]
@@ -310,10 +308,10 @@ def reading(flow: FlowResult) -> str:
         text.append(f"At this depth the first layers of both nets get gradients of similar size "
                     f"(plain/residual = {first_ratio:.2f}).")
     text.append(f"From the first conv to the last conv the gradient norm changes by a factor "
-                f"{p_slope:.2g} in the plain net and {r_slope:.2g} in the residual net; across all "
-                f"layers it spans {spread_p:.1f} orders of magnitude (plain) against {spread_r:.1f} "
+                f"{slope_plain:.2g} in the plain net and {slope_residual:.2g} in the residual net; across all "
+                f"layers it spans {spread_plain:.1f} orders of magnitude (plain) against {spread_residual:.1f} "
                 "(residual).")
-    if spread_p > spread_r + 0.5:
+    if spread_plain > spread_residual + 0.5:
         text.append("The shortcuts keep the per-layer signal far more even: every layer gets a "
                     "comparable share of the learning signal.")
     return " ".join(text)

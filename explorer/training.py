@@ -31,6 +31,10 @@ MAX_EPOCHS = 500  # refuse absurd requests at the boundary
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """Everything a training run does, saved as the run's `config.json`: the network, the
+    data and augmentation, the optimization and the bookkeeping. `validate` checks it;
+    resuming a run requires the same values (bar `BOOKKEEPING`)."""
+
     # --- the model (see specs.ResNetSpec)
     depth: int = 20  # 6n+2 for v1, 9n+2 for v2
     version: int = 1  # 1: basic post-activation blocks, 2: pre-activation bottlenecks
@@ -232,6 +236,8 @@ def choose_strategy():
 
 
 def device_name() -> str:
+    """What trains here, for the page and the logs: "GPU: <name>" (x N for several) or
+    "CPU (<n> cores)"."""
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")

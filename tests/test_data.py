@@ -118,13 +118,6 @@ def test_synthetic_classes_are_learnable():
     assert (dist.argmin(axis=1) == ds.y_test).mean() > 0.9  # chance is 0.1
 
 
-def test_subset_takes_a_prefix():
-    ds = data.synthetic(num_train=100, num_test=40)
-    small = ds.subset(10, 5)
-    assert small.x_train.shape[0] == 10 and small.x_test.shape[0] == 5
-    np.testing.assert_array_equal(small.y_train, ds.y_train[:10])
-
-
 def test_missing_path_is_a_clear_error(tmp_path):
     missing = tmp_path / "nope.tar.gz"
     with pytest.raises(ValueError, match="neither 'keras', 'synthetic' nor an existing archive") as err:
