@@ -129,27 +129,49 @@ def cmd_ship(args):
     print(json.dumps(ship(args.run, args.name, args.data)))
 
 
-def cmd_lesion(args):
-    from .insight import lesion, lesion_reading
+def _checkpoints(args) -> list[str]:
+    return [args.checkpoint] + ([args.compare] if args.compare else [])
 
-    result = lesion(args.checkpoint, args.data, samples=args.samples)
-    if args.json:
-        print(json.dumps(result))
-    else:
+
+def cmd_lesion(args):
+    from .insight import lesion, lesion_reading, name_apart
+
+    names = _checkpoints(args)
+    results = name_apart([lesion(name, args.data, samples=args.samples) for name in names], names)
+    for result in results:
+        if args.json:
+            print(json.dumps(result))
+            continue
         print(f"{result['model']}: baseline {result['baseline']:.4f} on {result['n']} test images")
         for name, acc, down in zip(result["blocks"], result["accuracy"], result["downsampling"]):
             shown = "n/a (shape changes)" if acc is None else f"{acc:.4f}"
             print(f"  without {name:<16} {shown}{'  (downsampling)' if down else ''}")
-        print(lesion_reading([result]).replace("**", ""))
+    if not args.json:
+        print(lesion_reading(results).replace("**", ""))
 
 
 def cmd_landscape(args):
-    from .insight import landscape_reading, landscape_summary, loss_landscape
+    import time
 
-    result = loss_landscape(args.checkpoint, args.data, samples=args.samples, steps=args.steps,
-                            span=args.span, seed=args.seed)
-    result["summary"] = landscape_summary(result)
-    print(json.dumps(result) if args.json else landscape_reading([result]).replace("**", ""))
+    from .insight import landscape_reading, landscape_summary, loss_landscape, name_apart
+
+    names = _checkpoints(args)
+    results = []
+    for name in names:
+        start = time.perf_counter()
+        result = loss_landscape(name, args.data, samples=args.samples, steps=args.steps,
+                                span=args.span, seed=args.seed)
+        # the wall time of the slice and the plane (data loading and the model's load included)
+        result["seconds"] = round(time.perf_counter() - start, 1)
+        result["summary"] = landscape_summary(result)
+        results.append(result)
+    results = name_apart(results, names)
+    if args.json:
+        for result in results:
+            print(json.dumps(result))
+    else:
+        print(landscape_reading(results).replace("**", ""))
+        print("; ".join(f"{result['model']}: {result['seconds']} s" for result in results))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -215,17 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="the archive or folder to evaluate on")
     p.set_defaults(func=cmd_ship)
 
-    p = _checkpoint_parser(sub, "lesion", "test accuracy with each block deleted (Veit et al. 2016)")
+    p = _checkpoint_parser(sub, "lesion", "test accuracy with each block deleted (Veit et al. 2016)",
+                           compare=True)
     p.add_argument("--samples", type=int, default=1000, help="test images to use")
-    p.add_argument("--json", action="store_true", help="print one JSON line")
+    p.add_argument("--json", action="store_true", help="print one JSON line per checkpoint")
     p.set_defaults(func=cmd_lesion)
 
-    p = _checkpoint_parser(sub, "landscape", "loss along filter-normalized random directions (Li et al. 2018)")
+    p = _checkpoint_parser(sub, "landscape", "loss along filter-normalized random directions (Li et al. 2018)",
+                           compare=True)
     p.add_argument("--samples", type=int, default=128, help="test images the loss is computed on")
     p.add_argument("--steps", type=int, default=9, help="grid points per axis of the 2-D plane")
     p.add_argument("--span", type=float, default=1.0, help="how far out, in filter norms")
     p.add_argument("--seed", type=int, default=0, help="seed of the random directions")
-    p.add_argument("--json", action="store_true", help="print one JSON line")
+    p.add_argument("--json", action="store_true", help="print one JSON line per checkpoint")
     p.set_defaults(func=cmd_landscape)
 
     p = sub.add_parser("classify", help="top classes of image files, as the Classify tab shows them")
@@ -242,10 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _checkpoint_parser(sub, name: str, help_text: str):
-    """A subcommand that reads a checkpoint and test data."""
+def _checkpoint_parser(sub, name: str, help_text: str, compare: bool = False):
+    """A subcommand that reads a checkpoint (and, with `compare`, optionally a second one, its
+    twin say) and test data."""
     p = sub.add_parser(name, help=help_text)
     p.add_argument("checkpoint")
+    if compare:
+        p.add_argument("--compare", help="a second checkpoint, side by side (its plain twin, say)")
     p.add_argument("--data", help="keras, synthetic, or an archive/folder")
     return p
 

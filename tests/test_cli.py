@@ -191,6 +191,27 @@ def test_landscape_json_and_reading(trained_run):
 
 
 @pytest.mark.slow
+def test_lesion_and_landscape_compare_a_checkpoint_with_its_plain_twin(trained_run, tmp_path):
+    from explorer.models import build_model
+    from explorer.specs import make_spec
+
+    out, _ = trained_run
+    plain = tmp_path / "plain20.keras"
+    build_model(make_spec(20, 1, residual=False)).save(plain)
+    common = ("--compare", plain, "--data", "synthetic", "--samples", 16)
+    lesions = json_lines(run_cli("lesion", out / "model.keras", *common, "--json").stdout)
+    assert [r["model"] for r in lesions] == ["ResNet-20 v1", "Plain-20 v1"]
+    assert lesions[1]["accuracy"][3] is None  # a plain downsampling block cannot be deleted
+    text = run_cli("lesion", out / "model.keras", *common).stdout
+    assert "ResNet-20 v1: baseline" in text and "Plain-20 v1: baseline" in text
+    landscapes = json_lines(run_cli("landscape", out / "model.keras", *common, "--steps", 3, "--json").stdout)
+    assert [r["model"] for r in landscapes] == ["ResNet-20 v1", "Plain-20 v1"]
+    assert all(r["seconds"] > 0 for r in landscapes)
+    text = run_cli("landscape", out / "model.keras", *common, "--steps", 3).stdout
+    assert "The wider basin is" in text and "Plain-20 v1:" in text
+
+
+@pytest.mark.slow
 def test_same_out_with_other_options_is_refused(trained_run):
     out, _ = trained_run
     result = run_cli("train", "--depth", 32, "--data", "synthetic", "--epochs", 1, "--out", out)
