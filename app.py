@@ -378,6 +378,30 @@ def _checkpoint_choices(request=None):
     return choices
 
 
+def _default_pair(choices):
+    """The Insight lab's opening pair: the deepest shipped residual net whose plain twin is
+    shipped too, and that twin (the paper's comparison); else the first checkpoint alone."""
+    try:
+        shipped = inference.manifest()
+        pairs = [(entry.get("depth", 0), entry["name"], inference.shipped_twin(entry["name"]))
+                 for entry in shipped if entry.get("residual")]
+    except ValueError:  # a damaged manifest: using a checkpoint says why
+        pairs = []
+    pairs = sorted((pair for pair in pairs if pair[2]), reverse=True)
+    if pairs:
+        return pairs[0][1], pairs[0][2]
+    return (choices[0][1] if choices else None), None
+
+
+def follow_twin(first):
+    """A new first checkpoint in the Insight lab: compare it with its shipped twin, if any."""
+    try:
+        twin = inference.shipped_twin(first) if first and not str(first).startswith("job:") else None
+    except ValueError:
+        twin = None
+    return gr.update(value=twin) if twin else gr.skip()
+
+
 def _accuracy_text(accuracy):
     return "not evaluated" if accuracy is None else f"{accuracy:.1%} test accuracy"
 
@@ -739,10 +763,11 @@ def insight_tab():
     gr.Markdown("Views computed on trained checkpoints: pick a residual net and, to compare, its "
                 "plain twin (shipped checkpoints or models you trained in this session).")
     choices = _checkpoint_choices()
+    first_value, second_value = _default_pair(choices)
     with gr.Row():
-        first = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="Checkpoint",
-                            elem_id="ins-first")
-        second = gr.Dropdown(choices, value=None, label="Compare with (optional)", elem_id="ins-second")
+        first = gr.Dropdown(choices, value=first_value, label="Checkpoint", elem_id="ins-first")
+        second = gr.Dropdown(choices, value=second_value, label="Compare with (optional)",
+                             elem_id="ins-second", info="its plain (or residual) twin when shipped")
         refresh = gr.Button("Refresh lists", size="sm")
     with gr.Accordion("Lesion study (Veit et al. 2016)", open=True):
         with gr.Row():
@@ -763,6 +788,7 @@ def insight_tab():
             photo = gr.File(label="Photo", file_types=["image"], type="filepath")
             photo_label = gr.Label(num_top_classes=5, label="ImageNet top 5")
         run_photo = gr.Button("Classify photo", elem_id="ins-imagenet")
+    first.input(follow_twin, first, second, api_name=False)
     refresh.click(refresh_checkpoints, first, first, api_name=False)
     refresh.click(refresh_compare, second, second, api_name=False)
     run_lesion.click(lesion, [first, samples, second], [lesion_plot, lesion_text], api_name="lesion",

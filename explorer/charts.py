@@ -183,19 +183,25 @@ def lesion_figure(results: list[dict]) -> go.Figure:
 
 
 def landscape_figure(results: list[dict]) -> go.Figure:
-    """1-D slices side by side with a 2-D contour per checkpoint (log10 of the loss)."""
+    """1-D slices side by side with a 2-D contour per checkpoint (log10 of the loss), the
+    contours on one color scale and the same levels, so their colors compare."""
     fig = make_subplots(rows=1, cols=1 + len(results), horizontal_spacing=0.08,
                         subplot_titles=["1-D slice"] + [f"2-D: {r['model']}" for r in results])
-    for i, result in enumerate(results):
+    planes = [np.log10(np.maximum(np.asarray(result["loss_2d"]), 1e-6)) for result in results]
+    low, high = min(float(z.min()) for z in planes), max(float(z.max()) for z in planes)
+    levels = dict(start=low, end=high, size=max(high - low, 1e-6) / 12)
+    for i, (result, z) in enumerate(zip(results, planes)):
         color = PALETTE[i % len(PALETTE)]
         fig.add_trace(go.Scatter(x=result["alphas"], y=result["loss_1d"], name=result["model"],
                                  line=dict(color=color)), 1, 1)
-        z = np.log10(np.maximum(np.asarray(result["loss_2d"]), 1e-6))
-        fig.add_trace(go.Contour(x=result["grid"], y=result["grid"], z=z, colorscale="Viridis",
-                                 showscale=i == len(results) - 1, colorbar=dict(title="log10 loss"),
-                                 contours=dict(coloring="heatmap")), 1, 2 + i)
+        fig.add_trace(go.Contour(x=result["grid"], y=result["grid"], z=z, coloraxis="coloraxis",
+                                 contours=dict(coloring="heatmap", **levels), name=result["model"],
+                                 showlegend=False), 1, 2 + i)
     fig.update_yaxes(type="log", title_text="loss", row=1, col=1)
     fig.update_xaxes(title_text="step along direction 1")
     fig.update_layout(title="Loss landscape along filter-normalized random directions (Li et al. 2018)",
-                      height=420, template="plotly_white", margin=dict(l=50, r=10, t=70, b=40))
+                      coloraxis=dict(colorscale="Viridis", cmin=low, cmax=high,
+                                     colorbar=dict(title="log10 loss")),
+                      legend=dict(orientation="h", x=0, y=-0.22, xanchor="left", yanchor="top"),
+                      height=450, template="plotly_white", margin=dict(l=50, r=10, t=70, b=80))
     return fig

@@ -28,8 +28,9 @@ MAX_PIXELS = 40_000_000  # refuse decompression bombs (a 4000x3000 photo is 12 M
 MAX_BYTES = 10 * 1024 * 1024
 
 
-def manifest(root: Path = PRETRAINED) -> list[dict]:
+def manifest(root: Path | None = None) -> list[dict]:
     """Entries of `pretrained/manifest.json` (an empty list when there is none)."""
+    root = PRETRAINED if root is None else Path(root)
     path = Path(root) / "manifest.json"
     if not path.exists():
         return []
@@ -51,12 +52,37 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def pretrained_path(name: str, root: Path = PRETRAINED) -> Path:
+def shipped_twin(name: str, root: Path | None = None) -> str | None:
+    """The shipped checkpoint of the same architecture with shortcuts flipped, by name.
+
+    Args:
+        name: a manifest entry's name, such as "resnet20_v1".
+        root: the folder holding the manifest; None for `PRETRAINED`.
+
+    Returns:
+        The name of the twin's entry (say "plain20_v1"), or None when none is shipped or
+        `name` is not in the manifest.
+
+    Raises:
+        ValueError: the manifest is damaged.
+    """
+    root = PRETRAINED if root is None else Path(root)
+    entries = manifest(root)
+    fields = ("depth", "version", "shortcut")
+    chosen = next((e for e in entries if e["name"] == name), None)
+    if chosen is None or any(field not in chosen for field in (*fields, "residual")):
+        return None
+    return next((e["name"] for e in entries
+                 if all(e.get(field) == chosen[field] for field in fields)
+                 and e.get("residual") is (not chosen["residual"])), None)
+
+
+def pretrained_path(name: str, root: Path | None = None) -> Path:
     """The file of a manifest entry, looked up by name.
 
     Args:
         name: the entry's "name" in `manifest.json`, such as "resnet20_v1".
-        root: the folder holding the manifest and the checkpoint files.
+        root: the folder holding the manifest and the checkpoint files; None for `PRETRAINED`.
 
     Returns:
         The path of the checkpoint file.
@@ -65,6 +91,7 @@ def pretrained_path(name: str, root: Path = PRETRAINED) -> Path:
         ValueError: the name is not in the manifest, its file is missing, or the manifest is
             damaged.
     """
+    root = PRETRAINED if root is None else Path(root)
     for entry in manifest(root):
         if entry["name"] == name:
             path = Path(root) / entry["file"]
@@ -260,7 +287,7 @@ def enlarge(pixels: np.ndarray, factor: int = 6) -> np.ndarray:
 # ----------------------------------------------------------------------------- shipping
 
 
-def ship(run_dir, name: str, source: str, root: Path = PRETRAINED) -> dict:
+def ship(run_dir, name: str, source: str, root: Path | None = None) -> dict:
     """Copies a run's model into `root`, evaluates it and records it in the manifest.
 
     The model is evaluated with the `evaluate` command's code on `source` and recorded in
@@ -272,7 +299,8 @@ def ship(run_dir, name: str, source: str, root: Path = PRETRAINED) -> dict:
         name: the checkpoint's name; it is shipped as `<name>.keras` and replaces any manifest
             entry of that name.
         source: the data source to evaluate on (see `data.load_cifar10`).
-        root: the folder of shipped checkpoints, their manifest and `histories/`.
+        root: the folder of shipped checkpoints, their manifest and `histories/`; None for
+            `PRETRAINED` ($EXPLORER_PRETRAINED, else `pretrained/`).
 
     Returns:
         The manifest entry written (file, name, architecture, epochs, test_accuracy, n, data,
@@ -283,6 +311,7 @@ def ship(run_dir, name: str, source: str, root: Path = PRETRAINED) -> dict:
             shipped, the checkpoint cannot be loaded, the data cannot be had, or the manifest
             is damaged.
     """
+    root = PRETRAINED if root is None else Path(root)
     import shutil
 
     from .training import evaluate
@@ -352,11 +381,12 @@ def error_history(epochs: list[dict], digits: int | None = None) -> list[dict]:
              "test_error": error(e["val_accuracy"])} for e in epochs]
 
 
-def shipped_histories(root: Path = PRETRAINED, version: int | None = None) -> list[dict]:
+def shipped_histories(root: Path | None = None, version: int | None = None) -> list[dict]:
     """Every shipped run's per-epoch training and test errors, from `histories/`.
 
     Args:
-        root: the folder of shipped checkpoints, their manifest and `histories/`.
+        root: the folder of shipped checkpoints, their manifest and `histories/`; None for
+            `PRETRAINED` ($EXPLORER_PRETRAINED, else `pretrained/`).
         version: keeps only the runs of one ResNet version; None keeps all.
 
     Returns:
@@ -368,6 +398,7 @@ def shipped_histories(root: Path = PRETRAINED, version: int | None = None) -> li
     Raises:
         ValueError: the manifest is damaged, or an entry describes no valid network.
     """
+    root = PRETRAINED if root is None else Path(root)
     from .specs import make_spec
 
     runs = []

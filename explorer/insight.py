@@ -111,9 +111,19 @@ def lesion_reading(results: list[dict]) -> str:
             + (f"; {skipped} downsampling blocks cannot be deleted in a plain net" if skipped else "")
             + f" ({r['n']} test images).")
     if len(medians) == 2:
-        (a, cost_a), (b, cost_b) = medians.items()
-        lines.append(f"A median deletion costs {a} {cost_a * 100:.1f} points and {b} {cost_b * 100:.1f} "
-                     "points of accuracy.")
+        first, second = results
+        if first["blocks"] == second["blocks"]:
+            # compare on the blocks both nets can lose: a plain net keeps its downsampling blocks
+            both = [i for i in range(len(first["blocks"]))
+                    if first["accuracy"][i] is not None and second["accuracy"][i] is not None]
+            costs = [float(np.median([r["baseline"] - r["accuracy"][i] for i in both])) for r in results]
+            lines.append(f"On the {len(both)} blocks both can lose, a median deletion costs "
+                         f"{first['model']} {costs[0] * 100:.1f} points and {second['model']} "
+                         f"{costs[1] * 100:.1f} points of accuracy.")
+        else:
+            (a, cost_a), (b, cost_b) = medians.items()
+            lines.append(f"A median deletion costs {a} {cost_a * 100:.1f} points and {b} {cost_b * 100:.1f} "
+                         "points of accuracy.")
     return "\n\n".join(lines)
 
 
@@ -274,8 +284,11 @@ def landscape_reading(results: list[dict]) -> str:
                      f"2-D plane stays within 1 nat of the checkpoint's loss ({r['n']} test images).")
     if len(results) == 2:
         (a, b) = [(r["model"], landscape_summary(r)["basin_fraction"]) for r in results]
-        wider = a if a[1] >= b[1] else b
-        lines.append(f"The wider basin is {wider[0]}'s ({a[0]} {a[1]:.0%}, {b[0]} {b[1]:.0%}); "
-                     "Li et al. found shortcuts keep deep nets' landscapes wide and convex, "
-                     "and deep plain nets' chaotic.")
+        if a[1] == b[1]:  # the same grid points: neither basin is wider at this resolution
+            verdict = f"Both basins are as wide at this resolution ({a[1]:.0%} of the plane each)"
+        else:
+            wider = a if a[1] > b[1] else b
+            verdict = f"The wider basin is {wider[0]}'s ({a[0]} {a[1]:.0%}, {b[0]} {b[1]:.0%})"
+        lines.append(verdict + "; Li et al. found shortcuts keep deep nets' landscapes wide and "
+                     "convex, and deep plain nets' chaotic.")
     return "\n\n".join(lines)

@@ -1,6 +1,7 @@
 """Shared fixtures: a private data cache, a tiny generated CIFAR-style archive, and the
 optional real archive in ../shared (tests that need it skip cleanly when it is absent)."""
 
+import json
 import os
 
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # before anything imports TensorFlow
@@ -87,15 +88,19 @@ def shared_archive() -> Path:
 
 @contextlib.contextmanager
 def running_app(tmp_path_factory, **extra_env):
-    """Starts `python app.py` on a free port with generated data, private runs and an
-    untrained checkpoint of its own (tests need no shipped file); yields its URL."""
+    """Starts `python app.py` on a free port with generated data, private runs and untrained
+    checkpoints of its own, a ResNet-20 and its plain twin (tests need no shipped file);
+    yields its URL."""
     from explorer.models import build_model
-    from explorer.specs import get_spec
+    from explorer.specs import make_spec
 
     pretrained = tmp_path_factory.mktemp("pretrained")
-    build_model(get_spec("resnet20_v1")).save(pretrained / "r20.keras")
-    (pretrained / "manifest.json").write_text(
-        '{"checkpoints": [{"name": "r20_untrained", "file": "r20.keras", "test_accuracy": null}]}')
+    entries = []
+    for name, residual in (("r20_untrained", True), ("plain20_untrained", False)):
+        build_model(make_spec(20, 1, residual=residual)).save(pretrained / f"{name}.keras")
+        entries.append({"name": name, "file": f"{name}.keras", "test_accuracy": None, "depth": 20,
+                        "version": 1, "residual": residual, "shortcut": "projection"})
+    (pretrained / "manifest.json").write_text(json.dumps({"checkpoints": entries}))
     env = {"EXPLORER_DATA": "synthetic", "EXPLORER_RUNS": str(tmp_path_factory.mktemp("runs")),
            "EXPLORER_PRETRAINED": str(pretrained), **extra_env}
     with app_server(log_path=tmp_path_factory.mktemp("log") / "app.log", **env) as url:

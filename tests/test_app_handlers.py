@@ -28,3 +28,21 @@ def test_watch_jobs_still_reports_a_bad_id_as_an_error(app_module):
 
     with pytest.raises(gr.Error, match="unknown job id"):
         app_module.watch_jobs("ab")
+
+
+def test_the_insight_lab_opens_on_the_deepest_shipped_pair(app_module, tmp_path, monkeypatch):
+    import json
+
+    from explorer import inference
+
+    def entry(name, depth, residual):
+        return {"name": name, "file": f"{name}.keras", "depth": depth, "version": 1,
+                "residual": residual, "shortcut": "projection"}
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"checkpoints": [
+        entry("resnet20_v1", 20, True), entry("plain20_v1", 20, False),
+        entry("resnet56_v1", 56, True), entry("plain56_v1", 56, False), entry("resnet110_v1", 110, True)]}))
+    monkeypatch.setattr(inference, "PRETRAINED", tmp_path)
+    assert app_module._default_pair([("x", "resnet20_v1")]) == ("resnet56_v1", "plain56_v1")
+    assert app_module.follow_twin("plain20_v1")["value"] == "resnet20_v1"
+    assert app_module.follow_twin("resnet110_v1") == app_module.gr.skip()  # no twin: left alone

@@ -125,6 +125,24 @@ def test_manifest_lookup_is_by_name_only(tmp_path):
         inference.pretrained_path("../../etc/passwd", tmp_path)
 
 
+def test_the_shipped_twin_has_the_same_architecture_and_shortcuts_flipped(tmp_path):
+    import json
+
+    def entry(name, depth, residual, version=1):
+        return {"name": name, "file": f"{name}.keras", "depth": depth, "version": version,
+                "residual": residual, "shortcut": "projection"}
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"checkpoints": [
+        entry("resnet20_v1", 20, True), entry("resnet56_v1", 56, True), entry("plain56_v1", 56, False),
+        entry("plain29_v2", 29, False, version=2), {"name": "bare", "file": "bare.keras"}]}))
+    assert inference.shipped_twin("resnet56_v1", tmp_path) == "plain56_v1"
+    assert inference.shipped_twin("plain56_v1", tmp_path) == "resnet56_v1"
+    assert inference.shipped_twin("resnet20_v1", tmp_path) is None  # its plain twin not shipped
+    assert inference.shipped_twin("plain29_v2", tmp_path) is None  # the v1 nets are not its twins
+    assert inference.shipped_twin("bare", tmp_path) is None
+    assert inference.shipped_twin("unknown", tmp_path) is None
+
+
 def test_gradcam_overlays_the_enlarged_input():
     model = build_model(get_spec("resnet20_v1"))
     image = np.random.default_rng(2).integers(0, 256, (32, 32, 3), dtype=np.uint8)

@@ -110,7 +110,12 @@ def test_lesion_reading_compares_median_costs():
                            _lesion_result("Plain-56 v1", 0.8, [0.1, None, 0.2], [False, True, False])])
     assert "median 88.0%, worst 50.0% (without stage1_block3); 1 of 3 deletions" in text
     assert "1 downsampling blocks cannot be deleted" in text
-    assert "costs ResNet-56 v1 2.0 points and Plain-56 v1 65.0 points" in text
+    # compared on the blocks both can lose (1 and 3): ResNet costs 1 and 40 points, plain 70 and 60
+    assert "On the 2 blocks both can lose, a median deletion costs ResNet-56 v1 20.5 points and " \
+           "Plain-56 v1 65.0 points" in text
+    other = _lesion_result("ResNet-20 v1", 0.9, [0.8, 0.7], [False] * 2)  # other blocks: own medians
+    assert "costs ResNet-20 v1 15.0 points and Plain-56 v1 65.0 points" in lesion_reading(
+        [other, _lesion_result("Plain-56 v1", 0.8, [0.1, None, 0.2], [False, True, False])])
 
 
 def test_landscape_summary_from_a_known_bowl():
@@ -124,6 +129,10 @@ def test_landscape_summary_from_a_known_bowl():
     assert summary["center_loss"] == 0 and summary["half_span_loss"] == 0.25 and summary["edge_loss"] == 1
     assert summary["basin_fraction"] == pytest.approx(9 / 25)  # x^2 + y^2 < 1 on the 5x5 grid
     assert "36% of the 2-D plane" in landscape_reading([result])
+    steep = {**result, "model": "steep", "loss_2d": (4 * (grid[:, None] ** 2 + grid[None] ** 2)).tolist()}
+    assert "The wider basin is bowl's (bowl 36%, steep 4%)" in landscape_reading([result, steep])
+    assert "Both basins are as wide at this resolution (36% of the plane each)" in \
+        landscape_reading([result, {**result, "model": "twin"}])
 
 
 def test_landscape_budget_and_same_architecture_names():
@@ -136,3 +145,22 @@ def test_landscape_budget_and_same_architecture_names():
     assert [r["model"] for r in results] == ["ResNet-20 v1 (resnet20_v1)", "ResNet-20 v1 (job:ab12)"]
     kept = name_apart([{"model": "ResNet-56 v1"}, {"model": "Plain-56 v1"}], ["a", "b"])
     assert [r["model"] for r in kept] == ["ResNet-56 v1", "Plain-56 v1"]
+
+
+def test_landscape_contours_share_one_color_scale_and_levels():
+    from explorer.charts import landscape_figure
+
+    grid = np.linspace(-1, 1, 3)
+    alphas = np.linspace(-1, 1, 5)
+
+    def result(model, scale):
+        return {"model": model, "n": 8, "alphas": alphas.tolist(), "loss_1d": (1 + scale * alphas ** 2).tolist(),
+                "grid": grid.tolist(), "loss_2d": (1 + scale * (grid[:, None] ** 2 + grid[None] ** 2)).tolist()}
+
+    fig = landscape_figure([result("ResNet-56 v1", 1.0), result("Plain-56 v1", 99.0)])
+    contours = [trace for trace in fig.data if trace.type == "contour"]
+    assert len(contours) == 2 and {trace.coloraxis for trace in contours} == {"coloraxis"}
+    # one scale from the flattest minimum (log10 1 = 0) to the steepest edge (log10 199)
+    assert fig.layout.coloraxis.cmin == 0 and fig.layout.coloraxis.cmax == pytest.approx(np.log10(199))
+    assert contours[0].contours.start == contours[1].contours.start == 0
+    assert contours[0].contours.size == contours[1].contours.size
