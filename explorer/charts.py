@@ -171,10 +171,15 @@ def lesion_figure(results: list[dict]) -> go.Figure:
     fig = go.Figure()
     for i, result in enumerate(results):
         color = PALETTE[i % len(PALETTE)]
-        fig.add_trace(go.Bar(  # None (a plain block that changes shape) leaves a gap
-            x=result["blocks"], y=result["accuracy"], name=f"{result['model']} (intact {result['baseline']:.1%})",
+        accuracy = result["accuracy"]  # None: a plain block that changes shape, marked "n/a"
+        fig.add_trace(go.Bar(
+            x=result["blocks"], y=[0 if a is None else a for a in accuracy],
+            name=f"{result['model']} (intact {result['baseline']:.1%})",
             marker=dict(color=color, pattern_shape=["/" if d else "" for d in result["downsampling"]]),
-            hovertemplate="without %{x}: %{y:.1%}<extra></extra>"))
+            text=["n/a" if a is None else "" for a in accuracy], textposition="outside",
+            customdata=["cannot be deleted (its shape changes)" if a is None else f"{a:.1%}"
+                        for a in accuracy],
+            hovertemplate="without %{x}: %{customdata}<extra></extra>"))
         fig.add_hline(y=result["baseline"], line=dict(color=color, dash="dash"))
     fig.update_layout(title="Lesion study: accuracy after deleting one block (hatched: downsampling)",
                       barmode="group", yaxis=dict(title="test accuracy", tickformat=".0%", range=[0, 1]),

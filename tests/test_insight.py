@@ -164,3 +164,13 @@ def test_landscape_contours_share_one_color_scale_and_levels():
     assert fig.layout.coloraxis.cmin == 0 and fig.layout.coloraxis.cmax == pytest.approx(np.log10(199))
     assert contours[0].contours.start == contours[1].contours.start == 0
     assert contours[0].contours.size == contours[1].contours.size
+
+
+def test_lesion_chart_marks_blocks_a_plain_net_cannot_lose():
+    from explorer.charts import lesion_figure
+
+    fig = lesion_figure([_lesion_result("Plain-56 v1", 0.8, [0.1, None, 0.2], [False, True, False])])
+    (bars,) = fig.data
+    assert list(bars.y) == [0.1, 0, 0.2] and list(bars.text) == ["", "n/a", ""]
+    assert bars.customdata[1] == "cannot be deleted (its shape changes)" and bars.customdata[0] == "10.0%"
+    assert list(bars.marker.pattern.shape) == ["", "/", ""]
