@@ -80,8 +80,6 @@ def cmd_classify(args):
     from .inference import classify
     from .training import load_checkpoint
 
-    if not Path(args.checkpoint).is_file():
-        raise ValueError(f"no checkpoint at {args.checkpoint}")
     model = load_checkpoint(args.checkpoint)
     failed = []
     for image in args.images:

@@ -617,11 +617,8 @@ def evaluate(checkpoint, source: str | None = None, data: Dataset | None = None,
     """
     if limit is not None and not (_whole(limit) and limit >= 1):
         raise ValueError(f"limit must be a positive number of test images, got {limit!r}")
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise ValueError(f"no checkpoint at {path}")
+    model = load_checkpoint(checkpoint)  # before the data: a missing file is refused at once
     data = data if data is not None else load_cifar10(source)
-    model = load_checkpoint(path)
     x, y = data.x_test[:limit], data.y_test[:limit]
     probs = predict(model, x)
     return {"test_accuracy": round(float(np.mean(probs.argmax(-1) == y)), 4), "n": len(y)}
@@ -637,10 +634,12 @@ def load_checkpoint(path):
         The `ResNet` it holds.
 
     Raises:
-        ValueError: the file is not a loadable ResNet checkpoint.
+        ValueError: there is no file at `path`, or it is not a loadable ResNet checkpoint.
     """
     from .models import load_model
 
+    if not Path(path).is_file():
+        raise ValueError(f"no checkpoint at {path}")
     try:
         return load_model(path)
     except Exception as err:  # noqa: BLE001 - corrupt zip, foreign file, unknown classes...
