@@ -60,7 +60,7 @@ def lesion(checkpoint, source: str | None = None, samples: int = 1000, progress=
         report(i / len(model.blocks), f"deleting {block.name}")
         names.append(block.name)
         downsampling.append(block.plan.downsamples)
-        if block.plan.downsamples and not residual:
+        if not block.droppable:
             accuracy.append(None)
             continue
         accuracy.append(round(_accuracy(model, x, y, (i,)), 4))

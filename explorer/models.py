@@ -151,6 +151,12 @@ class ResidualBlock(layers.Layer):
             short = _build_chain(self.shortcut, input_shape)
             self.add.build([shape, short])
 
+    @property
+    def droppable(self) -> bool:
+        """Whether the lesion study can delete this block's branch: a residual block keeps
+        its shortcut; a plain block passes its input through only if its shape is kept."""
+        return self.add is not None or not self.plan.downsamples
+
     def call(self, x, training=None, drop_branch=False):
         """`drop_branch` deletes F(x) (lesion study): a residual block keeps its shortcut,
         a plain block passes its input through (`ResNet.forward` refuses one that changes
@@ -234,7 +240,7 @@ class ResNet(keras.Model):
                 pass through in its place.
         """
         for i in drop_blocks:
-            if self.blocks[i].add is None and self.blocks[i].plan.downsamples:
+            if not self.blocks[i].droppable:
                 raise ValueError(f"{self.blocks[i].name} changes shape: a plain net cannot pass its "
                                  "input through in its place")
         x = _run_chain(self.stem, self.normalize(pixels), training)
