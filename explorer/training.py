@@ -124,7 +124,7 @@ BOOKKEEPING = ("max_seconds",)
 # ----------------------------------------------------------------------------- pipeline
 
 
-def augment(images, crop_padding: int = 4, cutout: int = 0):
+def augment(images, crop_padding: int = 4, cutout: int = 0, seed=None):
     """Random crop, horizontal flip and optional cutout, vectorized over a uint8 batch.
 
     Random crop with `crop_padding` zero pixels each side, horizontal flip (half the images)
@@ -136,26 +136,31 @@ def augment(images, crop_padding: int = 4, cutout: int = 0):
         crop_padding: zero pixels added on each side before a random size x size window is cut.
         cutout: side of the mid-grey (128) square put at a random center of each image,
             clipped at the border; 0 for none.
+        seed: a shape-[2] integer tensor: the same seed gives the same crops, flips and
+            squares (stateless random ops); None draws one from the global generator.
 
     Returns:
         A tensor of the same shape and dtype.
     """
     import tensorflow as tf
 
+    if seed is None:
+        seed = tf.random.uniform([2], 0, 2**31 - 1, dtype=tf.int64)
+    crop_seed, flip_seed, cutout_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
     batch = tf.shape(images)[0]
     size = images.shape[1]
     padded = tf.pad(images, [[0, 0], [crop_padding] * 2, [crop_padding] * 2, [0, 0]])
-    offsets = tf.random.uniform([batch, 2], 0, 2 * crop_padding + 1, dtype=tf.int32)
+    offsets = tf.random.stateless_uniform([batch, 2], crop_seed, 0, 2 * crop_padding + 1, dtype=tf.int32)
     rows = offsets[:, :1] + tf.range(size)[None]
     cols = offsets[:, 1:] + tf.range(size)[None]
     out = tf.gather(padded, rows, axis=1, batch_dims=1)
     out = tf.gather(out, cols, axis=2, batch_dims=1)
-    flip = tf.random.uniform([batch, 1, 1, 1]) < 0.5
+    flip = tf.random.stateless_uniform([batch, 1, 1, 1], flip_seed) < 0.5
     out = tf.where(flip, tf.reverse(out, axis=[2]), out)
     if cutout:
         # DeVries & Taylor (2017): a cutout x cutout square at a random center, clipped at the
         # border; filled with mid-grey, near the data mean, as their zeros after normalization
-        starts = tf.random.uniform([batch, 2], 0, size, dtype=tf.int32) - cutout // 2
+        starts = tf.random.stateless_uniform([batch, 2], cutout_seed, 0, size, dtype=tf.int32) - cutout // 2
         grid = tf.range(size)[None]
         in_rows = (grid >= starts[:, :1]) & (grid < starts[:, :1] + cutout)
         in_cols = (grid >= starts[:, 1:]) & (grid < starts[:, 1:] + cutout)
@@ -164,18 +169,27 @@ def augment(images, crop_padding: int = 4, cutout: int = 0):
     return out
 
 
-def make_datasets(data: Dataset, config: TrainConfig):
+def make_datasets(data: Dataset, config: TrainConfig, initial_epoch: int = 0):
     """tf.data pipelines of (uint8 images, one-hot labels); the model normalizes its input.
+
+    Every random draw of the training stream (shuffle, crop, flip, cutout) is a stateless
+    function of (`config.seed`, epoch, batch), so a run resumed at `initial_epoch` sees the
+    very batches an uninterrupted run sees from there on. A stateful shuffle and stateful
+    random ops restart their sequences in a new process: a resumed run replayed its first
+    epochs' images instead (BackupAndRestore restores weights and optimizer, not the
+    pipeline's generators).
 
     Args:
         data: the loaded dataset.
-        config: the run's options; uses `subset`, `test_subset`, `batch_size`, `cutout` and
-            `seed`.
+        config: the run's options; uses `subset`, `test_subset`, `batch_size`, `cutout`,
+            `seed` and `epochs`.
+        initial_epoch: epochs already done; the stream starts with the next one.
 
     Returns:
-        (train, test, number of training images): train is reshuffled every epoch, batched
-        by `batch_size` (the last partial batch dropped when there is a full one) and
-        augmented; test is in order, in batches of 500, unaugmented.
+        (train, test, number of training images): train yields the batches of epochs
+        `initial_epoch + 1` to `config.epochs` in turn, each a new shuffle of all training
+        images in batches of `batch_size` (the last partial batch dropped when there is a
+        full one), augmented; test is in order, in batches of 500, unaugmented.
     """
     import tensorflow as tf
 
@@ -187,10 +201,23 @@ def make_datasets(data: Dataset, config: TrainConfig):
     if config.test_subset:
         x_test, y_test = x_test[: config.test_subset], y_test[: config.test_subset]
     onehot = lambda x, y: (x, tf.one_hot(y, num_classes))
-    train = (tf.data.Dataset.from_tensor_slices((x_train, y_train))
-             .shuffle(len(x_train), seed=config.seed, reshuffle_each_iteration=True)
-             .batch(config.batch_size, drop_remainder=len(x_train) >= config.batch_size)
-             .map(lambda x, y: (augment(x, 4, config.cutout), y), num_parallel_calls=tf.data.AUTOTUNE)
+    images, labels = tf.constant(x_train), tf.constant(y_train)
+    run_seed = tf.constant([config.seed, 0], tf.int64)
+    drop_remainder = len(x_train) >= config.batch_size
+
+    def epoch_batches(epoch):
+        seed = tf.random.experimental.stateless_fold_in(run_seed, epoch)
+        order = tf.argsort(tf.random.stateless_uniform([len(x_train)], seed))
+
+        def load(step, index):
+            batch_seed = tf.random.experimental.stateless_fold_in(seed, step + 1)
+            return augment(tf.gather(images, index), 4, config.cutout, batch_seed), tf.gather(labels, index)
+
+        return (tf.data.Dataset.from_tensor_slices(order)
+                .batch(config.batch_size, drop_remainder=drop_remainder).enumerate()
+                .map(load, num_parallel_calls=tf.data.AUTOTUNE))
+
+    train = (tf.data.Dataset.range(initial_epoch, config.epochs).flat_map(epoch_batches)
              .map(onehot).prefetch(tf.data.AUTOTUNE))
     test = (tf.data.Dataset.from_tensor_slices((x_test, y_test)).batch(500)
             .map(onehot).prefetch(tf.data.AUTOTUNE))
@@ -567,11 +594,10 @@ def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: in
 
     keras.utils.set_random_seed(config.seed)
     data = data if data is not None else load_cifar10(config.data or None)
-    train_ds, test_ds, num_train = make_datasets(data, config)
-    steps_per_epoch = max(1, num_train // config.batch_size)
-
     backup_meta = out / "backup" / "training_metadata.json"
     resumed_epoch = json.loads(backup_meta.read_text())["epoch"] if backup_meta.exists() else 0
+    train_ds, test_ds, num_train = make_datasets(data, config, initial_epoch=resumed_epoch)
+    steps_per_epoch = max(1, num_train // config.batch_size)
     history_path = out / "history.json"
     finished = len(json.loads(history_path.read_text())["epochs"]) if history_path.exists() else 0
     if (out / "model.keras").exists() and finished >= config.epochs and resumed_epoch in (0, config.epochs):
@@ -585,7 +611,8 @@ def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: in
     callbacks = make_callbacks(config, out, probe_batch, steps_per_epoch, data.source, resumed_epoch)
     started = time.time()
     model.fit(train_ds, epochs=config.epochs, validation_data=test_ds,
-              steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose)
+              steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose,
+              shuffle=False)  # the stream shuffles, by epoch (see make_datasets)
     history = json.loads(history_path.read_text()) if history_path.exists() else {"epochs": []}
     finished = len(history["epochs"])
     result = evaluate(out / "model.keras", data=data) if (out / "model.keras").exists() else \
