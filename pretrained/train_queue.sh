@@ -47,5 +47,16 @@ for entry in "${queue[@]}"; do
     echo "$(date -u +%FT%TZ) $name: shipping"
     (cd "$main" && "$python" -m explorer ship "runs/$name" --name "$name" --data "$data") ||
         echo "$(date -u +%FT%TZ) $name: ship failed; the next run starts anyway"
+    # the insight lab's report on the paper's pair, once both are shipped (before the next run
+    # takes the cores): runs/report_56.txt, for README.md's "What our checkpoints show"
+    if [ "$name" = plain56_v1 ] && [ -f "$main/pretrained/resnet56_v1.keras" ] &&
+            [ -f "$main/pretrained/plain56_v1.keras" ]; then
+        echo "$(date -u +%FT%TZ) report: plain-56 against ResNet-56"
+        (cd "$main" && for view in "lesion --samples 2000" landscape; do
+            # shellcheck disable=SC2086  # view is a word list
+            "$python" -m explorer $view pretrained/resnet56_v1.keras \
+                --compare pretrained/plain56_v1.keras --data "$data"
+        done) > "$runs/report_56.txt" 2>&1
+    fi
 done
 echo "$(date -u +%FT%TZ) queue done"
