@@ -1,6 +1,7 @@
 """Training-recipe checks that need no training: a full disk, config validation, schedules."""
 
 import errno
+import json
 import pathlib
 
 import pytest
@@ -107,8 +108,9 @@ def test_stop_and_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path)
     from explorer.models import load_model
 
     data = synthetic(256, 32)
+    # 4 steps an epoch in calls of at most 3: calls of 2 (see steps_per_call)
     config = TrainConfig(depth=8, batch_size=64, cutout=8, epochs=2, data="synthetic",
-                         precision="float32", steps_per_execution=1)
+                         precision="float32", steps_per_execution=3)
     train(config, tmp_path / "whole", data=data, verbose=0)
     stopped = TrainConfig(**{**config.to_dict(), "max_seconds": 1e-6})  # stops at epoch 1's end
     first = train(stopped, tmp_path / "resumed", data=data, verbose=0)
@@ -120,3 +122,29 @@ def test_stop_and_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path)
     worst = max(float(np.max(np.abs(a - b))) for a, b in zip(whole, resumed))
     # float sums in another order differ by ~1e-7; another batch order moves weights by ~1e-2
     assert worst < 1e-4, worst
+
+
+@pytest.mark.parametrize("most, steps_per_epoch, expected", [
+    (10, 390, 10), (10, 39, 3), (10, 7, 7), (10, 13, 1), (10, 1, 1), (1, 390, 1), (25, 100, 25)])
+def test_steps_per_call_divides_the_epoch(most, steps_per_epoch, expected):
+    from explorer.training import steps_per_call
+
+    assert steps_per_call(most, steps_per_epoch) == expected
+
+
+def test_every_epoch_takes_exactly_its_steps(tmp_path):
+    """25 steps an epoch with steps_per_execution 10 (the default): Keras runs whole calls,
+    so calls of 10 trained 30, 30, 15 steps from a stream of 75 (the optimizer's schedule
+    then reads ahead of the epoch). After epoch k the optimizer has made 25 k steps."""
+    from explorer.data import synthetic
+    from explorer.training import make_optimizer
+
+    config = TrainConfig(depth=8, batch_size=16, epochs=3, data="synthetic", precision="float32")
+    train(config, tmp_path / "run", data=synthetic(400, 32), verbose=0)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())["epochs"]
+    schedule = make_optimizer(config, steps_per_epoch=25)._learning_rate
+    assert [e["epoch"] for e in history] == [1, 2, 3]
+    for entry in history:
+        assert entry["learning_rate"] == pytest.approx(float(schedule(25 * entry["epoch"])), rel=1e-5)
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert status["step"] == status["steps_per_epoch"] == 25
