@@ -37,7 +37,12 @@ def cmd_build(args):
     if args.save:
         from .models import build_model
 
-        build_model(spec).save(args.save)
+        if not str(args.save).endswith(".keras"):
+            raise ValueError(f"--save must name a .keras file, got {args.save}")
+        try:
+            build_model(spec).save(args.save)
+        except OSError as err:
+            raise ValueError(f"cannot write {args.save}: {err.strerror or err}") from None
         print(f"saved {args.save}", file=sys.stderr)
 
 

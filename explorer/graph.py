@@ -180,7 +180,7 @@ def build_graph(spec: ResNetSpec, expand: str = "none") -> Graph:
     net = plan(spec)
     stage_count = net.blocks[-1].stage
     valid = {"none", "all"} | {f"stage{i}" for i in range(1, stage_count + 1)}
-    if expand not in valid:
+    if not isinstance(expand, str) or expand not in valid:
         raise ValueError(f"expand must be one of {', '.join(sorted(valid))}; got {expand!r}")
     layers = layer_table(spec)
     graph = Graph()

@@ -307,14 +307,20 @@ def ship(run_dir, name: str, source: str, root: Path | None = None) -> dict:
         sha256 and the run's config).
 
     Raises:
-        ValueError: the run holds no finished epoch, it finished an epoch while being
-            shipped, the checkpoint cannot be loaded, the data cannot be had, or the manifest
+        ValueError: `name` is not a plain name (lower-case letters, digits, _), the run
+            holds no finished epoch, it finished an epoch while being shipped, the checkpoint cannot be loaded, the data cannot be had, or the manifest
             is damaged.
     """
-    root = PRETRAINED if root is None else Path(root)
+    import re
     import shutil
 
     from .training import evaluate
+
+    # a name becomes a file name in `root`: no folders, nothing a shell or URL must quote
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_]{0,63}", name):
+        raise ValueError(f"a checkpoint name is lower-case letters, digits and _ "
+                         f"(such as resnet20_v1), got {name!r}")
+    root = PRETRAINED if root is None else Path(root)
 
     run = Path(run_dir)
     if not all((run / part).is_file() for part in ("model.keras", "history.json", "config.json")):

@@ -116,9 +116,11 @@ def from_dict(cls, values: dict, what: str):
         An instance of `cls`.
 
     Raises:
-        ValueError: `values` has keys that are not fields of `cls`, or `cls` refuses the
-            values (as `ResNetSpec` does).
+        ValueError: `values` is not a dict, has keys that are not fields of `cls`, or `cls`
+            refuses the values (as `ResNetSpec` does).
     """
+    if not isinstance(values, dict):
+        raise ValueError(f"{what} must be a JSON object of name: value, got {type(values).__name__}")
     unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
     if unknown:
         raise ValueError(f"unknown {what}: {sorted(unknown)}")

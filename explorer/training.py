@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -95,6 +96,7 @@ class TrainConfig:
              f"test subset must be 0 (all) or a positive number, got {self.test_subset!r}"),
             (_whole(self.grad_every) and self.grad_every >= 0, "grad_every must be 0 or more steps"),
             (_whole(self.cutout) and 0 <= self.cutout < 32, "cutout must be 0 to 31 pixels"),
+            (_whole(self.seed) and 0 <= self.seed < 2**32, f"seed must be a whole number from 0 to {2**32 - 1}"),
             (_whole(self.steps_per_execution) and 1 <= self.steps_per_execution <= 1000,
              "steps_per_execution must be between 1 and 1000"),
             (_real(self.max_seconds) and 0 <= self.max_seconds < 1e7, f"max seconds must be 0 (none) or positive, got {self.max_seconds}"),
@@ -587,8 +589,9 @@ def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: in
         trained, also "epochs_finished", "epochs", "seconds", "model" and "path".
 
     Raises:
-        ValueError: `config` is out of range, `out_dir` cannot be written or holds a
-            different run, or the data cannot be had.
+        ValueError: `config` is out of range, `out_dir` cannot be written, holds a
+            different run, is being trained by another process, has a history but no
+            backup or a damaged backup, or the data cannot be had.
     """
     config.validate()
     out = Path(out_dir)
@@ -599,6 +602,46 @@ def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: in
         probe.unlink()
     except OSError as err:
         raise ValueError(f"cannot write to output folder {out}: {err.strerror or err}") from None
+    with _run_lock(out):
+        return _train_in(out, config, data, verbose, log)
+
+
+@contextlib.contextmanager
+def _run_lock(out: Path):
+    """Holds an exclusive lock on the run folder: two trainers resuming one backup would
+    overwrite each other's backup, model and history. The system drops it when the process
+    dies, `kill -9` included."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, as before
+        yield
+        return
+    with open(out / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ValueError(f"another process is training in {out}; stop it first or choose "
+                             "another --out") from None
+        yield
+
+
+def _backup_epoch(out: Path) -> int:
+    """Epochs finished according to BackupAndRestore's metadata (0 without a backup)."""
+    meta = out / "backup" / "training_metadata.json"
+    if not meta.exists():
+        return 0
+    try:
+        epoch = json.loads(meta.read_text())["epoch"]
+        if not _whole(epoch) or epoch < 0:
+            raise TypeError
+        return epoch
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{meta} is damaged ({type(err).__name__}); the run cannot resume from it: "
+                         "copy backup/*.bkp over the files they back up (the epoch before), or "
+                         "choose another --out") from None
+
+
+def _train_in(out: Path, config: TrainConfig, data, verbose, log) -> dict:
     saved = out / "config.json"
     if saved.exists():
         previous = TrainConfig.from_dict(json.loads(saved.read_text()))
@@ -608,18 +651,23 @@ def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: in
             details = "; ".join(f"{key}: {there.get(key)!r} there, {here[key]!r} here" for key in differ[:4])
             raise ValueError(f"{out} holds a different run ({saved}: {details}); resume it with the same "
                              "options or choose another --out")
-    _write_json_atomic(saved, config.to_dict())
+    resumed_epoch = _backup_epoch(out)
+    history_path = out / "history.json"
+    finished = len(json.loads(history_path.read_text())["epochs"]) if history_path.exists() else 0
+    done = (out / "model.keras").exists() and finished >= config.epochs
+    if finished and not resumed_epoch and not done:
+        # training from scratch here would cut the history back to nothing
+        raise ValueError(f"{out} has a history of {finished} epochs but no backup/ to resume from; "
+                         "restore backup/ or choose another --out")
 
     import keras
 
     keras.utils.set_random_seed(config.seed)
     data = data if data is not None else load_cifar10(config.data or None)
-    backup_meta = out / "backup" / "training_metadata.json"
-    resumed_epoch = json.loads(backup_meta.read_text())["epoch"] if backup_meta.exists() else 0
+    # written once the data is had: a mistyped --data must not bind the folder to it
+    _write_json_atomic(saved, config.to_dict())
     train_ds, test_ds, num_train = make_datasets(data, config, initial_epoch=resumed_epoch)
     steps_per_epoch = max(1, num_train // config.batch_size)
-    history_path = out / "history.json"
-    finished = len(json.loads(history_path.read_text())["epochs"]) if history_path.exists() else 0
     if (out / "model.keras").exists() and finished >= config.epochs and resumed_epoch in (0, config.epochs):
         log(f"already finished ({finished} epochs); evaluating {out / 'model.keras'}")
         return evaluate(out / "model.keras", data=data)
@@ -633,6 +681,12 @@ def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: in
     model.fit(train_ds, epochs=config.epochs, validation_data=test_ds,
               steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose,
               shuffle=False)  # the stream shuffles, by epoch (see make_datasets)
+    if resumed_epoch >= config.epochs and not (out / "model.keras").exists():
+        # a finished run whose model.keras was not kept (say, carried by its backup alone):
+        # fit restored the last epoch's weights and trained nothing, so save those
+        partial = out / "model.partial.keras"
+        model.save(partial)
+        os.replace(partial, out / "model.keras")
     history = json.loads(history_path.read_text()) if history_path.exists() else {"epochs": []}
     finished = len(history["epochs"])
     result = evaluate(out / "model.keras", data=data) if (out / "model.keras").exists() else \

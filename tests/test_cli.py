@@ -300,3 +300,23 @@ def test_evaluate_refuses_a_negative_limit(tmp_path):
     # -5 once evaluated all but the last five images
     assert_clean_failure(run_cli("evaluate", tmp_path / "x.keras", "--limit", -5),
                          "limit must be a positive number")
+
+
+@pytest.mark.parametrize("name", ["a/b", "../x", "ResNet", ""])
+def test_ship_refuses_a_name_that_is_not_a_plain_file_name(tmp_path, name):
+    assert_clean_failure(run_cli("ship", tmp_path, "--name", name, "--data", "synthetic",
+                                 EXPLORER_PRETRAINED=str(tmp_path / "pretrained")),
+                         "a checkpoint name is lower-case letters")
+    assert not (tmp_path / "pretrained").exists() and not (tmp_path / "x.keras").exists()
+
+
+def test_build_save_to_a_missing_folder_is_a_clear_error(tmp_path):
+    assert_clean_failure(run_cli("build", "--depth", 20, "--save", tmp_path / "no" / "such" / "r20.keras"),
+                         "cannot write")
+
+
+@pytest.mark.parametrize("text", ["[]", "5", "null", '"abc"'])
+def test_train_config_that_is_not_an_object_is_a_clear_error(tmp_path, text):
+    (tmp_path / "config.json").write_text(text)
+    assert_clean_failure(run_cli("train", "--config", tmp_path / "config.json", "--out", tmp_path / "run"),
+                         "must be a JSON object")

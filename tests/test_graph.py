@@ -126,3 +126,9 @@ def test_summary_is_consistent(name):
 def test_flops_match_published_figures(name):
     flops = graph.summarize(get_spec(name))["totals"]["flops"]
     assert flops == pytest.approx(PAPER_FLOPS[name], rel=0.03)
+
+
+def test_expand_that_is_not_a_string_is_a_clear_error():
+    """Gradio's dropdown lets an API caller send a list of valid choices."""
+    with pytest.raises(ValueError, match="expand must be one of"):
+        graph.build_graph(get_spec("resnet20_v1"), expand=["none"])

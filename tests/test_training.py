@@ -27,6 +27,8 @@ def test_full_output_folder_gives_a_clear_error(tmp_path, monkeypatch):
     ("steps_per_execution", 0, "steps_per_execution"),
     ("optimizer", "rmsprop", "optimizer must be sgd or adam"),
     ("depth", 21, "nearest valid depths are 20 and 26"),
+    ("seed", -5, "seed must be a whole number"),
+    ("seed", 2**40, "seed must be a whole number"),
     # a config file's text or null where a number belongs: refused, not a TypeError
     ("learning_rate", "0.1", "learning rate out of range"),
     ("momentum", None, "momentum"),
@@ -148,3 +150,84 @@ def test_every_epoch_takes_exactly_its_steps(tmp_path):
         assert entry["learning_rate"] == pytest.approx(float(schedule(25 * entry["epoch"])), rel=1e-5)
     status = json.loads((tmp_path / "run" / "status.json").read_text())
     assert status["step"] == status["steps_per_epoch"] == 25
+
+
+def test_a_mistyped_data_path_does_not_bind_the_folder(tmp_path):
+    """config.json is written once the data loads: the corrected command then runs."""
+    from explorer.data import synthetic
+
+    with pytest.raises(ValueError, match="neither 'keras', 'synthetic'"):
+        train(TrainConfig(depth=8, epochs=1, data=str(tmp_path / "typo.tar.gz")), tmp_path / "run")
+    assert not (tmp_path / "run" / "config.json").exists()
+    result = train(TrainConfig(depth=8, epochs=1, data="synthetic", subset=64, batch_size=32),
+                   tmp_path / "run", data=synthetic(64, 16), verbose=0)
+    assert result["epochs_finished"] == 1
+
+
+def test_a_second_trainer_in_the_same_folder_is_refused(tmp_path):
+    import fcntl
+
+    (tmp_path / "run").mkdir()
+    with open(tmp_path / "run" / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running trainer holds it
+        with pytest.raises(ValueError, match="another process is training in"):
+            train(TrainConfig(depth=8, epochs=1, data="synthetic"), tmp_path / "run")
+
+
+@pytest.fixture(scope="module")
+def one_epoch_run(tmp_path_factory):
+    """A finished 1-epoch run (tiny), to be copied and damaged."""
+    from explorer.data import synthetic
+
+    out = tmp_path_factory.mktemp("finished") / "run"
+    config = TrainConfig(depth=8, epochs=1, data="synthetic", subset=64, batch_size=32,
+                         precision="float32")
+    train(config, out, data=synthetic(64, 16), verbose=0)
+    return config, out
+
+
+def _copy(run, tmp_path):
+    import shutil
+
+    return pathlib.Path(shutil.copytree(run, tmp_path / "copy"))
+
+
+def test_a_damaged_backup_gives_a_clear_error(one_epoch_run, tmp_path):
+    config, run = one_epoch_run
+    out = _copy(run, tmp_path)
+    (out / "model.keras").unlink()  # not finished: it must resume from the backup
+    (out / "backup" / "training_metadata.json").write_text('{"epo')  # cut short
+    with pytest.raises(ValueError, match="training_metadata.json is damaged"):
+        train(config, out, verbose=0)
+
+
+def test_a_history_without_its_backup_is_not_thrown_away(one_epoch_run, tmp_path):
+    import shutil
+
+    config, run = one_epoch_run
+    out = _copy(run, tmp_path)
+    shutil.rmtree(out / "backup")
+    (out / "model.keras").unlink()
+    before = (out / "history.json").read_text()
+    with pytest.raises(ValueError, match="history of 1 epochs but no backup"):
+        train(config, out, verbose=0)
+    assert (out / "history.json").read_text() == before
+
+
+def test_a_finished_run_carried_by_its_backup_alone_gets_its_model_back(one_epoch_run, tmp_path):
+    """pretrained/keep_resume.sh carries backup/, config.json and history.json: a run that
+    finished after the last copy must still give a model.keras to ship."""
+    import numpy as np
+
+    from explorer.data import synthetic
+    from explorer.models import load_model
+
+    config, run = one_epoch_run
+    out = _copy(run, tmp_path)
+    (out / "model.keras").unlink()
+    (out / "status.json").unlink()
+    result = train(config, out, data=synthetic(64, 16), verbose=0)
+    assert (out / "model.keras").exists() and result["epochs_finished"] == 1
+    for a, b in zip(load_model(run / "model.keras").get_weights(),
+                    load_model(out / "model.keras").get_weights()):
+        np.testing.assert_array_equal(a, b)
