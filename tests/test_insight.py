@@ -116,6 +116,11 @@ def test_lesion_reading_compares_median_costs():
     other = _lesion_result("ResNet-20 v1", 0.9, [0.8, 0.7], [False] * 2)  # other blocks: own medians
     assert "costs ResNet-20 v1 15.0 points and Plain-56 v1 65.0 points" in lesion_reading(
         [other, _lesion_result("Plain-56 v1", 0.8, [0.1, None, 0.2], [False, True, False])])
+    # an untrained net can do better without a block: said as a gain, not a negative cost
+    untrained = lesion_reading([_lesion_result("ResNet-20 v1", 0.066, [0.094, 0.094], [False] * 2),
+                                _lesion_result("Plain-20 v1", 0.094, [0.094, 0.05], [False] * 2)])
+    assert "a median deletion raises ResNet-20 v1's accuracy by 2.8 points and costs Plain-20 v1 " \
+           "2.2 points of accuracy." in untrained
 
 
 def test_landscape_summary_from_a_known_bowl():
