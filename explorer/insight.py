@@ -90,7 +90,6 @@ def name_apart(results: list[dict], checkpoints: list[str]) -> list[dict]:
     return results
 
 
-
 def _median_costs(opening: str, costs: list[tuple[str, float]]) -> str:
     """"<opening> costs A 18.5 points and B 78.4 points of accuracy.", saying "raises B's
     accuracy by 2.8 points" for a negative cost (an untrained net can do better without a
