@@ -494,9 +494,45 @@ def degradation_reading(runs: list[dict]) -> str:
 # ----------------------------------------------------------------------------- Grad-CAM
 
 
+def gradcam_map(model, pixels: np.ndarray, class_name: str | None = None) -> tuple[np.ndarray, int, float]:
+    """The Grad-CAM heat of one prepared image: ReLU(sum_k w_k A^k) with w_k the mean
+    gradient of the class's logit over feature map A^k, scaled to a peak of 1.
+
+    Args:
+        model: a loaded `ResNet`.
+        pixels: a (32, 32, 3) uint8 image, as `prepare` returns.
+        class_name: one of the model's classes; None (or "" or "predicted") for the predicted one.
+
+    Returns:
+        (the (h, w) heat of the last feature map in [0, 1], the class's index, its probability).
+
+    Raises:
+        ValueError: `class_name` is not one of the model's.
+    """
+    import tensorflow as tf
+
+    probs, outputs = model.forward(tf.constant(pixels[None]), training=False, collect=True)
+    features = model.feature_map(outputs[-1])
+    names = class_names(model)
+    if class_name in (None, "", "predicted"):
+        index = int(np.argmax(probs[0]))
+    elif class_name in names:
+        index = names.index(class_name)
+    else:
+        raise ValueError(f"unknown class {str(class_name)[:30]!r}; one of {', '.join(names)}")
+    with tf.GradientTape() as tape:
+        tape.watch(features)
+        score = model.logits(features)[0, index]  # before the softmax (Selvaraju et al.)
+    grads = tape.gradient(score, features)[0].numpy()
+    fmap = features[0].numpy().astype(np.float32)
+    cam = np.maximum((fmap * grads.mean(axis=(0, 1))).sum(-1), 0)
+    return cam / (float(cam.max()) or 1.0), index, float(probs[0][index])
+
+
 def gradcam(model, image, class_name: str | None = None, factor: int = 6) -> tuple[np.ndarray, str]:
-    """Grad-CAM (Selvaraju et al. 2017) on the last block's feature map: where in the image
-    the evidence for a class is.
+    """Grad-CAM (Selvaraju et al. 2017) on the last convolutional feature map: where in the
+    image the evidence for a class is. The class score differentiated is the logit, before
+    the softmax, so each class gets its own map.
 
     Args:
         model: a loaded `ResNet` (see `load`).
@@ -511,27 +547,9 @@ def gradcam(model, image, class_name: str | None = None, factor: int = 6) -> tup
     Raises:
         ValueError: the image cannot be read, or `class_name` is not one of the model's.
     """
-    import tensorflow as tf
-
     pixels = prepare(image)
-    x = tf.constant(pixels[None])
-    probs, outputs = model.forward(x, training=False, collect=True)
-    features = outputs[-1]
+    cam, index, probability = gradcam_map(model, pixels, class_name)
     names = class_names(model)
-    if class_name in (None, "", "predicted"):
-        index = int(np.argmax(probs[0]))
-    elif class_name in names:
-        index = names.index(class_name)
-    else:
-        raise ValueError(f"unknown class {str(class_name)[:30]!r}; one of {', '.join(names)}")
-    with tf.GradientTape() as tape:
-        tape.watch(features)
-        score = model.forward_head(features)[0, index]
-    grads = tape.gradient(score, features)[0].numpy()
-    fmap = features[0].numpy().astype(np.float32)
-    cam = np.maximum((fmap * grads.mean(axis=(0, 1))).sum(-1), 0)
-    peak = float(cam.max())
-    cam = cam / (peak or 1.0)
     size = pixels.shape[0] * factor
     heat = np.asarray(Image.fromarray((cam * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BILINEAR),
                       dtype=np.float32) / 255
@@ -540,10 +558,9 @@ def gradcam(model, image, class_name: str | None = None, factor: int = 6) -> tup
     base = np.repeat(gray[..., None], 3, -1)
     color = np.stack([np.full_like(heat, 255), 255 * heat, np.zeros_like(heat)], -1)
     overlay = base * (1 - 0.6 * heat[..., None]) + color * 0.6 * heat[..., None]
-    probability = float(probs[0][index])
     caption = (f"Grad-CAM for **{names[index]}** ({probability:.1%}): the warmer (red to yellow), the more a "
                "region raises its score."
-               if peak > 0 else
+               if cam.max() > 0 else
                f"Grad-CAM for **{names[index]}** ({probability:.1%}): no region raises its score; "
                "the evidence the net sees speaks against this class everywhere.")
     return overlay.clip(0, 255).astype(np.uint8), caption

@@ -251,9 +251,21 @@ class ResNet(keras.Model):
         probs = _run_chain(self.head, x, training)
         return (probs, outputs) if collect else probs
 
-    def forward_head(self, features, training=False):
-        """The classifier head alone, from the last block's output (Grad-CAM)."""
-        return _run_chain(self.head, features, training)
+    def feature_map(self, block_output, training=False):
+        """The last convolutional feature map, from the last block's output: after the head's
+        batch norm and ReLU in a pre-activation (v2) net, the block output itself in v1.
+        Grad-CAM weighs this map (its A^k)."""
+        return _run_chain(self.head[:-2], block_output, training)
+
+    def logits(self, feature_map):
+        """Class scores before the softmax, from `feature_map`'s output: Grad-CAM
+        differentiates these (its y^c), as a probability's gradient is dominated by the
+        predicted class's evidence whatever class is asked for."""
+        import tensorflow as tf
+
+        pool, dense = self.head[-2:]
+        pooled = tf.cast(pool(feature_map), dense.kernel.dtype)
+        return tf.matmul(pooled, dense.kernel) + dense.bias
 
     def call(self, inputs, training=None):
         return self.forward(inputs, training=training)
