@@ -710,7 +710,11 @@ def classify_tab():
     gr.Markdown("Draw or upload an image; a CIFAR-10 ResNet says what it sees among airplane, "
                 "automobile, bird, cat, deer, dog, frog, horse, ship and truck.")
     with gr.Row():
+        # allow_custom_value: an API caller may name a job of its session or a checkpoint
+        # shipped after start-up (Gradio refuses values outside the page's list otherwise);
+        # the handlers look every name up themselves (_checkpoint_path)
         checkpoint = gr.Dropdown(_checkpoint_choices(), label="Checkpoint", elem_id="cls-checkpoint",
+                                 allow_custom_value=True,
                                  info="shipped checkpoints and the models you trained in this session")
         refresh = gr.Button("Refresh list", size="sm")
     with gr.Row():
@@ -765,9 +769,11 @@ def insight_tab():
     choices = _checkpoint_choices()
     first_value, second_value = _default_pair(choices)
     with gr.Row():
-        first = gr.Dropdown(choices, value=first_value, label="Checkpoint", elem_id="ins-first")
+        first = gr.Dropdown(choices, value=first_value, label="Checkpoint", elem_id="ins-first",
+                            allow_custom_value=True)  # as on the Classify tab
         second = gr.Dropdown(choices, value=second_value, label="Compare with (optional)",
-                             elem_id="ins-second", info="its plain (or residual) twin when shipped")
+                             elem_id="ins-second", info="its plain (or residual) twin when shipped",
+                             allow_custom_value=True)
         refresh = gr.Button("Refresh lists", size="sm")
     with gr.Accordion("Lesion study (Veit et al. 2016)", open=True):
         with gr.Row():

@@ -108,3 +108,22 @@ def test_bad_uploads_get_clear_errors_and_the_app_keeps_serving(client, app_url,
     assert after - before < 300, (before, after)  # 48 decodes, a 4000x3000 photo among them
     label = client.predict(image=handle_file(str(good)), api_name="/classify")
     assert label["label"]
+
+
+def test_classify_takes_a_job_of_this_session_by_name(client, tmp_path):
+    """job:<id> names are not in the page's dropdown when the app starts: the API takes them."""
+    from test_inference import _odd_images
+
+    job_id = client.predict(depth=20, version=1, epochs=1, subset=256, api_name="/train_start")
+    deadline = time.time() + 600
+    while client.predict(job_id=job_id, api_name="/train_status")["state"] in ("queued", "running"):
+        assert time.time() < deadline
+        time.sleep(2)
+    image = tmp_path / "image.webp"
+    image.write_bytes(_odd_images()["webp"])
+    label = client.predict(image=handle_file(str(image)), checkpoint=f"job:{job_id}", api_name="/classify")
+    assert len(label["confidences"]) == 5
+    with pytest.raises(Exception, match="unknown checkpoint 'resnet9000_v1'"):
+        client.predict(image=handle_file(str(image)), checkpoint="resnet9000_v1", api_name="/classify")
+    with pytest.raises(Exception, match="unknown job id"):
+        client.predict(image=handle_file(str(image)), checkpoint="job:nope", api_name="/classify")
