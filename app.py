@@ -32,6 +32,7 @@ JOBS = JobManager(
     max_running=int(os.environ.get("EXPLORER_MAX_JOBS", "2")),  # a race needs two
     max_epochs=int(os.environ.get("EXPLORER_MAX_EPOCHS", "50")),
     max_seconds=float(os.environ.get("EXPLORER_JOB_SECONDS", "3600")),
+    max_per_owner=int(os.environ.get("EXPLORER_JOBS_PER_USER", "4")),  # two races
 )
 
 # Jobs from the page test on the first 2,000 test images each epoch: a quick, stable curve
@@ -94,11 +95,12 @@ def build_architecture(depth, version, family="cifar", residual=True, shortcut="
     totals = summary["totals"]
     rows.append(["total", totals["blocks"], "", totals["params"], totals["flops"]])
     fig = graph.figure(spec, expand)
+    show_twin = as_bool(show_twin, "show_twin")
     twin = graph.figure(spec.twin(), expand) if show_twin else None
     headline = (f"**{spec.name}**: {totals['params']:,} parameters "
                 f"({totals['trainable_params']:,} trainable), {totals['weighted_layers']} weighted layers, "
                 f"{totals['layers']} Keras layers, {totals['flops'] / 1e6:,.1f} M multiply-adds per image")
-    return fig, gr.update(value=twin, visible=bool(show_twin)), rows, headline, graph.explain(spec)
+    return fig, gr.update(value=twin, visible=show_twin), rows, headline, graph.explain(spec)
 
 
 @user_errors

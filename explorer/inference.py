@@ -140,8 +140,19 @@ def _open(image) -> Image.Image:
     if isinstance(image, (bytes, bytearray)):
         if not image:
             raise ValueError("the file is empty")
-        return Image.open(io.BytesIO(image))
+        # only raster formats people upload: Pillow would otherwise open whatever it
+        # recognizes by content (a PostScript file named x.png runs Ghostscript)
+        return Image.open(io.BytesIO(image), formats=UPLOAD_FORMATS)
     raise ValueError("no image given")
+
+
+def _upload_formats() -> tuple[str, ...]:
+    Image.init()  # the raster formats people upload, as far as this Pillow reads them
+    wanted = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF", "ICO", "PPM", "AVIF")
+    return tuple(name for name in wanted if name in Image.OPEN)
+
+
+UPLOAD_FORMATS = _upload_formats()  # JPEG covers MPO (multi-picture JPEGs from cameras)
 
 
 def prepare(image, size: int = 32) -> np.ndarray:
@@ -171,6 +182,8 @@ def prepare(image, size: int = 32) -> np.ndarray:
                 raise ValueError(f"the image is too large ({img.width}x{img.height} pixels; "
                                  f"at most {MAX_PIXELS // 1_000_000} million)")
             img.seek(0)  # first frame of an animation
+            if img.format in ("JPEG", "MPO"):
+                img.draft(None, (8 * size, 8 * size))  # decode a big photo at 1/2-1/8 scale
             img = ImageOps.exif_transpose(img)
             img = _to_rgb(img)
             side = min(img.size)
@@ -187,9 +200,10 @@ def prepare(image, size: int = 32) -> np.ndarray:
 
 def _to_rgb(img: Image.Image) -> Image.Image:
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit grayscale: scale to 8 bits
-        array = np.asarray(img, dtype=np.float64)
-        top = array.max() or 1.0
-        return Image.fromarray((array / top * 255).astype(np.uint8)).convert("RGB")
+        array = np.asarray(img, dtype=np.float32)
+        low = min(float(array.min()), 0.0)  # 32-bit images may hold negative values
+        span = (float(array.max()) - low) or 1.0
+        return Image.fromarray(((array - low) / span * 255).clip(0, 255).astype(np.uint8)).convert("RGB")
     if img.mode == "F":
         array = np.asarray(img, dtype=np.float64)
         span = (array.max() - array.min()) or 1.0

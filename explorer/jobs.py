@@ -70,9 +70,12 @@ class JobManager:
         max_queued: queued jobs beyond this are refused with a clear "busy" message.
     """
 
-    def __init__(self, root, max_running=1, max_epochs=50, max_seconds=3600.0, max_queued=8):
+    def __init__(self, root, max_running=1, max_epochs=50, max_seconds=3600.0, max_queued=8,
+                 max_per_owner=4):
         self.root = Path(root).resolve()  # children run in the repo root: no relative paths
         self.max_running = max_running
+        # queued plus running jobs of one session: one user cannot hold every slot for hours
+        self.max_per_owner = max_per_owner
         self.max_epochs = max_epochs
         self.max_seconds = max_seconds
         self.max_queued = max_queued
@@ -88,8 +91,9 @@ class JobManager:
         """Queues a training job; returns its id.
 
         Raises:
-            ValueError: the config is invalid or over this host's caps, the queue is full,
-                or the run folder cannot be created.
+            ValueError: the config is invalid or over this host's caps, the owner has
+                `max_per_owner` jobs queued or running, the queue is full, or the run folder
+                cannot be created.
         """
         return self.start_group([config], owner, group, [label])[0]
 
@@ -104,6 +108,10 @@ class JobManager:
                 raise ValueError(f"at most {self.max_epochs} epochs per job on this host "
                                  f"(asked for {config.epochs})")
         with self._lock:
+            active = sum(j.owner == owner and j.state in ("queued", "running") for j in self._jobs.values())
+            if active + len(configs) > self.max_per_owner:
+                raise ValueError(f"you have {active} jobs queued or running (at most {self.max_per_owner} "
+                                 "at a time here); stop one or wait for it to end")
             queued = sum(j.state == "queued" for j in self._jobs.values())
             if queued + len(configs) > self.max_queued:
                 raise ValueError(f"busy: {queued} jobs are already waiting; try again later")

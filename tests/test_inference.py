@@ -6,7 +6,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from explorer import inference
 from explorer.models import build_model
@@ -214,3 +214,31 @@ def test_gradcam_weighs_the_map_by_the_logit_gradient():
         assert index == names.index(name)
         np.testing.assert_allclose(maps[name], expected, atol=1e-5)
     assert not np.allclose(maps["truck"], maps["cat"])
+
+
+def test_postscript_named_like_a_png_is_refused_without_running_ghostscript():
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nnewpath 0 0 moveto showpage\n"
+    with pytest.raises(ValueError, match="not an image this app can read"):
+        inference.prepare(eps)
+
+
+def test_32_bit_images_with_negative_values_keep_their_order():
+    """Mode I values -5 (left) to -1 (right): dark to bright, not wrapped to near-white."""
+    values = np.repeat(np.linspace(-5, -1, 32).round().astype(np.int32)[None], 32, axis=0)
+    buffer = io.BytesIO()
+    Image.fromarray(values, mode="I").save(buffer, "TIFF")
+    pixels = inference.prepare(buffer.getvalue())
+    assert pixels[:, 0].max() == 0 and pixels[:, -1].min() == 255
+    assert (np.diff(pixels[0, :, 0].astype(int)) >= 0).all()
+
+
+def test_a_big_jpeg_is_decoded_at_reduced_scale_with_the_same_picture():
+    """draft() decodes a 4000x3000 JPEG at 1/8 scale: the 32x32 result matches a full decode."""
+    rng = np.random.default_rng(5)
+    small = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    photo = Image.fromarray(small).resize((4000, 3000), Image.Resampling.BICUBIC)
+    raw = _png_bytes(photo, "JPEG", quality=95)
+    full = np.asarray(ImageOps.fit(Image.open(io.BytesIO(raw)).convert("RGB"), (32, 32),
+                                   method=Image.Resampling.LANCZOS), dtype=np.float32)
+    fast = inference.prepare(raw).astype(np.float32)
+    assert np.abs(fast - full).mean() < 3

@@ -168,3 +168,17 @@ def test_a_job_that_cannot_launch_fails_and_the_queue_keeps_moving(manager):
     (0, 0, 0)])
 def test_a_job_runs_under_the_tighter_time_limit(job_seconds, manager_seconds, limit):
     assert time_limit(job_seconds, manager_seconds) == limit
+
+
+def test_one_session_cannot_hold_every_slot(tmp_path):
+    manager = JobManager(tmp_path / "runs", max_running=0, max_queued=8, max_per_owner=3)
+    try:
+        for _ in range(3):
+            manager.start(TrainConfig(**TINY), owner="greedy")
+        with pytest.raises(ValueError, match="you have 3 jobs queued or running"):
+            manager.start(TrainConfig(**TINY), owner="greedy")
+        manager.start(TrainConfig(**TINY), owner="other")  # the others still get in
+        manager.stop(manager.list("greedy")[0]["id"], owner="greedy")
+        manager.start(TrainConfig(**TINY), owner="greedy")  # a stopped job frees its place
+    finally:
+        manager.shutdown()
