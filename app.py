@@ -6,12 +6,15 @@ machine (Docker, Hugging Face Spaces do this for you).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import json
 import os
+import re
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -122,8 +125,34 @@ def download_architecture(depth, version, family="cifar", residual=True, shortcu
     return path
 
 
+# Page sessions -> their browser's owner token. Gradio gives a page a new session_hash on
+# every load, so a reload (or closing the page, which the Train tab invites) would lose its
+# jobs: the page keeps a random token in localStorage (gr.BrowserState) and `claim_owner`
+# maps each new session to it. Bounded, oldest first out; API clients keep their session.
+_OWNERS: collections.OrderedDict[str, str] = collections.OrderedDict()
+_OWNERS_LOCK = threading.Lock()
+MAX_OWNER_SESSIONS = 10_000
+
+
 def _session(request) -> str:
-    return getattr(request, "session_hash", None) or "anonymous"
+    """Who owns jobs for this request: the browser's token for a page, else the session."""
+    session = getattr(request, "session_hash", None) or "anonymous"
+    with _OWNERS_LOCK:
+        return _OWNERS.get(session, session)
+
+
+def claim_owner(token, request: gr.Request):
+    """Page load: this session acts for the browser's owner token (made here the first time)."""
+    if not (isinstance(token, str) and re.fullmatch(r"[0-9a-f]{32}", token)):
+        token = uuid.uuid4().hex
+    session = getattr(request, "session_hash", None)
+    if session:
+        with _OWNERS_LOCK:
+            _OWNERS[session] = token
+            _OWNERS.move_to_end(session)
+            while len(_OWNERS) > MAX_OWNER_SESSIONS:
+                _OWNERS.popitem(last=False)
+    return token
 
 
 def _start(depth, version, plains, epochs, subset, request, group=""):
@@ -661,8 +690,9 @@ def train_tab():
         degradation_note = gr.Markdown(elem_id="train-degradation-note")
     overlay.click(degradation, job_text, [degradation_plot, degradation_note], api_name="degradation")
     shown.expand(degradation, job_text, [degradation_plot, degradation_note], api_name=False)
-    with gr.Accordion("Your jobs", open=False):
+    with gr.Accordion("Your jobs", open=False, elem_id="train-jobs-accordion") as jobs_accordion:
         jobs_table = gr.Markdown(elem_id="train-jobs-table")
+    jobs_accordion.expand(session_jobs, None, jobs_table, api_name=False)
     timer.tick(session_jobs, None, jobs_table, api_name=False, show_progress="hidden")
     start.click(session_jobs, None, jobs_table, api_name=False)
     with gr.Row():
@@ -830,6 +860,11 @@ with gr.Blocks(title="ResNet Explorer", delete_cache=(3600, 86400)) as demo:
     gr.api(train_status, api_name="train_status", concurrency_limit=8)
     gr.api(train_stop, api_name="train_stop", concurrency_limit=4)
     demo.load(build_architecture, arch_inputs, arch_outputs, api_name=False)
+    # a fixed key and secret: the stored token still reads after the app restarts (its jobs
+    # survive restarts); the token is an identifier, not a credential worth encrypting
+    owner = gr.BrowserState(None, storage_key="resnet-explorer-owner",
+                            secret=os.environ.get("EXPLORER_OWNER_SECRET", "resnet-explorer-owner"))
+    demo.load(claim_owner, owner, owner, api_name=False)
 
 
 def main():

@@ -39,3 +39,14 @@ def test_train_tab_starts_updates_and_stops(page, screenshot):
     page.locator("#train-download").click()
     page.locator("#train-model-file").get_by_text(".keras").first.wait_for(timeout=30_000)
     screenshot("train_stopped")
+    # a reloaded page (a new Gradio session) still owns this browser's jobs
+    ids = page.locator("#train-jobs textarea, #train-jobs input").first.input_value().split(",")
+    page.reload()
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_text("Your jobs").click()
+    for job_id in ids:
+        page.locator("#train-jobs-table").get_by_text(job_id.strip()).wait_for(timeout=30_000)
+    page.locator("#train-jobs textarea, #train-jobs input").first.fill(ids[0].strip())
+    page.locator("#train-download").click()
+    page.locator("#train-model-file").get_by_text(".keras").first.wait_for(timeout=30_000)
+    screenshot("train_after_reload")
