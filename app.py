@@ -47,11 +47,17 @@ EXPAND_CHOICES = [("blocks (collapsed)", "none"), ("stage 1 layers", "stage1"),
                   ("stage 4 layers (ImageNet)", "stage4"), ("every layer", "all")]
 
 
+@functools.lru_cache(maxsize=1)
+def _scratch_folder() -> Path:
+    """This process's own folder for downloads (mode 0700, a fresh name: never a folder or
+    link another user of a shared /tmp planted)."""
+    return Path(tempfile.mkdtemp(prefix="resnet-explorer-downloads-"))
+
+
 def _scratch_path(name: str) -> str:
     """A file path in the app's scratch folder for downloads; files older than an hour are
     removed first (Gradio has copied them into its own cache by then)."""
-    folder = Path(tempfile.gettempdir()) / "resnet-explorer-downloads"
-    folder.mkdir(exist_ok=True)
+    folder = _scratch_folder()
     for old in folder.iterdir():
         try:
             if time.time() - old.stat().st_mtime > 3600:
