@@ -236,13 +236,26 @@ def _eta_text(seconds):
     return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
 
 
-def _job_views(job_text):
-    """Curves, gradient heatmap, progress text and timer state for the job(s) on the page."""
+def _charted(statuses) -> list:
+    """What the charts show of each job: its id, finished epochs and gradient samples."""
+    return [[status["id"], len(status["history"].get("epochs", [])),
+             len(status["history"].get("grad_norms", {}).get("steps", []))] for status in statuses]
+
+
+def _job_views(job_text, charted=None):
+    """Curves, gradient heatmap, progress text and timer state for the job(s) on the page,
+    and what the charts show; the charts are `gr.skip()` when that equals `charted` (a
+    timer tick between epochs: only the progress line changes, so the page is not sent two
+    figures of megabytes every second)."""
     statuses = [JOBS.status(job_id) for job_id in _job_ids(job_text)]
-    curves = charts.training_curves([(status["label"], status["history"]) for status in statuses],
-                                    title=f"Training curves (dashed: test, first {JOB_TEST_IMAGES:,} test images)")
-    heatmap = charts.gradient_heatmaps(
-        [(status["label"], status["history"].get("grad_norms", {})) for status in statuses[-2:]])
+    now = _charted(statuses)
+    if now == charted:
+        curves = heatmap = gr.skip()
+    else:
+        curves = charts.training_curves([(status["label"], status["history"]) for status in statuses],
+                                        title=f"Training curves (dashed: test, first {JOB_TEST_IMAGES:,} test images)")
+        heatmap = charts.gradient_heatmaps(
+            [(status["label"], status["history"].get("grad_norms", {})) for status in statuses[-2:]])
     lines = []
     for status in statuses:
         line = f"**{status['label']}** `{status['id']}`: {status['state']}"
@@ -261,7 +274,7 @@ def _job_views(job_text):
             line += f" · {status['error']}"
         lines.append(line)
     active = any(status["state"] in ("queued", "running") for status in statuses)
-    return curves, heatmap, "\n\n".join(lines), gr.Timer(active=active)
+    return curves, heatmap, "\n\n".join(lines), gr.Timer(active=active), now
 
 
 @user_errors
@@ -270,13 +283,15 @@ def watch_jobs(job_text):
     return _job_views(job_text)
 
 
-def tick_jobs(job_text):
-    """The Train tab's timer: as `watch_jobs`, but a bad job id (a partial one typed while the
-    timer runs) becomes a line on the page and stops the timer, not a pop-up on every tick."""
+def tick_jobs(job_text, charted=None):
+    """The Train tab's timer: as `watch_jobs`, but the charts are sent only when a job has
+    a new epoch or gradient sample since `charted` (what the page shows), and a bad job id
+    (a partial one typed while the timer runs) becomes a line on the page and stops the
+    timer, not a pop-up on every tick."""
     try:
-        return _job_views(job_text)
+        return _job_views(job_text, charted)
     except ValueError as err:
-        return gr.skip(), gr.skip(), f"*{err}*", gr.Timer(active=False)
+        return gr.skip(), gr.skip(), f"*{err}*", gr.Timer(active=False), None
 
 
 @user_errors
@@ -378,14 +393,15 @@ def depth_sweep(version: int = 1, depths: str = "20, 56, 110, 218", progress=gr.
     return charts.sweep_figure(sweep)
 
 
-def tick_heatmaps(job_text):
-    """The Gradient tab's view of jobs: the same heatmaps and progress as the Train tab; a bad
-    job id becomes a line on the page and stops the timer."""
+def tick_heatmaps(job_text, charted=None):
+    """The Gradient tab's view of jobs: the same heatmaps and progress as the Train tab (the
+    heatmaps sent only when they change, see `tick_jobs`); a bad job id becomes a line on
+    the page and stops the timer."""
     try:
-        _, heatmap, text, timer = _job_views(job_text)
+        _, heatmap, text, timer, charted = _job_views(job_text, charted)
     except ValueError as err:
-        return gr.skip(), f"*{err}*", gr.Timer(active=False)
-    return heatmap, text, timer
+        return gr.skip(), f"*{err}*", gr.Timer(active=False), None
+    return heatmap, text, timer, charted
 
 
 @user_errors
@@ -682,12 +698,14 @@ def train_tab():
     curves = gr.Plot(label="Curves", elem_id="train-curves")
     heatmap = gr.Plot(label="Gradient norms", elem_id="train-heatmap")
     timer = gr.Timer(1.0, active=False)
+    charted = gr.State(None)  # what the page's charts show (see tick_jobs)
     start.click(start_from_page, [depth, version, plain, epochs, subset, race], [job_text, timer],
                 api_name=False)
-    timer.tick(tick_jobs, job_text, [curves, heatmap, progress, timer], api_name=False,
+    views = [curves, heatmap, progress, timer, charted]
+    timer.tick(tick_jobs, [job_text, charted], views, api_name=False,
                show_progress="hidden", concurrency_limit=8)
-    job_text.submit(watch_jobs, job_text, [curves, heatmap, progress, timer], api_name=False)
-    stop.click(stop_from_page, job_text, [curves, heatmap, progress, timer], api_name=False)
+    job_text.submit(watch_jobs, job_text, views, api_name=False)
+    stop.click(stop_from_page, job_text, views, api_name=False)
     with gr.Accordion("Degradation: plain against residual over training", open=False) as shown:
         gr.Markdown("Training and test error of the shipped runs (He et al., Figures 1 and 6, redone "
                     "on our own runs); the jobs above are overlaid.")
@@ -740,8 +758,10 @@ def gradients_tab():
         heat = gr.Plot(label="Gradient norms over training", elem_id="grad-heat")
         timer = gr.Timer(1.5, active=False)
         race.click(start_race_for_heatmaps, [depth, version], [jobs, timer], api_name=False)
-        jobs.submit(tick_heatmaps, jobs, [heat, status, timer], api_name=False)
-        timer.tick(tick_heatmaps, jobs, [heat, status, timer], api_name=False, show_progress="hidden")
+        charted = gr.State(None)  # what the heatmaps show (see tick_jobs)
+        jobs.submit(tick_heatmaps, jobs, [heat, status, timer, charted], api_name=False)
+        timer.tick(tick_heatmaps, [jobs, charted], [heat, status, timer, charted], api_name=False,
+                   show_progress="hidden")
 
 
 def classify_tab():

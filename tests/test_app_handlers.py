@@ -16,11 +16,37 @@ def app_module(tmp_path_factory):
 def test_a_bad_job_id_on_a_timer_tick_stops_the_timer_with_a_line(app_module, job_text):
     # a partial id typed while the timer runs: one line on the page and the timer off, not a
     # gr.Error raised again on every tick
-    _, _, text, timer = app_module.tick_jobs(job_text)
+    _, _, text, timer, _ = app_module.tick_jobs(job_text)
     assert text.startswith("*") and ("unknown job id" in text or "no job yet" in text)
     assert timer.active is False
-    _, text, timer = app_module.tick_heatmaps(job_text)
+    _, text, timer, _ = app_module.tick_heatmaps(job_text)
     assert "job" in text and timer.active is False
+
+
+def test_a_tick_between_epochs_sends_the_progress_line_but_not_the_charts(app_module, monkeypatch):
+    """Charts are rebuilt and sent only when a job has a new epoch or gradient sample."""
+    import gradio as gr
+
+    history = {"epochs": [{"epoch": 1, "loss": 2.0, "accuracy": 0.2, "val_loss": 2.1, "val_accuracy": 0.2,
+                           "learning_rate": 0.1}],
+               "grad_norms": {"layers": ["stem_conv"], "steps": [10], "norms": [[0.5]]}}
+    status = {"id": "abc123abc123", "state": "running", "label": "ResNet-20 v1", "epoch": 1, "epochs": 3,
+              "step": 5, "steps_per_epoch": 39, "eta_seconds": 30.0, "queue_position": None,
+              "device": "CPU", "data": "synthetic", "history": history, "error": None, "residual": True}
+
+    class Jobs:
+        def status(self, job_id):
+            return status
+
+    monkeypatch.setattr(app_module, "JOBS", Jobs())
+    curves, heatmap, text, timer, charted = app_module.tick_jobs("abc123abc123")
+    assert curves is not gr.skip() and "step 5/39" in text and timer.active
+    status["step"] = 6
+    again = app_module.tick_jobs("abc123abc123", charted)
+    assert again[0] == gr.skip() and again[1] == gr.skip() and "step 6/39" in again[2]
+    history["epochs"].append({**history["epochs"][0], "epoch": 2})
+    after_epoch = app_module.tick_jobs("abc123abc123", again[4])
+    assert after_epoch[0] != gr.skip() and after_epoch[4] != charted
 
 
 def test_watch_jobs_still_reports_a_bad_id_as_an_error(app_module):
