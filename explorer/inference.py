@@ -583,6 +583,9 @@ def gradcam(model, image, class_name: str | None = None, factor: int = 6) -> tup
 # ----------------------------------------------------------------------------- ImageNet
 
 
+IMAGENET_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"  # Keras's
+
+
 @functools.lru_cache(maxsize=1)
 def _imagenet_model(depth: int):
     import keras
@@ -597,11 +600,15 @@ def _imagenet_model(depth: int):
                          "works with keras.applications.")
     from .models import BUILD_LOCK
 
+    if depth not in builders:
+        raise ValueError("keras.applications ships ImageNet weights for ResNet-50, 101 and 152")
     try:
+        # the download (about 100 MB, no timeout in get_file) happens before BUILD_LOCK, which
+        # every model build and checkpoint load of the app waits for; the same file and cache
+        # as keras.applications' weights="imagenet"
+        path = keras.utils.get_file(weights.name, IMAGENET_WEIGHTS_URL + weights.name, cache_subdir="models")
         with BUILD_LOCK:  # its initializers draw from the global random state (see models)
-            return builders[depth](weights="imagenet")
-    except KeyError:
-        raise ValueError("keras.applications ships ImageNet weights for ResNet-50, 101 and 152") from None
+            return builders[depth](weights=path)
     except Exception as err:  # noqa: BLE001 - urllib, HTTP and file errors alike
         raise ValueError("the ImageNet weights cannot be downloaded here (no internet?): "
                          f"{type(err).__name__}. Online, this works with keras.applications.") from None

@@ -1,5 +1,6 @@
 """Lesion study mechanics on small untrained nets (the real study needs trained checkpoints)."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -179,3 +180,29 @@ def test_lesion_chart_marks_blocks_a_plain_net_cannot_lose():
     assert list(bars.y) == [0.1, 0, 0.2] and list(bars.text) == ["", "n/a", ""]
     assert bars.customdata[1] == "cannot be deleted (its shape changes)" and bars.customdata[0] == "10.0%"
     assert list(bars.marker.pattern.shape) == ["", "/", ""]
+
+
+@pytest.mark.slow
+def test_imagenet_weights_in_the_keras_cache_load_without_a_download(tmp_path):
+    """The weights are fetched (here: found in KERAS_HOME/models, as keras.applications
+    caches them) before BUILD_LOCK is taken, and the model gets exactly those weights."""
+    import subprocess
+    import sys
+
+    script = """
+import os, h5py, numpy as np, keras
+from keras.src.legacy.saving import legacy_h5_format
+reference = keras.applications.ResNet50(weights=None)
+path = os.path.join(os.environ["KERAS_HOME"], "models", "resnet50_weights_tf_dim_ordering_tf_kernels.h5")
+os.makedirs(os.path.dirname(path))
+with h5py.File(path, "w") as f:
+    legacy_h5_format.save_weights_to_hdf5_group(f, reference)
+from explorer import inference
+model = inference._imagenet_model(50)
+same = all(np.array_equal(a, b) for a, b in zip(model.get_weights(), reference.get_weights()))
+print("same weights", same)
+"""
+    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[1],
+                            env={**os.environ, "KERAS_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"},
+                            capture_output=True, text=True, timeout=600, check=False)
+    assert "same weights True" in result.stdout, result.stderr[-2000:]
