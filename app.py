@@ -26,6 +26,7 @@ import gradio as gr
 from explorer import charts, graph, inference, insight, probes
 from explorer.data import resolve_source
 from explorer.jobs import JobManager
+from explorer.models import checkpoint_spec
 from explorer.specs import MAX_DEPTH, as_bool, make_spec, whole_number
 from explorer.training import MAX_EPOCHS, TrainConfig
 
@@ -564,6 +565,7 @@ def lesion(checkpoint: str, samples: int = 1000, compare: str | None = None, req
     source, notice = resolve_source()
     names = [checkpoint] + ([compare] if compare else [])
     paths = [_checkpoint_path(name, request) for name in names]  # both looked up before any work
+    insight.check_lesion_budget(samples, [checkpoint_spec(path) for path in paths])
     results = insight.name_apart([insight.lesion(path, source, samples,
                                                  progress=lambda fraction, text: progress(fraction, desc=text))
                                   for path in paths], names)
@@ -585,12 +587,13 @@ def loss_landscape(checkpoint: str, steps: int = 9, samples: int = 128, compare:
     """
     steps = whole_number(steps, "steps", 3, 51)
     samples = whole_number(samples, "samples", 1, 10_000)
-    insight.check_landscape_budget(steps, samples, 2 if compare else 1)
+    insight.check_landscape_budget(steps, samples, 2 if compare else 1)  # before any lookup
+    names = [checkpoint] + ([compare] if compare else [])
+    paths = [_checkpoint_path(name, request) for name in names]  # both looked up before any work
+    insight.check_landscape_budget(steps, samples, len(paths), [checkpoint_spec(path) for path in paths])
     source, notice = resolve_source()
     if notice:
         gr.Warning(notice)
-    names = [checkpoint] + ([compare] if compare else [])
-    paths = [_checkpoint_path(name, request) for name in names]  # both looked up before any work
     results = insight.name_apart([insight.loss_landscape(
         path, source, samples, steps,
         progress=lambda fraction, text: progress(fraction, desc=text)) for path in paths], names)

@@ -12,6 +12,7 @@ import numpy as np
 
 from .data import load_cifar10
 from .models import has_gpu
+from .specs import plan
 
 
 def _accuracy(model, x, y, drop, batch_size=250) -> float:
@@ -243,25 +244,65 @@ def loss_landscape(checkpoint, source: str | None = None, samples: int = 128, st
 LANDSCAPE_BUDGET_CPU = 4 * (9 * 9 + 17) * 128 * 2
 
 
-def check_landscape_budget(steps: int, samples: int, checkpoints: int = 1) -> None:
+# Image-evaluations one lesion request may cost: two ResNet-56s (28 evaluations each, the
+# intact net and 27 deletions) on 2,000 images, times 4; 20 times that on a GPU.
+LESION_BUDGET_CPU = 4 * 28 * 2000 * 2
+
+# Budgets count images at ResNet-56 v1's cost (multiply-adds per image, `graph.summarize`):
+# a deeper net's images count for more, a shallower one's as one.
+REFERENCE_FLOPS = 125_747_840
+
+
+def relative_cost(specs) -> float:
+    """The per-image cost of the costliest of `specs` against ResNet-56 v1's, at least 1."""
+    from .graph import summarize
+
+    return max([1.0] + [summarize(spec)["totals"]["flops"] / REFERENCE_FLOPS for spec in specs])
+
+
+def _check(work: float, budget: float, request: str, advice: str) -> None:
+    budget *= 20 if has_gpu() else 1
+    if work > budget:
+        raise ValueError(f"{request} is {work / budget:.1f} times what this host allows per request; {advice}")
+
+
+def check_landscape_budget(steps: int, samples: int, checkpoints: int = 1, specs=()) -> None:
     """Refuses a landscape request that would hold the CPU for many minutes.
 
-    The budget is `LANDSCAPE_BUDGET_CPU` image-evaluations, 20 times that on a GPU.
+    The budget is `LANDSCAPE_BUDGET_CPU` image-evaluations at ResNet-56's cost, 20 times
+    that on a GPU.
 
     Args:
         steps: points per axis of the 2-D plane, as for `loss_landscape`.
         samples: test images each evaluation runs on.
         checkpoints: how many checkpoints the request covers.
+        specs: the checkpoints' specs (see `models.checkpoint_spec`); nets deeper than
+            ResNet-56 cost more per image.
 
     Raises:
-        ValueError: steps^2 + (2 steps - 1) evaluations x samples x checkpoints is over budget.
+        ValueError: steps^2 + (2 steps - 1) evaluations x samples x checkpoints, weighed by
+            the costliest net, is over budget.
     """
-    budget = LANDSCAPE_BUDGET_CPU * (20 if has_gpu() else 1)
-    work = (int(steps) ** 2 + 2 * int(steps) - 1) * int(samples) * int(checkpoints)
-    if work > budget:
-        raise ValueError(f"{steps}x{steps} steps on {samples} images for {checkpoints} checkpoint(s) is "
-                         f"{work / budget:.1f} times what this host allows per request; use fewer "
-                         "steps or images")
+    work = (int(steps) ** 2 + 2 * int(steps) - 1) * int(samples) * int(checkpoints) * relative_cost(specs)
+    _check(work, LANDSCAPE_BUDGET_CPU, f"{steps}x{steps} steps on {samples} images for {checkpoints} "
+           "checkpoint(s)", "use fewer steps or images")
+
+
+def check_lesion_budget(samples: int, specs) -> None:
+    """Refuses a lesion request that would hold the CPU for many minutes: one evaluation of
+    `samples` images per block, plus the intact net, per checkpoint, weighed by the net's
+    cost per image (budget `LESION_BUDGET_CPU`, 20 times that on a GPU).
+
+    Args:
+        samples: test images each evaluation runs on.
+        specs: the checkpoints' specs (see `models.checkpoint_spec`).
+
+    Raises:
+        ValueError: the request is over budget.
+    """
+    work = sum((len(plan(spec).blocks) + 1) * int(samples) * relative_cost([spec]) for spec in specs)
+    _check(work, LESION_BUDGET_CPU, f"deleting each block of {' and '.join(spec.name for spec in specs)} "
+           f"on {samples} images", "use fewer images")
 
 
 def default_landscape_steps() -> int:

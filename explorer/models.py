@@ -15,6 +15,7 @@ was trained with, so training, evaluation and inference share one preprocessing 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import keras
 from keras import layers, ops
@@ -283,6 +284,25 @@ class ResNet(keras.Model):
 # holds this lock from seeding to the last weight, so a model built on another thread cannot
 # take draws from the middle of its sequence.
 BUILD_LOCK = threading.RLock()
+
+
+def checkpoint_spec(path) -> ResNetSpec:
+    """The spec of a `.keras` checkpoint, read from its config without building the net
+    (to size a request before any work).
+
+    Raises:
+        ValueError: the file is not a ResNet checkpoint of this project.
+    """
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+        return ResNetSpec.from_config(config["config"]["spec"])
+    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{Path(path).name} is not a ResNet checkpoint of this app "
+                         f"({type(err).__name__})") from None
 
 
 def build_model(spec: ResNetSpec, input_stats=None) -> ResNet:

@@ -206,3 +206,32 @@ print("same weights", same)
                             env={**os.environ, "KERAS_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"},
                             capture_output=True, text=True, timeout=600, check=False)
     assert "same weights True" in result.stdout, result.stderr[-2000:]
+
+
+def test_budgets_weigh_a_net_by_its_cost_per_image():
+    """A lesion or landscape request is sized by the net's multiply-adds, so a ResNet-1202
+    cannot hold the shared probe slot for hours with a request a ResNet-56 may make."""
+    from explorer.insight import check_landscape_budget, check_lesion_budget
+    from explorer.specs import get_spec
+
+    r56, plain56 = make_spec(56, 1), make_spec(56, 1, residual=False)
+    check_lesion_budget(2000, [r56, plain56])  # the README's report
+    with pytest.raises(ValueError, match="times what this host allows"):
+        check_lesion_budget(10_000, [r56, plain56])
+    with pytest.raises(ValueError, match="deleting each block of ResNet-1202 v1 on 100 images"):
+        check_lesion_budget(100, [make_spec(1202, 1)])
+    check_landscape_budget(9, 128, 2, [r56, plain56])  # the default
+    check_landscape_budget(9, 128, 1, [get_spec("resnet20_v1")])  # small nets count as ResNet-56
+    with pytest.raises(ValueError, match="use fewer steps or images"):
+        check_landscape_budget(9, 128, 1, [make_spec(1202, 1)])
+
+
+def test_checkpoint_spec_reads_the_config_without_building(tmp_path):
+    from explorer.models import checkpoint_spec
+
+    model = build_model(make_spec(20, 1, residual=False))
+    model.save(tmp_path / "plain.keras")
+    assert checkpoint_spec(tmp_path / "plain.keras") == make_spec(20, 1, residual=False)
+    (tmp_path / "junk.keras").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a ResNet checkpoint of this app"):
+        checkpoint_spec(tmp_path / "junk.keras")
