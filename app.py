@@ -37,6 +37,7 @@ JOBS = JobManager(
     max_epochs=int(os.environ.get("EXPLORER_MAX_EPOCHS", "50")),
     max_seconds=float(os.environ.get("EXPLORER_JOB_SECONDS", "3600")),
     max_per_owner=int(os.environ.get("EXPLORER_JOBS_PER_USER", "4")),  # two races
+    max_kept=int(os.environ.get("EXPLORER_KEEP_JOBS", "200")),
 )
 
 # Jobs from the page test on the first 2,000 test images each epoch: a quick, stable curve
@@ -55,9 +56,9 @@ def _scratch_folder() -> Path:
     return Path(tempfile.mkdtemp(prefix="resnet-explorer-downloads-"))
 
 
-def _scratch_path(name: str) -> str:
-    """A file path in the app's scratch folder for downloads; files older than an hour are
-    removed first (Gradio has copied them into its own cache by then)."""
+def _clean_scratch() -> Path:
+    """The scratch folder, its files older than an hour removed (Gradio has copied them into
+    its own cache by then)."""
     folder = _scratch_folder()
     for old in folder.iterdir():
         try:
@@ -65,7 +66,12 @@ def _scratch_path(name: str) -> str:
                 old.unlink()
         except OSError:
             pass
-    return str(folder / f"{uuid.uuid4().hex[:8]}_{name}")
+    return folder
+
+
+def _scratch_path(name: str) -> str:
+    """A new file path in the app's scratch folder for a download."""
+    return str(_clean_scratch() / f"{uuid.uuid4().hex[:8]}_{name}")
 
 
 def user_errors(fn):
@@ -127,9 +133,12 @@ def download_architecture(depth, version, family="cifar", residual=True, shortcu
     from explorer.models import build_model
 
     spec = make_spec(depth, version, family=family, residual=residual, shortcut=shortcut)
-    path = _scratch_path(f"{spec.slug}.keras")
-    build_model(spec).save(path)
-    return path
+    path = _clean_scratch() / f"{spec.slug}.keras"  # one file per architecture (up to 243 MB)
+    if not path.exists():
+        partial = _scratch_path(f"{spec.slug}.partial.keras")
+        build_model(spec).save(partial)
+        os.replace(partial, path)  # whole or absent: a concurrent request never sees half
+    return str(path)
 
 
 # Page sessions -> their browser's owner token. Gradio gives a page a new session_hash on

@@ -71,11 +71,14 @@ class JobManager:
     """
 
     def __init__(self, root, max_running=1, max_epochs=50, max_seconds=3600.0, max_queued=8,
-                 max_per_owner=4):
+                 max_per_owner=4, max_kept=200):
         self.root = Path(root).resolve()  # children run in the repo root: no relative paths
         self.max_running = max_running
         # queued plus running jobs of one session: one user cannot hold every slot for hours
         self.max_per_owner = max_per_owner
+        # ended jobs kept on disk (model, backup, TensorBoard files): older ones are removed as
+        # new ones start, so the run folder does not grow without bound
+        self.max_kept = max_kept
         self.max_epochs = max_epochs
         self.max_seconds = max_seconds
         self.max_queued = max_queued
@@ -94,6 +97,8 @@ class JobManager:
             ValueError: the config is invalid or over this host's caps, the owner has
                 `max_per_owner` jobs queued or running, the queue is full, or the run folder
                 cannot be created.
+
+        Ended jobs beyond the newest `max_kept` are removed (records and folders).
         """
         return self.start_group([config], owner, group, [label])[0]
 
@@ -129,6 +134,13 @@ class JobManager:
             for job in jobs:
                 self._jobs[job.id] = job
                 self._save(job)
+            ended = sorted((j for j in self._jobs.values() if j.state not in ("queued", "running")),
+                           key=lambda j: j.created, reverse=True)
+            pruned = ended[self.max_kept:]
+            for job in pruned:
+                del self._jobs[job.id]
+        for job in pruned:  # outside the lock: removing files takes a while
+            shutil.rmtree(job.out, ignore_errors=True)
         return [job.id for job in jobs]
 
     def status(self, job_id: str) -> dict:

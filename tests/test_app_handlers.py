@@ -1,5 +1,7 @@
 """The app's handlers called directly, for behavior a browser test cannot pin down cheaply."""
 
+import os
+
 import pytest
 
 
@@ -72,3 +74,14 @@ def test_the_insight_lab_opens_on_the_deepest_shipped_pair(app_module, tmp_path,
     assert app_module._default_pair([("x", "resnet20_v1")]) == ("resnet56_v1", "plain56_v1")
     assert app_module.follow_twin("plain20_v1")["value"] == "resnet20_v1"
     assert app_module.follow_twin("resnet110_v1") == app_module.gr.skip()  # no twin: left alone
+
+
+def test_an_architecture_download_is_built_once_per_architecture(app_module):
+    from explorer.models import checkpoint_spec
+    from explorer.specs import make_spec
+
+    first = app_module.download_architecture(20, 1, residual=False)
+    mtime = os.stat(first).st_mtime_ns
+    again = app_module.download_architecture(20, 1, residual=False)
+    assert again == first and os.stat(again).st_mtime_ns == mtime  # not rebuilt
+    assert checkpoint_spec(first) == make_spec(20, 1, residual=False)

@@ -182,3 +182,19 @@ def test_one_session_cannot_hold_every_slot(tmp_path):
         manager.start(TrainConfig(**TINY), owner="greedy")  # a stopped job frees its place
     finally:
         manager.shutdown()
+
+
+def test_ended_jobs_beyond_the_kept_number_are_removed(tmp_path):
+    manager = JobManager(tmp_path / "runs", max_running=0, max_per_owner=10, max_kept=2)
+    try:
+        old = [manager.start(TrainConfig(**TINY), owner="alice") for _ in range(4)]
+        for job_id in old:
+            manager.stop(job_id, owner="alice")  # queued -> stopped: ended
+        newest = manager.start(TrainConfig(**TINY), owner="alice")
+        kept = {job["id"] for job in manager.list("alice")}
+        assert kept == {newest, *old[-2:]}
+        assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(kept)
+        with pytest.raises(ValueError, match="unknown job id"):
+            manager.status(old[0])
+    finally:
+        manager.shutdown()
