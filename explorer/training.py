@@ -668,7 +668,7 @@ def _train_in(out: Path, config: TrainConfig, data, verbose, log) -> dict:
     _write_json_atomic(saved, config.to_dict())
     train_ds, test_ds, num_train = make_datasets(data, config, initial_epoch=resumed_epoch)
     steps_per_epoch = max(1, num_train // config.batch_size)
-    if (out / "model.keras").exists() and finished >= config.epochs and resumed_epoch in (0, config.epochs):
+    if done and resumed_epoch in (0, config.epochs):
         log(f"already finished ({finished} epochs); evaluating {out / 'model.keras'}")
         return evaluate(out / "model.keras", data=data)
     if resumed_epoch:
