@@ -54,6 +54,10 @@ def cmd_train(args):
             values = json.loads(Path(args.config).read_text())
         except (OSError, ValueError) as err:
             raise ValueError(f"cannot read the config file {args.config}: {err}") from None
+        if isinstance(values, dict):
+            # how long this invocation may run is the command line's, not the file's (a run
+            # capped on one machine resumes uncapped on the next)
+            values = {**values, "max_seconds": args.max_seconds}
         config = TrainConfig.from_dict(values).validate()
     else:
         config = _config_from_args(args)

@@ -28,7 +28,17 @@ IMAGENET_STATS = {"mean": [123.68, 116.78, 103.94], "std": [58.40, 57.12, 57.38]
 
 
 def has_gpu() -> bool:
-    """Whether TensorFlow sees a GPU: the one test behind precision, landscape sizes and budgets."""
+    """Whether Keras' backend sees a GPU: the one test behind precision, landscape sizes and
+    budgets."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return any(d.platform == "gpu" for d in jax.devices())
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))
@@ -59,11 +69,13 @@ class FusedBatchNormalization(layers.BatchNormalization):
     """
 
     def call(self, inputs, training=None, mask=None):
+        # Other backends (JAX, for training on a GPU machine without TensorFlow) fuse on
+        # their own: Keras' path there, with the same weights.
+        if keras.backend.backend() != "tensorflow" or not training or len(inputs.shape) != 4 \
+                or self.axis not in (-1, 3) or not self.scale or not self.center:
+            return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf
 
-        if not training or len(inputs.shape) != 4 or self.axis not in (-1, 3) or not self.scale \
-                or not self.center:
-            return super().call(inputs, training=training, mask=mask)
         outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
             inputs, tf.cast(self.gamma, "float32"), tf.cast(self.beta, "float32"),
             epsilon=self.epsilon, data_format="NHWC", is_training=True)

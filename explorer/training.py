@@ -171,6 +171,69 @@ def augment(images, crop_padding: int = 4, cutout: int = 0, seed=None):
     return out
 
 
+def augment_numpy(images: np.ndarray, crop_padding: int = 4, cutout: int = 0,
+                  rng: np.random.Generator | None = None) -> np.ndarray:
+    """`augment` in NumPy, for Keras backends other than TensorFlow (see `make_datasets`).
+
+    The same operations with the same distributions (crop offsets uniform in
+    [0, 2 * crop_padding], flip with probability 1/2, the cutout square's corner uniform in
+    [-cutout // 2, size - cutout // 2)); the draws come from `rng`, not TensorFlow's
+    generators, so the two give different (equally likely) batches for one seed.
+
+    Args:
+        images: a (batch, size, size, channels) uint8 array.
+        crop_padding: zero pixels added on each side before a random size x size window is cut.
+        cutout: side of the mid-grey (128) square; 0 for none.
+        rng: the generator to draw from; None for a fresh, unseeded one.
+
+    Returns:
+        A new array of the same shape and dtype.
+    """
+    rng = rng if rng is not None else np.random.default_rng()
+    batch, size = images.shape[0], images.shape[1]
+    pad = crop_padding
+    padded = np.pad(images, [(0, 0), (pad, pad), (pad, pad), (0, 0)])
+    offsets = rng.integers(0, 2 * pad + 1, size=(batch, 2))
+    rows = offsets[:, :1] + np.arange(size)[None]
+    cols = offsets[:, 1:] + np.arange(size)[None]
+    out = padded[np.arange(batch)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    flip = rng.random(batch) < 0.5
+    out[flip] = out[flip, :, ::-1]
+    if cutout:
+        starts = rng.integers(0, size, size=(batch, 2)) - cutout // 2
+        grid = np.arange(size)[None]
+        in_rows = (grid >= starts[:, :1]) & (grid < starts[:, :1] + cutout)
+        in_cols = (grid >= starts[:, 1:]) & (grid < starts[:, 1:] + cutout)
+        out[in_rows[:, :, None] & in_cols[:, None, :]] = 128
+    return out
+
+
+def _tensorflow_backend() -> bool:
+    import keras
+
+    return keras.backend.backend() == "tensorflow"
+
+
+def _numpy_datasets(x_train, y_train, x_test, y_test, num_classes, config, initial_epoch):
+    """`make_datasets` for Keras backends without tf.data: a generator over the same
+    epochs, each drawn from NumPy generators seeded by (seed, epoch) and (seed, epoch, batch),
+    so a resumed run again sees what an uninterrupted one does."""
+    eye = np.eye(num_classes, dtype=np.float32)
+    size = config.batch_size
+    drop_remainder = len(x_train) >= size
+
+    def stream():
+        for epoch in range(initial_epoch, config.epochs):
+            order = np.random.default_rng([config.seed, epoch]).permutation(len(x_train))
+            stop = len(order) - len(order) % size if drop_remainder else len(order)
+            for step, start in enumerate(range(0, stop, size)):
+                index = order[start: start + size]
+                rng = np.random.default_rng([config.seed, epoch, step + 1])
+                yield augment_numpy(x_train[index], 4, config.cutout, rng), eye[y_train[index]]
+
+    return stream(), (x_test, eye[y_test]), len(x_train)
+
+
 def make_datasets(data: Dataset, config: TrainConfig, initial_epoch: int = 0):
     """tf.data pipelines of (uint8 images, one-hot labels); the model normalizes its input.
 
@@ -191,10 +254,10 @@ def make_datasets(data: Dataset, config: TrainConfig, initial_epoch: int = 0):
         (train, test, number of training images): train yields the batches of epochs
         `initial_epoch + 1` to `config.epochs` in turn, each a new shuffle of all training
         images in batches of `batch_size` (the last partial batch dropped when there is a
-        full one), augmented; test is in order, in batches of 500, unaugmented.
+        full one), augmented; test is in order, in batches of 500, unaugmented. Under a
+        Keras backend other than TensorFlow (JAX on a GPU machine without TensorFlow, say),
+        train is a Python generator and test a tuple of arrays (see `_numpy_datasets`).
     """
-    import tensorflow as tf
-
     num_classes = len(data.classes)
     x_train, y_train = data.x_train, data.y_train
     if config.subset:
@@ -202,6 +265,10 @@ def make_datasets(data: Dataset, config: TrainConfig, initial_epoch: int = 0):
     x_test, y_test = data.x_test, data.y_test
     if config.test_subset:
         x_test, y_test = x_test[: config.test_subset], y_test[: config.test_subset]
+    if not _tensorflow_backend():
+        return _numpy_datasets(x_train, y_train, x_test, y_test, num_classes, config, initial_epoch)
+    import tensorflow as tf
+
     onehot = lambda x, y: (x, tf.one_hot(y, num_classes))
     images, labels = tf.constant(x_train), tf.constant(y_train)
     run_seed = tf.constant([config.seed, 0], tf.int64)
@@ -250,7 +317,10 @@ def input_stats(x_train: np.ndarray, normalization: str) -> dict:
 
 def choose_strategy():
     """TF_CONFIG set: MultiWorkerMirroredStrategy; several GPUs (or several logical CPU
-    devices, for tests): MirroredStrategy; otherwise the default strategy."""
+    devices, for tests): MirroredStrategy; otherwise the default strategy. None under other
+    Keras backends (one device)."""
+    if not _tensorflow_backend():
+        return None
     import tensorflow as tf
 
     if os.environ.get("TF_CONFIG"):
@@ -266,7 +336,19 @@ def choose_strategy():
 
 def device_name() -> str:
     """What trains here, for the page and the logs: "GPU: <name>" (x N for several) or
-    "CPU (<n> cores)"."""
+    "CPU (<n> cores)"; under another Keras backend, its name in brackets after that."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        if gpus:
+            return f"GPU: {gpus[0].device_kind}" + (f" x{len(gpus)}" if len(gpus) > 1 else "") + " (jax)"
+        return f"CPU ({os.cpu_count()} cores) (jax)"
+    if backend != "tensorflow":
+        return f"{backend}"
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
@@ -361,9 +443,12 @@ def make_callbacks(config, out: Path, probe_batch, steps_per_epoch, data_source=
         The list of Keras callbacks, in the order they must run.
     """
     import keras
-    import tensorflow as tf
 
     from .probes import kernel_gradient_norms
+
+    tf = None
+    if _tensorflow_backend():
+        import tensorflow as tf
 
     class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
         """ModelCheckpoint writing to a temporary file, then renaming: a kill mid-write
@@ -386,7 +471,8 @@ def make_callbacks(config, out: Path, probe_batch, steps_per_epoch, data_source=
             self.history = json.loads(path.read_text()) if path.exists() else {}
             self.history.setdefault("epochs", [])
             self.history.setdefault("grad_norms", {"layers": [], "steps": [], "norms": []})
-            self.writer = tf.summary.create_file_writer(str(out / "tb" / "gradients"))
+            # per-layer gradient norms and TensorBoard need TensorFlow (see `logs_gradients`)
+            self.writer = tf.summary.create_file_writer(str(out / "tb" / "gradients")) if tf else None
             self.started = time.time()
             self.last_status = 0.0
             self.last_grad_step = None
@@ -408,7 +494,7 @@ def make_callbacks(config, out: Path, probe_batch, steps_per_epoch, data_source=
         def on_train_batch_end(self, batch, logs=None):
             # Keras reports the last step of each steps_per_execution chunk, uncapped.
             step = self.epoch * steps_per_epoch + min(batch + 1, steps_per_epoch)
-            if config.grad_every and (self.last_grad_step is None
+            if config.grad_every and self.writer and (self.last_grad_step is None
                                       or step - self.last_grad_step >= config.grad_every):
                 self.last_grad_step = step
                 names, norms = kernel_gradient_norms(self.model, *probe_batch)
@@ -468,8 +554,7 @@ def make_callbacks(config, out: Path, probe_batch, steps_per_epoch, data_source=
         # kept after the end too: a stopped or capped run resumes from it later
         keras.callbacks.BackupAndRestore(str(out / "backup"), double_checkpoint=True,
                                          delete_checkpoint=False),
-        keras.callbacks.TensorBoard(str(out / "tb"), update_freq="epoch", profile_batch=0),
-    ]
+    ] + ([keras.callbacks.TensorBoard(str(out / "tb"), update_freq="epoch", profile_batch=0)] if tf else [])
 
 
 def compile_model(config: TrainConfig, data: Dataset, steps_per_epoch: int):
@@ -492,7 +577,8 @@ def compile_model(config: TrainConfig, data: Dataset, steps_per_epoch: int):
 
     keras.mixed_precision.set_global_policy(resolve_precision(config.precision))
     strategy = choose_strategy()
-    with strategy.scope():
+    replicas = strategy.num_replicas_in_sync if strategy else 1
+    with strategy.scope() if strategy else contextlib.nullcontext():
         stats = input_stats(data.x_train[: config.subset or None], config.normalization)
         # own data may have any number of classes: the head and the names follow the data
         spec = dataclasses.replace(config.spec(), num_classes=len(data.classes))
@@ -505,8 +591,9 @@ def compile_model(config: TrainConfig, data: Dataset, steps_per_epoch: int):
             # Keras 3.15's multi-step loop fails under MirroredStrategy ("You must feed a value
             # for placeholder tensor ... while/cond/Placeholder"): one step per call there.
             steps_per_execution=(steps_per_call(config.steps_per_execution, steps_per_epoch)
-                                 if strategy.num_replicas_in_sync == 1 else 1),
-            jit_compile=False)  # XLA measured slower on this CPU
+                                 if replicas == 1 else 1),
+            # XLA measured slower on this CPU; JAX runs nothing uncompiled at speed
+            jit_compile=keras.backend.backend() == "jax")
     return model
 
 
@@ -678,7 +765,7 @@ def _train_in(out: Path, config: TrainConfig, data, verbose, log) -> dict:
     probe_batch = (data.x_train[:64], data.y_train[:64])
     callbacks = make_callbacks(config, out, probe_batch, steps_per_epoch, data.source, resumed_epoch)
     started = time.time()
-    model.fit(train_ds, epochs=config.epochs, validation_data=test_ds,
+    model.fit(train_ds, epochs=config.epochs, validation_data=test_ds, validation_batch_size=500,
               steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose,
               shuffle=False)  # the stream shuffles, by epoch (see make_datasets)
     if resumed_epoch >= config.epochs and not (out / "model.keras").exists():
@@ -761,6 +848,13 @@ def predict(model, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
     Returns:
         An (N, num_classes) float32 array of softmax probabilities.
     """
+    if not _tensorflow_backend():
+        import keras
+
+        outs = [keras.ops.convert_to_numpy(model(images[i: i + batch_size], training=False))
+                for i in range(0, len(images), batch_size)]
+        return np.concatenate(outs).astype(np.float32) if outs else \
+            np.zeros((0, model.spec.num_classes), np.float32)
     import tensorflow as tf
 
     fn = getattr(model, "_explorer_predict", None)

@@ -80,8 +80,11 @@ for entry in "${queue[@]}"; do
     if ! grep -qs '"state": "done"' "$runs/$name/status.json"; then
         say "$name: training"
         cd "$worktree" || exit 1
-        # shellcheck disable=SC2086  # arch and recipe are word lists
-        if ! run nice -n 19 "$python" -m explorer train $arch $recipe --out "$runs/$name" \
+        options="$arch $recipe"
+        # a run started elsewhere (on a GPU machine, say) resumes with the options it recorded
+        [ -f "$runs/$name/config.json" ] && options="--config $runs/$name/config.json"
+        # shellcheck disable=SC2086  # options is a word list
+        if ! run nice -n 19 "$python" -m explorer train $options --out "$runs/$name" \
                 >> "$runs/$name.log" 2>&1; then
             say "$name: train failed (see runs/$name.log); stopping"
             exit 1

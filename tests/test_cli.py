@@ -320,3 +320,16 @@ def test_train_config_that_is_not_an_object_is_a_clear_error(tmp_path, text):
     (tmp_path / "config.json").write_text(text)
     assert_clean_failure(run_cli("train", "--config", tmp_path / "config.json", "--out", tmp_path / "run"),
                          "must be a JSON object")
+
+
+@pytest.mark.slow
+def test_train_with_a_config_file_runs_as_long_as_the_command_line_says(tmp_path):
+    """A run capped on one machine (max_seconds in its config.json) resumes uncapped on the
+    next with --config: the cap is the command line's, the rest is the file's."""
+    config = {"depth": 8, "epochs": 1, "data": "synthetic", "subset": 64, "batch_size": 32,
+              "precision": "float32", "max_seconds": 245.0}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    result = run_cli("train", "--config", tmp_path / "config.json", "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["max_seconds"] == 0.0 and saved["depth"] == 8 and saved["subset"] == 64
