@@ -37,14 +37,14 @@ def main():
     parser.add_argument("--pairs", type=int, default=3)
     args = parser.parse_args()
 
-    from explorer import inference
+    from explorer import images, pretrained
     from explorer.models import build_model, load_model
     from explorer.specs import get_spec
 
     env = {}
-    shipped = inference.manifest()
+    shipped = pretrained.manifest()
     if shipped:
-        checkpoint = inference.pretrained_path(shipped[0]["name"])
+        checkpoint = pretrained.pretrained_path(shipped[0]["name"])
     else:
         folder = Path(tempfile.mkdtemp())
         checkpoint = folder / "resnet20_v1.keras"
@@ -54,7 +54,7 @@ def main():
         env["EXPLORER_PRETRAINED"] = str(folder)
     image = ROOT / "examples" / "red_car.png"
     model = load_model(checkpoint)
-    pixels = inference.prepare(str(image))[None]
+    pixels = images.prepare(str(image))[None]
 
     def p50(fn):
         times = []

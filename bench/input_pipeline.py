@@ -1,4 +1,4 @@
-"""Benchmark: batches per second of the training input stream (`training.make_datasets`:
+"""Benchmark: batches per second of the training input stream (`pipeline.make_datasets`:
 stateless shuffle and augmentation, a function of seed, epoch and batch, so a resumed run
 continues exactly) against the stateful stream it replaced in session 5 (`Dataset.shuffle`
 with a seed and `tf.random.uniform` augmentation, which a resumed run restarted from its
@@ -18,7 +18,7 @@ def stateful_stream(data, config):
     """The session-4 training stream, kept here as the baseline."""
     import tensorflow as tf
 
-    from explorer.training import augment
+    from explorer.pipeline import augment
 
     return (tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
             .shuffle(len(data.x_train), seed=config.seed, reshuffle_each_iteration=True)
@@ -35,8 +35,9 @@ def main():
     parser.add_argument("--data", default=str(ARCHIVE))
     args = parser.parse_args()
 
+    from explorer.config import TrainConfig
     from explorer.data import load_or_synthetic
-    from explorer.training import TrainConfig, make_datasets
+    from explorer.pipeline import make_datasets
 
     data = load_or_synthetic(args.data)
     print(f"data: {data.source} {data.notice}".strip(), flush=True)

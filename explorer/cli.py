@@ -47,7 +47,8 @@ def cmd_build(args):
 
 
 def cmd_train(args):
-    from .training import TrainConfig, train
+    from .config import TrainConfig
+    from .training import train
 
     if args.config:
         try:
@@ -67,7 +68,7 @@ def cmd_train(args):
 
 
 def _config_from_args(args):
-    from .training import TrainConfig
+    from .config import TrainConfig
 
     return TrainConfig(
         depth=args.depth, version=args.version, residual=not args.plain, shortcut=args.shortcut,
@@ -80,14 +81,14 @@ def _config_from_args(args):
 
 
 def cmd_evaluate(args):
-    from .training import evaluate
+    from .checkpoints import evaluate
 
     print(json.dumps(evaluate(args.checkpoint, args.data, limit=args.limit or None)))
 
 
 def cmd_classify(args):
-    from .inference import classify
-    from .training import load_checkpoint
+    from .checkpoints import load_checkpoint
+    from .classify import classify
 
     model = load_checkpoint(args.checkpoint)
     failed = []
@@ -121,7 +122,8 @@ def cmd_gradients(args):
 
 
 def cmd_bench(args):
-    from .training import TrainConfig, bench_train
+    from .config import TrainConfig
+    from .training import bench_train
 
     config = TrainConfig(depth=args.depth, version=args.version, residual=not args.plain,
                          shortcut=args.shortcut, batch_size=args.batch_size, data=args.data or "", precision=args.precision,
@@ -131,7 +133,7 @@ def cmd_bench(args):
 
 
 def cmd_ship(args):
-    from .inference import ship
+    from .pretrained import ship
 
     print(json.dumps(ship(args.run, args.name, args.data)))
 
@@ -141,10 +143,11 @@ def _checkpoints(args) -> list[str]:
 
 
 def cmd_lesion(args):
-    from .insight import lesion, lesion_reading, name_apart
+    from .insight import lesion_reading, lesion_study
 
     names = _checkpoints(args)
-    results = name_apart([lesion(name, args.data, samples=args.samples) for name in names], names)
+    # the budgets guard the app's shared host; here the user's own machine does the work
+    results = lesion_study(names, args.samples, names, args.data, budget=False)
     for result in results:
         if args.json:
             print(json.dumps(result))
@@ -158,21 +161,14 @@ def cmd_lesion(args):
 
 
 def cmd_landscape(args):
-    import time
-
-    from .insight import landscape_reading, landscape_summary, loss_landscape, name_apart
+    from .insight import landscape_reading, landscape_study, landscape_summary
 
     names = _checkpoints(args)
-    results = []
-    for name in names:
-        start = time.perf_counter()
-        result = loss_landscape(name, args.data, samples=args.samples, steps=args.steps,
-                                span=args.span, seed=args.seed)
-        # the wall time of the slice and the plane (data loading and the model's load included)
-        result["seconds"] = round(time.perf_counter() - start, 1)
+    # the budgets guard the app's shared host; here the user's own machine does the work
+    results = landscape_study(names, args.steps, args.samples, names, span=args.span, source=args.data,
+                              seed=args.seed, budget=False)
+    for result in results:
         result["summary"] = landscape_summary(result)
-        results.append(result)
-    results = name_apart(results, names)
     if args.json:
         for result in results:
             print(json.dumps(result))

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import plotly.graph_objects as go
 
-from .specs import BlockPlan, ConvUnit, NetworkPlan, ResNetSpec, plan
+from .plans import BlockPlan, ConvUnit, NetworkPlan, plan
+from .specs import ResNetSpec
 
 KIND_COLORS = {
     "conv": "#3b6fb6", "bn": "#9bb7d4", "relu": "#f2b134", "add": "#2e9e5b", "pool": "#8e6cbf",
@@ -170,6 +171,87 @@ def _hover(title, kind, shape, params, flops, detail=""):
     return text + f"<br>params {params:,}<br>FLOPs {flops:,}"
 
 
+@dataclass
+class _Drawing:
+    """A graph drawn left to right: `x` is where the next node goes."""
+
+    graph: Graph = field(default_factory=Graph)
+    x: float = 0.0
+
+    def node(self, label, kind, hover, size=14, y=0.0, after: dict | None = None, **extra) -> dict:
+        """A new node at the cursor; `after` is the node the main path comes from, if any."""
+        node = {"id": len(self.graph.nodes), "label": label, "kind": kind, "x": self.x, "y": y,
+                "hover": hover, "size": size, **extra}
+        self.graph.nodes.append(node)
+        if after is not None:
+            self.edge(after, node)
+        return node
+
+    def edge(self, source: dict, target: dict, kind: str = "main"):
+        self.graph.edges.append((source["id"], target["id"], kind))
+
+
+def _part_node(drawing: _Drawing, part: str, layers: list[Layer], prev: dict) -> dict:
+    """One node for the stem or the head, its layers summed up, after `prev`."""
+    return drawing.node(part, part, _hover(
+        part, part, layers[-1].output_shape, sum(layer.params for layer in layers),
+        sum(layer.flops for layer in layers), " → ".join(layer.detail for layer in layers)), size=18, after=prev)
+
+
+def _block_node(drawing: _Drawing, block: BlockPlan, members: list[Layer], prev: dict) -> dict:
+    """A collapsed block: one square node, joined to `prev` by the main path and its shortcut."""
+    node = drawing.node(
+        block.name.split("_")[1], "block",
+        _hover(block.name, "block", block.out_shape, sum(m.params for m in members),
+               sum(m.flops for m in members), " → ".join(m.detail.split(",")[0] for m in members if not m.shortcut)),
+        size=16, symbol="square", after=prev)
+    if block.shortcut:
+        drawing.edge(prev, node, block.shortcut)
+    return node
+
+
+def _shortcut_arc(drawing: _Drawing, block: BlockPlan, members: list[Layer], block_input: dict, add: dict):
+    """An expanded block's shortcut, input to add; its own layers as one node on the arc."""
+    short = [member for member in members if member.shortcut]
+    if not short:
+        drawing.edge(block_input, add, "identity")
+        return
+    saved_x, drawing.x = drawing.x, (block_input["x"] + add["x"]) / 2
+    node = drawing.node(short[0].name.split("_", 2)[-1], short[0].kind, _hover(
+        short[0].name, short[0].kind, short[-1].output_shape, sum(layer.params for layer in short),
+        sum(layer.flops for layer in short), " + ".join(layer.detail for layer in short)),
+        y=1.2, size=14, symbol="diamond")
+    drawing.x = saved_x
+    drawing.edge(block_input, node, block.shortcut)
+    drawing.edge(node, add, block.shortcut)
+
+
+def _layer_node(drawing: _Drawing, member: Layer, prev: dict, label: str = "", size: int | None = None) -> dict:
+    """One layer of an expanded block on the main path, after `prev`; the cursor moves on."""
+    node = drawing.node(label, member.kind, _hover(member.name, member.kind, member.output_shape, member.params,
+                                                   member.flops, member.detail),
+                        size=size or (14 if member.kind == "conv" else 9), after=prev)
+    drawing.x += 1.0
+    return node
+
+
+def _expanded_block(drawing: _Drawing, block: BlockPlan, members: list[Layer], prev: dict) -> dict:
+    """An expanded block, node by node: main path, add and shortcut arc, ReLU after the add (v1)."""
+    block_input = prev
+    main = [member for member in members if not member.shortcut and member.kind != "add"]
+    add_layer = next((member for member in members if member.kind == "add"), None)
+    tail = [member for member in main if add_layer is not None and member.name.endswith("_out")]
+    for member in main:
+        if member not in tail:
+            prev = _layer_node(drawing, member, prev, member.name.split("_", 2)[-1] if member.kind == "conv" else "")
+    if add_layer is not None:  # the add and the ReLU after it have no parameters and no FLOPs
+        prev = add = _layer_node(drawing, add_layer, prev, "+", size=18)
+        _shortcut_arc(drawing, block, members, block_input, add)
+    for member in tail:
+        prev = _layer_node(drawing, member, prev)
+    return prev
+
+
 def build_graph(spec: ResNetSpec, expand: str = "none") -> Graph:
     """Nodes and edges for the figure.
 
@@ -183,92 +265,20 @@ def build_graph(spec: ResNetSpec, expand: str = "none") -> Graph:
     if not isinstance(expand, str) or expand not in valid:
         raise ValueError(f"expand must be one of {', '.join(sorted(valid))}; got {expand!r}")
     layers = layer_table(spec)
-    graph = Graph()
-    x = 0.0
-
-    def add_node(label, kind, hover, size=14, y=0.0, **extra):
-        nonlocal x
-        node = {"id": len(graph.nodes), "label": label, "kind": kind, "x": x, "y": y,
-                "hover": hover, "size": size, **extra}
-        graph.nodes.append(node)
-        return node
-
-    stem = [layer for layer in layers if layer.stage == "stem"]
-    prev = add_node("input", "stage", f"<b>input</b><br>{_fmt_shape(spec.input_shape)} pixels",
-                    size=12)
-    x += 1
-    stem_node = add_node("stem", "stem", _hover(
-        "stem", "stem", stem[-1].output_shape, sum(s.params for s in stem), sum(s.flops for s in stem),
-        " → ".join(s.detail for s in stem)), size=18)
-    graph.edges.append((prev["id"], stem_node["id"], "main"))
-    prev = stem_node
+    drawing = _Drawing()
+    prev = drawing.node("input", "stage", f"<b>input</b><br>{_fmt_shape(spec.input_shape)} pixels", size=12)
+    drawing.x += 1
+    prev = _part_node(drawing, "stem", [layer for layer in layers if layer.stage == "stem"], prev)
     for stage in range(1, stage_count + 1):
-        start = x + 0.5
-        expanded = expand in ("all", f"stage{stage}")
+        start = drawing.x + 0.5
+        draw_block = _expanded_block if expand in ("all", f"stage{stage}") else _block_node
         for block in [b for b in net.blocks if b.stage == stage]:
-            members = [layer for layer in layers if layer.block == block.name]
-            x += 1
-            if not expanded:
-                node = add_node(
-                    block.name.split("_")[1], "block",
-                    _hover(block.name, "block", block.out_shape, sum(m.params for m in members),
-                           sum(m.flops for m in members),
-                           " → ".join(m.detail.split(",")[0] for m in members if not m.shortcut)),
-                    size=16, symbol="square")
-                graph.edges.append((prev["id"], node["id"], "main"))
-                if block.shortcut:
-                    graph.edges.append((prev["id"], node["id"], block.shortcut))
-                prev = node
-                continue
-            block_input = prev
-            main = [member for member in members if not member.shortcut and member.kind != "add"]
-            add_layer = next((member for member in members if member.kind == "add"), None)
-            tail = []
-            for member in main:
-                if add_layer is not None and member.name.endswith("_out"):
-                    tail.append(member)
-                    continue
-                label = member.name.split("_", 2)[-1] if member.kind == "conv" else ""
-                node = add_node(label, member.kind,
-                                _hover(member.name, member.kind, member.output_shape, member.params,
-                                       member.flops, member.detail),
-                                size=14 if member.kind == "conv" else 9)
-                graph.edges.append((prev["id"], node["id"], "main"))
-                prev = node
-                x += 1.0
-            if add_layer is not None:
-                add = add_node("+", "add", _hover(add_layer.name, "add", add_layer.output_shape, 0, 0,
-                                                  add_layer.detail), size=18)
-                graph.edges.append((prev["id"], add["id"], "main"))
-                short = [member for member in members if member.shortcut]
-                if short:  # the shortcut's own layers sit on the arc, above the main path
-                    mid = (block_input["x"] + add["x"]) / 2
-                    saved_x, x = x, mid
-                    shortcut_node = add_node(short[0].name.split("_", 2)[-1], short[0].kind, _hover(
-                        short[0].name, short[0].kind, short[-1].output_shape,
-                        sum(layer.params for layer in short), sum(layer.flops for layer in short),
-                        " + ".join(layer.detail for layer in short)), y=1.2, size=14, symbol="diamond")
-                    x = saved_x
-                    graph.edges.append((block_input["id"], shortcut_node["id"], block.shortcut))
-                    graph.edges.append((shortcut_node["id"], add["id"], block.shortcut))
-                else:
-                    graph.edges.append((block_input["id"], add["id"], "identity"))
-                prev = add
-                x += 1.0
-            for member in tail:
-                node = add_node("", member.kind, _hover(member.name, member.kind, member.output_shape,
-                                                        0, 0, member.detail), size=9)
-                graph.edges.append((prev["id"], node["id"], "main"))
-                prev = node
-                x += 1.0
-        graph.stage_spans.append((f"stage {stage}", start, x + 0.5))
-    head = [layer for layer in layers if layer.stage == "head"]
-    x += 1
-    node = add_node("head", "head", _hover(
-        "head", "head", head[-1].output_shape, sum(h.params for h in head), sum(h.flops for h in head),
-        " → ".join(h.detail for h in head)), size=18)
-    graph.edges.append((prev["id"], node["id"], "main"))
-    return graph
+            drawing.x += 1
+            prev = draw_block(drawing, block, [layer for layer in layers if layer.block == block.name], prev)
+        drawing.graph.stage_spans.append((f"stage {stage}", start, drawing.x + 0.5))
+    drawing.x += 1
+    _part_node(drawing, "head", [layer for layer in layers if layer.stage == "head"], prev)
+    return drawing.graph
 
 
 def _arc(x0, y0, x1, y1, lift):

@@ -1,5 +1,6 @@
 """Insight lab: the lesion study (Veit et al. 2016) and the loss landscape (Li et al. 2018)
-of trained checkpoints, each with a reading computed from its numbers.
+of trained checkpoints, each with a reading computed from its numbers, and the studies that
+run them for one request (the bounds and budgets of a request are in `limits`).
 
 Deleting a block at test time means removing its residual branch F(x): a residual block
 keeps its shortcut (identity, or the projection where shapes change), a plain block passes
@@ -8,11 +9,13 @@ its input straight through, which is only possible where the block keeps the sha
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
+from .checkpoints import load, load_checkpoint
 from .data import load_cifar10
-from .models import has_gpu
-from .specs import plan
+from .limits import check_landscape_request, check_lesion_request, landscape_values, lesion_samples
 
 
 def _accuracy(model, x, y, drop, batch_size=250) -> float:
@@ -46,14 +49,11 @@ def lesion(checkpoint, source: str | None = None, samples: int = 1000, progress=
         ValueError: `samples` is out of range, the checkpoint cannot be loaded, or the data
             cannot be had.
     """
-    from .training import load_checkpoint
-
-    if not 1 <= int(samples) <= 100_000:
-        raise ValueError(f"samples must be between 1 and 100000, got {samples}")
+    samples = lesion_samples(samples)
     report = progress or (lambda fraction, text: None)
-    model = load_checkpoint(checkpoint)
+    model = load(checkpoint)  # shared: the lesion skips blocks in the forward pass, never a weight
     data = load_cifar10(source)
-    x, y = data.x_test[: int(samples)], data.y_test[: int(samples)]
+    x, y = data.x_test[:samples], data.y_test[:samples]
     baseline = _accuracy(model, x, y, ())
     residual = model.spec.residual
     names, accuracy, downsampling = [], [], []
@@ -189,19 +189,12 @@ def loss_landscape(checkpoint, source: str | None = None, samples: int = 128, st
     import keras
     import tensorflow as tf
 
-    from .training import load_checkpoint
-
-    if not 3 <= int(steps) <= 51:
-        raise ValueError(f"steps must be between 3 and 51, got {steps}")
-    if not 1 <= int(samples) <= 10_000:
-        raise ValueError(f"samples must be between 1 and 10000, got {samples}")
-    if not 0 < float(span) <= 5:
-        raise ValueError(f"span must be in (0, 5], got {span}")
+    steps, samples, span, seed = landscape_values(steps, samples, span, seed)
     report = progress or (lambda fraction, text: None)
-    model = load_checkpoint(checkpoint)
+    model = load_checkpoint(checkpoint)  # a private copy: its weights are moved in place below
     data = load_cifar10(source)
-    x = tf.constant(data.x_test[: int(samples)])
-    y = tf.constant(data.y_test[: int(samples)])
+    x = tf.constant(data.x_test[:samples])
+    y = tf.constant(data.y_test[:samples])
     variables = model.trainable_variables
     origin = [variable.numpy() for variable in variables]
     rng = np.random.default_rng(seed)
@@ -218,8 +211,8 @@ def loss_landscape(checkpoint, source: str | None = None, samples: int = 128, st
             variable.assign(weights + alpha * first + beta * second)
         return float(loss_at())
 
-    alphas = np.linspace(-span, span, 2 * int(steps) - 1)
-    grid = np.linspace(-span, span, int(steps))
+    alphas = np.linspace(-span, span, 2 * steps - 1)
+    grid = np.linspace(-span, span, steps)
     total = len(alphas) + len(grid) ** 2
     try:
         loss_1d = []
@@ -237,77 +230,6 @@ def loss_landscape(checkpoint, source: str | None = None, samples: int = 128, st
     return {"alphas": alphas.round(4).tolist(), "loss_1d": [round(v, 5) for v in loss_1d],
             "grid": grid.round(4).tolist(), "loss_2d": loss_2d.round(5).tolist(),
             "model": model.spec.name, "n": int(x.shape[0])}
-
-
-# Images x loss evaluations one landscape request may cost: 4 times the CPU default (9x9
-# plane and 17-point slice on 128 images, for two checkpoints), 20 times that on a GPU.
-LANDSCAPE_BUDGET_CPU = 4 * (9 * 9 + 17) * 128 * 2
-
-
-# Image-evaluations one lesion request may cost: two ResNet-56s (28 evaluations each, the
-# intact net and 27 deletions) on 2,000 images, times 4; 20 times that on a GPU.
-LESION_BUDGET_CPU = 4 * 28 * 2000 * 2
-
-# Budgets count images at ResNet-56 v1's cost (multiply-adds per image, `graph.summarize`):
-# a deeper net's images count for more, a shallower one's as one.
-REFERENCE_FLOPS = 125_747_840
-
-
-def relative_cost(specs) -> float:
-    """The per-image cost of the costliest of `specs` against ResNet-56 v1's, at least 1."""
-    from .graph import summarize
-
-    return max([1.0] + [summarize(spec)["totals"]["flops"] / REFERENCE_FLOPS for spec in specs])
-
-
-def _check(work: float, budget: float, request: str, advice: str) -> None:
-    budget *= 20 if has_gpu() else 1
-    if work > budget:
-        raise ValueError(f"{request} is {work / budget:.1f} times what this host allows per request; {advice}")
-
-
-def check_landscape_budget(steps: int, samples: int, checkpoints: int = 1, specs=()) -> None:
-    """Refuses a landscape request that would hold the CPU for many minutes.
-
-    The budget is `LANDSCAPE_BUDGET_CPU` image-evaluations at ResNet-56's cost, 20 times
-    that on a GPU.
-
-    Args:
-        steps: points per axis of the 2-D plane, as for `loss_landscape`.
-        samples: test images each evaluation runs on.
-        checkpoints: how many checkpoints the request covers.
-        specs: the checkpoints' specs (see `models.checkpoint_spec`); nets deeper than
-            ResNet-56 cost more per image.
-
-    Raises:
-        ValueError: steps^2 + (2 steps - 1) evaluations x samples x checkpoints, weighed by
-            the costliest net, is over budget.
-    """
-    work = (int(steps) ** 2 + 2 * int(steps) - 1) * int(samples) * int(checkpoints) * relative_cost(specs)
-    _check(work, LANDSCAPE_BUDGET_CPU, f"{steps}x{steps} steps on {samples} images for {checkpoints} "
-           "checkpoint(s)", "use fewer steps or images")
-
-
-def check_lesion_budget(samples: int, specs) -> None:
-    """Refuses a lesion request that would hold the CPU for many minutes: one evaluation of
-    `samples` images per block, plus the intact net, per checkpoint, weighed by the net's
-    cost per image (budget `LESION_BUDGET_CPU`, 20 times that on a GPU).
-
-    Args:
-        samples: test images each evaluation runs on.
-        specs: the checkpoints' specs (see `models.checkpoint_spec`).
-
-    Raises:
-        ValueError: the request is over budget.
-    """
-    work = sum((len(plan(spec).blocks) + 1) * int(samples) * relative_cost([spec]) for spec in specs)
-    _check(work, LESION_BUDGET_CPU, f"deleting each block of {' and '.join(spec.name for spec in specs)} "
-           f"on {samples} images", "use fewer images")
-
-
-def default_landscape_steps() -> int:
-    """Grid steps per axis a user waits about a minute for: 9x9 on a CPU, 25x25 on a GPU."""
-    return 25 if has_gpu() else 9
 
 
 def landscape_summary(result: dict) -> dict:
@@ -343,3 +265,63 @@ def landscape_reading(results: list[dict]) -> str:
         lines.append(verdict + "; Li et al. found shortcuts keep deep nets' landscapes wide and "
                      "convex, and deep plain nets' chaotic.")
     return "\n\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- studies
+# A request of the Insight lab or the command line: read, checked and sized (`limits`), then
+# each checkpoint measured.
+
+
+def lesion_study(checkpoints, samples=1000, names=None, source: str | None = None, progress=None,
+                 budget: bool = True) -> list[dict]:
+    """The lesion study of one checkpoint or more, side by side (see `lesion`).
+
+    Args:
+        checkpoints: paths of `.keras` checkpoints (the app's come from `pretrained.resolve`).
+        samples: test images to use (see `check_lesion_request`, which checks the request).
+        names: what the user called the checkpoints (see `name_apart`); None for the paths.
+        source: the data source whose test split is used; None for the default.
+        progress: optional `progress(fraction, text)` callback, passed to each `lesion`.
+        budget: refuse a request over this host's budget; False for the command line.
+
+    Returns:
+        The `lesion` results, one per checkpoint, in order.
+
+    Raises:
+        ValueError: the request is malformed or over budget, a checkpoint cannot be loaded,
+            or the data cannot be had.
+    """
+    samples = check_lesion_request(samples, checkpoints, budget)
+    results = [lesion(path, source, samples, progress=progress) for path in checkpoints]
+    return name_apart(results, [str(path) for path in checkpoints] if names is None else names)
+
+
+def landscape_study(checkpoints, steps=9, samples=128, names=None, span=1.0, source: str | None = None,
+                    progress=None, seed=0, budget: bool = True) -> list[dict]:
+    """The loss landscape of one checkpoint or more, side by side (see `loss_landscape`).
+
+    Args:
+        checkpoints: paths of `.keras` checkpoints (the app's come from `pretrained.resolve`).
+        steps, samples, span, seed: as for `loss_landscape` (see `check_landscape_request`,
+            which checks the request).
+        names: what the user called the checkpoints (see `name_apart`); None for the paths.
+        source: the data source whose test split is used; None for the default.
+        progress: optional `progress(fraction, text)` callback, passed to each landscape.
+        budget: refuse a request over this host's budget; False for the command line.
+
+    Returns:
+        The `loss_landscape` results, one per checkpoint, in order, each with "seconds": the
+        wall time of its slice and plane (the model's load and the data included).
+
+    Raises:
+        ValueError: the request is malformed or over budget, a checkpoint cannot be loaded,
+            or the data cannot be had.
+    """
+    steps, samples = check_landscape_request(steps, samples, checkpoints, span, seed, budget)
+    results = []
+    for path in checkpoints:
+        start = time.perf_counter()
+        result = loss_landscape(path, source, samples, steps, span, seed, progress)
+        result["seconds"] = round(time.perf_counter() - start, 1)
+        results.append(result)
+    return name_apart(results, [str(path) for path in checkpoints] if names is None else names)

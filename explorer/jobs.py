@@ -27,7 +27,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .training import TrainConfig
+from .config import TrainConfig
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Keras 3 models built from a `ResNetSpec` (see `specs.py` for the layer naming scheme).
+"""Keras 3 models built from a `ResNetSpec` and its plan (see `specs.py` for the layer naming scheme).
 
 Why a subclassed model of block layers rather than the tutorial's flat functional graph:
 Keras walks a functional graph recursively, and at ResNet-1202 (about 4,000 layers) that
@@ -20,11 +20,18 @@ from pathlib import Path
 import keras
 from keras import layers, ops
 
-from .specs import BlockPlan, ConvUnit, NetworkPlan, ResNetSpec, plan
+from .plans import BlockPlan, ConvUnit, NetworkPlan, plan
+from .specs import ResNetSpec
 
 # Per-channel statistics in [0, 255] pixel units (the usual CIFAR-10 and ImageNet values).
 CIFAR_STATS = {"mean": [125.31, 122.95, 113.87], "std": [62.99, 62.09, 66.70]}
 IMAGENET_STATS = {"mean": [123.68, 116.78, 103.94], "std": [58.40, 57.12, 57.38]}
+
+
+def tensorflow_backend() -> bool:
+    """Whether Keras runs on TensorFlow: tf.data, tf.function and TensorBoard exist only there
+    (a GPU machine may train under JAX without TensorFlow installed)."""
+    return keras.backend.backend() == "tensorflow"
 
 
 def has_gpu() -> bool:

@@ -18,7 +18,10 @@ import numpy as np
 
 from .data import load_or_synthetic
 from .models import BUILD_LOCK, build_model, weight_layers
-from .specs import make_spec
+from .specs import MAX_DEPTH, MAX_SEED, MAX_VERSION, make_spec, whole_number
+
+MAX_PROBE_BATCH = 512  # images in one probe batch (deep nets get fewer, see `_largest_batch`)
+MAX_SWEEP_DEPTHS = 8  # depths in one sweep: each is a pair of nets built and probed
 
 
 def _probe_fn(model, compiled: bool):
@@ -159,14 +162,39 @@ class FlowResult:
         return dataclasses.asdict(self)
 
 
-def gradient_flow(depth, version, batch_size: int = 64, seed: int = 0, source: str | None = None,
+def check_request(depth, version, batch_size=64, seed=0) -> tuple[int, int, int, int]:
+    """Reads and checks the raw values of a gradient-flow request, before any work.
+
+    Args:
+        depth: weighted layers, as an int, a float or text ("56"); 1 to `MAX_DEPTH` and
+            valid for `version`.
+        version: 1 or 2, likewise.
+        batch_size: images in the batch, 1 to `MAX_PROBE_BATCH`.
+        seed: 0 to `specs.MAX_SEED`.
+
+    Returns:
+        (depth, version, batch_size, seed) as ints.
+
+    Raises:
+        ValueError: a value is malformed or out of range; an invalid depth's message names
+            the nearest valid ones.
+    """
+    depth = whole_number(depth, "depth", 1, MAX_DEPTH)
+    version = whole_number(version, "version", 1, MAX_VERSION)
+    make_spec(depth, version)  # a CIFAR-10 net: make_spec's default family
+    return (depth, version, whole_number(batch_size, "batch size", 1, MAX_PROBE_BATCH),
+            whole_number(seed, "seed", 0, MAX_SEED))
+
+
+def gradient_flow(depth, version, batch_size=64, seed=0, source: str | None = None,
                   progress=None) -> FlowResult:
     """Per-layer gradient norms of a plain net and its residual twin.
 
     Same initial weights, same batch, training mode.
 
     Args:
-        depth: weighted layers of the CIFAR-10 net (6n+2 for v1, 9n+2 for v2).
+        depth: weighted layers of the CIFAR-10 net (6n+2 for v1, 9n+2 for v2), as a page or
+            API call sends it (see `check_request`).
         version: 1 or 2.
         batch_size: images in the batch, 1 to 512; capped for very deep nets so the tape fits
             in memory (64 at depth 110, 32 at 218, 8 at 1202).
@@ -179,19 +207,18 @@ def gradient_flow(depth, version, batch_size: int = 64, seed: int = 0, source: s
         A `FlowResult`: the norms of both nets per weight layer and per block output.
 
     Raises:
-        ValueError: `depth` or `version` is not valid, or `batch_size` is out of range.
+        ValueError: a value is malformed or out of range (see `check_request`).
     """
-    spec = make_spec(depth, version)  # a CIFAR-10 net: make_spec's default family
-    if not 1 <= int(batch_size) <= 512:
-        raise ValueError(f"batch size must be between 1 and 512, got {batch_size}")
+    depth, version, batch_size, seed = check_request(depth, version, batch_size, seed)
+    spec = make_spec(depth, version)
     report = progress or (lambda fraction, text: None)
-    batch_size = _largest_batch(spec.depth, int(batch_size))
+    batch_size = _largest_batch(spec.depth, batch_size)
     report(0.05, "loading a batch of images")
-    probe_batch(batch_size, source, int(seed))
+    probe_batch(batch_size, source, seed)
     report(0.15, f"building {spec.name} and its plain twin")
-    twins(spec.depth, spec.version, int(seed))
+    twins(spec.depth, spec.version, seed)
     report(0.6, "one forward and backward pass each")
-    return _measure(spec.depth, spec.version, batch_size, int(seed), source)
+    return _measure(spec.depth, spec.version, batch_size, seed, source)
 
 
 @functools.lru_cache(maxsize=32)
@@ -250,13 +277,38 @@ def _trace_in_background(model, x, y) -> None:
     threading.Thread(target=trace, name=f"trace-{model.name}", daemon=True).start()
 
 
-def depth_sweep(version: int = 1, depths=(20, 56, 110, 218), batch_size: int = 32, seed: int = 0,
+def sweep_depths(version, depths) -> tuple[int, list[int]]:
+    """Reads and checks the raw values of a depth sweep, before any work.
+
+    Args:
+        version: 1 or 2, as an int, a float or text.
+        depths: the depths as text separated by commas or semicolons ("20, 56; 110"), or a
+            list; 1 to `MAX_SWEEP_DEPTHS` of them, each valid for `version`.
+
+    Returns:
+        (version, depths) as ints.
+
+    Raises:
+        ValueError: a value is malformed or out of range, or there are no depths or too many.
+    """
+    version = whole_number(version, "version", 1, MAX_VERSION)
+    parts = str(depths).replace(";", ",").split(",") if isinstance(depths, str) else list(depths)
+    values = [whole_number(part, "depth", 1, MAX_DEPTH) for part in parts if str(part).strip()]
+    if not 1 <= len(values) <= MAX_SWEEP_DEPTHS:
+        raise ValueError(f"give between 1 and {MAX_SWEEP_DEPTHS} depths, separated by commas")
+    for depth in values:
+        make_spec(depth, version)
+    return version, values
+
+
+def depth_sweep(version=1, depths=(20, 56, 110, 218), batch_size=32, seed=0,
                 source: str | None = None, progress=None) -> dict:
     """First-layer and median gradient norm against depth, plain and residual.
 
     Args:
         version: 1 or 2.
-        depths: the depths to measure, each valid for `version`.
+        depths: the depths to measure, each valid for `version`: a list, or text separated
+            by commas or semicolons (see `sweep_depths`).
         batch_size: images per batch (see `gradient_flow`, which caps it for deep nets).
         seed: seed of the initial weights and of the choice of images.
         source: the data source (see `data.load_cifar10`); None for the default.
@@ -268,8 +320,11 @@ def depth_sweep(version: int = 1, depths=(20, 56, 110, 218), batch_size: int = 3
         source the images came from, and a notice when generated data stood in (else "").
 
     Raises:
-        ValueError: a depth is not valid for `version`, or `batch_size` is out of range.
+        ValueError: a value is malformed or out of range (see `sweep_depths` and
+            `check_request`).
     """
+    version, depths = sweep_depths(version, depths)
+    check_request(depths[0], version, batch_size, seed)  # the batch and seed, before any work
     report = progress or (lambda fraction, text: None)
     rows = []
     for i, depth in enumerate(depths):

@@ -1,7 +1,7 @@
 #!/bin/bash
 # How plain-56 v1 and ResNet-29 v2 were trained (session 6): on a lent NVIDIA H200 with
 # Keras' JAX backend (that machine has JAX, not TensorFlow; `make_datasets` then streams from
-# NumPy, see explorer/training.py), recipe B with bf16 as on the CPU, side by side, each run
+# NumPy, see explorer/pipeline.py), recipe B with bf16 as on the CPU, side by side, each run
 # stopping at the first epoch end after MAX seconds and returned as a tar in $OUT. Run again,
 # it resumes both from runs/ (BackupAndRestore).
 #

@@ -85,7 +85,7 @@ def _app_rss_mb(app_url):
 
 
 def test_bad_uploads_get_clear_errors_and_the_app_keeps_serving(client, app_url, tmp_path):
-    from test_inference import BAD, _odd_images
+    from test_images import BAD, _odd_images
 
     odd = _odd_images()
     good = tmp_path / "good.png"
@@ -112,7 +112,7 @@ def test_bad_uploads_get_clear_errors_and_the_app_keeps_serving(client, app_url,
 
 def test_classify_takes_a_job_of_this_session_by_name(client, tmp_path):
     """job:<id> names are not in the page's dropdown when the app starts: the API takes them."""
-    from test_inference import _odd_images
+    from test_images import _odd_images
 
     job_id = client.predict(depth=20, version=1, epochs=1, subset=256, api_name="/train_start")
     deadline = time.time() + 600

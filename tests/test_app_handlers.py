@@ -1,4 +1,4 @@
-"""The app's handlers called directly, for behavior a browser test cannot pin down cheaply."""
+"""The page's handlers called directly (`ui/`), for behavior a browser test cannot pin down cheaply."""
 
 import os
 
@@ -6,28 +6,35 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def app_module(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("EXPLORER_RUNS", str(tmp_path_factory.mktemp("runs")))  # read at import
-        import app
+def ui_session(tmp_path_factory):
+    """The job manager of `ui.session`, made on first use, over private runs."""
+    from ui import session
 
-    return app
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EXPLORER_RUNS", str(tmp_path_factory.mktemp("runs")))  # read on first use
+        patch.setattr(session, "_manager", None)
+        session.jobs()
+        yield session
 
 
 @pytest.mark.parametrize("job_text", ["ab", "", "  ,  "])
-def test_a_bad_job_id_on_a_timer_tick_stops_the_timer_with_a_line(app_module, job_text):
+def test_a_bad_job_id_on_a_timer_tick_stops_the_timer_with_a_line(ui_session, job_text):
     # a partial id typed while the timer runs: one line on the page and the timer off, not a
     # gr.Error raised again on every tick
-    _, _, text, timer, _ = app_module.tick_jobs(job_text)
+    from ui import jobs_view
+
+    _, _, text, timer, _ = jobs_view.tick_jobs(job_text)
     assert text.startswith("*") and ("unknown job id" in text or "no job yet" in text)
     assert timer.active is False
-    _, text, timer, _ = app_module.tick_heatmaps(job_text)
+    _, text, timer, _ = jobs_view.tick_heatmaps(job_text)
     assert "job" in text and timer.active is False
 
 
-def test_a_tick_between_epochs_sends_the_progress_line_but_not_the_charts(app_module, monkeypatch):
+def test_a_tick_between_epochs_sends_the_progress_line_but_not_the_charts(ui_session, monkeypatch):
     """Charts are rebuilt and sent only when a job has a new epoch or gradient sample."""
     import gradio as gr
+
+    from ui import jobs_view
 
     history = {"epochs": [{"epoch": 1, "loss": 2.0, "accuracy": 0.2, "val_loss": 2.1, "val_accuracy": 0.2,
                            "learning_rate": 0.1}],
@@ -40,28 +47,33 @@ def test_a_tick_between_epochs_sends_the_progress_line_but_not_the_charts(app_mo
         def status(self, job_id):
             return status
 
-    monkeypatch.setattr(app_module, "JOBS", Jobs())
-    curves, heatmap, text, timer, charted = app_module.tick_jobs("abc123abc123")
+    monkeypatch.setattr(ui_session, "_manager", Jobs())
+    curves, heatmap, text, timer, charted = jobs_view.tick_jobs("abc123abc123")
     assert curves != gr.skip() and heatmap != gr.skip() and "step 5/39" in text and timer.active
     status["step"] = 6
-    again = app_module.tick_jobs("abc123abc123", charted)
+    again = jobs_view.tick_jobs("abc123abc123", charted)
     assert again[0] == gr.skip() and again[1] == gr.skip() and "step 6/39" in again[2]
     history["epochs"].append({**history["epochs"][0], "epoch": 2})
-    after_epoch = app_module.tick_jobs("abc123abc123", again[4])
+    after_epoch = jobs_view.tick_jobs("abc123abc123", again[4])
     assert after_epoch[0] != gr.skip() and after_epoch[4] != charted
 
 
-def test_watch_jobs_still_reports_a_bad_id_as_an_error(app_module):
+def test_watch_jobs_still_reports_a_bad_id_as_an_error(ui_session):
     import gradio as gr
 
+    from ui import jobs_view
+
     with pytest.raises(gr.Error, match="unknown job id"):
-        app_module.watch_jobs("ab")
+        jobs_view.watch_jobs("ab")
 
 
-def test_the_insight_lab_opens_on_the_deepest_shipped_pair(app_module, tmp_path, monkeypatch):
+def test_the_insight_lab_opens_on_the_deepest_shipped_pair(tmp_path, monkeypatch):
     import json
 
-    from explorer import inference
+    import gradio as gr
+
+    from explorer import pretrained
+    from ui import insight
 
     def entry(name, depth, residual):
         return {"name": name, "file": f"{name}.keras", "depth": depth, "version": 1,
@@ -70,18 +82,35 @@ def test_the_insight_lab_opens_on_the_deepest_shipped_pair(app_module, tmp_path,
     (tmp_path / "manifest.json").write_text(json.dumps({"checkpoints": [
         entry("resnet20_v1", 20, True), entry("plain20_v1", 20, False),
         entry("resnet56_v1", 56, True), entry("plain56_v1", 56, False), entry("resnet110_v1", 110, True)]}))
-    monkeypatch.setattr(inference, "PRETRAINED", tmp_path)
-    assert app_module._default_pair([("x", "resnet20_v1")]) == ("resnet56_v1", "plain56_v1")
-    assert app_module.follow_twin("plain20_v1")["value"] == "resnet20_v1"
-    assert app_module.follow_twin("resnet110_v1") == app_module.gr.skip()  # no twin: left alone
+    monkeypatch.setattr(pretrained, "PRETRAINED", tmp_path)
+    assert pretrained.default_pair([("x", "resnet20_v1")]) == ("resnet56_v1", "plain56_v1")
+    assert insight.follow_twin("plain20_v1")["value"] == "resnet20_v1"
+    assert insight.follow_twin("resnet110_v1") == gr.skip()  # no twin: left alone
 
 
-def test_an_architecture_download_is_built_once_per_architecture(app_module):
+def test_an_architecture_download_is_built_once_per_architecture():
     from explorer.models import checkpoint_spec
     from explorer.specs import make_spec
+    from ui import architecture
 
-    first = app_module.download_architecture(20, 1, residual=False)
+    first = architecture.download_architecture(20, 1, residual=False)
     mtime = os.stat(first).st_mtime_ns
-    again = app_module.download_architecture(20, 1, residual=False)
+    again = architecture.download_architecture(20, 1, residual=False)
     assert again == first and os.stat(again).st_mtime_ns == mtime  # not rebuilt
     assert checkpoint_spec(first) == make_spec(20, 1, residual=False)
+
+
+def test_the_app_module_builds_the_page_without_making_the_job_manager(monkeypatch):
+    """Importing app.py (Spaces, `gradio app.py`) lays out the page; the job manager and its
+    runs folder are made on the first request that needs them."""
+    import importlib
+    import sys
+
+    from ui import session
+
+    monkeypatch.setattr(session, "_manager", None)
+    sys.modules.pop("app", None)
+    app = importlib.import_module("app")
+    assert app.demo is not None and session._manager is None
+    assert {"train_start", "classify", "lesion"} <= {
+        dependency.api_name for dependency in app.demo.fns.values()}

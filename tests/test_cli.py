@@ -150,7 +150,7 @@ def test_ship_records_what_evaluate_prints(trained_run, tmp_path):
     scores = json_lines(run_cli("evaluate", pretrained / "tiny.keras", "--data", "synthetic", "--json").stdout)[0]
     assert entry["test_accuracy"] == scores["test_accuracy"] and entry["n"] == scores["n"]
     assert entry["epochs"] == 1 and entry["depth"] == 20 and entry["residual"] is True
-    from explorer.inference import sha256
+    from explorer.pretrained import sha256
 
     assert entry["sha256"] == sha256(pretrained / "tiny.keras")
     history = json.loads((pretrained / "histories" / "tiny.json").read_text())
@@ -287,7 +287,7 @@ def test_classify_prints_each_image_and_names_the_bad_one(tmp_path):
     assert_clean_failure(result, "notes.txt")
     lines = json_lines(result.stdout)
     assert [Path(line["image"]).name for line in lines] == ["grey.png", "grey.png"]
-    from explorer.inference import classify
+    from explorer.classify import classify
     from explorer.models import load_model
 
     top, _ = classify(load_model(checkpoint), tmp_path / "grey.png", top=3)  # the Classify tab's path

@@ -6,7 +6,8 @@ import plotly.graph_objects as go
 import pytest
 
 from explorer import graph
-from explorer.specs import REGISTRY, get_spec, plan
+from explorer.plans import plan
+from explorer.specs import REGISTRY, get_spec
 
 # He et al. Table 1 (ImageNet) and the usual CIFAR figure, in multiply-adds.
 PAPER_FLOPS = {"resnet18": 1.8e9, "resnet34": 3.6e9, "resnet50": 3.8e9, "resnet101": 7.6e9,

@@ -1,7 +1,5 @@
 """Lesion study mechanics on small untrained nets (the real study needs trained checkpoints)."""
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,17 +86,6 @@ def test_a_host_that_answers_with_an_http_error_is_online(monkeypatch):
     assert data.host_reachable("https://example.invalid/b") is False
 
 
-def test_imagenet_photos_fail_clearly_offline_or_work_online():
-    from explorer import inference
-
-    try:
-        label = inference.classify_imagenet(str(Path(__file__).parents[1] / "examples" / "red_car.png"))
-    except ValueError as err:
-        assert "cannot be downloaded" in str(err)
-    else:
-        assert len(label) == 5
-
-
 def _lesion_result(model, baseline, accuracy, downsampling):
     return {"model": model, "baseline": baseline, "accuracy": accuracy, "downsampling": downsampling,
             "blocks": [f"stage1_block{i + 1}" for i in range(len(accuracy))], "n": 100}
@@ -141,12 +128,9 @@ def test_landscape_summary_from_a_known_bowl():
         landscape_reading([result, {**result, "model": "twin"}])
 
 
-def test_landscape_budget_and_same_architecture_names():
-    from explorer.insight import check_landscape_budget, name_apart
+def test_same_architecture_names():
+    from explorer.insight import name_apart
 
-    check_landscape_budget(9, 128, 2)  # the default, for two checkpoints
-    with pytest.raises(ValueError, match="times what this host allows"):
-        check_landscape_budget(51, 10_000, 2)
     results = name_apart([{"model": "ResNet-20 v1"}, {"model": "ResNet-20 v1"}], ["resnet20_v1", "job:ab12"])
     assert [r["model"] for r in results] == ["ResNet-20 v1 (resnet20_v1)", "ResNet-20 v1 (job:ab12)"]
     kept = name_apart([{"model": "ResNet-56 v1"}, {"model": "Plain-56 v1"}], ["a", "b"])
@@ -182,50 +166,6 @@ def test_lesion_chart_marks_blocks_a_plain_net_cannot_lose():
     assert list(bars.marker.pattern.shape) == ["", "/", ""]
 
 
-@pytest.mark.slow
-def test_imagenet_weights_in_the_keras_cache_load_without_a_download(tmp_path):
-    """The weights are fetched (here: found in KERAS_HOME/models, as keras.applications
-    caches them) before BUILD_LOCK is taken, and the model gets exactly those weights."""
-    import subprocess
-    import sys
-
-    script = """
-import os, h5py, numpy as np, keras
-from keras.src.legacy.saving import legacy_h5_format
-reference = keras.applications.ResNet50(weights=None)
-path = os.path.join(os.environ["KERAS_HOME"], "models", "resnet50_weights_tf_dim_ordering_tf_kernels.h5")
-os.makedirs(os.path.dirname(path))
-with h5py.File(path, "w") as f:
-    legacy_h5_format.save_weights_to_hdf5_group(f, reference)
-from explorer import inference
-model = inference._imagenet_model(50)
-same = all(np.array_equal(a, b) for a, b in zip(model.get_weights(), reference.get_weights()))
-print("same weights", same)
-"""
-    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[1],
-                            env={**os.environ, "KERAS_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"},
-                            capture_output=True, text=True, timeout=600, check=False)
-    assert "same weights True" in result.stdout, result.stderr[-2000:]
-
-
-def test_budgets_weigh_a_net_by_its_cost_per_image():
-    """A lesion or landscape request is sized by the net's multiply-adds, so a ResNet-1202
-    cannot hold the shared probe slot for hours with a request a ResNet-56 may make."""
-    from explorer.insight import check_landscape_budget, check_lesion_budget
-    from explorer.specs import get_spec
-
-    r56, plain56 = make_spec(56, 1), make_spec(56, 1, residual=False)
-    check_lesion_budget(2000, [r56, plain56])  # the README's report
-    with pytest.raises(ValueError, match="times what this host allows"):
-        check_lesion_budget(10_000, [r56, plain56])
-    with pytest.raises(ValueError, match="deleting each block of ResNet-1202 v1 on 100 images"):
-        check_lesion_budget(100, [make_spec(1202, 1)])
-    check_landscape_budget(9, 128, 2, [r56, plain56])  # the default
-    check_landscape_budget(9, 128, 1, [get_spec("resnet20_v1")])  # small nets count as ResNet-56
-    with pytest.raises(ValueError, match="use fewer steps or images"):
-        check_landscape_budget(9, 128, 1, [make_spec(1202, 1)])
-
-
 def test_checkpoint_spec_reads_the_config_without_building(tmp_path):
     from explorer.models import checkpoint_spec
 
@@ -235,3 +175,42 @@ def test_checkpoint_spec_reads_the_config_without_building(tmp_path):
     (tmp_path / "junk.keras").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a ResNet checkpoint of this app"):
         checkpoint_spec(tmp_path / "junk.keras")
+
+
+def test_studies_check_the_request_then_measure_each_checkpoint(tmp_path):
+    """One request, for the app and the CLI alike: the values and the budget checked before
+    any work, then one result per checkpoint, told apart when they share an architecture."""
+    from explorer.insight import landscape_study, lesion_study
+
+    paths = [tmp_path / "a.keras", tmp_path / "b.keras"]
+    for path in paths:
+        build_model(make_spec(8, 1)).save(path)
+    results = lesion_study(paths, "8", names=["resnet8", "job:ab12"], source="synthetic")
+    assert [r["model"] for r in results] == ["ResNet-8 v1 (resnet8)", "ResNet-8 v1 (job:ab12)"]
+    assert all(r["n"] == 8 for r in results)
+    with pytest.raises(ValueError, match="samples must be between 1 and 100000, got 0"):
+        lesion_study(paths, 0, source="synthetic")
+    landscapes = landscape_study(paths[:1], steps=3.0, samples=4, source="synthetic")
+    assert len(landscapes) == 1 and len(landscapes[0]["loss_2d"]) == 3 and landscapes[0]["seconds"] >= 0
+    assert landscapes[0]["model"] == "ResNet-8 v1"
+    with pytest.raises(ValueError, match="steps must be between 3 and 51, got 1"):
+        landscape_study(paths, steps=1, source="synthetic")
+    with pytest.raises(ValueError, match="times what this host allows"):
+        landscape_study(paths, steps=51, samples=10_000, source="synthetic")
+
+
+def test_the_command_line_is_not_held_to_the_hosts_budget(tmp_path):
+    import json
+    import zipfile
+
+    from explorer.limits import check_landscape_request, check_lesion_request
+
+    path = tmp_path / "deep.keras"  # what checkpoint_spec reads of a ResNet-1202, without building one
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", json.dumps({"config": {"spec": make_spec(1202, 1).to_config()}}))
+    with pytest.raises(ValueError, match="use fewer images"):
+        check_lesion_request(100, [path])
+    assert check_lesion_request("100", [path], budget=False) == 100
+    assert check_landscape_request(9, 128, [path], budget=False) == (9, 128)
+    with pytest.raises(ValueError, match="span must be in"):
+        check_landscape_request(9, 128, [path], span=0, budget=False)

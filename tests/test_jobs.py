@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from explorer.config import TrainConfig
 from explorer.jobs import JobManager, time_limit
-from explorer.training import TrainConfig
 
 pytestmark = pytest.mark.slow
 
@@ -92,7 +92,7 @@ def test_unwritable_run_folder_gives_a_clear_error(tmp_path):
 KILLED_APP = """
 import sys, time
 from explorer.jobs import JobManager, time_limit
-from explorer.training import TrainConfig
+from explorer.config import TrainConfig
 manager = JobManager(sys.argv[1])
 config = dict(depth=8, epochs=50, subset=64, test_subset=32, batch_size=32, data="synthetic",
               steps_per_execution=1, grad_every=1)

@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from explorer import graph
 from explorer.models import ResNet, ZeroPadShortcut, build_model, load_model, weight_layers
-from explorer.specs import REGISTRY, get_spec, plan
+from explorer.plans import plan
+from explorer.specs import REGISTRY, get_spec
 
 HUGE = {"resnet1202_v1", "resnet1001_v2"}
 # CIFAR specs quick enough to build, run and differentiate in every test run.

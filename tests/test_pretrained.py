@@ -1,15 +1,15 @@
-"""The shipped checkpoints: files match the manifest, load safely, and (with the archive)
-re-evaluate to the accuracy the manifest states."""
+"""The catalog: the shipped checkpoints match the manifest, load safely and (with the archive)
+re-evaluate to the accuracy the manifest states; checkpoints are looked up by name only."""
 
 import json
 
 import pytest
 
-from explorer import inference
+from explorer import pretrained
 from explorer.models import load_model
 from explorer.specs import make_spec
 
-ENTRIES = inference.manifest()
+ENTRIES = pretrained.manifest()
 
 
 def test_manifest_is_well_formed():
@@ -21,67 +21,31 @@ def test_manifest_is_well_formed():
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e["name"] for e in ENTRIES])
 def test_files_match_their_sha256_and_rebuild_from_their_config(entry):
-    path = inference.PRETRAINED / entry["file"]
-    assert inference.sha256(path) == entry["sha256"]
+    path = pretrained.PRETRAINED / entry["file"]
+    assert pretrained.sha256(path) == entry["sha256"]
     model = load_model(path)
     spec = make_spec(entry["depth"], entry["version"], residual=entry["residual"],
                      shortcut=entry["shortcut"])
     assert model.spec == spec
-    history = json.loads((inference.PRETRAINED / "histories" / f"{entry['name']}.json").read_text())
+    history = json.loads((pretrained.PRETRAINED / "histories" / f"{entry['name']}.json").read_text())
     assert len(history["epochs"]) == entry["epochs"]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e["name"] for e in ENTRIES])
 def test_reevaluation_gives_the_manifest_accuracy(entry, shared_archive):
-    from explorer.training import evaluate
+    from explorer.checkpoints import evaluate
 
-    result = evaluate(inference.PRETRAINED / entry["file"], str(shared_archive))
+    result = evaluate(pretrained.PRETRAINED / entry["file"], str(shared_archive))
     assert result["n"] == entry["n"] == 10_000
     # Identical on the machine that shipped it; another CPU's kernels may flip an image or two.
     assert result["test_accuracy"] == pytest.approx(entry["test_accuracy"], abs=2e-4)
 
 
-def _run(label, depth, residual, train_errors):
-    return {"label": label, "depth": depth, "version": int(label[-1]), "residual": residual,
-            "planned_epochs": len(train_errors),
-            "epochs": [{"epoch": i + 1, "train_error": t, "test_error": t + 0.05}
-                       for i, t in enumerate(train_errors)]}
-
-
-def test_degradation_reading_states_what_the_numbers_show():
-    runs = [_run("Plain-20 v1", 20, False, [0.5, 0.3, 0.2]),
-            _run("Plain-56 v1", 56, False, [0.6, 0.4]),  # still training: compared at epoch 2
-            _run("ResNet-20 v1", 20, True, [0.4, 0.2, 0.1]),
-            _run("ResNet-56 v1", 56, True, [0.3, 0.15, 0.05])]
-    text = inference.degradation_reading(runs)
-    assert "at epoch 2, **Plain-56 v1** has higher training error than **Plain-20 v1** (40.0% against 30.0%" in text
-    assert "degradation problem" in text
-    assert "at epoch 3, **ResNet-56 v1** has lower training error than **ResNet-20 v1** (5.0% against 10.0%" in text
-    assert "Shortcuts at depth 20: at epoch 3, **ResNet-20 v1** has lower" in text
-    assert "Not shipped yet" not in text
-
-
-def test_degradation_reading_compares_v1_nets_only():
-    runs = [_run("ResNet-20 v1", 20, True, [0.4, 0.2]), _run("ResNet-29 v2", 29, True, [0.5, 0.3])]
-    assert "What these runs show" not in inference.degradation_reading(runs)
-    broken = _run("ResNet-56 v1", 56, True, [0.3, 0.1])
-    broken["epochs"][1]["epoch"] = 7  # a gap: epoch 2, where the two are compared, is missing
-    with pytest.raises(ValueError, match="no epoch 2"):
-        inference.degradation_reading([runs[0], broken])
-
-
-def test_degradation_reading_names_missing_runs_and_does_not_invent_comparisons():
-    text = inference.degradation_reading([_run("ResNet-20 v1", 20, True, [0.4, 0.2])])
-    assert "Not shipped yet: Plain-20 v1, Plain-56 v1, ResNet-56 v1" in text
-    assert "What these runs show" not in text
-    assert "training error 20.0%" in text
-
-
 def test_shipped_histories_match_the_manifest():
-    runs = inference.shipped_histories()
-    assert len(runs) == len([e for e in inference.manifest()])
-    for run, entry in zip(runs, inference.manifest()):
+    runs = pretrained.shipped_histories()
+    assert len(runs) == len([e for e in pretrained.manifest()])
+    for run, entry in zip(runs, pretrained.manifest()):
         assert len(run["epochs"]) == entry["epochs"]
         assert run["depth"] == entry["depth"] and run["residual"] == entry["residual"]
 
@@ -93,8 +57,8 @@ def test_shipped_histories_skip_entries_without_history_or_of_another_version(tm
         {"name": "r29", "file": "r29.keras", "depth": 29, "version": 2, "residual": True,
          "shortcut": "projection"}]}))
     (tmp_path / "histories" / "r29.json").write_text(json.dumps({"epochs": []}))
-    assert inference.shipped_histories(tmp_path, version=1) == []
-    assert [r["label"] for r in inference.shipped_histories(tmp_path)] == ["ResNet-29 v2"]
+    assert pretrained.shipped_histories(tmp_path, version=1) == []
+    assert [r["label"] for r in pretrained.shipped_histories(tmp_path)] == ["ResNet-29 v2"]
 
 
 def test_a_history_without_its_model_fields_is_a_clear_error(tmp_path):
@@ -103,4 +67,116 @@ def test_a_history_without_its_model_fields_is_a_clear_error(tmp_path):
         {"name": "odd", "file": "odd.keras", "depth": 20}]}))
     (tmp_path / "histories" / "odd.json").write_text(json.dumps({"epochs": []}))
     with pytest.raises(ValueError, match="odd has a history but no residual, shortcut, version"):
-        inference.shipped_histories(tmp_path)
+        pretrained.shipped_histories(tmp_path)
+
+
+def test_manifest_lookup_is_by_name_only(tmp_path):
+    (tmp_path / "manifest.json").write_text('{"checkpoints": [{"name": "resnet20_v1", "file": "r.keras"}]}')
+    with pytest.raises(ValueError, match="its file r.keras is missing"):
+        pretrained.pretrained_path("resnet20_v1", tmp_path)
+    (tmp_path / "r.keras").write_bytes(b"")
+    assert pretrained.pretrained_path("resnet20_v1", tmp_path) == tmp_path / "r.keras"
+    with pytest.raises(ValueError, match="unknown checkpoint"):
+        pretrained.pretrained_path("../../etc/passwd", tmp_path)
+
+
+def test_the_shipped_twin_has_the_same_architecture_and_shortcuts_flipped(tmp_path):
+    import json
+
+    def entry(name, depth, residual, version=1):
+        return {"name": name, "file": f"{name}.keras", "depth": depth, "version": version,
+                "residual": residual, "shortcut": "projection"}
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"checkpoints": [
+        entry("resnet20_v1", 20, True), entry("resnet56_v1", 56, True), entry("plain56_v1", 56, False),
+        entry("plain29_v2", 29, False, version=2), {"name": "bare", "file": "bare.keras"}]}))
+    assert pretrained.shipped_twin("resnet56_v1", tmp_path) == "plain56_v1"
+    assert pretrained.shipped_twin("plain56_v1", tmp_path) == "resnet56_v1"
+    assert pretrained.shipped_twin("resnet20_v1", tmp_path) is None  # its plain twin not shipped
+    assert pretrained.shipped_twin("plain29_v2", tmp_path) is None  # the v1 nets are not its twins
+    assert pretrained.shipped_twin("bare", tmp_path) is None
+    assert pretrained.shipped_twin("unknown", tmp_path) is None
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"files": []}', '{"checkpoints": [{"name": "x"}]}'])
+def test_a_damaged_manifest_is_a_clear_error(tmp_path, text):
+    (tmp_path / "manifest.json").write_text(text)
+    with pytest.raises(ValueError, match="manifest manifest.json is damaged"):
+        pretrained.manifest(tmp_path)
+    with pytest.raises(ValueError, match="damaged"):
+        pretrained.pretrained_path("x", tmp_path)
+
+
+class _Jobs:
+    """A job manager's lookups: two finished jobs of "me", one still running, one of another."""
+
+    def __init__(self, tmp_path):
+        self.jobs = {"aaa": ("me", "done"), "bbb": ("me", "running"), "ccc": ("other", "done"),
+                     "ddd": ("me", "stopped")}
+        self.root = tmp_path
+
+    def list(self, owner=None):
+        return [{"id": job_id, "label": "ResNet-8 v1", "state": state}
+                for job_id, (who, state) in self.jobs.items() if owner is None or who == owner]
+
+    def checkpoint(self, job_id, owner=None):
+        if job_id not in self.jobs:
+            raise ValueError(f"unknown job id {job_id!r}")
+        if owner is not None and self.jobs[job_id][0] != owner:
+            raise ValueError(f"job {job_id} belongs to another session")
+        if job_id == "ddd":
+            raise ValueError(f"job {job_id} has no finished epoch yet")
+        return self.root / f"{job_id}.keras"
+
+
+def _shipped(tmp_path, monkeypatch, *entries):
+    def entry(name, depth, residual, accuracy=None):
+        (tmp_path / f"{name}.keras").write_bytes(b"")
+        return {"name": name, "file": f"{name}.keras", "depth": depth, "version": 1, "residual": residual,
+                "shortcut": "projection", "test_accuracy": accuracy}
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"checkpoints": [entry(*e) for e in entries]}))
+    monkeypatch.setattr(pretrained, "PRETRAINED", tmp_path)
+
+
+def test_choices_list_shipped_names_then_the_owners_finished_jobs(tmp_path, monkeypatch):
+    _shipped(tmp_path, monkeypatch, ("resnet20_v1", 20, True, 0.9134), ("plain20_v1", 20, False))
+    jobs = _Jobs(tmp_path)
+    assert pretrained.checkpoint_choices(jobs, "me") == [
+        ("resnet20_v1 (91.3% test accuracy, shipped)", "resnet20_v1"),
+        ("plain20_v1 (not evaluated, shipped)", "plain20_v1"),
+        ("ResNet-8 v1, job aaa (done)", "job:aaa")]  # not running, not another's, not without a model
+    assert [value for _, value in pretrained.checkpoint_choices(jobs)] == ["resnet20_v1", "plain20_v1"]
+    (tmp_path / "manifest.json").write_text("{not json")  # damaged: lists no shipped one
+    assert pretrained.checkpoint_choices(jobs, "me") == [("ResNet-8 v1, job aaa (done)", "job:aaa")]
+    assert pretrained.twin_of("resnet20_v1") is None
+
+
+def test_names_resolve_to_files_and_never_to_paths(tmp_path, monkeypatch):
+    _shipped(tmp_path, monkeypatch, ("resnet20_v1", 20, True), ("plain20_v1", 20, False))
+    jobs = _Jobs(tmp_path)
+    assert pretrained.resolve("plain20_v1", jobs, "me") == tmp_path / "plain20_v1.keras"
+    assert pretrained.resolve("", jobs, "me") == pretrained.resolve(None) == tmp_path / "resnet20_v1.keras"
+    assert pretrained.resolve("job:aaa", jobs, "me") == tmp_path / "aaa.keras"
+    with pytest.raises(ValueError, match="belongs to another session"):
+        pretrained.resolve("job:ccc", jobs, "me")
+    with pytest.raises(ValueError, match="unknown job id"):
+        pretrained.resolve("job:aaa")  # no job manager: no jobs
+    with pytest.raises(ValueError, match="unknown checkpoint"):
+        pretrained.resolve(str(tmp_path / "plain20_v1.keras"), jobs, "me")
+    _shipped(tmp_path, monkeypatch)  # nothing shipped: the owner's first finished job
+    assert pretrained.resolve(None, jobs, "me") == tmp_path / "aaa.keras"
+    with pytest.raises(ValueError, match="no checkpoint available yet: train one on the Train tab"):
+        pretrained.resolve(None, jobs, "other-owner")
+
+
+def test_the_opening_pair_is_the_deepest_shipped_twin_pair(tmp_path, monkeypatch):
+    _shipped(tmp_path, monkeypatch, ("resnet20_v1", 20, True), ("plain20_v1", 20, False),
+             ("resnet56_v1", 56, True), ("plain56_v1", 56, False), ("resnet110_v1", 110, True))
+    choices = pretrained.checkpoint_choices()
+    assert pretrained.default_pair(choices) == ("resnet56_v1", "plain56_v1")
+    assert pretrained.twin_of("plain20_v1") == "resnet20_v1"
+    assert pretrained.twin_of("resnet110_v1") is None and pretrained.twin_of("job:aaa") is None
+    _shipped(tmp_path, monkeypatch, ("resnet20_v1", 20, True))
+    assert pretrained.default_pair([("x", "job:aaa")]) == ("job:aaa", None)  # no pair: the first alone
+    assert pretrained.default_pair([]) == (None, None)

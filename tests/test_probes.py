@@ -108,3 +108,26 @@ def test_bad_input_refused():
 def test_deep_nets_cap_the_batch():
     assert probes._largest_batch(110, 64) == 64
     assert probes._largest_batch(1202, 64) == 8
+
+
+def test_requests_are_read_from_raw_values_with_their_bounds():
+    """The page and the API send text and floats: the probes read them and refuse bad ones
+    with the message the app always gave."""
+    from explorer.specs import MAX_SEED
+
+    assert probes.check_request("56", 1.0, "64", MAX_SEED) == (56, 1, 64, MAX_SEED)
+    for args, message in [(("20", 1, 513), "batch size must be a whole number from 1 to 512"),
+                          ((20, 1, 64, -1), "seed must be a whole number"),
+                          ((10**9, 1), "depth must be a whole number from 1 to 2000"),
+                          ((20, 3), "version must be a whole number from 1 to 2"),
+                          ((22, 1), "nearest valid depths are 20 and 26")]:
+        with pytest.raises(ValueError, match=message):
+            probes.check_request(*args)
+    assert probes.sweep_depths("1", "20, 56; 110,") == (1, [20, 56, 110])
+    assert probes.sweep_depths(2, [29, 56]) == (2, [29, 56])
+    with pytest.raises(ValueError, match="give between 1 and 8 depths, separated by commas"):
+        probes.sweep_depths(1, " , ")
+    with pytest.raises(ValueError, match="give between 1 and 8 depths"):
+        probes.sweep_depths(1, ",".join(["20"] * 9))
+    with pytest.raises(ValueError, match="9n\\+2 for v2"):
+        probes.sweep_depths(2, "21")

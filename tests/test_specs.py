@@ -1,11 +1,11 @@
-"""Specs: validation messages, naming, the registry and the plan (no Keras here)."""
+"""Specs: validation messages, naming and the registry (no Keras here)."""
 
 import json
 import re
 
 import pytest
 
-from explorer.specs import MAX_DEPTH, REGISTRY, ResNetSpec, get_spec, make_spec, nearest_valid_depths, plan
+from explorer.specs import MAX_DEPTH, REGISTRY, ResNetSpec, get_spec, make_spec, nearest_valid_depths
 
 
 def test_depth_21_message_names_the_nearest_valid_depths():
@@ -142,24 +142,3 @@ def test_registry_names_are_their_unique_slugs():
 def test_get_spec_unknown_name():
     with pytest.raises(ValueError, match="unknown model 'resnet7'"):
         get_spec("resnet7")
-
-
-@pytest.mark.parametrize("name", list(REGISTRY))
-def test_plan_shapes_chain(name):
-    spec = REGISTRY[name]
-    net = plan(spec)
-    assert net.blocks[0].in_shape == net.stem_out_shape
-    for before, after in zip(net.blocks, net.blocks[1:]):
-        assert before.out_shape == after.in_shape
-    for block in net.blocks:
-        if not spec.residual:
-            assert block.shortcut is None
-        elif block.downsamples:
-            assert block.shortcut == spec.shortcut
-        else:
-            assert block.shortcut == "identity"
-    if spec.family == "cifar":
-        assert len(net.blocks) == 3 * spec.num_blocks
-        assert net.blocks[-1].out_shape == ((8, 8, 64) if spec.version == 1 else (8, 8, 256))
-    else:
-        assert net.blocks[-1].out_shape[:2] == (7, 7)

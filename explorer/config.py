@@ -1,0 +1,176 @@
+"""The training config: everything one run does, as one frozen dataclass.
+
+A `TrainConfig` is saved as the run's `config.json`, so a run can be repeated, resumed and its
+model rebuilt. `validate` checks every field against its named bound below; `from_request`
+reads the loosely typed values a page or an API call sends (numbers as text, flags as
+"true") against the same bounds. Nothing else in the package checks a training option.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from .specs import MAX_DEPTH, MAX_SEED, MAX_VERSION, as_bool, from_dict, is_whole, make_spec, whole_number
+
+MAX_EPOCHS = 500  # refuse absurd requests at the boundary
+# Training images a run may keep (`subset`) or test on per epoch (`test_subset`). Larger
+# than CIFAR-10's 50,000 on purpose: an own data folder may hold more, and a subset larger
+# than the data simply keeps all of it.
+MAX_SUBSET = 10_000_000
+MAX_BATCH_SIZE = 4096
+MAX_CUTOUT = 31  # a cutout square must leave some of the 32x32 image
+MAX_STEPS_PER_EXECUTION = 1000
+MAX_GRAD_EVERY = 1_000_000  # steps between gradient-norm logs; more is the same as off
+MAX_LEARNING_RATE = 10.0  # exclusive: a peak rate at or above it only diverges
+MAX_RUN_SECONDS = 1e7  # exclusive; about 116 days
+
+# The range of every whole-number field, both ends included: `validate` and `from_request`
+# read their bounds here, and nowhere else.
+WHOLE_BOUNDS = {
+    "depth": (1, MAX_DEPTH), "version": (1, MAX_VERSION),
+    "subset": (0, MAX_SUBSET), "test_subset": (0, MAX_SUBSET), "cutout": (0, MAX_CUTOUT),
+    "epochs": (1, MAX_EPOCHS), "batch_size": (1, MAX_BATCH_SIZE),
+    "steps_per_execution": (1, MAX_STEPS_PER_EXECUTION),
+    "grad_every": (0, MAX_GRAD_EVERY), "seed": (0, MAX_SEED),
+}
+
+# Fields that describe how long to run, not what is trained: a resumed run may change them.
+BOOKKEEPING = ("max_seconds",)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run does, saved as the run's `config.json`: the network, the
+    data and augmentation, the optimization and the bookkeeping. `validate` checks it;
+    resuming a run requires the same values (bar `BOOKKEEPING`)."""
+
+    # --- the model (see specs.ResNetSpec)
+    depth: int = 20  # 6n+2 for v1, 9n+2 for v2
+    version: int = 1  # 1: basic post-activation blocks, 2: pre-activation bottlenecks
+    residual: bool = True  # False trains the plain twin (no shortcuts)
+    shortcut: str = "projection"  # "projection" or "zeropad" where shapes change
+    # --- data
+    data: str = ""  # source for data.load_cifar10; "" means $EXPLORER_DATA, else keras
+    subset: int = 0  # use only the first N training images (0: all)
+    test_subset: int = 0  # evaluate on the first N test images each epoch (0: all)
+    normalization: str = "per_channel"  # or "per_pixel_mean" (the tutorial's)
+    cutout: int = 0  # side of a random square filled with grey (128) per image (0: off)
+    # --- optimization
+    epochs: int = 30  # passes over the training images
+    batch_size: int = 128  # the paper's batch
+    optimizer: str = "sgd"  # "sgd" (Nesterov momentum) or "adam" (the tutorial's)
+    schedule: str = "cosine"  # "cosine" (linear warm-up, then cosine to 0) or "step"
+    learning_rate: float = 0.1  # peak rate for SGD; the tutorial's Adam uses 1e-3
+    warmup_epochs: float = 2.0  # linear warm-up length for the cosine schedule
+    momentum: float = 0.9  # SGD's Nesterov momentum (Adam ignores it)
+    weight_decay: float = 0.0  # decoupled decay on top of the model's L2 1e-4 kernel penalty
+    label_smoothing: float = 0.1  # share of each target spread evenly over all classes
+    precision: str = "auto"  # "auto" (GPU: fp16; CPU with bf16 instructions: bf16; else fp32)
+    steps_per_execution: int = 10  # fewer Python round trips per step
+    # --- bookkeeping
+    grad_every: int = 50  # steps between per-layer gradient-norm logs (0: off)
+    seed: int = 0  # seeds the initial weights, the shuffle and every augmentation draw
+    max_seconds: float = 0.0  # stop at the first epoch end after this wall time (0: none)
+
+    def spec(self):
+        return make_spec(self.depth, self.version, residual=self.residual, shortcut=self.shortcut)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        return from_dict(cls, values, "training options")
+
+    @classmethod
+    def from_request(cls, **fields) -> TrainConfig:
+        """A validated config from the raw values a page or an API call sends.
+
+        Whole numbers may come as int, float or text ("56", 56.0) and are checked against
+        `WHOLE_BOUNDS` as they are read; flags as bool or text ("true", "no"); decimals as
+        numbers or text. Fields not given keep their defaults.
+
+        Args:
+            **fields: field name -> raw value, such as depth="56", residual="false", epochs=3.0.
+
+        Returns:
+            The validated `TrainConfig`.
+
+        Raises:
+            ValueError: an unknown field, or a value that is malformed or out of range; the
+                message names the field (e.g. "epochs must be a whole number from 1 to 500").
+        """
+        kinds = {field.name: field.type for field in dataclasses.fields(cls)}
+        unknown = set(fields) - set(kinds)
+        if unknown:
+            raise ValueError(f"unknown training options: {sorted(unknown)}")
+        return cls(**{name: _read(name, kinds[name], value) for name, value in fields.items()}).validate()
+
+    def _within(self, name: str) -> bool:
+        low, high = WHOLE_BOUNDS[name]
+        value = getattr(self, name)
+        return is_whole(value) and low <= value <= high
+
+    def validate(self) -> TrainConfig:
+        """Raises ValueError before any work for anything out of range."""
+        self.spec()  # depth, version, residual and shortcut, with the nearest valid depths
+        checks = [
+            (self._within("epochs"), f"epochs must be between 1 and {MAX_EPOCHS}, got {self.epochs!r}"),
+            (self._within("subset"),
+             f"subset must be 0 (all) or a positive number of images up to {MAX_SUBSET}, got {self.subset!r}"),
+            (self._within("batch_size"),
+             f"batch size must be between 1 and {MAX_BATCH_SIZE}, got {self.batch_size!r}"),
+            (self.optimizer in ("sgd", "adam"), f"optimizer must be sgd or adam, got {self.optimizer!r}"),
+            (self.schedule in ("cosine", "step"), f"schedule must be cosine or step, got {self.schedule!r}"),
+            (self.normalization in ("per_channel", "per_pixel_mean"),
+             f"normalization must be per_channel or per_pixel_mean, got {self.normalization!r}"),
+            (_real(self.learning_rate) and 0 < self.learning_rate < MAX_LEARNING_RATE,
+             f"learning rate out of range: {self.learning_rate!r}"),
+            (_real(self.label_smoothing) and 0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
+            (self.precision in ("auto", "float32", "mixed_bfloat16", "mixed_float16"),
+             f"unknown precision {self.precision!r}"),
+            (self._within("test_subset"),
+             f"test subset must be 0 (all) or a positive number up to {MAX_SUBSET}, got {self.test_subset!r}"),
+            (self._within("grad_every"), f"grad_every must be 0 or more steps, at most {MAX_GRAD_EVERY}"),
+            (self._within("cutout"), f"cutout must be 0 to {MAX_CUTOUT} pixels"),
+            (self._within("seed"), f"seed must be a whole number from 0 to {MAX_SEED}"),
+            (self._within("steps_per_execution"),
+             f"steps_per_execution must be between 1 and {MAX_STEPS_PER_EXECUTION}"),
+            (_real(self.max_seconds) and 0 <= self.max_seconds < MAX_RUN_SECONDS,
+             f"max seconds must be 0 (none) or positive, got {self.max_seconds}"),
+            (_real(self.warmup_epochs) and 0 <= self.warmup_epochs <= MAX_EPOCHS,
+             "warm-up epochs must be 0 or more (capped at a fifth of the run)"),
+            (_real(self.momentum) and 0 <= self.momentum < 1, "momentum must be in [0, 1)"),
+            (_real(self.weight_decay) and 0 <= self.weight_decay < 1, "weight decay must be in [0, 1)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        return self
+
+
+def _real(value) -> bool:
+    # a number, not text or a bool: a config file's "0.1" must be refused, not compared
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _read(name: str, kind: str, value):
+    """One raw request value as the field's type (`kind`, the annotation's text)."""
+    label = name.replace("_", " ")
+    if kind == "int":
+        return whole_number(value, label, *WHOLE_BOUNDS[name])
+    if kind == "bool":
+        return as_bool(value, label)
+    if kind == "float":
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            number = math.nan
+        if not math.isfinite(number):
+            raise ValueError(f"{label} must be a number, got {str(value)[:40]!r}")
+        return number
+    if not isinstance(value, str):
+        raise ValueError(f"{label} must be text, got {str(value)[:40]!r}")
+    return value

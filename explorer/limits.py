@@ -1,0 +1,185 @@
+"""What one lesion or landscape request may ask for: the bounds of its values, and its cost
+against this host's budget, both checked before any work.
+
+A request is sized in image-evaluations at ResNet-56 v1's cost per image, so a deeper net
+counts for more; over the budget, it is refused with a `ValueError` that says by how much
+and what to lower. The budgets protect a shared host (the app); the command line runs on the
+user's own machine and has never applied them. The bounds of the values hold for both.
+"""
+
+from __future__ import annotations
+
+from .models import checkpoint_spec, has_gpu
+from .plans import plan
+from .specs import MAX_SEED, whole_number
+
+MAX_LESION_SAMPLES = 100_000  # test images one lesion study runs on
+MIN_LANDSCAPE_STEPS, MAX_LANDSCAPE_STEPS = 3, 51  # grid points per axis of the 2-D plane
+MAX_LANDSCAPE_SAMPLES = 10_000  # test images each landscape loss is averaged over
+MAX_LANDSCAPE_SPAN = 5.0  # how far out a landscape goes, in filter norms
+
+
+def _bounded(value, name: str, low: int, high: int) -> int:
+    """`value` (int, float or text) as a whole number within [low, high], in the words these
+    studies have always used ("steps must be between 3 and 51, got 1")."""
+    try:
+        return whole_number(value, name, low, high)
+    except ValueError:
+        raise ValueError(f"{name} must be between {low} and {high}, got {str(value)[:40]}") from None
+
+
+def lesion_samples(samples) -> int:
+    """The test images of a lesion study (int, float or text), 1 to `MAX_LESION_SAMPLES`.
+
+    Raises:
+        ValueError: `samples` is malformed or out of range.
+    """
+    return _bounded(samples, "samples", 1, MAX_LESION_SAMPLES)
+
+
+def landscape_values(steps, samples, span, seed) -> tuple[int, int, float, int]:
+    """A landscape request's raw values (int, float or text), read and checked.
+
+    Args:
+        steps: grid points per axis, `MIN_LANDSCAPE_STEPS` to `MAX_LANDSCAPE_STEPS`.
+        samples: test images, 1 to `MAX_LANDSCAPE_SAMPLES`.
+        span: how far out, in (0, `MAX_LANDSCAPE_SPAN`] filter norms.
+        seed: seed of the random directions, 0 to `specs.MAX_SEED`.
+
+    Returns:
+        (steps, samples, span, seed) as int, int, float and int.
+
+    Raises:
+        ValueError: a value is malformed or out of range.
+    """
+    steps = _bounded(steps, "steps", MIN_LANDSCAPE_STEPS, MAX_LANDSCAPE_STEPS)
+    samples = _bounded(samples, "samples", 1, MAX_LANDSCAPE_SAMPLES)
+    try:
+        if not 0 < float(span) <= MAX_LANDSCAPE_SPAN:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValueError(f"span must be in (0, {MAX_LANDSCAPE_SPAN:g}], got {str(span)[:40]}") from None
+    return steps, samples, float(span), whole_number(seed, "seed", 0, MAX_SEED)
+
+
+# ----------------------------------------------------------------------------- budgets
+
+
+# Images x loss evaluations one landscape request may cost: 4 times the CPU default (9x9
+# plane and 17-point slice on 128 images, for two checkpoints), 20 times that on a GPU.
+LANDSCAPE_BUDGET_CPU = 4 * (9 * 9 + 17) * 128 * 2
+
+
+# Image-evaluations one lesion request may cost: two ResNet-56s (28 evaluations each, the
+# intact net and 27 deletions) on 2,000 images, times 4; 20 times that on a GPU.
+LESION_BUDGET_CPU = 4 * 28 * 2000 * 2
+
+# Budgets count images at ResNet-56 v1's cost (multiply-adds per image, `graph.summarize`):
+# a deeper net's images count for more, a shallower one's as one.
+REFERENCE_FLOPS = 125_747_840
+
+
+def relative_cost(specs) -> float:
+    """The per-image cost of the costliest of `specs` against ResNet-56 v1's, at least 1."""
+    from .graph import summarize
+
+    return max([1.0] + [summarize(spec)["totals"]["flops"] / REFERENCE_FLOPS for spec in specs])
+
+
+def _check(work: float, budget: float, request: str, advice: str) -> None:
+    budget *= 20 if has_gpu() else 1
+    if work > budget:
+        raise ValueError(f"{request} is {work / budget:.1f} times what this host allows per request; {advice}")
+
+
+def check_landscape_budget(steps: int, samples: int, checkpoints: int = 1, specs=()) -> None:
+    """Refuses a landscape request that would hold the CPU for many minutes.
+
+    The budget is `LANDSCAPE_BUDGET_CPU` image-evaluations at ResNet-56's cost, 20 times
+    that on a GPU.
+
+    Args:
+        steps: points per axis of the 2-D plane, as for `loss_landscape`.
+        samples: test images each evaluation runs on.
+        checkpoints: how many checkpoints the request covers.
+        specs: the checkpoints' specs (see `models.checkpoint_spec`); nets deeper than
+            ResNet-56 cost more per image.
+
+    Raises:
+        ValueError: steps^2 + (2 steps - 1) evaluations x samples x checkpoints, weighed by
+            the costliest net, is over budget.
+    """
+    work = (int(steps) ** 2 + 2 * int(steps) - 1) * int(samples) * int(checkpoints) * relative_cost(specs)
+    _check(work, LANDSCAPE_BUDGET_CPU, f"{steps}x{steps} steps on {samples} images for {checkpoints} "
+           "checkpoint(s)", "use fewer steps or images")
+
+
+def check_lesion_budget(samples: int, specs) -> None:
+    """Refuses a lesion request that would hold the CPU for many minutes: one evaluation of
+    `samples` images per block, plus the intact net, per checkpoint, weighed by the net's
+    cost per image (budget `LESION_BUDGET_CPU`, 20 times that on a GPU).
+
+    Args:
+        samples: test images each evaluation runs on.
+        specs: the checkpoints' specs (see `models.checkpoint_spec`).
+
+    Raises:
+        ValueError: the request is over budget.
+    """
+    work = sum((len(plan(spec).blocks) + 1) * int(samples) * relative_cost([spec]) for spec in specs)
+    _check(work, LESION_BUDGET_CPU, f"deleting each block of {' and '.join(spec.name for spec in specs)} "
+           f"on {samples} images", "use fewer images")
+
+
+def default_landscape_steps() -> int:
+    """Grid steps per axis a user waits about a minute for: 9x9 on a CPU, 25x25 on a GPU."""
+    return 25 if has_gpu() else 9
+
+
+# ----------------------------------------------------------------------------- requests
+
+
+def check_lesion_request(samples, checkpoints, budget: bool = True) -> int:
+    """Reads and checks a lesion request before any work.
+
+    Args:
+        samples: test images to use (see `lesion_samples`).
+        checkpoints: the paths of the checkpoints the request covers.
+        budget: also refuse a request over this host's budget (see `check_lesion_budget`), sized by the
+            nets the checkpoints hold; False for the command line.
+
+    Returns:
+        `samples` as an int.
+
+    Raises:
+        ValueError: `samples` is malformed or out of range, a checkpoint is not one of this
+            app's, or the request is over budget.
+    """
+    samples = lesion_samples(samples)
+    if budget:
+        check_lesion_budget(samples, [checkpoint_spec(path) for path in checkpoints])
+    return samples
+
+
+def check_landscape_request(steps, samples, checkpoints, span=1.0, seed=0,
+                            budget: bool = True) -> tuple[int, int]:
+    """Reads and checks a loss-landscape request before any work.
+
+    Args:
+        steps, samples, span, seed: as for `insight.loss_landscape` (see `landscape_values`).
+        checkpoints: the paths of the checkpoints the request covers.
+        budget: also refuse a request over this host's budget (see `check_landscape_budget`), weighed by
+            the costliest net; False for the command line.
+
+    Returns:
+        (steps, samples) as ints.
+
+    Raises:
+        ValueError: a value is malformed or out of range, a checkpoint is not one of this
+            app's, or the request is over budget.
+    """
+    steps, samples, _, _ = landscape_values(steps, samples, span, seed)
+    if budget:
+        check_landscape_budget(steps, samples, len(checkpoints),
+                               [checkpoint_spec(path) for path in checkpoints])
+    return steps, samples

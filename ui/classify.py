@@ -1,0 +1,155 @@
+"""The Classify tab: draw or upload an image; a CIFAR-10 checkpoint's top 5, the 32x32 image
+it saw, and Grad-CAM for any class.
+
+One request, "classify this upload": `classify` here -> `pretrained.resolve` (name -> file)
+-> `checkpoints.load` (cached) -> `classify.classify` (-> `images.prepare`, decoded once;
+the 32x32 view the page shows next is that decode, kept by `images`) -> `gr.Label`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from explorer import checkpoints, images
+from explorer import classify as classifier
+from explorer.specs import CIFAR_CLASSES
+
+from .common import checkpoint_dropdown, checkpoint_path, refresh_checkpoints, user_errors
+
+EXAMPLES = sorted(str(path) for path in (Path(__file__).resolve().parents[1] / "examples").glob("*.png"))
+
+
+@user_errors
+def classify(image: gr.FileData | str | None, checkpoint: str | None = None, request: gr.Request = None):
+    """Top-5 CIFAR-10 classes of an image file, as a gr.Label value.
+
+    Args:
+        image: an image file (PNG, JPEG, WebP, GIF, ...; at most 10 MB).
+        checkpoint: a shipped checkpoint's name (see pretrained/manifest.json) or `job:<id>` of a job of this session; none: the first shipped one.
+    """
+    model = checkpoints.load(checkpoint_path(checkpoint, request))
+    return classifier.classify(model, images.image_path(image))[0]
+
+
+@user_errors
+def seen_upload(image: gr.FileData | str | None):
+    """The 32x32 image the model saw, enlarged for display. A separate UI step (not part of the
+    `classify` API) so scripted calls do not pay for encoding a picture they do not want."""
+    return images.enlarge(images.prepare(images.image_path(image)))
+
+
+@user_errors
+def classify_sketch(sketch, checkpoint: str | None = None, request: gr.Request = None):
+    """Top-5 CIFAR-10 classes of a drawing (the sketchpad's composite image), as a gr.Label value.
+
+    Args:
+        sketch: a gr.Sketchpad value (its "composite" image is classified).
+        checkpoint: a shipped checkpoint's name (see pretrained/manifest.json) or `job:<id>` of a job of this session; none: the first shipped one.
+    """
+    model = checkpoints.load(checkpoint_path(checkpoint, request))
+    return classifier.classify(model, images.sketch_image(sketch))[0]
+
+
+@user_errors
+def seen_sketch(sketch):
+    """The 32x32 image the model saw of a drawing, enlarged for display (UI only)."""
+    return images.enlarge(images.prepare(images.sketch_image(sketch)))
+
+
+@user_errors
+def gradcam(image: gr.FileData | str | None, checkpoint: str | None = None, class_name: str = "predicted",
+            request: gr.Request = None):
+    """Grad-CAM heatmap over the input for the predicted class, or any chosen class; returns
+    the heat over the enlarged 32x32 input and a caption.
+
+    Args:
+        image: an image file.
+        checkpoint: a shipped checkpoint's name (see pretrained/manifest.json) or `job:<id>` of a job of this session; none: the first shipped one.
+        class_name: "predicted" or a CIFAR-10 class (airplane, automobile, ...).
+    """
+    model = checkpoints.load(checkpoint_path(checkpoint, request))
+    return classifier.gradcam(model, images.image_path(image), class_name)
+
+
+@user_errors
+def gradcam_sketch(sketch, checkpoint: str | None = None, class_name: str = "predicted",
+                   request: gr.Request = None):
+    """Grad-CAM heatmap over a drawing (the sketchpad's composite image).
+
+    Args:
+        sketch: a gr.Sketchpad value.
+        checkpoint: a shipped checkpoint's name (see pretrained/manifest.json) or `job:<id>` of a job of this session; none: the first shipped one.
+        class_name: "predicted" or a CIFAR-10 class.
+    """
+    model = checkpoints.load(checkpoint_path(checkpoint, request))
+    return classifier.gradcam(model, images.sketch_image(sketch), class_name)
+
+
+@user_errors
+def fill_background(color):
+    """A fresh sketchpad value on a background of the chosen color."""
+    background = images.sketch_background(color)
+    return {"background": background, "layers": [], "composite": background}
+
+
+def _draw_panel():
+    background = gr.Dropdown(list(images.BACKGROUNDS), value="white", label="Background fill")
+    sketch = gr.Sketchpad(
+        value=fill_background("white"), canvas_size=(256, 256), type="numpy",
+        brush=gr.Brush(colors=["#d62728", "#1f77b4", "#2ca02c", "#000000", "#ffffff", "#8c564b", "#ff7f0e",
+                               "#7f7f7f"], default_size=12, color_mode="defaults"),
+        label="Sketch", elem_id="cls-sketch")
+    with gr.Row():
+        run = gr.Button("Classify drawing", variant="primary", elem_id="cls-draw-run")
+        explain = gr.Button("Grad-CAM", elem_id="cls-draw-gradcam")
+    background.change(fill_background, background, sketch, api_name=False)
+    return sketch, run, explain
+
+
+def _upload_panel():
+    upload = gr.File(label="Image file", file_types=["image"], type="filepath", elem_id="cls-upload")
+    with gr.Row():
+        run = gr.Button("Classify upload", variant="primary", elem_id="cls-upload-run")
+        explain = gr.Button("Grad-CAM", elem_id="cls-gradcam")
+    if EXAMPLES:
+        gr.Examples(EXAMPLES, inputs=upload, label="Examples")
+    return upload, run, explain
+
+
+def build():
+    """Lays out and wires the tab; returns its checkpoint dropdown (refreshed when the tab opens)."""
+    gr.Markdown("Draw or upload an image; a CIFAR-10 ResNet says what it sees among airplane, "
+                "automobile, bird, cat, deer, dog, frog, horse, ship and truck.")
+    with gr.Row():
+        checkpoint = checkpoint_dropdown("Checkpoint", "cls-checkpoint",
+                                         info="shipped checkpoints and the models you trained in this session")
+        refresh = gr.Button("Refresh list", size="sm")
+    with gr.Row():
+        with gr.Column():
+            with gr.Tab("Draw"):
+                sketch, classify_drawing, explain_drawing = _draw_panel()
+            with gr.Tab("Upload"):
+                upload, classify_upload, explain = _upload_panel()
+            cam_class = gr.Dropdown(["predicted", *CIFAR_CLASSES], value="predicted",
+                                    label="Grad-CAM class", info="explain the predicted class, or any other")
+        with gr.Column():
+            label = gr.Label(num_top_classes=5, label="Top 5", elem_id="cls-label")
+            seen = gr.Image(label="What the model sees (32x32, each pixel enlarged)", type="numpy",
+                            interactive=False, height=220, elem_id="cls-seen")
+            cam_text = gr.Markdown(elem_id="cls-gradcam-text")
+            cam = gr.Image(label="Grad-CAM", type="numpy", interactive=False, height=220,
+                           elem_id="cls-gradcam-image")
+    refresh.click(refresh_checkpoints, checkpoint, checkpoint, api_name=False)
+    classify_upload.click(classify, [upload, checkpoint], label, api_name="classify",
+                          concurrency_limit=4, concurrency_id="classify").success(
+        seen_upload, upload, seen, api_name=False)
+    explain.click(gradcam, [upload, checkpoint, cam_class], [cam, cam_text], api_name="gradcam",
+                  concurrency_limit=2, concurrency_id="gradcam")
+    explain_drawing.click(gradcam_sketch, [sketch, checkpoint, cam_class], [cam, cam_text],
+                          api_name="gradcam_sketch", concurrency_limit=2, concurrency_id="gradcam")
+    classify_drawing.click(classify_sketch, [sketch, checkpoint], label, api_name="classify_sketch",
+                           concurrency_limit=4, concurrency_id="classify").success(
+        seen_sketch, sketch, seen, api_name=False)
+    return checkpoint

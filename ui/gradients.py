@@ -1,0 +1,105 @@
+"""The Gradient flow tab: per-layer gradient norms of a plain net and its residual twin at
+initialization, a depth sweep, and heatmaps over training (from a job or a short race)."""
+
+from __future__ import annotations
+
+import json
+
+import gradio as gr
+
+from explorer import charts, probes
+from explorer.data import resolve_source
+
+from .common import data_notice, depth_and_version, progress_callback, scratch_path, user_errors
+from .jobs_view import start, tick_heatmaps
+
+
+@user_errors
+def gradient_flow(depth: int, version: int, batch_size: int = 64, seed: int = 0, view: str = "kernels",
+                  progress=gr.Progress()):
+    """Per-layer gradient norms of a plain net and its residual twin (same initial weights,
+    same batch); returns the chart, a reading of it, and the numbers as a JSON file.
+
+    Args:
+        depth: 6n+2 (v1) or 9n+2 (v2), up to 2000.
+        version: 1 or 2.
+        batch_size: images in the batch (capped for very deep nets).
+        seed: seed of the initial weights and of the batch.
+        view: "kernels" (per weight layer) or "blocks" (per block output).
+    """
+    charts.check_flow_view(view)
+    depth, version, batch_size, seed = probes.check_request(depth, version, batch_size, seed)  # before any wait
+    source, notice = resolve_source()  # offline: generated data at once, not a stalled download
+    flow = probes.gradient_flow(depth, version, batch_size, seed, source, progress=progress_callback(progress))
+    path = scratch_path(f"gradients_{depth}_v{version}.json")
+    with open(path, "w") as f:
+        json.dump(flow.to_dict(), f)
+    return charts.flow_figure(flow, view), data_notice(notice or flow.notice, probes.reading(flow)), path
+
+
+@user_errors
+def depth_sweep(version: int = 1, depths: str = "20, 56, 110, 218", progress=gr.Progress()):
+    """First-layer and median gradient norm against depth, plain and residual (at
+    initialization, the same weights and batch for each pair); returns the chart.
+
+    Args:
+        version: 1 or 2.
+        depths: 1 to 8 depths valid for `version`, separated by commas.
+    """
+    probes.sweep_depths(version, depths)  # bad values refused before any wait
+    sweep = probes.depth_sweep(version, depths, source=resolve_source()[0], progress=progress_callback(progress))
+    return charts.sweep_figure(sweep)
+
+
+@user_errors
+def start_race_for_heatmaps(depth, version, request: gr.Request):
+    """Gradient tab: a short race whose per-layer gradient heatmaps fill in as it trains."""
+    ids, _ = start(depth, version, [True, False], 2, 2048, request, group="gradients")
+    return ", ".join(ids), gr.Timer(active=True)
+
+
+def _sweep():
+    with gr.Accordion("Depth sweep", open=False):
+        with gr.Row():
+            version = gr.Radio([1, 2], value=1, label="Version")
+            depths = gr.Textbox(value="20, 56, 110, 218", label="Depths")
+            run = gr.Button("Sweep", elem_id="grad-sweep")
+        plot = gr.Plot(label="Gradient norm against depth", elem_id="grad-sweep-plot")
+    run.click(depth_sweep, [version, depths], plot, api_name="depth_sweep",
+              concurrency_limit=1, concurrency_id="probes")
+
+
+def _over_training(depth, version):
+    with gr.Accordion("Over training", open=False):
+        gr.Markdown("Paste job ids from the Train tab, or start a short plain-vs-residual race here.")
+        with gr.Row():
+            jobs = gr.Textbox(label="Job id(s)", elem_id="grad-jobs")
+            race = gr.Button("Start a short race (2 epochs)", elem_id="grad-race")
+        status = gr.Markdown()
+        heat = gr.Plot(label="Gradient norms over training", elem_id="grad-heat")
+    timer = gr.Timer(1.5, active=False)
+    charted = gr.State(None)  # what the heatmaps show (see jobs_view.tick_jobs)
+    race.click(start_race_for_heatmaps, [depth, version], [jobs, timer], api_name=False)
+    jobs.submit(tick_heatmaps, jobs, [heat, status, timer, charted], api_name=False)
+    timer.tick(tick_heatmaps, [jobs, charted], [heat, status, timer, charted], api_name=False,
+               show_progress="hidden")
+
+
+def build():
+    """Lays out and wires the tab."""
+    gr.Markdown("The same initial weights and the same batch of images through a plain net and its "
+                "residual twin: how large is the gradient that reaches each layer?")
+    with gr.Row():
+        depth, version = depth_and_version(110, "grad-depth")
+        batch = gr.Number(value=64, precision=0, label="Batch size")
+        seed = gr.Number(value=0, precision=0, label="Seed")
+        view = gr.Radio([("per weight layer", "kernels"), ("per block output", "blocks")],
+                        value="kernels", label="View")
+    run = gr.Button("Measure", variant="primary", elem_id="grad-run")
+    plot = gr.Plot(label="Gradient norm per layer", elem_id="grad-plot")
+    reading = gr.Markdown(elem_id="grad-reading")
+    numbers = gr.File(label="The numbers (JSON)", interactive=False)
+    run.click(gradient_flow, [depth, version, batch, seed, view], [plot, reading, numbers],
+              api_name="gradient_flow", concurrency_limit=1, concurrency_id="probes")
+    _sweep()
+    _over_training(depth, version)

@@ -1,0 +1,137 @@
+"""The Insight lab: views computed on trained checkpoints, one or two side by side: the
+lesion study (Veit et al. 2016), the loss landscape (Li et al. 2018), and ImageNet photos."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from explorer import charts, imagenet, images, insight, limits, pretrained
+from explorer.data import resolve_source
+
+from .common import (
+    checkpoint_choices,
+    checkpoint_dropdown,
+    checkpoint_path,
+    data_notice,
+    progress_callback,
+    refresh_checkpoints,
+    refresh_compare,
+    user_errors,
+)
+
+
+def _paths(checkpoint, compare, request):
+    """The chosen checkpoints' names and files, all looked up before any work."""
+    names = [checkpoint] + ([compare] if compare else [])
+    return names, [checkpoint_path(name, request) for name in names]
+
+
+@user_errors
+def lesion(checkpoint: str, samples: int = 1000, compare: str | None = None, request: gr.Request = None,
+           progress=gr.Progress()):
+    """Test accuracy with each block deleted in turn (Veit et al. 2016), for one checkpoint or
+    two side by side; returns the bar chart and a reading.
+
+    Args:
+        checkpoint: a shipped checkpoint's name (see pretrained/manifest.json) or `job:<id>` of a job of this session; none: the first shipped one.
+        samples: test images to measure on.
+        compare: an optional second checkpoint (say the plain twin), named the same way.
+    """
+    names, paths = _paths(checkpoint, compare, request)
+    limits.check_lesion_request(samples, paths)  # refused before the data is looked for
+    source, notice = resolve_source()
+    results = insight.lesion_study(paths, samples, names, source, progress_callback(progress))
+    return charts.lesion_figure(results), data_notice(notice, insight.lesion_reading(results))
+
+
+@user_errors
+def loss_landscape(checkpoint: str, steps: int = 9, samples: int = 128, compare: str | None = None,
+                   request: gr.Request = None, progress=gr.Progress()):
+    """Loss around trained checkpoints along filter-normalized random directions (Li et al.
+    2018): a 1-D slice and a 2-D plane; returns the chart and a reading of it.
+
+    Args:
+        checkpoint: a shipped checkpoint's name (see pretrained/manifest.json) or `job:<id>` of a job of this session; none: the first shipped one.
+        steps: grid points per axis of the plane (the slice has 2 steps - 1).
+        samples: test images the loss is computed on.
+        compare: an optional second checkpoint, named the same way.
+    """
+    names, paths = _paths(checkpoint, compare, request)
+    limits.check_landscape_request(steps, samples, paths)  # refused before the data is looked for
+    source, notice = resolve_source()
+    if notice:
+        gr.Warning(notice)
+    results = insight.landscape_study(paths, steps, samples, names, source=source,
+                                      progress=progress_callback(progress))
+    return charts.landscape_figure(results), insight.landscape_reading(results)
+
+
+@user_errors
+def classify_imagenet(image: gr.FileData | str | None):
+    """Top-5 ImageNet classes of a photo with keras.applications ResNet-50 weights (they are
+    downloaded once: needs internet, else a clear message).
+
+    Args:
+        image: an image file.
+    """
+    return imagenet.classify_imagenet(images.image_path(image))
+
+
+def follow_twin(first):
+    """A new first checkpoint: compare it with its shipped twin, if any."""
+    twin = pretrained.twin_of(first)
+    return gr.update(value=twin) if twin else gr.skip()
+
+
+def _lesion_panel(first, second):
+    with gr.Accordion("Lesion study (Veit et al. 2016)", open=True):
+        with gr.Row():
+            samples = gr.Number(value=1000, precision=0, label="Test images")
+            run = gr.Button("Delete each block in turn", variant="primary", elem_id="ins-lesion")
+        plot = gr.Plot(label="Lesion study", elem_id="ins-lesion-plot")
+        text = gr.Markdown(elem_id="ins-lesion-text")
+    run.click(lesion, [first, samples, second], [plot, text], api_name="lesion",
+              concurrency_limit=1, concurrency_id="probes")
+
+
+def _landscape_panel(first, second):
+    with gr.Accordion("Loss landscape (Li et al. 2018)", open=False):
+        with gr.Row():
+            steps = gr.Number(value=limits.default_landscape_steps(), precision=0, label="Grid steps per axis",
+                              info="9: about a minute on 2 CPU cores for ResNet-56; a GPU starts finer")
+            samples = gr.Number(value=128, precision=0, label="Test images")
+            run = gr.Button("Compute", elem_id="ins-landscape")
+        plot = gr.Plot(label="Loss landscape", elem_id="ins-landscape-plot")
+        text = gr.Markdown(elem_id="ins-landscape-text")
+    run.click(loss_landscape, [first, steps, samples, second], [plot, text],
+              api_name="loss_landscape", concurrency_limit=1, concurrency_id="landscape")
+
+
+def _imagenet_panel():
+    with gr.Accordion("ImageNet photo (keras.applications ResNet-50)", open=False):
+        with gr.Row():
+            photo = gr.File(label="Photo", file_types=["image"], type="filepath")
+            label = gr.Label(num_top_classes=5, label="ImageNet top 5")
+        run = gr.Button("Classify photo", elem_id="ins-imagenet")
+    run.click(classify_imagenet, photo, label, api_name="classify_imagenet", concurrency_limit=1)
+
+
+def build():
+    """Lays out and wires the tab; returns its two checkpoint dropdowns (refreshed when the
+    tab opens)."""
+    gr.Markdown("Views computed on trained checkpoints: pick a residual net and, to compare, its "
+                "plain twin (shipped checkpoints or models you trained in this session).")
+    choices = checkpoint_choices()
+    first_value, second_value = pretrained.default_pair(choices)
+    with gr.Row():
+        first = checkpoint_dropdown("Checkpoint", "ins-first", first_value, choices)
+        second = checkpoint_dropdown("Compare with (optional)", "ins-second", second_value, choices,
+                                     info="its plain (or residual) twin when shipped")
+        refresh = gr.Button("Refresh lists", size="sm")
+    _lesion_panel(first, second)
+    _landscape_panel(first, second)
+    _imagenet_panel()
+    first.input(follow_twin, first, second, api_name=False)
+    refresh.click(refresh_checkpoints, first, first, api_name=False)
+    refresh.click(refresh_compare, second, second, api_name=False)
+    return first, second

@@ -1,0 +1,150 @@
+"""The job views the Train and Gradient flow tabs share: starting jobs (one, or a race of
+twins), the progress lines, the curves and heatmaps, and the timer that refreshes them."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import gradio as gr
+
+from explorer import charts
+from explorer.config import TrainConfig
+from explorer.data import resolve_source
+from explorer.specs import as_bool
+
+from . import session
+from .common import scratch_path, user_errors
+
+# Jobs from the page test on the first 2,000 test images each epoch: a quick, stable curve
+# (`python -m explorer evaluate` gives the figure on all 10,000).
+JOB_TEST_IMAGES = 2000
+
+
+def start(depth, version, plains, epochs, subset, request, group=""):
+    """Queues one job per entry of `plains` (True: the plain twin), all or none; returns
+    (job ids, a notice about the data source or "")."""
+    configs = [TrainConfig.from_request(depth=depth, version=version, residual=not as_bool(plain, "plain"),
+                                        epochs=epochs, subset=subset, test_subset=JOB_TEST_IMAGES,
+                                        grad_every=10, seed=0) for plain in plains]
+    source, notice = resolve_source()  # after the checks: it may ask the network (up to 3 s)
+    configs = [dataclasses.replace(config, data=source) for config in configs]
+    return session.jobs().start_group(configs, owner=session.owner(request), group=group), notice
+
+
+def job_ids(text, required=True) -> list[str]:
+    """The job ids in a comma-separated text box."""
+    ids = [part.strip() for part in str(text or "").split(",") if part.strip()]
+    if not ids and required:
+        raise ValueError("no job yet: press Start")
+    return ids
+
+
+def eta_text(seconds) -> str:
+    if seconds is None:
+        return "estimating"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+
+
+def _charted(statuses) -> list:
+    """What the charts show of each job: its id, finished epochs and gradient samples."""
+    return [[status["id"], len(status["history"].get("epochs", [])),
+             len(status["history"].get("grad_norms", {}).get("steps", []))] for status in statuses]
+
+
+def progress_line(status: dict) -> str:
+    """One job's line: state, epoch and step, ETA, device, data, error."""
+    line = f"**{status['label']}** `{status['id']}`: {status['state']}"
+    if status["state"] == "queued":
+        line += f", position {status['queue_position']} in the queue"
+    elif status["state"] == "running":
+        line += (f", epoch {min(status['epoch'] + 1, status['epochs'])}/{status['epochs']}, "
+                 f"step {status['step']}/{status['steps_per_epoch'] or '?'}, "
+                 f"ETA {eta_text(status['eta_seconds'])}")
+    if status["device"]:
+        line += f" · {status['device']}"
+    if status["data"]:
+        data = status["data"]
+        line += f" · data: {Path(data).name if '/' in data else data}"
+    if status["error"]:
+        line += f" · {status['error']}"
+    return line
+
+
+def job_views(job_text, charted=None):
+    """Curves, gradient heatmap, progress text and timer state for the job(s) on the page,
+    and what the charts show; the charts are `gr.skip()` when that equals `charted` (a
+    timer tick between epochs: only the progress line changes, so the page is not sent two
+    figures of megabytes every second)."""
+    statuses = [session.jobs().status(job_id) for job_id in job_ids(job_text)]
+    now = _charted(statuses)
+    if now == charted:
+        curves = heatmap = gr.skip()
+    else:
+        curves = charts.training_curves([(status["label"], status["history"]) for status in statuses],
+                                        title=f"Training curves (dashed: test, first {JOB_TEST_IMAGES:,} test images)")
+        heatmap = charts.gradient_heatmaps(
+            [(status["label"], status["history"].get("grad_norms", {})) for status in statuses[-2:]])
+    active = any(status["state"] in ("queued", "running") for status in statuses)
+    text = "\n\n".join(progress_line(status) for status in statuses)
+    return curves, heatmap, text, gr.Timer(active=active), now
+
+
+@user_errors
+def watch_jobs(job_text):
+    """Curves, gradient heatmap and progress text for the job(s) on the page."""
+    return job_views(job_text)
+
+
+def tick_jobs(job_text, charted=None):
+    """The Train tab's timer: as `watch_jobs`, but the charts are sent only when a job has
+    a new epoch or gradient sample since `charted` (what the page shows), and a bad job id
+    (a partial one typed while the timer runs) becomes a line on the page and stops the
+    timer, not a pop-up on every tick."""
+    try:
+        return job_views(job_text, charted)
+    except ValueError as err:
+        return gr.skip(), gr.skip(), f"*{err}*", gr.Timer(active=False), None
+
+
+def tick_heatmaps(job_text, charted=None):
+    """The Gradient tab's view of jobs: the same heatmaps and progress as the Train tab (the
+    heatmaps sent only when they change, see `tick_jobs`); a bad job id becomes a line on
+    the page and stops the timer."""
+    try:
+        _, heatmap, text, timer, charted = job_views(job_text, charted)
+    except ValueError as err:
+        return gr.skip(), f"*{err}*", gr.Timer(active=False), None
+    return heatmap, text, timer, charted
+
+
+@user_errors
+def stop_from_page(job_text, request: gr.Request):
+    """Stop button: stops the page's queued or running jobs (those of this browser)."""
+    for job_id in job_ids(job_text):
+        if session.jobs().status(job_id)["state"] in ("queued", "running"):
+            session.jobs().stop(job_id, owner=session.owner(request))
+    return watch_jobs(job_text)
+
+
+@user_errors
+def session_jobs(request: gr.Request):
+    """This browser's jobs, newest first, as a small Markdown table."""
+    jobs = session.jobs().list(session.owner(request))
+    if not jobs:
+        return "*No jobs in this session yet.*"
+    rows = [f"| `{job['id']}` | {job['label']} | {job['epochs']} | {job['state']} |" for job in jobs[:10]]
+    return "\n".join(["| job | model | epochs | state |", "| --- | --- | --- | --- |", *rows])
+
+
+@user_errors
+def download_job_model(job_text, request: gr.Request):
+    """The last finished epoch of a job of this browser, looked up by id."""
+    job_id = job_ids(job_text)[-1]
+    source = session.jobs().checkpoint(job_id, owner=session.owner(request))
+    # a copy in the scratch folder: Gradio serves it from there, the run folders stay private
+    path = scratch_path(f"{job_id}.keras")
+    shutil.copyfile(source, path)
+    return gr.File(value=path, visible=True)

@@ -1,0 +1,75 @@
+"""Who owns what: the job manager (made on first use, not at import) and the browser's owner
+token.
+
+Gradio gives a page a new session_hash on every load, so a reload (or closing the page, which
+the Train tab invites) would lose its jobs: the page keeps a random token in localStorage
+(gr.BrowserState) and `claim_owner` maps each new session to it. Bounded, oldest first out;
+API clients keep their session.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import threading
+import uuid
+from pathlib import Path
+
+import gradio as gr
+
+from explorer.jobs import JobManager
+
+MAX_OWNER_SESSIONS = 10_000
+
+_owners: collections.OrderedDict[str, str] = collections.OrderedDict()
+_owners_lock = threading.Lock()
+_manager: JobManager | None = None
+_manager_lock = threading.Lock()
+
+
+def jobs() -> JobManager:
+    """The app's one job manager: background jobs outlive requests and sessions by design.
+    Made on first use from the environment (EXPLORER_RUNS, EXPLORER_MAX_JOBS, ...)."""
+    global _manager
+    with _manager_lock:
+        if _manager is None:
+            env = os.environ.get
+            _manager = JobManager(
+                Path(env("EXPLORER_RUNS", "runs/app")),
+                max_running=int(env("EXPLORER_MAX_JOBS", "2")),  # a race needs two
+                max_epochs=int(env("EXPLORER_MAX_EPOCHS", "50")),
+                max_seconds=float(env("EXPLORER_JOB_SECONDS", "3600")),
+                max_per_owner=int(env("EXPLORER_JOBS_PER_USER", "4")),  # two races
+                max_kept=int(env("EXPLORER_KEEP_JOBS", "200")),
+            )
+        return _manager
+
+
+def owner(request) -> str:
+    """Who owns jobs for this request: the browser's token for a page, else the session."""
+    session = getattr(request, "session_hash", None) or "anonymous"
+    with _owners_lock:
+        return _owners.get(session, session)
+
+
+def claim_owner(token, request: gr.Request):
+    """Page load: this session acts for the browser's owner token (made here the first time)."""
+    if not (isinstance(token, str) and re.fullmatch(r"[0-9a-f]{32}", token)):
+        token = uuid.uuid4().hex
+    session = getattr(request, "session_hash", None)
+    if session:
+        with _owners_lock:
+            _owners[session] = token
+            _owners.move_to_end(session)
+            while len(_owners) > MAX_OWNER_SESSIONS:
+                _owners.popitem(last=False)
+    return token
+
+
+def owner_state():
+    """The browser's owner token, kept in localStorage. A fixed key and secret: the stored
+    token still reads after the app restarts (its jobs survive restarts); the token is an
+    identifier, not a credential worth encrypting."""
+    return gr.BrowserState(None, storage_key="resnet-explorer-owner",
+                           secret=os.environ.get("EXPLORER_OWNER_SECRET", "resnet-explorer-owner"))
