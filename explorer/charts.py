@@ -2,38 +2,101 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+from .numbers import magnitude
+
+# One palette for the whole app: plain nets red, residual nets blue, on every tab.
+PLAIN_COLOR = "#d62728"
+RESIDUAL_COLOR = "#1f77b4"
+# A second or third net of the same kind on one chart: a darker, then a lighter shade of its color.
+SHADES = {False: (PLAIN_COLOR, "#8b1a1a", "#f08080"), True: (RESIDUAL_COLOR, "#0b3c6b", "#6baed6")}
+PALETTE = [RESIDUAL_COLOR, PLAIN_COLOR, "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]  # runs of unknown kind
 
 
-def training_curves(runs: list[tuple[str, dict]], title: str = "Training") -> go.Figure:
+def kind_colors(residual: list) -> list[str]:
+    """A color per run: plain red and residual blue (shaded apart when a kind comes again);
+    a run whose flag is None (kind unknown) takes its place in the run-order `PALETTE`."""
+    seen = {False: 0, True: 0}
+    colors = []
+    for i, flag in enumerate(residual):
+        if flag is None:
+            colors.append(PALETTE[i % len(PALETTE)])
+            continue
+        shades = SHADES[bool(flag)]
+        colors.append(shades[seen[bool(flag)] % len(shades)])
+        seen[bool(flag)] += 1
+    return colors
+
+
+def is_residual(result: dict) -> bool:
+    """Whether a lesion or landscape result is a residual net's: its "residual" flag, else its
+    model name (a plain net's starts with "Plain")."""
+    flag = result.get("residual")
+    return not str(result.get("model", "")).startswith("Plain") if flag is None else bool(flag)
+
+
+def log_axis(values, **extra) -> dict:
+    """A log axis that reads one way: powers of ten written 10ⁿ (never SI suffixes like "1B, 1T"
+    beside 10¹⁵), unlabeled minor ticks between them, and plain numbers ("0.4 ... 0.9", not
+    the digits "4 ... 9") where the data span about a decade or less.
+
+    Args:
+        values: the numbers the axis shows, or lists of them (those not positive are ignored).
+        extra: more axis settings (title, ...).
+    """
+    flat = np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in values] or [np.ones(0)])
+    finite = flat[np.isfinite(flat) & (flat > 0)]
+    low, high = (np.log10(finite.min()), np.log10(finite.max())) if finite.size else (0.0, 1.0)
+    axis = dict(type="log", exponentformat="power", **extra)
+    if high - low < 1.3 and -3 <= low and high < 5:
+        axis["tickformat"] = ",.2~g"  # every label a number
+    else:
+        axis.update(dtick=max(1, math.ceil((high - low) / 8)), minor=dict(ticks="outside", ticklen=3))
+        if math.floor(high) - math.ceil(low) < 1:  # fewer than two powers of ten inside: widen to two
+            axis["range"] = [math.floor(low), math.ceil(high)]
+    return axis
+
+
+def training_curves(runs: list[tuple[str, dict]], title: str = "Training", residual: list | None = None
+                    ) -> go.Figure:
     """Loss, accuracy (train solid, test dashed) and learning rate per epoch, one color per run.
 
     Args:
         runs: (label, history) pairs; history as written by `training.train`.
+        title: the figure's title.
+        residual: one flag per run, True for a residual net and False for a plain one (red and
+            blue, as on every chart); None, or None for a run, colors by run order.
     """
     fig = make_subplots(rows=1, cols=3, subplot_titles=("loss", "accuracy", "learning rate"),
                         horizontal_spacing=0.07)
-    for i, (label, history) in enumerate(runs):
+    colors = kind_colors(residual if residual is not None else [None] * len(runs))
+    epochs_seen, rates = set(), []
+    for (label, history), color in zip(runs, colors):
         epochs = history.get("epochs", [])
-        color = PALETTE[i % len(PALETTE)]
         x = [e["epoch"] for e in epochs]
+        epochs_seen.update(x)
+        rates += [e["learning_rate"] for e in epochs]
         common = dict(mode="lines+markers", marker=dict(size=5), legendgroup=label)
-        fig.add_trace(go.Scatter(x=x, y=[e["loss"] for e in epochs], name=f"{label} train loss",
-                                 line=dict(color=color), **common), 1, 1)
-        fig.add_trace(go.Scatter(x=x, y=[e["val_loss"] for e in epochs], name=f"{label} test loss",
-                                 line=dict(color=color, dash="dash"), **common), 1, 1)
-        fig.add_trace(go.Scatter(x=x, y=[e["accuracy"] for e in epochs], name=f"{label} train acc",
-                                 line=dict(color=color), **common), 1, 2)
-        fig.add_trace(go.Scatter(x=x, y=[e["val_accuracy"] for e in epochs], name=f"{label} test acc",
-                                 line=dict(color=color, dash="dash"), **common), 1, 2)
-        fig.add_trace(go.Scatter(x=x, y=[e["learning_rate"] for e in epochs], name=f"{label} lr",
-                                 line=dict(color=color, dash="dot"), showlegend=False, **common), 1, 3)
+        for key, col, name, dash, legend in (("loss", 1, "train loss", "solid", True),
+                                             ("val_loss", 1, "test loss", "dash", True),
+                                             ("accuracy", 2, "train acc", "solid", True),
+                                             ("val_accuracy", 2, "test acc", "dash", True),
+                                             ("learning_rate", 3, "lr", "dot", False)):
+            fig.add_trace(go.Scatter(x=x, y=[e[key] for e in epochs], name=f"{label} {name}",
+                                     line=dict(color=color, dash=dash), showlegend=legend, **common), 1, col)
     fig.update_xaxes(title_text="epoch")
+    if len(epochs_seen) == 1:  # one point: an axis around its epoch, not -0.5 .. 1
+        (epoch,) = epochs_seen
+        fig.update_xaxes(range=[epoch - 1, epoch + 1], dtick=1)
+    fig.update_yaxes(rangemode="tozero", row=1, col=1)
     fig.update_yaxes(range=[0, 1], row=1, col=2)
+    if rates and max(rates) > 0:
+        fig.update_yaxes(range=[0, 1.1 * max(rates)], row=1, col=3)
     fig.update_layout(title=title, height=360, margin=dict(l=40, r=10, t=60, b=40),
                       legend=dict(orientation="h", y=-0.25), template="plotly_white")
     return fig
@@ -74,6 +137,39 @@ def gradient_heatmaps(runs: list[tuple[str, dict]], title: str = "Per-layer grad
     return fig
 
 
+def training_gradient_reading(runs: list[tuple[str, bool, dict]]) -> str:
+    """One Markdown line on a race's gradient heatmaps, from their numbers: the first layer's
+    gradient norm, plain against residual, at the first and the last step both runs logged,
+    said to be during training (the Gradient-flow chart's numbers are at initialization).
+
+    Args:
+        runs: (label, residual, grad_norms) per job; grad_norms as in history.json
+            ({"layers", "steps", "norms"}, norms steps x layers, input layer first).
+
+    Returns:
+        The line; "" until a plain and a residual run have logged norms at a common step.
+    """
+    def first_layer(grads: dict) -> dict:  # step -> the first layer's norm
+        return {step: row[0] for step, row in zip(grads.get("steps") or [], grads.get("norms") or []) if row}
+
+    plain = next(((label, first_layer(g)) for label, residual, g in runs if not residual), None)
+    residual = next(((label, first_layer(g)) for label, is_res, g in runs if is_res), None)
+    if plain is None or residual is None or not set(plain[1]) & set(residual[1]):
+        return ""
+    steps = sorted(set(plain[1]) & set(residual[1]))
+
+    def at(step: int) -> str:
+        p, r = plain[1][step], residual[1][step]
+        ratio = magnitude(p / r) if r > 0 else "undefined"
+        return f"{magnitude(p)} against {magnitude(r)} at step {step:,} (plain/residual {ratio})"
+
+    said = at(steps[0]) + (f", and {at(steps[-1])}" if len(steps) > 1 else "")
+    return (f"**During training** (the heatmaps): the first layer's gradient norm of {plain[0]} against "
+            f"{residual[0]}: {said}. These norms are measured as training changes the weights, not at "
+            "initialization, where the Gradient-flow chart above measures how a deep plain net's "
+            "early-layer gradients explode.")
+
+
 def check_flow_view(view: str) -> str:
     """Returns `view` if `flow_figure` can draw it; raises ValueError otherwise."""
     if view not in ("kernels", "blocks"):
@@ -98,7 +194,7 @@ def flow_figure(flow, view: str = "kernels") -> go.Figure:
         starts = [i for i, n in enumerate(names) if n.endswith("_block1")]
     x = list(range(len(names)))
     fig = go.Figure()
-    for label, values, color in (("plain", plain, PALETTE[1]), ("residual", residual, PALETTE[0])):
+    for label, values, color in (("plain", plain, PLAIN_COLOR), ("residual", residual, RESIDUAL_COLOR)):
         fig.add_trace(go.Scatter(x=x, y=values, mode="lines+markers", name=label, customdata=names,
                                  line=dict(color=color), marker=dict(size=4),
                                  hovertemplate="%{customdata}<br>%{y:.3g}<extra>" + label + "</extra>"))
@@ -109,7 +205,7 @@ def flow_figure(flow, view: str = "kernels") -> go.Figure:
         title=f"{flow.spec_name}: gradient norm per {'layer' if view == 'kernels' else 'block'}, "
               f"plain vs residual (same initial weights, same {flow.batch_size} images)",
         xaxis_title=("weight layer, input → output" if view == "kernels" else "block, input → output"),
-        yaxis=dict(type="log", title=y_title), height=420, template="plotly_white",
+        yaxis=log_axis(list(plain) + list(residual), title=y_title), height=420, template="plotly_white",
         margin=dict(l=60, r=10, t=60, b=50), legend=dict(orientation="h", y=1.02, x=1, xanchor="right"))
     return fig
 
@@ -120,25 +216,27 @@ def sweep_figure(sweep: dict) -> go.Figure:
     depths = [r["depth"] for r in rows]
     fig = go.Figure()
     for key, label, color, dash in (
-            ("plain_first", "plain, first layer", PALETTE[1], "solid"),
-            ("plain_median", "plain, median layer", PALETTE[1], "dash"),
-            ("residual_first", "residual, first layer", PALETTE[0], "solid"),
-            ("residual_median", "residual, median layer", PALETTE[0], "dash")):
+            ("plain_first", "plain, first layer", PLAIN_COLOR, "solid"),
+            ("plain_median", "plain, median layer", PLAIN_COLOR, "dash"),
+            ("residual_first", "residual, first layer", RESIDUAL_COLOR, "solid"),
+            ("residual_median", "residual, median layer", RESIDUAL_COLOR, "dash")):
         fig.add_trace(go.Scatter(x=depths, y=[r[key] for r in rows], name=label, mode="lines+markers",
                                  line=dict(color=color, dash=dash)))
     title = f"Gradient norm against depth (v{sweep['version']}, at initialization)"
     if sweep.get("data") == "synthetic":  # say so on the chart, as the other views do
         title += "<br><sup>on generated images, not CIFAR-10</sup>"
     fig.update_layout(title=title,
-                      xaxis=dict(title="depth", type="log", tickvals=depths),
-                      yaxis=dict(type="log", title="‖∂L/∂W‖"), height=400, template="plotly_white",
+                      xaxis=dict(title="depth", type="log", tickvals=depths, ticktext=[str(d) for d in depths],
+                                 exponentformat="power"),
+                      yaxis=log_axis([trace.y for trace in fig.data], title="‖∂L/∂W‖"),
+                      height=400, template="plotly_white",
                       margin=dict(l=60, r=10, t=60, b=50))
     return fig
 
 
 def degradation_figure(runs: list[dict]) -> go.Figure:
-    """Training error (thin) and test error (bold) against epoch, one color per run: the
-    paper's Figures 1 and 6 from our own runs.
+    """Training error (thin) and test error (bold) against epoch, plain red and residual blue
+    (shaded apart by depth): the paper's Figures 1 and 6 from our own runs.
 
     Args:
         runs: dicts with "label", "residual" and "epochs" (each a dict with epoch, train_error
@@ -146,9 +244,8 @@ def degradation_figure(runs: list[dict]) -> go.Figure:
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("training error", "test error"),
                         horizontal_spacing=0.08)
-    for i, run in enumerate(runs):
+    for run, color in zip(runs, kind_colors([run["residual"] for run in runs])):
         label, epochs, residual = run["label"], run["epochs"], run["residual"]
-        color = PALETTE[i % len(PALETTE)]
         dash = "solid" if residual else "dash"
         x = [e["epoch"] for e in epochs]
         fig.add_trace(go.Scatter(x=x, y=[e["train_error"] for e in epochs], name=label, legendgroup=label,
@@ -166,11 +263,10 @@ def degradation_figure(runs: list[dict]) -> go.Figure:
 
 
 def lesion_figure(results: list[dict]) -> go.Figure:
-    """Test accuracy with each block deleted, one bar series per checkpoint; the dashed
-    lines are the intact nets' accuracies; downsampling blocks are marked with a hatch."""
+    """Test accuracy with each block deleted, one bar series per checkpoint (plain red, residual
+    blue); the dashed lines are the intact nets' accuracies; downsampling blocks are hatched."""
     fig = go.Figure()
-    for i, result in enumerate(results):
-        color = PALETTE[i % len(PALETTE)]
+    for result, color in zip(results, kind_colors([is_residual(result) for result in results])):
         accuracy = result["accuracy"]  # None: a plain block that changes shape, marked "n/a"
         fig.add_trace(go.Bar(
             x=result["blocks"], y=[0 if a is None else a for a in accuracy],
@@ -195,14 +291,15 @@ def landscape_figure(results: list[dict]) -> go.Figure:
     planes = [np.log10(np.maximum(np.asarray(result["loss_2d"]), 1e-6)) for result in results]
     low, high = min(float(z.min()) for z in planes), max(float(z.max()) for z in planes)
     levels = dict(start=low, end=high, size=max(high - low, 1e-6) / 12)
-    for i, (result, z) in enumerate(zip(results, planes)):
-        color = PALETTE[i % len(PALETTE)]
+    colors = kind_colors([is_residual(result) for result in results])
+    for i, (result, z, color) in enumerate(zip(results, planes, colors)):
         fig.add_trace(go.Scatter(x=result["alphas"], y=result["loss_1d"], name=result["model"],
                                  line=dict(color=color)), 1, 1)
         fig.add_trace(go.Contour(x=result["grid"], y=result["grid"], z=z, coloraxis="coloraxis",
                                  contours=dict(coloring="heatmap", **levels), name=result["model"],
                                  showlegend=False), 1, 2 + i)
-    fig.update_yaxes(type="log", title_text="loss", row=1, col=1)
+    fig.update_yaxes(log_axis([v for result in results for v in result["loss_1d"]], title_text="loss"),
+                     row=1, col=1)
     fig.update_xaxes(title_text="step along direction 1")
     fig.update_layout(title="Loss landscape along filter-normalized random directions (Li et al. 2018)",
                       coloraxis=dict(colorscale="Viridis", cmin=low, cmax=high,

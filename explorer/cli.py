@@ -33,7 +33,7 @@ def cmd_build(args):
               f"trainable), {totals['layers']} layers, {totals['flops']:,} multiply-adds")
         for row in summary["stages"]:
             print(f"  {row['stage']:<8} blocks {row['blocks']:>4}  out {row['output_shape']:<14} "
-                  f"params {row['params']:>12,}  flops {row['flops']:>15,}")
+                  f"params {row['params']:>12,}  multiply-adds {row['flops']:>15,}")
     if args.save:
         from .models import build_model
 
@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--plain", action="store_true", help="the plain twin: no shortcuts")
         p.add_argument("--shortcut", default="projection", help="projection or zeropad")
 
-    p = sub.add_parser("build", help="describe a network (parameters, FLOPs, stages)")
+    p = sub.add_parser("build", help="describe a network (parameters, multiply-adds, stages)")
     model_args(p)
     p.add_argument("--family", default="cifar", help="cifar or imagenet")
     p.add_argument("--json", action="store_true", help="print one JSON line")

@@ -1,18 +1,21 @@
-"""Architecture from the plan alone: per-layer shapes, parameters and FLOPs, the per-stage
-summary, and an interactive Plotly graph with the skip connections drawn.
+"""Architecture from the plan alone: per-layer shapes, parameters and multiply-adds, the
+per-stage summary, and an interactive Plotly graph with the skip connections drawn (placed by
+`graph_layout`).
 
 Nothing here instantiates Keras: ResNet-1202 is described in milliseconds. The tests check
 every figure here against the real Keras model built by `models.py`.
-FLOPs are multiply-accumulates of the conv and dense layers (the paper's convention).
+Costs are multiply-adds of the conv and dense layers (the paper's convention, which it calls
+FLOPs); the `flops` keys hold them.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
+from .graph_layout import Drawing, Graph, block_node, edge_lines, expanded_block, fmt_shape, part_node
 from .plans import BlockPlan, ConvUnit, NetworkPlan, plan
 from .specs import ResNetSpec
 
@@ -21,6 +24,7 @@ KIND_COLORS = {
     "dense": "#c0392b", "pad": "#b07aa1", "stem": "#3b6fb6", "block": "#55606e", "stage": "#2c3e50",
     "head": "#c0392b",
 }
+WEBGL_NODES = 1500  # more nodes than this are drawn with WebGL rather than SVG
 EDGE_STYLES = {  # kind: (color, dash, width, legend label)
     "main": ("#7f8c8d", "solid", 2, "main path"),
     "identity": ("#2e9e5b", "solid", 2, "identity shortcut"),
@@ -41,13 +45,6 @@ class Layer:
     flops: int = 0
     shortcut: bool = False  # on the shortcut path rather than the main path
     detail: str = ""
-
-
-@dataclass
-class Graph:
-    nodes: list = field(default_factory=list)  # dicts: id, label, kind, x, y, hover, ...
-    edges: list = field(default_factory=list)  # (src_id, dst_id, kind)
-    stage_spans: list = field(default_factory=list)  # (label, x0, x1)
 
 
 def _conv_layers(prefix, unit: ConvUnit, in_shape, net: NetworkPlan, stage, block):
@@ -71,7 +68,7 @@ def _conv_layers(prefix, unit: ConvUnit, in_shape, net: NetworkPlan, stage, bloc
 
 
 def block_layers(block: BlockPlan, net: NetworkPlan) -> list[Layer]:
-    """The layers of one block, in run order, with their shapes, parameters and FLOPs.
+    """The layers of one block, in run order, with their shapes, parameters and multiply-adds.
 
     Args:
         block: the block's plan.
@@ -133,10 +130,6 @@ def layer_table(spec: ResNetSpec) -> list[Layer]:
     return layers
 
 
-def _fmt_shape(shape) -> str:
-    return "x".join(str(s) for s in shape)
-
-
 def summarize(spec: ResNetSpec) -> dict:
     """Totals and a per-stage table (stem, stages, head)."""
     layers = layer_table(spec)
@@ -146,7 +139,7 @@ def summarize(spec: ResNetSpec) -> dict:
         members = [layer for layer in layers if layer.stage == key]
         blocks = len({layer.block for layer in members}) if key.startswith("stage") else 0
         stages.append({
-            "stage": key, "blocks": blocks, "output_shape": _fmt_shape(members[-1].output_shape),
+            "stage": key, "blocks": blocks, "output_shape": fmt_shape(members[-1].output_shape),
             "params": sum(layer.params for layer in members),
             "flops": sum(layer.flops for layer in members)})
     params = sum(layer.params for layer in layers)
@@ -163,93 +156,25 @@ def summarize(spec: ResNetSpec) -> dict:
     return {"totals": totals, "stages": stages}
 
 
+STAGE_HEADERS = ["stage", "blocks", "output shape", "parameters", "multiply-adds"]
+
+
+def stage_rows(summary: dict) -> list[list[str]]:
+    """The per-stage table as a page shows it, under `STAGE_HEADERS`: a row per stage (stem,
+    stages, head) and a total row, counts written with thousands separators ("274,442").
+
+    Args:
+        summary: as returned by `summarize`.
+    """
+    def row(name, blocks, shape, params, flops):
+        return [name, f"{blocks:,}", shape, f"{params:,}", f"{flops:,}"]
+
+    totals = summary["totals"]
+    return [row(s["stage"], s["blocks"], s["output_shape"], s["params"], s["flops"]) for s in summary["stages"]] \
+        + [row("total", totals["blocks"], "", totals["params"], totals["flops"])]
+
+
 # ----------------------------------------------------------------------------- the figure
-
-
-def _hover(title, kind, shape, params, flops, detail=""):
-    text = f"<b>{title}</b><br>{detail or kind}<br>output {_fmt_shape(shape)}"
-    return text + f"<br>params {params:,}<br>FLOPs {flops:,}"
-
-
-@dataclass
-class _Drawing:
-    """A graph drawn left to right: `x` is where the next node goes."""
-
-    graph: Graph = field(default_factory=Graph)
-    x: float = 0.0
-
-    def node(self, label, kind, hover, size=14, y=0.0, after: dict | None = None, **extra) -> dict:
-        """A new node at the cursor; `after` is the node the main path comes from, if any."""
-        node = {"id": len(self.graph.nodes), "label": label, "kind": kind, "x": self.x, "y": y,
-                "hover": hover, "size": size, **extra}
-        self.graph.nodes.append(node)
-        if after is not None:
-            self.edge(after, node)
-        return node
-
-    def edge(self, source: dict, target: dict, kind: str = "main"):
-        self.graph.edges.append((source["id"], target["id"], kind))
-
-
-def _part_node(drawing: _Drawing, part: str, layers: list[Layer], prev: dict) -> dict:
-    """One node for the stem or the head, its layers summed up, after `prev`."""
-    return drawing.node(part, part, _hover(
-        part, part, layers[-1].output_shape, sum(layer.params for layer in layers),
-        sum(layer.flops for layer in layers), " → ".join(layer.detail for layer in layers)), size=18, after=prev)
-
-
-def _block_node(drawing: _Drawing, block: BlockPlan, members: list[Layer], prev: dict) -> dict:
-    """A collapsed block: one square node, joined to `prev` by the main path and its shortcut."""
-    node = drawing.node(
-        block.name.split("_")[1], "block",
-        _hover(block.name, "block", block.out_shape, sum(m.params for m in members),
-               sum(m.flops for m in members), " → ".join(m.detail.split(",")[0] for m in members if not m.shortcut)),
-        size=16, symbol="square", after=prev)
-    if block.shortcut:
-        drawing.edge(prev, node, block.shortcut)
-    return node
-
-
-def _shortcut_arc(drawing: _Drawing, block: BlockPlan, members: list[Layer], block_input: dict, add: dict):
-    """An expanded block's shortcut, input to add; its own layers as one node on the arc."""
-    short = [member for member in members if member.shortcut]
-    if not short:
-        drawing.edge(block_input, add, "identity")
-        return
-    saved_x, drawing.x = drawing.x, (block_input["x"] + add["x"]) / 2
-    node = drawing.node(short[0].name.split("_", 2)[-1], short[0].kind, _hover(
-        short[0].name, short[0].kind, short[-1].output_shape, sum(layer.params for layer in short),
-        sum(layer.flops for layer in short), " + ".join(layer.detail for layer in short)),
-        y=1.2, size=14, symbol="diamond")
-    drawing.x = saved_x
-    drawing.edge(block_input, node, block.shortcut)
-    drawing.edge(node, add, block.shortcut)
-
-
-def _layer_node(drawing: _Drawing, member: Layer, prev: dict, label: str = "", size: int | None = None) -> dict:
-    """One layer of an expanded block on the main path, after `prev`; the cursor moves on."""
-    node = drawing.node(label, member.kind, _hover(member.name, member.kind, member.output_shape, member.params,
-                                                   member.flops, member.detail),
-                        size=size or (14 if member.kind == "conv" else 9), after=prev)
-    drawing.x += 1.0
-    return node
-
-
-def _expanded_block(drawing: _Drawing, block: BlockPlan, members: list[Layer], prev: dict) -> dict:
-    """An expanded block, node by node: main path, add and shortcut arc, ReLU after the add (v1)."""
-    block_input = prev
-    main = [member for member in members if not member.shortcut and member.kind != "add"]
-    add_layer = next((member for member in members if member.kind == "add"), None)
-    tail = [member for member in main if add_layer is not None and member.name.endswith("_out")]
-    for member in main:
-        if member not in tail:
-            prev = _layer_node(drawing, member, prev, member.name.split("_", 2)[-1] if member.kind == "conv" else "")
-    if add_layer is not None:  # the add and the ReLU after it have no parameters and no FLOPs
-        prev = add = _layer_node(drawing, add_layer, prev, "+", size=18)
-        _shortcut_arc(drawing, block, members, block_input, add)
-    for member in tail:
-        prev = _layer_node(drawing, member, prev)
-    return prev
 
 
 def build_graph(spec: ResNetSpec, expand: str = "none") -> Graph:
@@ -265,28 +190,20 @@ def build_graph(spec: ResNetSpec, expand: str = "none") -> Graph:
     if not isinstance(expand, str) or expand not in valid:
         raise ValueError(f"expand must be one of {', '.join(sorted(valid))}; got {expand!r}")
     layers = layer_table(spec)
-    drawing = _Drawing()
-    prev = drawing.node("input", "stage", f"<b>input</b><br>{_fmt_shape(spec.input_shape)} pixels", size=12)
+    drawing = Drawing()
+    prev = drawing.node("input", "stage", f"<b>input</b><br>{fmt_shape(spec.input_shape)} pixels", size=12)
     drawing.x += 1
-    prev = _part_node(drawing, "stem", [layer for layer in layers if layer.stage == "stem"], prev)
+    prev = part_node(drawing, "stem", [layer for layer in layers if layer.stage == "stem"], prev)
     for stage in range(1, stage_count + 1):
         start = drawing.x + 0.5
-        draw_block = _expanded_block if expand in ("all", f"stage{stage}") else _block_node
+        draw_block = expanded_block if expand in ("all", f"stage{stage}") else block_node
         for block in [b for b in net.blocks if b.stage == stage]:
             drawing.x += 1
             prev = draw_block(drawing, block, [layer for layer in layers if layer.block == block.name], prev)
         drawing.graph.stage_spans.append((f"stage {stage}", start, drawing.x + 0.5))
     drawing.x += 1
-    _part_node(drawing, "head", [layer for layer in layers if layer.stage == "head"], prev)
+    part_node(drawing, "head", [layer for layer in layers if layer.stage == "head"], prev)
     return drawing.graph
-
-
-def _arc(x0, y0, x1, y1, lift):
-    """Points of a quadratic curve from (x0, y0) to (x1, y1) bulging up by `lift`."""
-    cx, cy = (x0 + x1) / 2, max(y0, y1) + lift
-    ts = [i / 12 for i in range(13)]
-    return ([(1 - t) ** 2 * x0 + 2 * (1 - t) * t * cx + t ** 2 * x1 for t in ts],
-            [(1 - t) ** 2 * y0 + 2 * (1 - t) * t * cy + t ** 2 * y1 for t in ts])
 
 
 def figure(spec: ResNetSpec, expand: str = "none", title: str | None = None) -> go.Figure:
@@ -306,29 +223,19 @@ def figure(spec: ResNetSpec, expand: str = "none", title: str | None = None) -> 
     """
     graph = build_graph(spec, expand)
     nodes = graph.nodes
+    # SVG for the few hundred nodes of a usual view (a browser allows only a handful of WebGL
+    # plots per page); WebGL once there are thousands (every layer of ResNet-1202): SVG would stall.
+    scatter = go.Scattergl if len(nodes) > WEBGL_NODES else go.Scatter
     fig = go.Figure()
     for kind, (color, dash, width, label) in EDGE_STYLES.items():
-        xs, ys = [], []
-        for src, dst, edge_kind in graph.edges:
-            if edge_kind != kind:
-                continue
-            a, b = nodes[src], nodes[dst]
-            if kind == "main" or a["y"] != b["y"]:
-                xs += [a["x"], b["x"], None]
-                ys += [a["y"], b["y"], None]
-            else:
-                px, py = _arc(a["x"], a["y"], b["x"], b["y"], 0.9)
-                xs += px + [None]
-                ys += py + [None]
+        xs, ys = edge_lines(graph, kind)
         if xs:
-            fig.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", name=label, hoverinfo="skip",
-                                       line=dict(color=color, dash=dash, width=width)))
+            fig.add_trace(scatter(x=xs, y=ys, mode="lines", name=label, hoverinfo="skip",
+                                  line=dict(color=color, dash=dash, width=width)))
     by_kind = {}
     for node in nodes:
         by_kind.setdefault(node["kind"], []).append(node)
     for kind, group in by_kind.items():
-        # WebGL once there are thousands of nodes (every layer of ResNet-1202): SVG would stall.
-        scatter = go.Scattergl if len(nodes) > 1500 else go.Scatter
         fig.add_trace(scatter(
             x=[n["x"] for n in group], y=[n["y"] for n in group], mode="markers+text",
             name=kind, showlegend=False, text=[n["label"] for n in group],
@@ -394,7 +301,7 @@ def explain(spec: ResNetSpec) -> str:
         lines.append("**ImageNet layout.** A 7x7 stride-2 stem and a 3x3 max-pool shrink 224x224 inputs "
                      "to 56x56 before four stages" + (" of bottlenecks (1x1, 3x3, 1x1)." if spec.depth >= 50
                                                       else " of basic two-conv blocks."))
-    lines.append(f"**Global average pooling.** The last feature map ({_fmt_shape(final)}) is averaged "
+    lines.append(f"**Global average pooling.** The last feature map ({fmt_shape(final)}) is averaged "
                  f"over space to {final[-1]} numbers, one per channel, before the {spec.num_classes}-way "
                  "dense layer: no large fully connected layer, and any input size works.")
     return "\n\n".join(lines)

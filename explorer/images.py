@@ -164,10 +164,55 @@ def _decode(image, size: int) -> np.ndarray:
             img = ImageOps.fit(img, (size, size), method=Image.Resampling.LANCZOS,
                                centering=(0.5, 0.5)) if img.size != (size, size) else img
             return np.asarray(img, dtype=np.uint8).copy()
-        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ValueError("this file is not an image this app can read, or it is too large") from None
+        except UnidentifiedImageError:
+            raise ValueError(not_an_image(image)) from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ValueError(f"the image is too large (over {MAX_PIXELS // 1_000_000} million pixels)") from None
         except (OSError, SyntaxError, EOFError) as err:
             raise ValueError(f"the image cannot be decoded (truncated or corrupt: {err})") from None
+
+
+# What a file that is not a picture starts with, and what to call it.
+SIGNATURES = ((b"%PDF", "a PDF document"), (b"%!PS", "a PostScript file"), (b"PK\x03\x04", "a ZIP archive"),
+              (b"{\\rtf", "an RTF document"), (b"\x7fELF", "a program"), (b"MZ", "a program"))
+
+
+def _looks_like(head: bytes) -> str:
+    """What the first bytes of a file that Pillow cannot open say it is, in a few words."""
+    lowered = head.lstrip()[:256].lower()
+    if head[4:12] in (b"ftypheic", b"ftypheix", b"ftyphevc", b"ftypmif1", b"ftypmsf1"):
+        return "it is a HEIC photo"
+    if b"<svg" in lowered:
+        return "it is an SVG drawing"
+    if lowered.startswith((b"<!doctype html", b"<html")):
+        return "it is a web page (HTML)"
+    for magic, name in SIGNATURES:
+        if head.startswith(magic):
+            return f"it is {name}"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as err:  # a character cut in two at the end of the head is still text
+        text = head[:err.start].decode("utf-8") if err.start >= len(head) - 3 else ""
+    if text and all(c.isprintable() or c in "\t\r\n" for c in text):
+        return "it starts like text"
+    return "not a known image format"
+
+
+def not_an_image(image) -> str:
+    """Why `image` (a path or bytes Pillow cannot open) is refused: its size and what it looks like."""
+    head, size = b"", None
+    try:
+        if isinstance(image, (str, Path)):
+            size = Path(image).stat().st_size
+            with open(image, "rb") as file:
+                head = file.read(512)
+        elif isinstance(image, (bytes, bytearray)):
+            size, head = len(image), bytes(image[:512])
+    except OSError:
+        pass
+    what = _looks_like(head) if head else "not a known image format"
+    return (f"this file is not an image ({f'{size:,} bytes; ' if size is not None else ''}{what}): "
+            f"upload a {', '.join(UPLOAD_FORMATS[:-1])} or {UPLOAD_FORMATS[-1]} file")
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -163,6 +163,7 @@ class JobManager:
                 "residual": job.config.residual,
                 "epoch": live.get("epoch", len(history.get("epochs", []))),
                 "epochs": job.config.epochs, "step": live.get("step", 0),
+                "current_epoch": live.get("current_epoch"),
                 "steps_per_epoch": live.get("steps_per_epoch"), "eta_seconds": live.get("eta_seconds"),
                 "queue_position": position, "device": live.get("device", ""),
                 "data": live.get("data", job.config.data), "history": history, "error": job.error,

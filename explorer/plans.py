@@ -1,7 +1,7 @@
 """The plan of a network: `plan(spec)` expands a `ResNetSpec` into the stem, one `BlockPlan`
 per block and the head, with every unit's kernel, filters, stride and shapes spelled out.
 
-The Keras builder (`models.py`), the architecture graph (`graph.py`), the FLOP and parameter
+The Keras builder (`models.py`), the architecture graph (`graph.py`), the multiply-add and parameter
 counts, the gradient probes and the lesion budget all read this one plan, so they cannot
 disagree. Block names follow the scheme in `specs.py` (stage{S}_block{B}).
 """

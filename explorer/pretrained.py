@@ -250,6 +250,18 @@ def checkpoint_choices(jobs=None, owner: str | None = None) -> list[tuple[str, s
     return choices
 
 
+def most_accurate(choices: list[tuple[str, str]]) -> str | None:
+    """The shipped checkpoint with the highest test accuracy in the manifest (the Classify
+    tab opens on it), else the first choice; None when there is none."""
+    try:
+        shipped = [entry for entry in manifest() if entry.get("test_accuracy") is not None]
+    except ValueError:  # a damaged manifest: using a checkpoint says why
+        shipped = []
+    if shipped:
+        return max(shipped, key=lambda entry: entry["test_accuracy"])["name"]
+    return choices[0][1] if choices else None
+
+
 def default_pair(choices: list[tuple[str, str]]) -> tuple[str | None, str | None]:
     """The opening pair of the Insight lab: the deepest shipped residual net whose plain twin
     is shipped too, and that twin (the paper's comparison); else the first choice alone.

@@ -18,6 +18,7 @@ import numpy as np
 
 from .data import load_or_synthetic
 from .models import BUILD_LOCK, build_model, weight_layers
+from .numbers import magnitude
 from .specs import MAX_DEPTH, MAX_SEED, MAX_VERSION, make_spec, whole_number
 
 MAX_PROBE_BATCH = 512  # images in one probe batch (deep nets get fewer, see `_largest_batch`)
@@ -340,7 +341,8 @@ def depth_sweep(version=1, depths=(20, 56, 110, 218), batch_size=32, seed=0,
 
 
 def reading(flow: FlowResult) -> str:
-    """A plain-language reading of the numbers measured (not a canned story)."""
+    """A plain-language reading of the numbers measured (not a canned story), which says the
+    moment they show: at initialization, before any training step."""
     plain, residual = np.asarray(flow.plain), np.asarray(flow.residual)
     first_ratio = plain[0] / residual[0]
     spread_plain = np.log10(plain.max() / plain.min())
@@ -348,25 +350,26 @@ def reading(flow: FlowResult) -> str:
     slope_plain = plain[0] / plain[-2] if len(plain) > 2 else 1.0  # first conv against the last conv
     slope_residual = residual[0] / residual[-2] if len(residual) > 2 else 1.0
     source = "generated" if flow.data == "synthetic" else "CIFAR-10"
-    text = [f"**What {flow.spec_name} and its plain twin show on this batch** "
-            + f"({flow.batch_size} images, {source}):"]
+    text = [f"**What {flow.spec_name} and its plain twin show at initialization** (the same freshly "
+            + f"initialized weights, before any training step; {flow.batch_size} images, {source}):"]
     if first_ratio > 3:
-        text.append(f"The plain net's first layer gets a gradient **{first_ratio:.1f}x larger** than the "
-                    "residual net's. That is explosion, not vanishing: with batch norm, a deep plain "
-                    "net at initialization amplifies gradients on the way back to its early layers "
+        text.append(f"The plain net's first layer gets a gradient **{magnitude(first_ratio)} times larger** "
+                    "than the residual net's. That is explosion, not vanishing: with batch norm, a deep "
+                    "plain net at initialization amplifies gradients on the way back to its early layers "
                     "(Yang et al. 2019), which makes its training unstable.")
     elif first_ratio < 1 / 3:
-        text.append(f"The plain net's first layer gets a gradient **{1 / first_ratio:.1f}x smaller** than "
-                    "the residual net's: the signal fades on its way back through the plain stack "
-                    "(vanishing gradients).")
+        text.append(f"The plain net's first layer gets a gradient **{magnitude(1 / first_ratio)} times "
+                    "smaller** than the residual net's: the signal fades on its way back through the plain "
+                    "stack (vanishing gradients).")
     else:
         text.append(f"At this depth the first layers of both nets get gradients of similar size "
-                    f"(plain/residual = {first_ratio:.2f}).")
+                    f"(plain/residual = {magnitude(first_ratio)}).")
     text.append(f"From the first conv to the last conv the gradient norm changes by a factor "
-                f"{slope_plain:.2g} in the plain net and {slope_residual:.2g} in the residual net; across all "
-                f"layers it spans {spread_plain:.1f} orders of magnitude (plain) against {spread_residual:.1f} "
-                "(residual).")
+                f"{magnitude(slope_plain)} in the plain net and {magnitude(slope_residual)} in the residual "
+                f"net; across all layers it spans {spread_plain:.1f} orders of magnitude (plain) against "
+                f"{spread_residual:.1f} (residual).")
     if spread_plain > spread_residual + 0.5:
         text.append("The shortcuts keep the per-layer signal far more even: every layer gets a "
                     "comparable share of the learning signal.")
+    text.append("Training changes these numbers: the heatmaps of a training run show them step by step.")
     return " ".join(text)

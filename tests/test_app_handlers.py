@@ -114,3 +114,46 @@ def test_the_app_module_builds_the_page_without_making_the_job_manager(monkeypat
     assert app.demo is not None and session._manager is None
     assert {"train_start", "classify", "lesion"} <= {
         dependency.api_name for dependency in app.demo.fns.values()}
+
+
+def test_the_progress_line_counts_steps_in_the_epoch_they_belong_to():
+    """An epoch end reads "epoch 1/2, step 7/7", then the next epoch "epoch 2/2, step 0/7";
+    never "epoch 2/2, step 7/7" before "step 0/7"."""
+    from ui.jobs_view import progress_line
+
+    base = {"id": "abc", "label": "ResNet-20 v1", "state": "running", "epochs": 2, "steps_per_epoch": 7,
+            "eta_seconds": 10, "queue_position": None, "device": "", "data": "", "error": None}
+    end_of_first = progress_line({**base, "epoch": 1, "current_epoch": 1, "step": 7})
+    start_of_second = progress_line({**base, "epoch": 1, "current_epoch": 2, "step": 0})
+    assert "epoch 1/2, step 7/7" in end_of_first and "epoch 2/2, step 0/7" in start_of_second
+
+
+def test_a_downloaded_model_is_named_after_the_net_and_the_job():
+    from ui.jobs_view import model_file_name
+
+    assert model_file_name("ResNet-20 v1", "0569b1c04573") == "resnet20_v1_job-0569b1c04573.keras"
+    assert model_file_name("Plain-56 v1", "ab") == "plain56_v1_job-ab.keras"
+
+
+def test_the_architecture_tab_resets_what_the_imagenet_family_cannot_use():
+    """ImageNet has no version choice (it is hidden and reset to 1) and no 56-layer net."""
+    from ui.architecture import follow_family
+
+    version, depth = follow_family("imagenet", 29)
+    assert version.visible is False and version.value == 1 and depth.value == 50
+    version, depth = follow_family("cifar", 50)
+    assert version.visible is True and depth.value == 56
+    assert follow_family("imagenet", 101)[1].value == 101
+
+
+def test_classify_opens_on_the_most_accurate_shipped_checkpoint(tmp_path, monkeypatch):
+    import json
+
+    from explorer import pretrained
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"checkpoints": [
+        {"name": "resnet20_v1", "file": "a.keras", "test_accuracy": 0.8896},
+        {"name": "resnet56_v1", "file": "b.keras", "test_accuracy": 0.9072},
+        {"name": "plain56_v1", "file": "c.keras", "test_accuracy": 0.8447}]}))
+    monkeypatch.setattr(pretrained, "PRETRAINED", tmp_path)
+    assert pretrained.most_accurate([("x", "resnet20_v1")]) == "resnet56_v1"

@@ -133,3 +133,34 @@ def test_expand_that_is_not_a_string_is_a_clear_error():
     """Gradio's dropdown lets an API caller send a list of valid choices."""
     with pytest.raises(ValueError, match="expand must be one of"):
         graph.build_graph(get_spec("resnet20_v1"), expand=["none"])
+
+
+def test_stage_rows_are_the_table_with_thousands_separators():
+    rows = graph.stage_rows(graph.summarize(get_spec("resnet20_v1")))
+    assert [row[0] for row in rows] == ["stem", "stage1", "stage2", "stage3", "head", "total"]
+    assert rows[-1] == ["total", "9", "", "274,442", "40,813,184"]
+    assert rows[1] == ["stage1", "3", "32x32x16", "14,304", "14,155,776"]
+    assert all(len(row) == len(graph.STAGE_HEADERS) for row in rows)
+    assert graph.STAGE_HEADERS[-1] == "multiply-adds" and "FLOPs" not in graph.STAGE_HEADERS
+
+
+@pytest.mark.parametrize("name, expand", [("resnet50", "none"), ("resnet50", "stage2"), ("resnet29_v2", "all")])
+def test_tooltips_name_multiply_adds_and_wrap_long_lines(name, expand):
+    from explorer.graph_layout import HOVER_WIDTH
+
+    for node in graph.build_graph(get_spec(name), expand).nodes:
+        assert "FLOPs" not in node["hover"]
+        lines = re.sub(r"</?b>", "", node["hover"]).split("<br>")
+        assert all(len(line) <= HOVER_WIDTH for line in lines), lines
+        if node["kind"] != "stage":  # the input node has no cost
+            assert any(line.startswith("multiply-adds ") for line in lines)
+    block = next(n for n in graph.build_graph(get_spec(name)).nodes if n["kind"] == "block")
+    assert block["hover"].count("<br>") >= 5  # the bottleneck's layers, wrapped over several lines
+
+
+def test_figure_uses_svg_unless_there_are_thousands_of_nodes():
+    """A page holds only a few WebGL contexts: the usual graphs draw edges and nodes in SVG."""
+    for name, expand in (("resnet110_v1", "none"), ("resnet50", "all"), ("resnet1202_v1", "none")):
+        assert {trace.type for trace in graph.figure(get_spec(name), expand).data} == {"scatter"}, name
+    huge = graph.figure(get_spec("resnet1202_v1"), "all")
+    assert {trace.type for trace in huge.data} == {"scattergl"}

@@ -112,8 +112,32 @@ def test_sketch_backgrounds_fill_the_canvas_and_refuse_unknown_colors():
 
 def test_postscript_named_like_a_png_is_refused_without_running_ghostscript():
     eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nnewpath 0 0 moveto showpage\n"
-    with pytest.raises(ValueError, match="not an image this app can read"):
+    with pytest.raises(ValueError, match=r"not an image \(77 bytes; it is a PostScript file\)"):
         images.prepare(eps)
+
+
+@pytest.mark.parametrize("content, said", [
+    (b"hello, this is not an image\n" * 2 + b"just a text!", "(68 bytes; it starts like text)"),
+    (BAD["svg"], "it is an SVG drawing"),
+    (BAD["pdf"], "it is a PDF document"),
+    (bytes(range(256)) * 4, "(1,024 bytes; not a known image format)"),
+])
+def test_a_file_that_is_not_an_image_is_told_what_it_is(content, said, tmp_path):
+    path = tmp_path / "upload.png"
+    path.write_bytes(content)
+    for upload in (str(path), content):
+        with pytest.raises(ValueError) as err:
+            images.prepare(upload)
+        message = str(err.value)
+        assert said in message and "this file is not an image" in message and "too large" not in message
+        assert "upload a PNG, JPEG" in message and len(message) < 200
+
+
+def test_a_decompression_bomb_is_too_large_not_a_non_image(tmp_path):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(BAD["bomb 40000x40000"])
+    with pytest.raises(ValueError, match="the image is too large"):
+        images.prepare(str(path))
 
 
 def test_32_bit_images_with_negative_values_keep_their_order():

@@ -121,11 +121,45 @@ def test_landscape_summary_from_a_known_bowl():
     summary = landscape_summary(result)
     assert summary["center_loss"] == 0 and summary["half_span_loss"] == 0.25 and summary["edge_loss"] == 1
     assert summary["basin_fraction"] == pytest.approx(9 / 25)  # x^2 + y^2 < 1 on the 5x5 grid
-    assert "36% of the 2-D plane" in landscape_reading([result])
+    alone = landscape_reading([result])
+    assert "36% of the 2-D plane" in alone
+    # what was measured, how finely and on how many images
+    assert "on 10 test images" in alone and "a 1-D slice of 9 points and a 2-D plane of 5x5 points" in alone
+    assert "a grid step of 0.5 filter norms" in alone
     steep = {**result, "model": "steep", "loss_2d": (4 * (grid[:, None] ** 2 + grid[None] ** 2)).tolist()}
-    assert "The wider basin is bowl's (bowl 36%, steep 4%)" in landscape_reading([result, steep])
+    assert "bowl's basin is wider (bowl 36%, steep 4%)." in landscape_reading([result, steep])
+    assert "Li et al." not in landscape_reading([result, steep])  # two nets of unknown kind: no comparison
     assert "Both basins are as wide at this resolution (36% of the plane each)" in \
         landscape_reading([result, {**result, "model": "twin"}])
+
+
+def test_landscape_reading_says_plainly_where_it_differs_from_li_et_al():
+    from explorer.insight import landscape_reading
+
+    grid, alphas = np.linspace(-1, 1, 5), np.linspace(-1, 1, 9)
+    bowl = (grid[:, None] ** 2 + grid[None] ** 2)
+
+    def result(model, steepness, **extra):
+        return {"model": model, "n": 128, "alphas": alphas.tolist(), "loss_1d": (alphas ** 2).tolist(),
+                "grid": grid.tolist(), "loss_2d": (steepness * bowl).tolist(), **extra}
+
+    # the plain net's basin the wider: one reading, which says it differs from the paper and how
+    text = landscape_reading([result("ResNet-56 v1", 4.0), result("Plain-56 v1", 1.0)])
+    assert "Plain-56 v1's basin is wider (ResNet-56 v1 4%, Plain-56 v1 36%)." in text
+    assert "This differs from Li et al. (2018), whose plain-56 landscape was chaotic" in text
+    assert "training loss on training images" in text and "without Cutout or label smoothing" in text
+    assert "this is the test loss on 128 images at 5x5" in text
+    assert "found the opposite" not in text and "keep deep nets' landscapes wide" not in text
+    # the flag of a result, when there is one, decides the kind (a job's net may be named apart)
+    flagged = landscape_reading([result("net a", 4.0, residual=True), result("net b", 1.0, residual=False)])
+    assert "This differs from Li et al." in flagged
+    # the residual net's basin the wider: as in the paper
+    text = landscape_reading([result("ResNet-56 v1", 1.0), result("Plain-56 v1", 4.0)])
+    assert "ResNet-56 v1's basin is wider" in text and "As in Li et al. (2018)" in text
+    assert "differs" not in text
+    # at 20 layers Li et al. saw no difference either
+    text = landscape_reading([result("ResNet-20 v1", 4.0), result("Plain-20 v1", 1.0)])
+    assert "also found plain and residual landscapes alike at 20 layers" in text and "differs" not in text
 
 
 def test_same_architecture_names():

@@ -78,13 +78,31 @@ def test_flow_shapes_and_order(flow):
 
 
 def test_reading_reports_measured_numbers(flow):
+    from explorer.numbers import magnitude
+
     text = probes.reading(flow)
-    assert "ResNet-20 v1" in text and "16 images, generated" in text
+    assert "ResNet-20 v1" in text and "16 images, generated" in text and "at initialization" in text
     ratio = flow.plain[0] / flow.residual[0]
-    said = [f"{ratio:.1f}x larger", f"{1 / ratio:.1f}x smaller", f"plain/residual = {ratio:.2f}"]
+    said = [f"{magnitude(ratio)} times larger", f"{magnitude(1 / ratio)} times smaller",
+            f"plain/residual = {magnitude(ratio)}"]
     assert sum(phrase in text for phrase in said) == 1, (ratio, text)
     spread = np.log10(max(flow.plain) / min(flow.plain))
     assert f"spans {spread:.1f} orders of magnitude (plain)" in text
+
+
+def _made_up_flow(plain, residual):
+    names = [f"layer{i}" for i in range(len(plain))]
+    return probes.FlowResult("ResNet-110 v1", names, plain, residual, [], [], [], [], [], [0], 64,
+                             "cifar10", "", 2.3, 2.3)
+
+
+@pytest.mark.parametrize("first_plain", [3.5e5, 1e-3, 1.0])  # explosion, vanishing, alike
+def test_reading_says_the_moment_and_writes_numbers_one_way(first_plain):
+    text = probes.reading(_made_up_flow([first_plain, 2.0, 1e-1, 1e-1], [1.0, 0.5, 0.5, 0.5]))
+    assert "at initialization" in text and "before any training step" in text
+    assert "e+" not in text and "e-0" not in text and "x larger" not in text  # not "354646.2x", "2.2e+06"
+    if first_plain > 1:
+        assert "**3.5×10⁵ times larger**" in text and "a factor 3.5×10⁶ in the plain net" in text
 
 
 def test_depth_sweep_rows_are_the_probes_numbers_and_the_chart_names_its_data():

@@ -33,10 +33,8 @@ def build_architecture(depth, version, family="cifar", residual=True, shortcut="
     """
     spec = make_spec(depth, version, family=family, residual=residual, shortcut=shortcut)
     summary = graph.summarize(spec)
-    rows = [[stage["stage"], stage["blocks"], stage["output_shape"], stage["params"], stage["flops"]]
-            for stage in summary["stages"]]
+    rows = graph.stage_rows(summary)  # thousands separators, the total last
     totals = summary["totals"]
-    rows.append(["total", totals["blocks"], "", totals["params"], totals["flops"]])
     fig = graph.figure(spec, expand)
     show_twin = as_bool(show_twin, "show_twin")
     twin = graph.figure(spec.twin(), expand) if show_twin else None
@@ -68,18 +66,50 @@ def download_architecture(depth, version, family="cifar", residual=True, shortcu
     return str(path)
 
 
+DEPTH_HELP = {"cifar": "v1: 20, 32, 44, 56, 110, 1202...; v2: 29, 56, 164, 1001...",
+              "imagenet": "18, 34 (basic blocks); 50, 101, 152 (bottlenecks)"}
+IMAGENET_DEPTHS = (18, 34, 50, 101, 152)
+
+
+def follow_family(family, depth):
+    """A new family: the version choice applies to CIFAR-10 nets only (ImageNet ResNets are
+    fixed by their depth: basic blocks to 34, bottlenecks from 50), so it is hidden and reset
+    for ImageNet; a depth the family has no net for becomes its nearest (ResNet-50 and
+    ResNet-56 as the defaults)."""
+    imagenet = family == "imagenet"
+    try:
+        depth = int(depth)
+    except (TypeError, ValueError):
+        depth = 0
+    if imagenet and depth not in IMAGENET_DEPTHS:
+        depth = 50
+    elif not imagenet and depth in IMAGENET_DEPTHS:
+        depth = 56
+    return (gr.Radio(value=1, visible=not imagenet),
+            gr.Number(value=depth, info=DEPTH_HELP["imagenet" if imagenet else "cifar"]))
+
+
 def _controls():
     family = gr.Radio([("CIFAR-10", "cifar"), ("ImageNet", "imagenet")], value="cifar", label="Family")
     version = gr.Radio([("v1: basic blocks, 6n+2", 1), ("v2: pre-activation bottlenecks, 9n+2", 2)],
                        value=1, label="Version")
-    depth = gr.Number(value=56, precision=0, label="Depth",
-                      info="v1: 20, 32, 44, 56, 110, 1202...; v2: 29, 56, 164, 1001...; "
-                           "ImageNet: 18, 34, 50, 101, 152")
+    depth = gr.Number(value=56, precision=0, label="Depth", info=DEPTH_HELP["cifar"], elem_id="arch-depth")
     residual = gr.Checkbox(value=True, label="Residual (untick for the plain twin)")
     shortcut = gr.Radio(["projection", "zeropad"], value="projection", label="Shortcut where shapes change")
     expand = gr.Dropdown(EXPAND_CHOICES, value="none", label="Expand")
     show_twin = gr.Checkbox(value=False, label="Show the twin beside it")
     return depth, version, family, residual, shortcut, expand, show_twin
+
+
+def _wire(inputs, outputs, build_button):
+    """One rule for the whole tab: every control redraws at once (the depth box when it is
+    left or Enter is pressed, so a half-typed number is not built); Build does the same."""
+    depth, version, family, residual, shortcut, expand, show_twin = inputs
+    build_button.click(build_architecture, inputs, outputs, api_name="build_architecture", concurrency_limit=4)
+    family.input(follow_family, [family, depth], [version, depth], api_name=False).then(
+        build_architecture, inputs, outputs, api_name=False, concurrency_limit=4)
+    gr.on([depth.submit, depth.blur, version.input, residual.input, shortcut.input, expand.input,
+           show_twin.input], build_architecture, inputs, outputs, api_name=False, concurrency_limit=4)
 
 
 def build():
@@ -90,19 +120,16 @@ def build():
             inputs = list(_controls())
             build_button = gr.Button("Build", variant="primary", elem_id="arch-build")
             download = gr.Button("Prepare .keras download", elem_id="arch-download")
-            keras_file = gr.File(label=".keras file (open it in Netron)", interactive=False)
+            keras_file = gr.File(label=".keras file (open it in Netron)", interactive=False, visible=False)
         with gr.Column(scale=3):
             headline = gr.Markdown(elem_id="arch-headline")
             plot = gr.Plot(label="Architecture", elem_id="arch-plot")
             twin_plot = gr.Plot(label="Twin", visible=False, elem_id="arch-twin")
-            table = gr.Dataframe(headers=["stage", "blocks", "output shape", "parameters", "FLOPs"],
+            table = gr.Dataframe(headers=graph.STAGE_HEADERS,
                                  label="Per stage", interactive=False, elem_id="arch-table")
             notes = gr.Markdown(elem_id="arch-notes")
     outputs = [plot, twin_plot, table, headline, notes]
-    build_button.click(build_architecture, inputs, outputs, api_name="build_architecture", concurrency_limit=4)
-    residual, shortcut, expand, show_twin = inputs[3:]
-    for control in (expand, show_twin, residual, shortcut):
-        control.change(build_architecture, inputs, outputs, api_name=False, concurrency_limit=4)
+    _wire(inputs, outputs, build_button)
     download.click(download_architecture, inputs[:5], keras_file, api_name="download_architecture",
-                   concurrency_limit=1)
+                   concurrency_limit=1).success(lambda: gr.File(visible=True), None, keras_file, api_name=False)
     return inputs, outputs

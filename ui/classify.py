@@ -12,11 +12,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from explorer import checkpoints, images
+from explorer import checkpoints, images, pretrained
 from explorer import classify as classifier
 from explorer.specs import CIFAR_CLASSES
 
-from .common import checkpoint_dropdown, checkpoint_path, refresh_checkpoints, user_errors
+from .common import checkpoint_choices, checkpoint_dropdown, checkpoint_path, refresh_checkpoints, user_errors
 
 EXAMPLES = sorted(str(path) for path in (Path(__file__).resolve().parents[1] / "examples").glob("*.png"))
 
@@ -123,7 +123,8 @@ def build():
     gr.Markdown("Draw or upload an image; a CIFAR-10 ResNet says what it sees among airplane, "
                 "automobile, bird, cat, deer, dog, frog, horse, ship and truck.")
     with gr.Row():
-        checkpoint = checkpoint_dropdown("Checkpoint", "cls-checkpoint",
+        choices = checkpoint_choices()
+        checkpoint = checkpoint_dropdown("Checkpoint", "cls-checkpoint", pretrained.most_accurate(choices), choices,
                                          info="shipped checkpoints and the models you trained in this session")
         refresh = gr.Button("Refresh list", size="sm")
     with gr.Row():
@@ -142,6 +143,9 @@ def build():
             cam = gr.Image(label="Grad-CAM", type="numpy", interactive=False, height=220,
                            elem_id="cls-gradcam-image")
     refresh.click(refresh_checkpoints, checkpoint, checkpoint, api_name=False)
+    # a new file or drawing: the previous one's answers no longer belong on the page
+    stale = [label, seen, cam, cam_text]
+    upload.change(lambda: [None, None, None, ""], None, stale, api_name=False, show_progress="hidden")
     classify_upload.click(classify, [upload, checkpoint], label, api_name="classify",
                           concurrency_limit=4, concurrency_id="classify").success(
         seen_upload, upload, seen, api_name=False)

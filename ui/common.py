@@ -4,6 +4,7 @@ checkpoint dropdowns, the depth and version controls, and the scratch folder for
 from __future__ import annotations
 
 import functools
+import shutil
 import tempfile
 import time
 import uuid
@@ -47,21 +48,24 @@ def _scratch_folder() -> Path:
 
 
 def clean_scratch() -> Path:
-    """The scratch folder, its files older than an hour removed (Gradio has copied them into
-    its own cache by then)."""
+    """The scratch folder, its downloads older than an hour removed (Gradio has copied them
+    into its own cache by then)."""
     folder = _scratch_folder()
     for old in folder.iterdir():
         try:
             if time.time() - old.stat().st_mtime > 3600:
-                old.unlink()
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
         except OSError:
             pass
     return folder
 
 
 def scratch_path(name: str) -> str:
-    """A new file path in the app's scratch folder for a download."""
-    return str(clean_scratch() / f"{uuid.uuid4().hex[:8]}_{name}")
+    """A new file path for a download, named `name` (the name the browser saves it under)
+    in a folder of its own, so two downloads of the same name never meet."""
+    folder = clean_scratch() / uuid.uuid4().hex[:12]
+    folder.mkdir()
+    return str(folder / name)
 
 
 def depth_and_version(depth: int, elem_id: str):

@@ -98,8 +98,9 @@ def build():
     run = gr.Button("Measure", variant="primary", elem_id="grad-run")
     plot = gr.Plot(label="Gradient norm per layer", elem_id="grad-plot")
     reading = gr.Markdown(elem_id="grad-reading")
-    numbers = gr.File(label="The numbers (JSON)", interactive=False)
+    numbers = gr.File(label="The numbers (JSON)", interactive=False, visible=False)  # until measured
     run.click(gradient_flow, [depth, version, batch, seed, view], [plot, reading, numbers],
-              api_name="gradient_flow", concurrency_limit=1, concurrency_id="probes")
+              api_name="gradient_flow", concurrency_limit=1, concurrency_id="probes").success(
+        lambda: gr.File(visible=True), None, numbers, api_name=False)
     _sweep()
     _over_training(depth, version)

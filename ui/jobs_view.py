@@ -4,6 +4,7 @@ twins), the progress lines, the curves and heatmaps, and the timer that refreshe
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 from pathlib import Path
 
@@ -60,7 +61,8 @@ def progress_line(status: dict) -> str:
     if status["state"] == "queued":
         line += f", position {status['queue_position']} in the queue"
     elif status["state"] == "running":
-        line += (f", epoch {min(status['epoch'] + 1, status['epochs'])}/{status['epochs']}, "
+        current = status.get("current_epoch") or min(status["epoch"] + 1, status["epochs"])
+        line += (f", epoch {current}/{status['epochs']}, "
                  f"step {status['step']}/{status['steps_per_epoch'] or '?'}, "
                  f"ETA {eta_text(status['eta_seconds'])}")
     if status["device"]:
@@ -84,11 +86,16 @@ def job_views(job_text, charted=None):
         curves = heatmap = gr.skip()
     else:
         curves = charts.training_curves([(status["label"], status["history"]) for status in statuses],
-                                        title=f"Training curves (dashed: test, first {JOB_TEST_IMAGES:,} test images)")
+                                        title=f"Training curves (dashed: test, first {JOB_TEST_IMAGES:,} test images)",
+                                        residual=[status["residual"] for status in statuses])
         heatmap = charts.gradient_heatmaps(
             [(status["label"], status["history"].get("grad_norms", {})) for status in statuses[-2:]])
     active = any(status["state"] in ("queued", "running") for status in statuses)
     text = "\n\n".join(progress_line(status) for status in statuses)
+    reading = charts.training_gradient_reading(  # a race: plain against residual, during training
+        [(status["label"], status["residual"], status["history"].get("grad_norms", {})) for status in statuses])
+    if reading:
+        text += "\n\n" + reading
     return curves, heatmap, text, gr.Timer(active=active), now
 
 
@@ -139,12 +146,19 @@ def session_jobs(request: gr.Request):
     return "\n".join(["| job | model | epochs | state |", "| --- | --- | --- | --- |", *rows])
 
 
+def model_file_name(label: str, job_id: str) -> str:
+    """A download's file name from the job's label: "ResNet-20 v1" -> resnet20_v1_job-<id>.keras."""
+    slug = re.sub(r"[^a-z0-9_]+", "", label.lower().replace(" ", "_")) or "model"
+    return f"{slug}_job-{job_id}.keras"
+
+
 @user_errors
 def download_job_model(job_text, request: gr.Request):
     """The last finished epoch of a job of this browser, looked up by id."""
     job_id = job_ids(job_text)[-1]
     source = session.jobs().checkpoint(job_id, owner=session.owner(request))
-    # a copy in the scratch folder: Gradio serves it from there, the run folders stay private
-    path = scratch_path(f"{job_id}.keras")
+    # a copy in the scratch folder: Gradio serves it from there, the run folders stay private;
+    # named after the net and the job ("resnet20_v1_job-0569b1c04573.keras")
+    path = scratch_path(f"{model_file_name(session.jobs().status(job_id)['label'], job_id)}")
     shutil.copyfile(source, path)
     return gr.File(value=path, visible=True)

@@ -27,3 +27,19 @@ def test_architecture_tab_builds_expands_and_refuses_bad_depth(page, screenshot)
     page.locator("#arch-build").click()
     page.get_by_text("nearest valid depths are 20 and 26").first.wait_for()
     screenshot("architecture_error")
+
+
+def test_choosing_imagenet_while_v2_is_selected_builds_resnet50(page, screenshot):
+    """The version choice cannot apply to ImageNet nets: it goes away, and the net is built."""
+    page.get_by_role("tab", name="Architecture").click()
+    page.get_by_text("ResNet-56 v1: 861,770 parameters").first.wait_for()
+    page.get_by_label("v2: pre-activation bottlenecks, 9n+2").check()
+    page.get_by_text("ResNet-56 v2").first.wait_for()  # version redraws at once, as every control
+    page.get_by_label("ImageNet").check()
+    page.get_by_text("ResNet-50: 25,636,712 parameters").first.wait_for()
+    assert not page.get_by_label("v2: pre-activation bottlenecks, 9n+2").is_visible()
+    assert page.locator("#arch-plot .js-plotly-plot").count() == 1
+    assert page.locator("#arch-table").get_by_text("multiply-adds").count() >= 1
+    screenshot("architecture_imagenet_switch")
+    page.get_by_label("CIFAR-10").check()
+    page.get_by_text("ResNet-56 v1: 861,770 parameters").first.wait_for()

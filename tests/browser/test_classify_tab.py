@@ -34,11 +34,10 @@ def test_classify_drawing_and_upload(page, screenshot, ensure_checkpoint):
 
     page.get_by_role("tab", name="Upload").click()
     page.locator("#cls-upload input[type=file]").set_input_files(str(EXAMPLE))
-    drawing_seen = page.locator("#cls-seen img").get_attribute("src")
+    # a new file: the drawing's answers leave the page at once
+    page.wait_for_function("() => document.querySelector('#cls-seen img') === null", timeout=30_000)
     page.locator("#cls-upload-run").click()
-    page.wait_for_function(  # the upload's result replaces the drawing's
-        "(before) => { const img = document.querySelector('#cls-seen img'); return img && img.src !== before }",
-        arg=drawing_seen, timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#cls-seen img') !== null", timeout=60_000)
     page.wait_for_timeout(1500)
     text = page.locator("#cls-label").inner_text()
     assert "%" in text
@@ -48,3 +47,22 @@ def test_classify_drawing_and_upload(page, screenshot, ensure_checkpoint):
     page.locator("#cls-gradcam-text").get_by_text("Grad-CAM for automobile").wait_for(timeout=60_000)
     page.wait_for_timeout(1000)
     screenshot("classify_upload")
+
+
+def test_a_text_file_named_png_says_what_is_wrong_and_clears_stale_answers(page, screenshot, ensure_checkpoint,
+                                                                          tmp_path):
+    ensure_checkpoint()
+    page.get_by_role("tab", name="Classify").click()
+    page.get_by_role("tab", name="Upload").click()
+    page.locator("#cls-upload input[type=file]").set_input_files(str(EXAMPLE))
+    page.locator("#cls-upload-run").click()
+    page.wait_for_function("() => document.querySelector('#cls-seen img') !== null", timeout=60_000)
+    fake = tmp_path / "notes.png"
+    fake.write_text("these are my notes, not a picture: 68 bytes of plain text, no pixels\n")
+    page.locator("#cls-upload").get_by_role("button", name="Clear").click()  # the car's file away
+    page.wait_for_function("() => document.querySelector('#cls-seen img') === null", timeout=30_000)
+    assert "%" not in page.locator("#cls-label").inner_text()  # and with it the car's top 5
+    page.locator("#cls-upload input[type=file]").set_input_files(str(fake))
+    page.locator("#cls-upload-run").click()
+    page.get_by_text("not an image").first.wait_for(timeout=30_000)
+    screenshot("classify_bad_upload")

@@ -1,5 +1,7 @@
 import pytest
 
+from explorer.charts import PLAIN_COLOR, RESIDUAL_COLOR
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
@@ -12,4 +14,8 @@ def test_gradient_tab_measures_plain_against_residual(page, screenshot):
     assert "plain" in legend and "residual" in legend
     reading = page.locator("#grad-reading").inner_text()
     assert "ResNet-56 v1" in reading and "orders of magnitude" in reading
+    colors = page.evaluate("() => Object.fromEntries(document.querySelector('#grad-plot .js-plotly-plot')"
+                           ".data.map(trace => [trace.name, trace.line.color]))")
+    assert colors["plain"] == PLAIN_COLOR and colors["residual"] == RESIDUAL_COLOR  # as on the Train tab
+    assert "at initialization" in reading
     screenshot("gradients_flow")

@@ -1,5 +1,7 @@
 import pytest
 
+from explorer.charts import PLAIN_COLOR, RESIDUAL_COLOR
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
@@ -20,6 +22,10 @@ def test_train_tab_starts_updates_and_stops(page, screenshot):
     page.wait_for_function(
         "() => document.querySelectorAll('#train-curves .scatterlayer .point').length >= 8")
     screenshot("train_running")
+    # one palette for the whole app: plain red, residual blue, as on the Gradient flow tab
+    colors = page.evaluate("() => Object.fromEntries(document.querySelector('#train-curves .js-plotly-plot')"
+                           ".data.map(trace => [trace.name, trace.line.color]))")
+    assert colors["Plain-20 v1 train loss"] == PLAIN_COLOR and colors["ResNet-20 v1 train loss"] == RESIDUAL_COLOR
     page.locator("#train-stop").click()
     # both jobs end stopped (or done); a timer tick sent before the stop may show "running"
     # once more, so wait for the page to settle rather than read it at the first "stopped"
@@ -38,6 +44,7 @@ def test_train_tab_starts_updates_and_stops(page, screenshot):
     assert not page.locator("#train-model-file").is_visible()
     page.locator("#train-download").click()
     page.locator("#train-model-file").get_by_text(".keras").first.wait_for(timeout=30_000)
+    assert "plain20_v1_job-" in page.locator("#train-model-file").inner_text()  # the race's last job, by net and id
     screenshot("train_stopped")
     # a reloaded page (a new Gradio session) still owns this browser's jobs
     ids = page.locator("#train-jobs textarea, #train-jobs input").first.input_value().split(",")
@@ -49,4 +56,5 @@ def test_train_tab_starts_updates_and_stops(page, screenshot):
     page.locator("#train-jobs textarea, #train-jobs input").first.fill(ids[0].strip())
     page.locator("#train-download").click()
     page.locator("#train-model-file").get_by_text(".keras").first.wait_for(timeout=30_000)
+    assert "plain20_v1_job-" in page.locator("#train-model-file").inner_text()  # the race's last job, by net and id
     screenshot("train_after_reload")
