@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -18,6 +19,7 @@ import gradio as gr
 from ui import architecture, classify, gradients, insight, session, train
 from ui.common import refresh_checkpoints, refresh_compare
 
+STYLE = Path(__file__).resolve().parent / "ui" / "style.css"  # the phone layout
 INTRO = """# ResNet Explorer
 See why residual networks train when plain deep networks don't: pick a network, look inside it,
 train it, and compare how the gradient reaches its first layers with and without shortcuts."""
@@ -71,7 +73,8 @@ demo = build_demo()
 def main():
     settings = Settings.from_environment()
     demo.queue(default_concurrency_limit=2, max_size=settings.queue_size).launch(
-        server_name=settings.host, server_port=settings.port, max_file_size="10mb", show_error=True)
+        server_name=settings.host, server_port=settings.port, max_file_size="10mb", show_error=True,
+        css_paths=[STYLE])
 
 
 if __name__ == "__main__":

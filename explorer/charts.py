@@ -202,8 +202,8 @@ def flow_figure(flow, view: str = "kernels") -> go.Figure:
         fig.add_vline(x=start - 0.5, line=dict(color="#999", dash="dot"),
                       annotation_text=f"stage {i + 1}", annotation_position="top right")
     fig.update_layout(
-        title=f"{flow.spec_name}: gradient norm per {'layer' if view == 'kernels' else 'block'}, "
-              f"plain vs residual (same initial weights, same {flow.batch_size} images)",
+        title=f"{flow.spec_name}: gradient norm per {'layer' if view == 'kernels' else 'block'} at initialization"
+              f"<br><sup>plain vs residual, same initial weights, same {flow.batch_size} images</sup>",
         xaxis_title=("weight layer, input → output" if view == "kernels" else "block, input → output"),
         yaxis=log_axis(list(plain) + list(residual), title=y_title), height=420, template="plotly_white",
         margin=dict(l=60, r=10, t=60, b=50), legend=dict(orientation="h", y=1.02, x=1, xanchor="right"))

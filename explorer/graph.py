@@ -255,7 +255,8 @@ def figure(spec: ResNetSpec, expand: str = "none", title: str | None = None) -> 
         view = [x0 - 2, min(x1 + 2, x0 + 70)]
     summary = summarize(spec)["totals"]
     fig.update_layout(
-        title=title or f"{spec.name}: {summary['params']:,} parameters, {summary['blocks']} blocks",
+        # the counts on a line of their own: the title fits a phone's width too
+        title=title or f"{spec.name}<br><sup>{summary['params']:,} parameters, {summary['blocks']} blocks</sup>",
         showlegend=True, legend=dict(orientation="h", y=-0.15), height=380,
         margin=dict(l=10, r=10, t=50, b=10), plot_bgcolor="white", hovermode="closest",
         xaxis=dict(visible=False, range=view),

@@ -116,12 +116,12 @@ def build():
     """Lays out and wires the tab; returns its inputs and outputs (the page draws the
     default net on load)."""
     with gr.Row():
-        with gr.Column(scale=1, min_width=260):
+        with gr.Column(scale=1, min_width=260, elem_id="arch-controls"):
             inputs = list(_controls())
             build_button = gr.Button("Build", variant="primary", elem_id="arch-build")
             download = gr.Button("Prepare .keras download", elem_id="arch-download")
             keras_file = gr.File(label=".keras file (open it in Netron)", interactive=False, visible=False)
-        with gr.Column(scale=3):
+        with gr.Column(scale=3, elem_id="arch-view"):
             headline = gr.Markdown(elem_id="arch-headline")
             plot = gr.Plot(label="Architecture", elem_id="arch-plot")
             twin_plot = gr.Plot(label="Twin", visible=False, elem_id="arch-twin")

@@ -128,14 +128,15 @@ def build():
                                          info="shipped checkpoints and the models you trained in this session")
         refresh = gr.Button("Refresh list", size="sm")
     with gr.Row():
-        with gr.Column():
+        with gr.Column(elem_id="cls-input"):
             with gr.Tab("Draw"):
                 sketch, classify_drawing, explain_drawing = _draw_panel()
             with gr.Tab("Upload"):
                 upload, classify_upload, explain = _upload_panel()
             cam_class = gr.Dropdown(["predicted", *CIFAR_CLASSES], value="predicted",
-                                    label="Grad-CAM class", info="explain the predicted class, or any other")
-        with gr.Column():
+                                    label="Grad-CAM class", info="explain the predicted class, or any other",
+                                    elem_id="cls-cam-class")
+        with gr.Column(elem_id="cls-output"):
             label = gr.Label(num_top_classes=5, label="Top 5", elem_id="cls-label")
             seen = gr.Image(label="What the model sees (32x32, each pixel enlarged)", type="numpy",
                             interactive=False, height=220, elem_id="cls-seen")
@@ -147,13 +148,13 @@ def build():
     stale = [label, seen, cam, cam_text]
     upload.change(lambda: [None, None, None, ""], None, stale, api_name=False, show_progress="hidden")
     classify_upload.click(classify, [upload, checkpoint], label, api_name="classify",
-                          concurrency_limit=4, concurrency_id="classify").success(
+                          concurrency_limit=4, concurrency_id="classify", scroll_to_output=True).success(
         seen_upload, upload, seen, api_name=False)
     explain.click(gradcam, [upload, checkpoint, cam_class], [cam, cam_text], api_name="gradcam",
-                  concurrency_limit=2, concurrency_id="gradcam")
+                  concurrency_limit=2, concurrency_id="gradcam", scroll_to_output=True)
     explain_drawing.click(gradcam_sketch, [sketch, checkpoint, cam_class], [cam, cam_text],
-                          api_name="gradcam_sketch", concurrency_limit=2, concurrency_id="gradcam")
+                          api_name="gradcam_sketch", concurrency_limit=2, concurrency_id="gradcam", scroll_to_output=True)
     classify_drawing.click(classify_sketch, [sketch, checkpoint], label, api_name="classify_sketch",
-                           concurrency_limit=4, concurrency_id="classify").success(
+                           concurrency_limit=4, concurrency_id="classify", scroll_to_output=True).success(
         seen_sketch, sketch, seen, api_name=False)
     return checkpoint

@@ -25,7 +25,8 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except ValueError as err:
-            raise gr.Error(str(err), print_exception=False) from None
+            # stays until closed: a message that fades leaves only a bare "Error" badge behind
+            raise gr.Error(str(err), duration=None, print_exception=False) from None
 
     return wrapper
 

@@ -124,9 +124,9 @@ def build():
     choices = checkpoint_choices()
     first_value, second_value = pretrained.default_pair(choices)
     with gr.Row():
-        first = checkpoint_dropdown("Checkpoint", "ins-first", first_value, choices)
+        first = checkpoint_dropdown("Checkpoint", "ins-first", first_value, choices, min_width=300)
         second = checkpoint_dropdown("Compare with (optional)", "ins-second", second_value, choices,
-                                     info="its plain (or residual) twin when shipped")
+                                     info="its plain (or residual) twin when shipped", min_width=300)
         refresh = gr.Button("Refresh lists", size="sm")
     _lesion_panel(first, second)
     _landscape_panel(first, second)

@@ -118,8 +118,8 @@ def build():
                 "**Race** trains the plain net and its residual twin on the same data, side by side.")
     with gr.Row():
         depth, version = depth_and_version(20, "train-depth")
-        plain = gr.Checkbox(value=False, label="Plain (no shortcuts)")
-        race = gr.Checkbox(value=False, label="Race: plain vs residual")
+        plain = gr.Checkbox(value=False, label="Plain (no shortcuts)", min_width=170)  # whole words on a phone
+        race = gr.Checkbox(value=False, label="Race: plain vs residual", min_width=170)
         epochs = gr.Number(value=3, precision=0, label="Epochs", elem_id="train-epochs")
         subset = gr.Number(value=5000, precision=0, label="Training images (0: all)", elem_id="train-subset")
     with gr.Row():
