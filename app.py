@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import gradio as gr
 
-from ui import architecture, classify, gradients, insight, session, train
+from ui import architecture, classify, gradients, insight, links, session, tour, train
 from ui.common import refresh_checkpoints, refresh_compare
 
 STYLE = Path(__file__).resolve().parent / "ui" / "style.css"  # the phone layout
@@ -42,26 +42,31 @@ class Settings:
 
 
 def build_demo() -> gr.Blocks:
-    """The page: the five tabs, the opening view, and the browser's owner token."""
+    """The page: the tabs, the view its URL asks for, and the browser's owner token."""
     # Uploads and returned files older than a day leave Gradio's cache (checked hourly).
     with gr.Blocks(title="ResNet Explorer", delete_cache=(3600, 86400)) as demo:
         gr.Markdown(INTRO)
-        with gr.Tabs():
-            with gr.Tab("Architecture", id="architecture"):
+        with gr.Tabs() as tabs:
+            with gr.Tab("Architecture", id="architecture") as architecture_page:
                 arch_inputs, arch_outputs = architecture.build()
-            with gr.Tab("Train", id="train"):
+            with gr.Tab("Train", id="train") as train_page:
                 train.build()
-            with gr.Tab("Gradient flow", id="gradients"):
-                gradients.build()
+            with gr.Tab("Gradient flow", id="gradients") as gradients_page:
+                grad_inputs, grad_outputs = gradients.build()
             with gr.Tab("Classify", id="classify") as classify_page:
                 classify_checkpoint = classify.build()
             with gr.Tab("Insight lab", id="insight") as insight_page:
                 insight_first, insight_second = insight.build()
+            with gr.Tab("Tour", id="tour") as tour_page:
+                tour.build()
         # opening a tab lists the models this browser trained since the page loaded
         classify_page.select(refresh_checkpoints, classify_checkpoint, classify_checkpoint, api_name=False)
         insight_page.select(refresh_checkpoints, insight_first, insight_first, api_name=False)
         insight_page.select(refresh_compare, insight_second, insight_second, api_name=False)
-        demo.load(architecture.build_architecture, arch_inputs, arch_outputs, api_name=False)
+        links.wire(demo, links.Linkable(
+            tabs, {"architecture": architecture_page, "train": train_page, "gradients": gradients_page,
+                   "classify": classify_page, "insight": insight_page, "tour": tour_page},
+            arch_inputs, arch_outputs, grad_inputs, grad_outputs, classify_checkpoint, insight_first, insight_second))
         owner = session.owner_state()
         demo.load(session.claim_owner, owner, owner, api_name=False)
     return demo

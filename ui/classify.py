@@ -143,6 +143,8 @@ def build():
             cam_text = gr.Markdown(elem_id="cls-gradcam-text")
             cam = gr.Image(label="Grad-CAM", type="numpy", interactive=False, height=220,
                            elem_id="cls-gradcam-image")
+            # the exact result as it is on screen (a link's inputs alone could not redraw a sketch)
+            gr.DeepLinkButton("Share this result", size="sm")
     refresh.click(refresh_checkpoints, checkpoint, checkpoint, api_name=False)
     # a new file or drawing: the previous one's answers no longer belong on the page
     stale = [label, seen, cam, cam_text]

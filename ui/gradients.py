@@ -86,21 +86,27 @@ def _over_training(depth, version):
 
 
 def build():
-    """Lays out and wires the tab."""
+    """Lays out and wires the tab; returns its inputs and outputs (a link can set and measure them)."""
     gr.Markdown("The same initial weights and the same batch of images through a plain net and its "
                 "residual twin: how large is the gradient that reaches each layer?")
-    with gr.Row():
+    with gr.Row(elem_id="grad-controls"):
         depth, version = depth_and_version(110, "grad-depth")
-        batch = gr.Number(value=64, precision=0, label="Batch size")
-        seed = gr.Number(value=0, precision=0, label="Seed")
+        batch = gr.Number(value=64, precision=0, label="Batch size", elem_id="grad-batch")
+        seed = gr.Number(value=0, precision=0, label="Seed", elem_id="grad-seed")
         view = gr.Radio([("per weight layer", "kernels"), ("per block output", "blocks")],
                         value="kernels", label="View")
     run = gr.Button("Measure", variant="primary", elem_id="grad-run")
     plot = gr.Plot(label="Gradient norm per layer", elem_id="grad-plot")
     reading = gr.Markdown(elem_id="grad-reading")
     numbers = gr.File(label="The numbers (JSON)", interactive=False, visible=False)  # until measured
-    run.click(gradient_flow, [depth, version, batch, seed, view], [plot, reading, numbers],
-              api_name="gradient_flow", concurrency_limit=1, concurrency_id="probes").success(
-        lambda: gr.File(visible=True), None, numbers, api_name=False)
+    inputs, outputs = [depth, version, batch, seed, view], [plot, reading, numbers]
+    run.click(gradient_flow, inputs, outputs, api_name="gradient_flow", concurrency_limit=1,
+              concurrency_id="probes").success(show_file, None, numbers, api_name=False)
     _sweep()
     _over_training(depth, version)
+    return inputs, outputs
+
+
+def show_file():
+    """The numbers' file box, shown once there is a file in it."""
+    return gr.File(visible=True)

@@ -130,6 +130,7 @@ def build():
     progress = gr.Markdown(elem_id="train-progress")
     curves = gr.Plot(label="Curves", elem_id="train-curves")
     heatmap = gr.Plot(label="Gradient norms", elem_id="train-heatmap")
+    gr.DeepLinkButton("Share these curves", size="sm")  # the curves as they are, not the job itself
     timer = gr.Timer(1.0, active=False)
     charted = gr.State(None)  # what the page's charts show (see jobs_view.tick_jobs)
     start_button.click(start_from_page, [depth, version, plain, epochs, subset, race], [job_text, timer],

@@ -7,7 +7,7 @@ from conftest import ARTIFACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-TABS = ["Architecture", "Train", "Gradient flow", "Classify", "Insight lab"]
+TABS = ["Architecture", "Train", "Gradient flow", "Classify", "Insight lab", "Tour"]
 
 
 @pytest.fixture

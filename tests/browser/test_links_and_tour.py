@@ -1,0 +1,62 @@
+"""Links that rebuild a view, the address bar that follows the page, teacher mode, and the
+guided tour, in a real browser."""
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_a_gradient_link_opens_its_tab_and_measures(page, screenshot, app_url):
+    page.goto(f"{app_url}/?tab=gradients&depth=110&version=1")
+    page.locator("#grad-plot .js-plotly-plot").wait_for(timeout=180_000)
+    assert page.locator("#grad-depth input").input_value() == "110"
+    assert page.get_by_role("tab", name="Gradient flow").get_attribute("aria-selected") == "true"
+    assert "ResNet-110 v1" in page.locator("#grad-reading").inner_text()
+    screenshot("link_gradients_110")
+
+
+def test_an_architecture_link_and_the_address_bar_following_the_page(page, screenshot, app_url):
+    page.goto(f"{app_url}/?tab=architecture&depth=1202")
+    page.get_by_text("ResNet-1202 v1").first.wait_for(timeout=60_000)
+    assert page.locator("#arch-depth input").input_value() == "1202"
+    screenshot("link_architecture_1202")
+    entries = page.evaluate("() => history.length")
+    page.locator("#arch-depth input").fill("110")
+    page.locator("#arch-depth input").press("Enter")
+    page.wait_for_function("() => location.search.includes('depth=110')", timeout=30_000)
+    page.get_by_text("ResNet-110 v1").first.wait_for()
+    # replaced, not pushed: Back still leaves the app
+    assert page.evaluate("() => history.length") == entries
+
+
+def test_a_bad_link_opens_the_defaults_with_one_line(page, screenshot, app_url):
+    page.goto(f"{app_url}/?tab=nope&depth=abc&checkpoint=job:0123456789ab")
+    notice = page.locator("#link-notice")
+    notice.wait_for()
+    text = notice.inner_text()
+    assert "tab=nope" in text and "depth=abc" in text and "a job belongs to the browser" in text
+    page.get_by_text("ResNet-56 v1: 861,770 parameters").first.wait_for()  # the default view
+    screenshot("link_bad")
+
+
+def test_teacher_mode_hides_controls_and_other_tabs(page, screenshot, app_url):
+    page.goto(f"{app_url}/?tab=architecture&depth=20&hide=controls&tab_only=1")
+    page.get_by_text("ResNet-20 v1").first.wait_for()
+    assert not page.get_by_label("Family").first.is_visible()
+    assert not page.get_by_role("tab", name="Train").is_visible()
+    screenshot("link_teacher_mode")
+
+
+def test_walking_the_tour(page, screenshot):
+    page.get_by_role("tab", name="Tour").click()
+    for step in range(1, 7):
+        if step > 1:
+            page.locator(f"#tour-step-{step}").get_by_text(f"{step}.").first.click()  # open the step
+        reveal = page.locator(f"#tour-reveal-{step}")
+        answer = page.locator(f"#tour-answer-{step} label").first
+        answer.click()
+        reveal.click()
+        page.locator(f"#tour-result-{step}").get_by_text("Open the view that shows it").wait_for(timeout=300_000)
+        text = page.locator(f"#tour-result-{step}").inner_text()
+        assert "Traceback" not in text
+    screenshot("tour_walked")

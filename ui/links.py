@@ -1,0 +1,101 @@
+"""Links that rebuild a view (`explorer.links`): the page reads its URL on load, the address
+bar follows the page (replaced, not pushed, so Back still leaves the app), "Copy link" copies
+it, and `&hide=controls` / `&tab_only=1` are the teacher mode."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gradio as gr
+
+from explorer import links, pretrained
+
+from .architecture import build_architecture
+from .common import user_errors
+from .gradients import gradient_flow, show_file
+
+# the address bar follows the page; teacher mode hides what the link asks to hide
+FOLLOW_JS = "(query) => { if (query) history.replaceState(null, '', '?' + query); return []; }"
+TEACHER_JS = """() => { const params = new URLSearchParams(location.search);
+  if (params.get('hide') === 'controls') document.body.classList.add('explorer-hide-controls');
+  if (['1', 'true', 'yes'].includes(params.get('tab_only'))) document.body.classList.add('explorer-tab-only'); }"""
+COPY_JS = "() => { navigator.clipboard && navigator.clipboard.writeText(location.href); return []; }"
+
+
+@dataclasses.dataclass
+class Linkable:
+    """The components a link sets, tab by tab."""
+
+    tabs: gr.Tabs
+    tab_items: dict  # tab id -> gr.Tab
+    architecture: list  # depth, version, family, residual, shortcut, expand, twin
+    architecture_outputs: list  # drawn on every load, from the link's inputs
+    gradients: list  # depth, version, batch, seed, view
+    gradient_outputs: list  # plot, reading, numbers
+    checkpoint: gr.Dropdown  # Classify's
+    first: gr.Dropdown  # the Insight lab's pair
+    second: gr.Dropdown
+
+
+def _shipped() -> list[str]:
+    try:
+        return [entry["name"] for entry in pretrained.manifest()]
+    except ValueError:  # a damaged manifest: the link's checkpoints are ignored, with the reason
+        return []
+
+
+def open_link(request: gr.Request):
+    """Page load: the view the URL asks for, and a line on what it asked for that was ignored."""
+    view = links.parse(getattr(request, "query_params", None) or {}, _shipped())
+    arch, grad = view.architecture, view.gradients
+    keep = gr.skip()
+    return [gr.Tabs(selected=view.tab), view.tab,
+            arch["depth"], arch["version"], arch["family"], arch["residual"], arch["shortcut"], arch["expand"],
+            arch["twin"], grad["depth"], grad["version"], grad["batch"], grad["seed"], grad["view"],
+            view.checkpoint or keep, view.checkpoint or keep, view.compare or keep,
+            gr.Markdown(view.notice(), visible=bool(view.notice()))]
+
+
+def measure_if_linked(tab, depth, version, batch, seed, view, progress=gr.Progress()):
+    """After a link to the Gradient flow tab opens: its chart, measured from the link's inputs."""
+    if tab != "gradients":
+        return gr.skip(), gr.skip(), gr.skip()
+    return gradient_flow(depth, version, batch, seed, view, progress=progress)
+
+
+@user_errors
+def current_link(tab, *values):
+    """The query string of the view on screen (the address bar's, minus the page)."""
+    arch, grad, (checkpoint, first, second) = values[:7], values[7:12], values[12:]
+    if tab == "architecture":
+        return links.query(tab, dict(zip(links.ARCHITECTURE_DEFAULTS, arch)), links.ARCHITECTURE_DEFAULTS)
+    if tab == "gradients":
+        return links.query(tab, dict(zip(links.GRADIENT_DEFAULTS, grad)), links.GRADIENT_DEFAULTS)
+    if tab == "classify":
+        return links.query(tab, {"checkpoint": checkpoint})
+    if tab == "insight":
+        return links.query(tab, {"checkpoint": first, "compare": second})
+    return links.query(tab, {})
+
+
+def wire(demo: gr.Blocks, page: Linkable):
+    """Opens the URL's view on load and keeps the address bar on the view on screen."""
+    tab = gr.State("architecture")
+    notice = gr.Markdown(visible=False, elem_id="link-notice")
+    with gr.Row():
+        link = gr.Textbox(visible=False)
+        copy = gr.Button("Copy link to this view", size="sm", elem_id="copy-link", scale=0, min_width=180)
+    fields = [*page.architecture, *page.gradients, page.checkpoint, page.first, page.second]
+    demo.load(open_link, None, [page.tabs, tab, *page.architecture, *page.gradients, page.checkpoint,
+                                page.first, page.second, notice], api_name=False, js=TEACHER_JS).then(
+        build_architecture, page.architecture, page.architecture_outputs, api_name=False).then(
+        measure_if_linked, [tab, *page.gradients], page.gradient_outputs, api_name=False,
+        concurrency_limit=1, concurrency_id="probes").success(show_file, None, page.gradient_outputs[2],
+                                                              api_name=False)
+    for name, item in page.tab_items.items():
+        item.select(lambda name=name: name, None, tab, api_name=False)
+    gr.on([tab.change, *[field.change for field in fields]], current_link, [tab, *fields], link,
+          api_name=False, show_progress="hidden")
+    link.change(None, link, None, js=FOLLOW_JS, api_name=False)
+    copy.click(None, None, None, js=COPY_JS, api_name=False).then(
+        lambda: gr.Info("Link copied: it opens this tab with these settings"), None, None, api_name=False)
