@@ -64,15 +64,34 @@ def main():
             times.append(time.perf_counter() - start)
         return statistics.median(times)
 
+    # a distinct file per call: the app keeps its last few decodes (explorer/images.py, for the
+    # page's label-then-view click), and the same bytes uploaded again would be served from there
+    variants = iter(_variants(image, args.calls * (2 * args.pairs + 2)))
+
     with app_server(**env) as url:
         def endpoint():
-            served = upload(url, image)
+            served = upload(url, next(variants))
             call(url, "classify", [{"path": served, "meta": {"_type": "gradio.FileData"}}, None])
 
         result = alternate("endpoint_p50_s", lambda: p50(endpoint), "model_predict_p50_s",
                            lambda: p50(lambda: model.predict(pixels, verbose=0)), pairs=args.pairs)
     print(f"endpoint p50 / in-process model.predict p50 = {1 / result['median_ratio']:.2f} "
           "(floor <= 1, aim <= 0.33)")
+
+
+def _variants(image: Path, count: int) -> list[Path]:
+    """`count` copies of `image`, each with one pixel changed (so each has other bytes)."""
+    from PIL import Image
+
+    folder = Path(tempfile.mkdtemp())
+    original = Image.open(image).convert("RGB")
+    paths = []
+    for i in range(count):
+        copy = original.copy()
+        copy.putpixel((i % copy.width, (i // copy.width) % copy.height), (i % 256, 7, 7))
+        paths.append(folder / f"variant{i}.png")
+        copy.save(paths[-1])
+    return paths
 
 
 if __name__ == "__main__":
