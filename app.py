@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import gradio as gr
 
-from ui import architecture, classify, gradients, insight, links, session, tour, train
+from ui import architecture, classify, gradients, insight, links, paths, session, tour, train
 from ui.common import refresh_checkpoints, refresh_compare
 
 STYLE = Path(__file__).resolve().parent / "ui" / "style.css"  # the phone layout
@@ -57,15 +57,19 @@ def build_demo() -> gr.Blocks:
                 classify_checkpoint = classify.build()
             with gr.Tab("Insight lab", id="insight") as insight_page:
                 insight_first, insight_second = insight.build()
+            with gr.Tab("Paths & signals", id="paths") as paths_page:
+                paths_checkpoint = paths.build()
             with gr.Tab("Tour", id="tour") as tour_page:
                 tour.build()
         # opening a tab lists the models this browser trained since the page loaded
         classify_page.select(refresh_checkpoints, classify_checkpoint, classify_checkpoint, api_name=False)
         insight_page.select(refresh_checkpoints, insight_first, insight_first, api_name=False)
         insight_page.select(refresh_compare, insight_second, insight_second, api_name=False)
+        paths_page.select(refresh_checkpoints, paths_checkpoint, paths_checkpoint, api_name=False)
         links.wire(demo, links.Linkable(
             tabs, {"architecture": architecture_page, "train": train_page, "gradients": gradients_page,
-                   "classify": classify_page, "insight": insight_page, "tour": tour_page},
+                   "classify": classify_page, "insight": insight_page, "paths": paths_page,
+                   "tour": tour_page},
             arch_inputs, arch_outputs, grad_inputs, grad_outputs, classify_checkpoint, insight_first, insight_second))
         owner = session.owner_state()
         demo.load(session.claim_owner, owner, owner, api_name=False)

@@ -1,4 +1,5 @@
-"""Command line: `python -m explorer build|train|evaluate|gradients|lesion|landscape|ship|bench`.
+"""Command line: `python -m explorer build|train|evaluate|gradients|lesion|landscape|ship|bench`,
+and `paths|signals|shattered` (in `cli_studies`).
 
 Every command validates its arguments first and turns a ValueError into a one-line message
 and exit status 2, never a traceback.
@@ -11,6 +12,8 @@ import json
 import os
 import sys
 from pathlib import Path
+
+from .cli_studies import add_study_commands
 
 
 def _quiet_tensorflow():
@@ -266,7 +269,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=0, help="first N test images (0: all)")
     p.add_argument("--json", action="store_true", help="print one JSON line (the default)")
     p.set_defaults(func=cmd_evaluate)
+    add_study_commands(sub)
+
+    p = sub.add_parser("overlay", help="a measurement per block, as the Architecture graph colours it")
+    p.add_argument("checkpoint", nargs="?", help="a .keras checkpoint (gradient_trained, gradient_training, "
+                   "lesion; optional for branch_share); gradient_training reads its folder's history.json")
+    p.add_argument("--depth", type=int, default=56, help="the net at initialization: 6n+2 (v1) or 9n+2 (v2)")
+    p.add_argument("--version", type=int, default=1)
+    p.add_argument("--kind", required=True, help="gradient, gradient_trained, gradient_training, lesion, "
+                   "branch_share or ratio")
+    p.add_argument("--epoch", type=int, help="gradient_training's epoch (0: its first logged step; "
+                   "default: the last)")
+    p.add_argument("--samples", type=int, default=500, help="test images of the lesion overlay")
+    p.add_argument("--data", help="keras, synthetic, or an archive/folder (default $EXPLORER_DATA)")
+    p.add_argument("--json", action="store_true", help="print one JSON line")
+    p.set_defaults(func=cmd_overlay)
     return parser
+
+
+def cmd_overlay(args):
+    from .overlays import as_text, overlay, run_history
+
+    history = run_history(args.checkpoint) if args.kind == "gradient_training" and args.checkpoint else None
+    # the budgets guard the app's shared host; here the user's own machine does the work
+    result = overlay(args.depth, args.version, args.kind, args.checkpoint, history, args.epoch, args.data,
+                     args.samples, budget=False)
+    print(json.dumps(result) if args.json else as_text(result), flush=True)
+    import threading
+
+    for thread in threading.enumerate():  # probes trace in the background: cut at exit, TF aborts
+        if thread.name.startswith("trace-"):
+            thread.join()
 
 
 def _checkpoint_parser(sub, name: str, help_text: str, compare: bool = False):

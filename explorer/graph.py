@@ -10,27 +10,29 @@ FLOPs); the `flops` keys hold them.
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
-from .graph_layout import Drawing, Graph, block_node, edge_lines, expanded_block, fmt_shape, part_node
+from .graph_figure import draw
+from .graph_layout import (
+    KEEP,
+    RIGHT,
+    ROW_BLOCKS,
+    Drawing,
+    Graph,
+    block_node,
+    block_size,
+    expanded_block,
+    fmt_shape,
+    part_node,
+    stack_nodes,
+)
 from .plans import BlockPlan, ConvUnit, NetworkPlan, plan
 from .specs import ResNetSpec
-
-KIND_COLORS = {
-    "conv": "#3b6fb6", "bn": "#9bb7d4", "relu": "#f2b134", "add": "#2e9e5b", "pool": "#8e6cbf",
-    "dense": "#c0392b", "pad": "#b07aa1", "stem": "#3b6fb6", "block": "#55606e", "stage": "#2c3e50",
-    "head": "#c0392b",
-}
-WEBGL_NODES = 1500  # more nodes than this are drawn with WebGL rather than SVG
-EDGE_STYLES = {  # kind: (color, dash, width, legend label)
-    "main": ("#7f8c8d", "solid", 2, "main path"),
-    "identity": ("#2e9e5b", "solid", 2, "identity shortcut"),
-    "projection": ("#e67e22", "dash", 2.5, "projection shortcut (1x1 conv)"),
-    "zeropad": ("#8e44ad", "dot", 2.5, "zero-pad shortcut (no parameters)"),
-}
 
 
 @dataclass
@@ -108,6 +110,12 @@ def block_layers(block: BlockPlan, net: NetworkPlan) -> list[Layer]:
 
 def layer_table(spec: ResNetSpec) -> list[Layer]:
     """Every Keras layer of the model, in run order (shortcut layers inside their block)."""
+    return list(_layer_table(spec))
+
+
+@functools.lru_cache(maxsize=16)
+def _layer_table(spec: ResNetSpec) -> tuple[Layer, ...]:
+    """`layer_table`, kept per spec (a spec is frozen; ResNet-1202 has about 4,000 layers)."""
     net = plan(spec)
     h, w, c = spec.input_shape
     layers = _conv_layers("stem", net.stem, (h, w, c), net, "stem", "stem")
@@ -127,12 +135,17 @@ def layer_table(spec: ResNetSpec) -> list[Layer]:
         Layer("head_dense", "dense", "head", "head", (classes,), shape[-1] * classes + classes,
               shape[-1] * classes + classes, shape[-1] * classes, detail=f"dense, {classes}-way softmax"),
     ]
-    return layers
+    return tuple(layers)
 
 
 def summarize(spec: ResNetSpec) -> dict:
     """Totals and a per-stage table (stem, stages, head)."""
-    layers = layer_table(spec)
+    return copy.deepcopy(_summary(spec))
+
+
+@functools.lru_cache(maxsize=16)
+def _summary(spec: ResNetSpec) -> dict:
+    layers = _layer_table(spec)
     net = plan(spec)
     stages = []
     for key in ["stem"] + [f"stage{i}" for i in range(1, net.blocks[-1].stage + 1)] + ["head"]:
@@ -177,43 +190,93 @@ def stage_rows(summary: dict) -> list[list[str]]:
 # ----------------------------------------------------------------------------- the figure
 
 
-def build_graph(spec: ResNetSpec, expand: str = "none") -> Graph:
-    """Nodes and edges for the figure.
+def _signature(block: BlockPlan) -> tuple:
+    """What makes two blocks identical but for their names."""
+    return (block.units, block.shortcut, block.shortcut_bn, block.in_shape, block.out_shape, block.post_activation)
 
-    Args:
-        expand: "none" draws one node per block; "stageK" draws the layers of stage K and
-            blocks elsewhere; "all" draws every layer (thousands at ResNet-1202).
-    """
-    net = plan(spec)
-    stage_count = net.blocks[-1].stage
+
+def stage_items(blocks: list[BlockPlan]) -> list[list[BlockPlan]]:
+    """A stage's blocks as the graph draws them, left to right: single blocks (lists of one)
+    and, when the stage holds more than a row, stacks (longer lists) for each run of identical
+    blocks, its first and last `KEEP` blocks left single."""
+    if len(blocks) <= ROW_BLOCKS:
+        return [[block] for block in blocks]
+    runs = []
+    for block in blocks:
+        if runs and _signature(runs[-1][-1]) == _signature(block):
+            runs[-1].append(block)
+        else:
+            runs.append([block])
+    items = []
+    for run in runs:
+        if len(run) > 2 * KEEP + 2:
+            items += [[block] for block in run[:KEEP]] + [run[KEEP:-KEEP]] + [[block] for block in run[-KEEP:]]
+        else:
+            items += [[block] for block in run]
+    return items
+
+
+def _check_expand(expand, stage_count: int) -> str:
     valid = {"none", "all"} | {f"stage{i}" for i in range(1, stage_count + 1)}
     if not isinstance(expand, str) or expand not in valid:
         raise ValueError(f"expand must be one of {', '.join(sorted(valid))}; got {expand!r}")
-    layers = layer_table(spec)
-    drawing = Drawing()
-    prev = drawing.node("input", "stage", f"<b>input</b><br>{fmt_shape(spec.input_shape)} pixels", size=12)
-    drawing.x += 1
-    prev = part_node(drawing, "stem", [layer for layer in layers if layer.stage == "stem"], prev)
-    for stage in range(1, stage_count + 1):
-        start = drawing.x + 0.5
-        draw_block = expanded_block if expand in ("all", f"stage{stage}") else block_node
-        for block in [b for b in net.blocks if b.stage == stage]:
-            drawing.x += 1
-            prev = draw_block(drawing, block, [layer for layer in layers if layer.block == block.name], prev)
-        drawing.graph.stage_spans.append((f"stage {stage}", start, drawing.x + 0.5))
-    drawing.x += 1
-    part_node(drawing, "head", [layer for layer in layers if layer.stage == "head"], prev)
-    return drawing.graph
+    return expand
 
 
-def figure(spec: ResNetSpec, expand: str = "none", title: str | None = None) -> go.Figure:
-    """The interactive architecture figure (zoom, pan, hover).
+def build_graph(spec: ResNetSpec, expand: str = "none") -> Graph:
+    """Nodes and edges for the figure: one row per stage, the whole net on one screen.
 
     Args:
         spec: the network to draw.
-        expand: "none" draws one node per block; "stageK" draws the layers of stage K and
-            blocks elsewhere, and opens zoomed on that stage; "all" draws every layer.
+        expand: "none" draws one node per block; "stageK" draws the layers of stage K's
+            single blocks and blocks elsewhere; "all" draws the layers of every single block.
+            A stack of identical blocks stays a stack (its blocks' layers are those beside it).
+
+    Raises:
+        ValueError: `expand` is not "none", "all" or "stageK" for a stage of the network.
+    """
+    net = plan(spec)
+    stage_count = net.blocks[-1].stage
+    expand = _check_expand(expand, stage_count)
+    layers = layer_table(spec)
+    members = {}
+    for layer in layers:
+        members.setdefault(layer.block, []).append(layer)
+    drawing = Drawing()
+    prev = drawing.node("input", "stage", f"<b>input</b><br>{fmt_shape(spec.input_shape)} pixels", size=12)
+    prev = part_node(drawing, "stem", members["stem"], prev)
+    smallest = net.blocks[-1].out_shape[0]
+    for stage in range(1, stage_count + 1):
+        blocks = [b for b in net.blocks if b.stage == stage]
+        if stage > 1:
+            prev = drawing.new_row(prev)
+        top, draw_block = drawing.y, expanded_block if expand in ("all", f"stage{stage}") else block_node
+        items = stage_items(blocks)
+        stacks = sum(len(item) > 1 for item in items)
+        width = (ROW_BLOCKS - len(items) + stacks) / max(stacks, 1)  # stacks share what singles leave
+        for item in items:
+            size = block_size(item[0], smallest)
+            if len(item) > 1:
+                prev = stack_nodes(drawing, item, members, prev, size, width)
+            else:
+                prev = draw_block(drawing, item[0], members[item[0].name], prev, size)
+        label = f"stage {stage}: {fmt_shape(blocks[-1].out_shape)}, {len(blocks):,} blocks"
+        drawing.graph.stage_spans.append((label, top, drawing.y))
+    prev = drawing.room(prev, 1, RIGHT + 1)
+    part_node(drawing, "head", members["head"], prev)
+    return drawing.graph
+
+
+def figure(spec: ResNetSpec, expand: str = "none", title: str | None = None, paint=None, twin=None) -> go.Figure:
+    """The interactive architecture figure (zoom, pan, hover): the whole net on one screen.
+
+    Args:
+        spec: the network to draw.
+        expand: "none" draws one node per block; "stageK" draws the layers of stage K;
+            "all" draws every single block's layers (see `build_graph`).
         title: the figure's title; None for the network's name, parameter and block counts.
+        paint: a `graph_figure.Paint` that colours the blocks by a measurement; None for none.
+        twin: (spec, Paint) of a second net drawn below on the same colour scale; None for none.
 
     Returns:
         A Plotly `go.Figure`.
@@ -221,47 +284,12 @@ def figure(spec: ResNetSpec, expand: str = "none", title: str | None = None) -> 
     Raises:
         ValueError: `expand` is not "none", "all" or "stageK" for a stage of the network.
     """
-    graph = build_graph(spec, expand)
-    nodes = graph.nodes
-    # SVG for the few hundred nodes of a usual view (a browser allows only a handful of WebGL
-    # plots per page); WebGL once there are thousands (every layer of ResNet-1202): SVG would stall.
-    scatter = go.Scattergl if len(nodes) > WEBGL_NODES else go.Scatter
-    fig = go.Figure()
-    for kind, (color, dash, width, label) in EDGE_STYLES.items():
-        xs, ys = edge_lines(graph, kind)
-        if xs:
-            fig.add_trace(scatter(x=xs, y=ys, mode="lines", name=label, hoverinfo="skip",
-                                  line=dict(color=color, dash=dash, width=width)))
-    by_kind = {}
-    for node in nodes:
-        by_kind.setdefault(node["kind"], []).append(node)
-    for kind, group in by_kind.items():
-        fig.add_trace(scatter(
-            x=[n["x"] for n in group], y=[n["y"] for n in group], mode="markers+text",
-            name=kind, showlegend=False, text=[n["label"] for n in group],
-            textposition="bottom center", textfont=dict(size=9),
-            hovertext=[n["hover"] for n in group], hoverinfo="text",
-            marker=dict(size=[n["size"] for n in group], color=KIND_COLORS.get(kind, "#555"),
-                        symbol=[n.get("symbol", "circle") for n in group],
-                        line=dict(width=1, color="white"))))
-    for i, (label, x0, x1) in enumerate(graph.stage_spans):
-        fig.add_vrect(x0=x0, x1=x1, fillcolor="#e3eaf3" if i % 2 == 0 else "#f3efe6", opacity=0.6,
-                      line_width=0, layer="below", annotation_text=label,
-                      annotation_position="top left")
-    width = nodes[-1]["x"] + 1
-    view = [-0.5, min(width, 70)]
-    if expand.startswith("stage"):  # open zoomed on the expanded stage; pan or zoom out for the rest
-        _, x0, x1 = graph.stage_spans[int(expand[5:]) - 1]
-        view = [x0 - 2, min(x1 + 2, x0 + 70)]
-    summary = summarize(spec)["totals"]
-    fig.update_layout(
-        # the counts on a line of their own: the title fits a phone's width too
-        title=title or f"{spec.name}<br><sup>{summary['params']:,} parameters, {summary['blocks']} blocks</sup>",
-        showlegend=True, legend=dict(orientation="h", y=-0.15), height=380,
-        margin=dict(l=10, r=10, t=50, b=10), plot_bgcolor="white", hovermode="closest",
-        xaxis=dict(visible=False, range=view),
-        yaxis=dict(visible=False, range=[-0.8, 2.4], fixedrange=True), dragmode="pan")
-    return fig
+    totals = summarize(spec)["totals"]
+    title = title or f"{spec.name}<br><sup>{totals['params']:,} parameters, {totals['blocks']:,} blocks</sup>"
+    panels = [(build_graph(spec, expand), paint, paint.label if twin is not None and paint else "")]
+    if twin is not None:
+        panels.append((build_graph(twin[0], "none"), twin[1], twin[1].label if twin[1] else twin[0].name))
+    return draw(panels, title)
 
 
 def explain(spec: ResNetSpec) -> str:

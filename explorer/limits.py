@@ -1,5 +1,5 @@
-"""What one lesion or landscape request may ask for: the bounds of its values, and its cost
-against this host's budget, both checked before any work.
+"""What one lesion, landscape, path-length, signal or shattered-gradient request may ask for:
+the bounds of its values, and its cost against this host's budget, both checked before any work.
 
 A request is sized in image-evaluations at ResNet-56 v1's cost per image, so a deeper net
 counts for more; over the budget, it is refused with a `ValueError` that says by how much
@@ -183,3 +183,104 @@ def check_landscape_request(steps, samples, checkpoints, span=1.0, seed=0,
         check_landscape_budget(steps, samples, len(checkpoints),
                                [checkpoint_spec(path) for path in checkpoints])
     return steps, samples
+
+
+# ----------------------------------------------------------------------------- paths and signals
+
+MAX_PATH_SAMPLES = 512  # test images the gradient of each path length is averaged over
+MAX_PATH_SUBSETS = 20  # passes per path length (each image a random path of its own in each)
+MAX_SIGNAL_SAMPLES = 512  # images a signal propagation plot's statistics are taken over
+MIN_LINE_POINTS, MAX_LINE_POINTS = 16, 1024  # points along the line of inputs (shattered gradients)
+# Images x layers one recorded forward and backward pass may hold: the tape keeps every layer's
+# activations of every image (256 points through 128 layers, about 5 GB; ResNet-1202 takes 27)
+MAX_TAPE_IMAGE_LAYERS = 32_768
+# Image passes (forward and backward) at ResNet-56's cost one request may cost: 4 times the CPU
+# default of each (ResNet-56's 28 path lengths on 64 images; ResNet-20, 56 and 110 and their plain
+# twins on 256 points); 20 times that on a GPU. A signal plot is one forward pass per net.
+PATHS_BUDGET_CPU = 4 * 28 * 64
+SHATTERED_BUDGET_CPU = 4 * 2 * 256 * 4
+SIGNALS_BUDGET_CPU = 4 * 2 * 512
+
+
+def path_sets(blocks: int, subsets: int) -> int:
+    """How many passes a path-length analysis makes: `subsets` per length, or C(n, k) for a
+    length with fewer sets of branches."""
+    import math
+
+    return sum(min(subsets, math.comb(blocks, k)) for k in range(blocks + 1))
+
+
+def _check_tape(images: int, spec, what: str) -> None:
+    if images * spec.depth > MAX_TAPE_IMAGE_LAYERS:
+        raise ValueError(f"{images} {what} through {spec.depth} layers would not fit in memory (the "
+                         f"gradient's tape holds every layer's activations): at most "
+                         f"{MAX_TAPE_IMAGE_LAYERS // spec.depth} {what} for {spec.name}")
+
+
+def check_paths_request(samples, subsets, spec, budget: bool = True) -> tuple[int, int]:
+    """Reads and checks a path-length request before any work.
+
+    Args:
+        samples: test images, 1 to `MAX_PATH_SAMPLES` (and `MAX_TAPE_IMAGE_LAYERS` / depth).
+        subsets: passes per path length, 1 to `MAX_PATH_SUBSETS` (see `paths.path_lengths`).
+        spec: the net's spec (see `models.checkpoint_spec`).
+        budget: also refuse a request over this host's budget (`PATHS_BUDGET_CPU` passes at
+            ResNet-56's cost, 20 times that on a GPU); False for the command line.
+
+    Returns:
+        (samples, subsets) as ints.
+
+    Raises:
+        ValueError: a value is malformed or out of range, or the request is over budget
+            (ResNet-1202, say: 600 blocks, 601 passes at 22 times ResNet-56's cost).
+    """
+    samples = _bounded(samples, "samples", 1, MAX_PATH_SAMPLES)
+    subsets = _bounded(subsets, "subsets", 1, MAX_PATH_SUBSETS)
+    _check_tape(samples, spec, "images")
+    if budget:
+        sets = path_sets(len(plan(spec).blocks), subsets)
+        _check(sets * samples * relative_cost([spec]), PATHS_BUDGET_CPU,
+               f"{sets:,} passes through {spec.name} on {samples} images", "use fewer images "
+               "or subsets, a shallower net, or the command line (python -m explorer paths)")
+    return samples, subsets
+
+
+def check_signals_request(samples, specs, budget: bool = True) -> int:
+    """Reads and checks a signal propagation request (one forward pass per net) before any work.
+
+    Args:
+        samples: images, 1 to `MAX_SIGNAL_SAMPLES`.
+        specs: the specs of the nets measured.
+        budget: also refuse a request over `SIGNALS_BUDGET_CPU` image passes at ResNet-56's
+            cost (20 times that on a GPU); False for the command line.
+
+    Raises:
+        ValueError: `samples` is malformed or out of range, or the request is over budget.
+    """
+    samples = _bounded(samples, "samples", 1, MAX_SIGNAL_SAMPLES)
+    if budget:
+        _check(samples * sum(relative_cost([spec]) for spec in specs), SIGNALS_BUDGET_CPU,
+               f"{samples} images through {' and '.join(spec.name for spec in specs)}", "use fewer images")
+    return samples
+
+
+def check_shattered_request(points, specs, budget: bool = True) -> int:
+    """Reads and checks a shattered-gradient request (one forward and backward pass of the
+    line's points per net) before any work.
+
+    Args:
+        points: points along the line, `MIN_LINE_POINTS` to `MAX_LINE_POINTS` (and
+            `MAX_TAPE_IMAGE_LAYERS` / depth of the deepest net).
+        specs: the specs of the nets measured (plain and residual at each depth).
+        budget: also refuse a request over `SHATTERED_BUDGET_CPU` image passes at ResNet-56's
+            cost (20 times that on a GPU); False for the command line.
+
+    Raises:
+        ValueError: `points` is malformed or out of range, or the request is over budget.
+    """
+    points = _bounded(points, "points", MIN_LINE_POINTS, MAX_LINE_POINTS)
+    _check_tape(points, max(specs, key=lambda spec: spec.depth), "points")
+    if budget:
+        _check(points * sum(relative_cost([spec]) for spec in specs), SHATTERED_BUDGET_CPU,
+               f"{points} points through {len(specs)} nets", "use fewer points or shallower nets")
+    return points

@@ -177,17 +177,28 @@ class ResidualBlock(layers.Layer):
         its shortcut; a plain block passes its input through only if its shape is kept."""
         return self.add is not None or not self.plan.downsamples
 
-    def call(self, x, training=None, drop_branch=False):
-        """`drop_branch` deletes F(x) (lesion study): a residual block keeps its shortcut,
-        a plain block passes its input through (`ResNet.forward` refuses one that changes
-        shape)."""
+    def call(self, x, training=None, drop_branch=False, route=None):
+        """The block's output (see `parts`)."""
+        return self.parts(x, training, drop_branch, route)[2]
+
+    def parts(self, x, training=None, drop_branch=False, route=None):
+        """(F(x), the sum at the add (F(x) in a plain block), the output) of this block.
+        `drop_branch` deletes F(x), then None (lesion study): a residual block keeps its shortcut,
+        a plain block passes its input through (`ResNet.forward` refuses one that changes shape).
+        `route` (0-1, a number or a tensor of one per image) keeps every value but sends the gradient
+        back through the branch alone (1) or the shortcut alone (0), Veit et al.'s single path."""
         if drop_branch:
             y = _run_chain(self.shortcut, x, training) if self.add is not None else x
-        else:
-            y = _run_chain(self.branch, x, training)
-            if self.add is not None:
-                y = self.add([_run_chain(self.shortcut, x, training), y])
-        return self.out(y) if self.out is not None else y
+            return None, y, self.out(y) if self.out is not None else y
+        branch = y = _run_chain(self.branch, x, training)
+        if self.add is not None:
+            short, through = _run_chain(self.shortcut, x, training), branch
+            if route is not None:
+                gate = ops.reshape(ops.cast(route, branch.dtype), (-1, 1, 1, 1))
+                through = gate * branch + (1 - gate) * ops.stop_gradient(branch)
+                short = (1 - gate) * short + gate * ops.stop_gradient(short)
+            y = self.add([short, through])
+        return branch, y, self.out(y) if self.out is not None else y
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], *self.plan.out_shape)
@@ -250,10 +261,13 @@ class ResNet(keras.Model):
         x = (ops.cast(pixels, "float32") - self._mean) / self._std
         return ops.cast(x, self.compute_dtype)
 
-    def forward(self, pixels, training=False, drop_blocks=(), collect=False):
+    def forward(self, pixels, training=False, drop_blocks=(), collect=False, path=None):
         """Runs the net; with `collect=True` also returns every block's output.
 
         `drop_blocks` holds block indices whose residual branch is deleted (lesion study).
+        `path`, when given, holds a 0-1 gate per block, (blocks,) or (batch, blocks) for a path
+        per image: the gradient goes back through the branch of the blocks at 1 and the shortcut
+        of those at 0, every value stays the whole net's (Veit et al. 2016, section 6).
 
         Raises:
             ValueError: a dropped block of a plain net changes shape, so its input cannot
@@ -264,12 +278,21 @@ class ResNet(keras.Model):
                 raise ValueError(f"{self.blocks[i].name} changes shape: a plain net cannot pass its "
                                  "input through in its place")
         x = _run_chain(self.stem, self.normalize(pixels), training)
-        outputs = []
+        outputs, path = [], None if path is None else ops.convert_to_tensor(path, "float32")
         for i, block in enumerate(self.blocks):
-            x = block(x, training=training, drop_branch=i in drop_blocks)
+            route = None if path is None else path[..., i]
+            x = block(x, training=training, drop_branch=i in drop_blocks, route=route)
             outputs.append(x)
         probs = _run_chain(self.head, x, training)
         return (probs, outputs) if collect else probs
+
+    def block_parts(self, pixels, training=False):
+        """Yields every block's `ResidualBlock.parts`, input to output (signal propagation)."""
+        x = _run_chain(self.stem, self.normalize(pixels), training)
+        for block in self.blocks:
+            parts = block.parts(x, training)
+            yield parts
+            x = parts[2]
 
     def feature_map(self, block_output, training=False):
         """The last convolutional feature map, from the last block's output: after the head's

@@ -23,6 +23,15 @@ def hover_names(nodes) -> list[str]:
     return [re.match(r"<b>([^<]+)</b>", node["hover"]).group(1) for node in nodes]
 
 
+def drawn(g) -> list[dict]:
+    """The nodes a figure marks (joints, where the main path enters a row, are unmarked)."""
+    return [n for n in g.nodes if n["kind"] != "joint"]
+
+
+def block_nodes(g) -> list[dict]:
+    return [n for n in g.nodes if n["kind"] in ("block", "stacked")]
+
+
 def test_figure_legend_for_projection_shortcuts():
     fig = graph.figure(get_spec("resnet20_v1"))
     assert isinstance(fig, go.Figure)
@@ -60,8 +69,8 @@ def test_collapsed_graph_has_one_node_per_block(name):
     g = graph.build_graph(spec)
     assert [n["label"] for n in g.nodes[:2]] == ["input", "stem"]
     assert g.nodes[-1]["label"] == "head"
-    assert len(g.nodes) == len(blocks) + 3
-    assert hover_names(g.nodes[2:-1]) == [b.name for b in blocks]
+    assert len(drawn(g)) == len(blocks) + 3
+    assert hover_names(block_nodes(g)) == [n["block"] for n in block_nodes(g)] == [b.name for b in blocks]
     assert sum(kind == "main" for _, _, kind in g.edges) == len(g.nodes) - 1
     assert sorted(kind for _, _, kind in g.edges if kind != "main") == sorted(
         b.shortcut for b in blocks if b.shortcut)
@@ -101,12 +110,54 @@ def test_imagenet_has_a_fourth_stage():
         "stage4_block1_conv1", "stage4_block2_out"}
 
 
-def test_resnet1202_collapsed_graph():
+def test_resnet1202_whole_net_view_has_every_stage_and_skip_on_one_screen():
+    from explorer.graph_layout import RIGHT, ROW_GAP
+
     spec = get_spec("resnet1202_v1")
     g = graph.build_graph(spec)
-    assert sum(n["kind"] == "block" for n in g.nodes) == 600
-    assert len(g.nodes) == 603
-    assert graph.summarize(spec)["totals"]["blocks"] == 600
+    assert len(block_nodes(g)) == 600 and len(drawn(g)) == 603
+    assert sorted(kind for _, _, kind in g.edges if kind != "main") == ["identity"] * 598 + ["projection"] * 2
+    assert [label for label, _, _ in g.stage_spans] == [
+        "stage 1: 32x32x16, 200 blocks", "stage 2: 16x16x32, 200 blocks", "stage 3: 8x8x64, 200 blocks"]
+    assert sorted({n["row"] for n in g.nodes}) == [-2 * ROW_GAP, -ROW_GAP, 0.0]  # one row per stage
+    assert all(-1 <= n["x"] <= RIGHT + 1 for n in g.nodes)
+    # each stage: its first blocks and last two single, the runs of identical blocks stacked
+    assert [(s["count"], s["first"], s["last"]) for s in g.stacks] == [
+        (196, "stage1_block3", "stage1_block198"), (195, "stage2_block4", "stage2_block198"),
+        (195, "stage3_block4", "stage3_block198")]
+    assert len(g.nodes) <= 610
+    texts = [t for trace in graph.figure(spec).data if trace.name == "stack sizes" for t in trace.text]
+    assert texts == ["× 196", "× 195", "× 195"]
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_every_net_fits_one_screen_a_row_per_stage(name):
+    from explorer.graph_layout import RIGHT
+
+    spec = REGISTRY[name]
+    g = graph.build_graph(spec)
+    stages = plan(spec).blocks[-1].stage
+    assert len({n["row"] for n in g.nodes}) == stages
+    assert all(-1 <= n["x"] <= RIGHT + 1 for n in g.nodes)
+    fig = graph.figure(spec)
+    assert fig.layout.height <= 620
+    shapes = [label.split(": ")[1].split(",")[0] for label, _, _ in g.stage_spans]
+    if spec.family == "cifar" and spec.version == 1:
+        assert shapes == ["32x32x16", "16x16x32", "8x8x64"]
+
+
+def test_block_markers_are_larger_where_the_feature_map_is():
+    g = graph.build_graph(get_spec("resnet56_v1"))
+    sizes = {n["block"].split("_")[0]: n["size"] for n in block_nodes(g)}
+    assert sizes["stage1"] > sizes["stage2"] > sizes["stage3"]
+
+
+def test_expanding_a_stage_of_resnet1202_keeps_the_overview():
+    g = graph.build_graph(get_spec("resnet1202_v1"), expand="stage2")
+    assert len(block_nodes(g)) == 600 - 5  # stage 2's five single blocks are drawn layer by layer
+    layers = set(hover_names(n for n in g.nodes if n["kind"] in LAYER_KINDS))
+    assert {"stage2_block1_conv1", "stage2_block1_shortcut", "stage2_block200_out"} <= layers
+    assert len(g.nodes) < 1500  # SVG
 
 
 @pytest.mark.parametrize("name", list(REGISTRY))
@@ -152,15 +203,14 @@ def test_tooltips_name_multiply_adds_and_wrap_long_lines(name, expand):
         assert "FLOPs" not in node["hover"]
         lines = re.sub(r"</?b>", "", node["hover"]).split("<br>")
         assert all(len(line) <= HOVER_WIDTH for line in lines), lines
-        if node["kind"] != "stage":  # the input node has no cost
+        if node["kind"] not in ("stage", "joint"):  # the input node has no cost, a joint no tooltip
             assert any(line.startswith("multiply-adds ") for line in lines)
     block = next(n for n in graph.build_graph(get_spec(name)).nodes if n["kind"] == "block")
     assert block["hover"].count("<br>") >= 5  # the bottleneck's layers, wrapped over several lines
 
 
-def test_figure_uses_svg_unless_there_are_thousands_of_nodes():
-    """A page holds only a few WebGL contexts: the usual graphs draw edges and nodes in SVG."""
-    for name, expand in (("resnet110_v1", "none"), ("resnet50", "all"), ("resnet1202_v1", "none")):
+def test_figure_uses_svg_at_every_depth():
+    """A page holds only a few WebGL contexts: stacks keep even ResNet-1202's every layer in SVG."""
+    for name, expand in (("resnet110_v1", "none"), ("resnet50", "all"), ("resnet1202_v1", "none"),
+                         ("resnet1202_v1", "all")):
         assert {trace.type for trace in graph.figure(get_spec(name), expand).data} == {"scatter"}, name
-    huge = graph.figure(get_spec("resnet1202_v1"), "all")
-    assert {trace.type for trace in huge.data} == {"scattergl"}

@@ -2,12 +2,14 @@
 the top, the answer next to the input, nothing cut off; and no page holds more WebGL
 contexts than the browser allows."""
 
+import re
+
 import pytest
 from conftest import ARTIFACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-TABS = ["Architecture", "Train", "Gradient flow", "Classify", "Insight lab", "Tour"]
+TABS = ["Architecture", "Train", "Gradient flow", "Classify", "Insight lab", "Paths & signals", "Tour"]
 
 
 @pytest.fixture
@@ -43,7 +45,7 @@ def test_every_tab_is_usable_on_a_phone(phone):
     for name in TABS[1:]:
         page.get_by_role("tab", name=name).click()
         page.wait_for_timeout(800)
-        _shot(page, f"phone_{name.lower().replace(' ', '_')}")
+        _shot(page, "phone_" + re.sub(r"[^a-z]+", "_", name.lower()))
     # Classify: the top 5 right under the input, before the Grad-CAM options
     page.get_by_role("tab", name="Classify").click()
     label_y = page.locator("#cls-label").bounding_box()["y"]

@@ -1,0 +1,101 @@
+"""The Architecture tab as the canvas: the whole of ResNet-1202 on one screen, measurements
+drawn on the blocks (ResNet-56 at initialization, the test app's ResNet-20 checkpoints, a job
+trained here), a block deleted. Screenshots in tests/artifacts/architecture_*.png."""
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+COLORBAR = "() => document.querySelector('#arch-plot .colorbar') !== null"
+
+
+def _overlay(page, name, title):
+    """Chooses an overlay and waits for the figure whose title says it."""
+    page.get_by_label("Overlay", exact=True).click()
+    page.get_by_role("option", name=name).click()
+    page.locator("#arch-plot").get_by_text(title).first.wait_for(timeout=240_000)
+    page.wait_for_function(COLORBAR)
+
+
+def _checkpoint(page, name):
+    page.get_by_label("Checkpoint (trained overlays, deletion)").click()
+    page.get_by_role("option", name=name).first.click()
+
+
+def _build(page, depth):
+    page.get_by_role("tab", name="Architecture").click()
+    page.locator("#arch-depth input").fill(str(depth))
+    page.locator("#arch-build").click()
+
+
+def test_resnet1202_whole_net_on_one_screen(page, screenshot):
+    _build(page, 1202)
+    page.get_by_text("ResNet-1202 v1: 19,558,378 parameters").first.wait_for(timeout=60_000)
+    plot = page.locator("#arch-plot")
+    for label in ("stage 1: 32x32x16, 200 blocks", "stage 2: 16x16x32, 200 blocks",
+                  "stage 3: 8x8x64, 200 blocks", "× 196", "× 195"):
+        plot.get_by_text(label).first.wait_for()
+    box = plot.locator(".js-plotly-plot").bounding_box()
+    assert box["height"] < 700  # the whole net, no scrolling inside the figure
+    assert "png" in plot.get_by_role("button", name="PNG").text_content().lower()
+    screenshot("architecture_1202_whole_net")
+    page.set_viewport_size({"width": 390, "height": 844})
+    plot.get_by_text("× 196").first.wait_for()
+    screenshot("architecture_1202_phone")
+
+
+def test_overlays_on_resnet56_and_the_checkpoints_then_delete_a_block(page, screenshot):
+    _build(page, 56)
+    page.get_by_text("ResNet-56 v1: 861,770 parameters").first.wait_for(timeout=60_000)
+    _overlay(page, "gradient norm at initialization, plain twin below", "gradient norm per block at initialization")
+    page.locator("#arch-plot").get_by_text("Plain-56 v1 (plain twin), at initialization").first.wait_for()
+    page.locator("#arch-block-info").get_by_text("gradient (‖∂L/∂(block output)‖)").wait_for(timeout=30_000)
+    screenshot("architecture_overlay_gradient")
+    _overlay(page, "ratio residual / plain gradient norm", "residual net over its plain twin")
+    screenshot("architecture_overlay_ratio")
+    _overlay(page, "residual-branch share ‖F(x)‖ / ‖x‖", "residual branch against the skip")
+    screenshot("architecture_overlay_branch_share_init")
+
+    _checkpoint(page, "r20_untrained")  # the overlay follows the checkpoint at once
+    page.locator("#arch-plot").get_by_text("ResNet-20 v1, trained (top)").first.wait_for(timeout=240_000)
+    _overlay(page, "gradient norm, trained against at initialization", "trained against at initialization")
+    screenshot("architecture_overlay_gradient_trained")
+    _overlay(page, "lesion: accuracy lost per deleted block", "accuracy lost when the block")
+    screenshot("architecture_overlay_lesion")
+
+    page.get_by_label("Block", exact=True).click()
+    page.get_by_role("option", name="stage2_block2").click()
+    page.locator("#arch-block-info").get_by_text("stage2_block2").first.wait_for()
+    page.locator("#arch-delete").click()
+    deleted = page.locator("#arch-deleted")
+    deleted.get_by_text("without stage2_block2's residual branch").wait_for(timeout=120_000)
+    assert "A median deletion costs" in deleted.inner_text()  # the lesion overlay's study, same images
+    screenshot("architecture_delete_block")
+
+    _checkpoint(page, "plain20_untrained")
+    page.get_by_label("Block", exact=True).click()
+    page.get_by_role("option", name="stage2_block1").click()
+    page.locator("#arch-block-info").get_by_text("cannot be deleted").first.wait_for(timeout=240_000)
+    page.locator("#arch-delete").click()
+    page.get_by_text("stage2_block1 cannot be deleted: in a plain net it changes the shape").first.wait_for()
+    screenshot("architecture_delete_refused")
+
+
+def test_gradient_over_training_replays_a_job(page, screenshot):
+    page.get_by_text("ResNet-56 v1: 861,770 parameters").first.wait_for(timeout=60_000)  # the page is up
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#train-epochs input").fill("2")
+    page.locator("#train-subset input").fill("256")
+    page.locator("#train-start").click()
+    page.locator("#train-progress").get_by_text("done").first.wait_for(timeout=300_000)
+    job = page.locator("#train-jobs textarea, #train-jobs input").first.input_value().strip()
+    page.get_by_role("tab", name="Architecture").click()
+    page.get_by_label("Overlay", exact=True).click()
+    page.get_by_role("option", name="gradient norm over training (a job's log)").click()
+    page.get_by_text("gradient over training reads a job's log").first.wait_for()  # no job chosen yet
+    page.locator("#arch-job input, #arch-job textarea").first.fill(job)
+    page.locator("#arch-job input, #arch-job textarea").first.press("Enter")
+    page.locator("#arch-plot").get_by_text("ResNet-20 v1, epoch 2").first.wait_for(timeout=120_000)
+    page.wait_for_function(COLORBAR)
+    page.locator("#arch-epoch").wait_for(state="visible")  # the slider that replays the run
+    screenshot("architecture_overlay_gradient_training")

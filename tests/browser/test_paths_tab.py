@@ -1,0 +1,46 @@
+import pytest
+
+from explorer.charts import PLAIN_COLOR, RESIDUAL_COLOR
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _run(page, button: str, plot: str, text: str) -> str:
+    page.locator(button).click()
+    page.locator(f"{plot} .js-plotly-plot").wait_for(timeout=240_000)
+    return page.locator(text).inner_text()
+
+
+def test_paths_and_signals_of_a_fresh_resnet20(page, screenshot):
+    page.get_by_role("tab", name="Paths & signals").click()
+    page.get_by_label("a fresh net at initialization").check()
+    page.locator("#paths-depth input").fill("20")
+    page.locator("#paths-depth input").blur()
+    page.wait_for_timeout(500)  # let the page hold the new values before the click reads them
+    reading = _run(page, "#paths-run", "#paths-plot", "#paths-text")
+    assert "ResNet-20 v1 at initialization" in reading and "Veit et al." in reading, reading
+    assert "9 blocks" in reading
+    page.wait_for_timeout(500)
+    screenshot("paths_lengths")
+
+    page.get_by_text("Signal propagation (Brock, De and Smith 2021)").click()
+    page.locator("#signals-samples input").fill("32")
+    reading = _run(page, "#signals-run", "#signals-plot", "#signals-text")
+    assert "ResNet-20 v1 at initialization" in reading and "Plain-20 v1 at initialization" in reading, reading
+    colors = page.evaluate("() => Object.fromEntries(document.querySelector('#signals-plot .js-plotly-plot')"
+                           ".data.map(trace => [trace.name, trace.line.color]))")
+    assert colors == {"ResNet-20 v1 at initialization": RESIDUAL_COLOR, "Plain-20 v1 at initialization": PLAIN_COLOR}
+    page.wait_for_timeout(500)
+    screenshot("paths_signals")
+
+    page.get_by_text("Shattered gradients (Balduzzi et al. 2017)").click()
+    page.locator("#shattered-depths textarea, #shattered-depths input").first.fill("8, 20")
+    page.locator("#shattered-points input").fill("64")
+    page.locator("#shattered-points input").blur()
+    page.wait_for_timeout(500)
+    reading = _run(page, "#shattered-run", "#shattered-plot", "#shattered-text")
+    assert "Plain-20 v1" in reading and "Balduzzi et al." in reading, reading
+    legend = page.locator("#shattered-plot .legend").text_content()
+    assert "ResNet-8 v1" in legend and "Plain-20 v1" in legend
+    page.wait_for_timeout(500)
+    screenshot("paths_shattered")
