@@ -18,6 +18,7 @@ from explorer.specs import CIFAR_CLASSES
 
 from .common import checkpoint_choices, checkpoint_dropdown, checkpoint_path, refresh_checkpoints, user_errors
 
+SKETCH_SIZE = 224  # leaves room for the brush tools beside the canvas on a 390 px phone
 EXAMPLES = sorted(str(path) for path in (Path(__file__).resolve().parents[1] / "examples").glob("*.png"))
 
 
@@ -90,14 +91,14 @@ def gradcam_sketch(sketch, checkpoint: str | None = None, class_name: str = "pre
 @user_errors
 def fill_background(color):
     """A fresh sketchpad value on a background of the chosen color."""
-    background = images.sketch_background(color)
+    background = images.sketch_background(color, SKETCH_SIZE)
     return {"background": background, "layers": [], "composite": background}
 
 
 def _draw_panel():
     background = gr.Dropdown(list(images.BACKGROUNDS), value="white", label="Background fill")
     sketch = gr.Sketchpad(
-        value=fill_background("white"), canvas_size=(256, 256), type="numpy",
+        value=fill_background("white"), canvas_size=(SKETCH_SIZE, SKETCH_SIZE), type="numpy",
         brush=gr.Brush(colors=["#d62728", "#1f77b4", "#2ca02c", "#000000", "#ffffff", "#8c564b", "#ff7f0e",
                                "#7f7f7f"], default_size=12, color_mode="defaults"),
         label="Sketch", elem_id="cls-sketch")
