@@ -46,9 +46,12 @@ def _shipped() -> list[str]:
 
 def open_link(request: gr.Request):
     """Page load: the view the URL asks for, and a line on what it asked for that was ignored."""
-    view = links.parse(getattr(request, "query_params", None) or {}, _shipped())
-    arch, grad = view.architecture, view.gradients
+    params = dict(getattr(request, "query_params", None) or {})
     keep = gr.skip()
+    if not params:  # a plain visit: leave the page as the visitor may already be changing it
+        return [keep] * 17 + [gr.Markdown(visible=False)]
+    view = links.parse(params, _shipped())
+    arch, grad = view.architecture, view.gradients
     return [gr.Tabs(selected=view.tab), view.tab,
             arch["depth"], arch["version"], arch["family"], arch["residual"], arch["shortcut"], arch["expand"],
             arch["twin"], grad["depth"], grad["version"], grad["batch"], grad["seed"], grad["view"],

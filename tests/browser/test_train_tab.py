@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from explorer.charts import PLAIN_COLOR, RESIDUAL_COLOR
@@ -44,7 +46,8 @@ def test_train_tab_starts_updates_and_stops(page, screenshot):
     assert not page.locator("#train-model-file").is_visible()
     page.locator("#train-download").click()
     page.locator("#train-model-file").get_by_text(".keras").first.wait_for(timeout=30_000)
-    assert "plain20_v1_job-" in page.locator("#train-model-file").inner_text()  # the race's last job, by net and id
+    # named after the net and the job (the last id in the box: either net of the race)
+    assert re.search(r"(plain|resnet)20_v1_job-[0-9a-f]{12}", page.locator("#train-model-file").inner_text())
     screenshot("train_stopped")
     # a reloaded page (a new Gradio session) still owns this browser's jobs
     ids = page.locator("#train-jobs textarea, #train-jobs input").first.input_value().split(",")
@@ -56,5 +59,6 @@ def test_train_tab_starts_updates_and_stops(page, screenshot):
     page.locator("#train-jobs textarea, #train-jobs input").first.fill(ids[0].strip())
     page.locator("#train-download").click()
     page.locator("#train-model-file").get_by_text(".keras").first.wait_for(timeout=30_000)
-    assert "plain20_v1_job-" in page.locator("#train-model-file").inner_text()  # the race's last job, by net and id
+    # named after the net and the job (the last id in the box: either net of the race)
+    assert re.search(r"(plain|resnet)20_v1_job-[0-9a-f]{12}", page.locator("#train-model-file").inner_text())
     screenshot("train_after_reload")
