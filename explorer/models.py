@@ -286,13 +286,15 @@ class ResNet(keras.Model):
         probs = _run_chain(self.head, x, training)
         return (probs, outputs) if collect else probs
 
-    def block_parts(self, pixels, training=False):
-        """Yields every block's `ResidualBlock.parts`, input to output (signal propagation)."""
-        x = _run_chain(self.stem, self.normalize(pixels), training)
+    def block_parts(self, pixels, training=False, each=None) -> list:
+        """Every block's `ResidualBlock.parts`, input to output, or what `each(parts)` returns
+        for it (signal propagation keeps statistics only: a deep net's parts would fill memory)."""
+        x, kept = _run_chain(self.stem, self.normalize(pixels), training), []
         for block in self.blocks:
             parts = block.parts(x, training)
-            yield parts
+            kept.append(parts if each is None else each(parts))
             x = parts[2]
+        return kept
 
     def feature_map(self, block_output, training=False):
         """The last convolutional feature map, from the last block's output: after the head's

@@ -43,7 +43,7 @@ def signal_propagation(subject: Subject, samples=64, source: str | None = None, 
         budget: refuse a request over this host's budget (see `limits.check_signals_request`).
 
     Returns:
-        {"model", "residual", "at_init", "blocks", "stages", "mean_sq", "variance",
+        {"model", "residual", "version", "at_init", "blocks", "stages", "mean_sq", "variance",
         "branch_variance", "fits", "samples", "data", "notice"}: the block names, their stage
         (1-based), the three statistics per block (see the module's docstring), a line through
         the variance of each stage's blocks (`stage_fits`), the images and their source.
@@ -60,14 +60,12 @@ def signal_propagation(subject: Subject, samples=64, source: str | None = None, 
     x, _, data_source, notice = test_images(samples, source)
     report(0.1, f"{subject.name}: one forward pass")
     model = subject.model()
-    stats = {"mean_sq": [], "variance": [], "branch_variance": []}
     with keras.StatelessScope():  # training mode at initialization moves no batch-norm average
-        for branch, total, _ in model.block_parts(tf.constant(x), training=subject.at_init):
-            mean_sq, variance = channel_statistics(total)
-            stats["mean_sq"].append(mean_sq)
-            stats["variance"].append(variance)
-            stats["branch_variance"].append(channel_statistics(branch)[1])
-    result = {"model": subject.name, "residual": subject.spec.residual, "at_init": subject.at_init,
+        rows = model.block_parts(tf.constant(x), training=subject.at_init, each=lambda parts: (
+            *channel_statistics(parts[1]), channel_statistics(parts[0])[1]))
+    stats = dict(zip(("mean_sq", "variance", "branch_variance"), map(list, zip(*rows))))
+    result = {"model": subject.name, "residual": subject.spec.residual, "version": subject.spec.version,
+              "at_init": subject.at_init,
               "blocks": [block.name for block in model.blocks],
               "stages": [block.plan.stage for block in model.blocks],
               **{key: [float(f"{v:.5g}") for v in values] for key, values in stats.items()},
@@ -141,7 +139,7 @@ def signals_reading(results: list[dict]) -> str:
                  "initialization, the variance grows about linearly with depth inside a stage and "
                  "resets at the transition blocks, whose shortcut sees the normalized signal; a plain "
                  "net with batch norm keeps its variance flat.")
-    residual = [r for r in results if r["residual"]]
+    residual = [r for r in results if r["residual"] and r.get("version") == 2]  # Brock et al.'s kind of block
     if residual and not all(_resets(r) and all(_resets(r)) for r in residual):
         lines.append("Where the variance does not reset here, the transition block's projection shortcut "
                      "takes the block's raw input rather than its normalized pre-activation (as in the "

@@ -38,7 +38,7 @@ def test_app_is_an_assembler():
 
 
 def test_one_module_per_tab():
-    for tab in ("architecture", "train", "gradients", "classify", "insight"):
+    for tab in ("architecture", "train", "gradients", "classify", "insight", "paths", "tour"):
         assert (ROOT / "ui" / f"{tab}.py").is_file(), tab
 
 
