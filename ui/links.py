@@ -19,6 +19,9 @@ FOLLOW_JS = "(query) => { if (query) history.replaceState(null, '', '?' + query)
 TEACHER_JS = """() => { const params = new URLSearchParams(location.search);
   if (params.get('hide') === 'controls') document.body.classList.add('explorer-hide-controls');
   if (['1', 'true', 'yes'].includes(params.get('tab_only'))) document.body.classList.add('explorer-tab-only'); }"""
+# what a link sets, in `wire`'s output order: the tab (selected and remembered), the
+# Architecture and Gradient flow inputs, Classify's checkpoint and the Insight lab's pair
+LINKED_VALUES = 2 + len(links.ARCHITECTURE_DEFAULTS) + len(links.GRADIENT_DEFAULTS) + 3
 COPY_JS = "() => { navigator.clipboard && navigator.clipboard.writeText(location.href); return []; }"
 
 
@@ -49,7 +52,7 @@ def open_link(request: gr.Request):
     params = dict(getattr(request, "query_params", None) or {})
     keep = gr.skip()
     if not params:  # a plain visit: leave the page as the visitor may already be changing it
-        return [keep] * 17 + [gr.Markdown(visible=False)]
+        return [keep] * LINKED_VALUES + [gr.Markdown(visible=False)]
     view = links.parse(params, _shipped())
     arch, grad = view.architecture, view.gradients
     return [gr.Tabs(selected=view.tab), view.tab,
