@@ -124,6 +124,8 @@ class RunLog(keras.callbacks.Callback):
             "val_accuracy": float(logs.get("val_accuracy", math.nan)),
             "learning_rate": float(np.asarray(lr)),
             "seconds": round(time.time() - self.epoch_start, 2),
+            # measured by averaging.HoldoutEvaluation when the run holds images out
+            **{key: logs[key] for key in ("holdout_accuracy", "holdout_accuracy_ema") if key in logs},
         })
         write_json_atomic(self.out / "history.json", self.history)
         self.status(self.steps_per_epoch, "running", finished_epoch=epoch + 1)

@@ -80,7 +80,7 @@ def _config_from_args(args):
         learning_rate=args.learning_rate or (1e-3 if args.optimizer == "adam" else 0.1),
         cutout=args.cutout, weight_decay=args.weight_decay, precision=args.precision,
         label_smoothing=args.label_smoothing, test_subset=args.test_subset, seed=args.seed,
-        max_seconds=args.max_seconds).validate()
+        max_seconds=args.max_seconds, ema_momentum=args.ema, holdout=args.holdout).validate()
 
 
 def cmd_evaluate(args):
@@ -213,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-seconds", type=float, default=0.0, help="stop after this wall time")
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="keep an average of the weights with this decay per step, e.g. 0.999 (0: off)")
+    p.add_argument("--holdout", type=int, default=0,
+                   help="keep the last N training images out of training; with --ema, the run "
+                        "keeps the average only where it is better on them")
     p.add_argument("--out", required=True, help="run folder (resumes if it holds a backup)")
     p.add_argument("--config", help="a config.json to train with (the model options above are ignored)")
     p.set_defaults(func=cmd_train)

@@ -118,6 +118,31 @@ def _numpy_datasets(x_train, y_train, x_test, y_test, num_classes, config, initi
     return stream(), (x_test, eye[y_test]), len(x_train)
 
 
+def split_training(data: Dataset, config: TrainConfig):
+    """The images a run trains on and the ones it holds out.
+
+    Args:
+        data: the loaded dataset.
+        config: the run's options; uses `subset` (the first N training images are the run's)
+            and `holdout` (the last N of those are kept out of training).
+
+    Returns:
+        (x_train, y_train, x_holdout, y_holdout); the held-out arrays are empty for
+        `holdout` 0.
+
+    Raises:
+        ValueError: the holdout would leave no image to train on.
+    """
+    x, y = data.x_train, data.y_train
+    if config.subset:
+        x, y = x[: config.subset], y[: config.subset]
+    if config.holdout >= len(x) and config.holdout:
+        raise ValueError(f"a holdout of {config.holdout} images leaves none of the {len(x)} training "
+                         "images to train on; hold out fewer")
+    keep = len(x) - config.holdout
+    return x[:keep], y[:keep], x[keep:], y[keep:]
+
+
 def make_datasets(data: Dataset, config: TrainConfig, initial_epoch: int = 0):
     """tf.data pipelines of (uint8 images, one-hot labels); the model normalizes its input.
 
@@ -130,8 +155,8 @@ def make_datasets(data: Dataset, config: TrainConfig, initial_epoch: int = 0):
 
     Args:
         data: the loaded dataset.
-        config: the run's options; uses `subset`, `test_subset`, `batch_size`, `cutout`,
-            `seed` and `epochs`.
+        config: the run's options; uses `subset`, `holdout` (see `split_training`),
+            `test_subset`, `batch_size`, `cutout`, `seed` and `epochs`.
         initial_epoch: epochs already done; the stream starts with the next one.
 
     Returns:
@@ -143,9 +168,7 @@ def make_datasets(data: Dataset, config: TrainConfig, initial_epoch: int = 0):
         train is a Python generator and test a tuple of arrays (see `_numpy_datasets`).
     """
     num_classes = len(data.classes)
-    x_train, y_train = data.x_train, data.y_train
-    if config.subset:
-        x_train, y_train = x_train[: config.subset], y_train[: config.subset]
+    x_train, y_train, _, _ = split_training(data, config)
     x_test, y_test = data.x_test, data.y_test
     if config.test_subset:
         x_test, y_test = x_test[: config.test_subset], y_test[: config.test_subset]

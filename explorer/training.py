@@ -24,12 +24,13 @@ import os
 import time
 from pathlib import Path
 
+from .averaging import HoldoutEvaluation, keep_better_weights
 from .callbacks import make_callbacks, write_json_atomic
 from .checkpoints import evaluate
 from .config import BOOKKEEPING, TrainConfig
 from .data import Dataset, load_cifar10
 from .models import tensorflow_backend
-from .pipeline import input_stats, make_datasets
+from .pipeline import input_stats, make_datasets, split_training
 from .specs import is_whole
 
 # ----------------------------------------------------------------------------- devices
@@ -131,9 +132,11 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
         values = [config.learning_rate * f for f in (1, 1e-1, 1e-2, 1e-3, 0.5e-3)]
         lr = keras.optimizers.schedules.PiecewiseConstantDecay(bounds, values)
     decay = config.weight_decay or None
+    # Polyak averaging by Keras' own optimizer EMA (see averaging.py)
+    average = {"use_ema": True, "ema_momentum": config.ema_momentum} if config.ema_momentum else {}
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(lr, weight_decay=decay)
-    return keras.optimizers.SGD(lr, momentum=config.momentum, nesterov=True, weight_decay=decay)
+        return keras.optimizers.Adam(lr, weight_decay=decay, **average)
+    return keras.optimizers.SGD(lr, momentum=config.momentum, nesterov=True, weight_decay=decay, **average)
 
 
 def compile_model(config: TrainConfig, data: Dataset, steps_per_epoch: int):
@@ -158,7 +161,7 @@ def compile_model(config: TrainConfig, data: Dataset, steps_per_epoch: int):
     strategy = choose_strategy()
     replicas = strategy.num_replicas_in_sync if strategy else 1
     with strategy.scope() if strategy else contextlib.nullcontext():
-        stats = input_stats(data.x_train[: config.subset or None], config.normalization)
+        stats = input_stats(split_training(data, config)[0], config.normalization)
         # own data may have any number of classes: the head and the names follow the data
         spec = dataclasses.replace(config.spec(), num_classes=len(data.classes))
         model = ResNet(spec, input_stats=stats, class_names=list(data.classes))
@@ -344,6 +347,9 @@ def _train_in(out: Path, config: TrainConfig, data, verbose, log) -> dict:
     probe_batch = (data.x_train[:64], data.y_train[:64])
     callbacks = make_callbacks(config, out, probe_batch, steps_per_epoch, data.source, resumed_epoch,
                                device=device_name())
+    if config.holdout:  # first: the history writer records what it measures
+        _, _, x_holdout, y_holdout = split_training(data, config)
+        callbacks.insert(0, HoldoutEvaluation(x_holdout, y_holdout, len(data.classes)))
     started = time.time()
     model.fit(train_ds, epochs=config.epochs, validation_data=test_ds, validation_batch_size=500,
               steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose,
@@ -356,6 +362,7 @@ def _train_in(out: Path, config: TrainConfig, data, verbose, log) -> dict:
         os.replace(partial, out / "model.keras")
     history = json.loads(history_path.read_text()) if history_path.exists() else {"epochs": []}
     finished = len(history["epochs"])
+    keep_better_weights(model, out, history, finished=finished >= config.epochs)
     result = evaluate(out / "model.keras", data=data) if (out / "model.keras").exists() else \
         {"test_accuracy": None, "n": 0}
     result.update({"epochs_finished": finished, "epochs": config.epochs,
