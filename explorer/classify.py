@@ -10,28 +10,31 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .checkpoints import predict
+from .checkpoints import check_tta, predict_augmented
 from .images import enlarge, prepare
 from .specs import CIFAR_CLASSES
 
 
-def classify(model, image, top: int = 5) -> tuple[dict, np.ndarray]:
+def classify(model, image, top: int = 5, tta: str = "none") -> tuple[dict, np.ndarray]:
     """The model's most likely classes for an image, and the image it saw.
 
     Args:
         model: a loaded `ResNet` (see `checkpoints.load`).
         image: anything `prepare` accepts (path, bytes, numpy array or PIL image).
         top: how many classes to return.
+        tta: "flip" averages the image's probabilities with its mirror's (see
+            `checkpoints.predict_augmented`); "none" reads the image alone.
 
     Returns:
         ({class: probability} for the `top` classes, most likely first; the 32x32x3 uint8
         image the model saw).
 
     Raises:
-        ValueError: the image cannot be read (see `prepare`).
+        ValueError: the image cannot be read (see `prepare`), or `tta` is unknown.
     """
+    check_tta(tta)
     pixels = prepare(image)
-    probs = predict(model, pixels[None])[0]
+    probs = predict_augmented(model, pixels[None], tta)[0]
     classes = class_names(model)
     order = np.argsort(probs)[::-1][:top]
     return {classes[i]: float(probs[i]) for i in order}, pixels

@@ -184,7 +184,7 @@ def ship(run_dir, name: str, source: str, root: Path | None = None) -> dict:
     # evaluate the copy before it replaces anything: a failed evaluation leaves the shipped
     # file, its history and the manifest as they were
     try:
-        result = evaluate(copy, source)
+        result = evaluate(copy, source, tta="flip")
     except BaseException:
         copy.unlink(missing_ok=True)
         raise
@@ -199,16 +199,59 @@ def ship(run_dir, name: str, source: str, root: Path | None = None) -> dict:
         "file": target.name, "name": name, "depth": config["depth"], "version": config["version"],
         "residual": config["residual"], "shortcut": config["shortcut"],
         "epochs": len(epochs), "planned_epochs": config["epochs"],
-        "test_accuracy": result["test_accuracy"], "n": result["n"],
+        "test_accuracy": result["test_accuracy"], "test_accuracy_tta": result["test_accuracy_tta"],
+        "n": result["n"],
         "data": (f"CIFAR-10 test set (JPEG copy), {Path(source).name}"
                  if Path(source).name == "cifar10-jpeg.tar.gz" else Path(source).name),
         "sha256": sha,
         "config": config,
     }
-    entries = [e for e in manifest(root) if e["name"] != name] + [entry]
+    if (run / "weights.json").is_file():  # which weights a run with averaging kept, and why
+        entry["weights"] = json.loads((run / "weights.json").read_text())
+    _write_entry(root, entry)
+    return entry
+
+
+def _write_entry(root: Path, entry: dict) -> None:
+    """Replaces the manifest entry of `entry["name"]`, in place where there is one."""
+    entries = manifest(root)
+    names = [e["name"] for e in entries]
+    if entry["name"] in names:
+        entries[names.index(entry["name"])] = entry
+    else:
+        entries.append(entry)
     tmp = root / "manifest.json.tmp"  # whole or not at all: the app reads it at any time
     tmp.write_text(json.dumps({"checkpoints": entries}, indent=1))
     os.replace(tmp, root / "manifest.json")
+
+
+def remeasure(name: str, source: str, root: Path | None = None) -> dict:
+    """Evaluates a shipped checkpoint again with `evaluate`'s code, flips included, and
+    records the figures in its manifest entry (for entries shipped before a new measure).
+
+    Args:
+        name: a manifest name.
+        source: the data source to evaluate on (see `data.load_cifar10`).
+        root: the folder of shipped checkpoints; None for `PRETRAINED`.
+
+    Returns:
+        The updated manifest entry.
+
+    Raises:
+        ValueError: no entry of that name, its file's sha256 differs from the manifest's
+            (the file is not the one measured before), or the data cannot be had.
+    """
+    root = PRETRAINED if root is None else Path(root)
+    entry = next((e for e in manifest(root) if e["name"] == name), None)
+    if entry is None:
+        raise ValueError(f"no shipped checkpoint named {str(name)[:64]!r} in {root / 'manifest.json'}")
+    path = root / entry["file"]
+    if sha256(path) != entry["sha256"]:
+        raise ValueError(f"{path} is not the file the manifest lists (sha256 differs); ship it again")
+    result = evaluate(path, source, tta="flip")
+    entry = {**entry, "test_accuracy": result["test_accuracy"],
+             "test_accuracy_tta": result["test_accuracy_tta"], "n": result["n"]}
+    _write_entry(root, entry)
     return entry
 
 

@@ -15,7 +15,7 @@ ENTRIES = pretrained.manifest()
 def test_manifest_is_well_formed():
     for entry in ENTRIES:
         for key in ("file", "name", "depth", "version", "residual", "shortcut", "epochs",
-                    "test_accuracy", "data", "sha256", "config"):
+                    "test_accuracy", "test_accuracy_tta", "data", "sha256", "config"):
             assert key in entry, (entry["name"], key)
 
 
@@ -40,6 +40,26 @@ def test_reevaluation_gives_the_manifest_accuracy(entry, shared_archive):
     assert result["n"] == entry["n"] == 10_000
     # Identical on the machine that shipped it; another CPU's kernels may flip an image or two.
     assert result["test_accuracy"] == pytest.approx(entry["test_accuracy"], abs=2e-4)
+
+
+@pytest.mark.slow
+def test_reevaluation_with_flips_gives_the_manifest_accuracy(shared_archive):
+    """One checkpoint (the smallest) for the flips: the plain figure of every one is above."""
+    from explorer.checkpoints import evaluate
+
+    entry = next(e for e in ENTRIES if e["name"] == "resnet20_v1")
+    result = evaluate(pretrained.PRETRAINED / entry["file"], str(shared_archive), tta="flip")
+    assert result["test_accuracy_tta"] == pytest.approx(entry["test_accuracy_tta"], abs=2e-4)
+
+
+def test_remeasure_refuses_a_file_that_is_not_the_one_listed(tmp_path):
+    (tmp_path / "x.keras").write_bytes(b"not the file")
+    (tmp_path / "manifest.json").write_text(json.dumps({"checkpoints": [
+        {**ENTRIES[0], "name": "x", "file": "x.keras"}]}))
+    with pytest.raises(ValueError, match="sha256 differs"):
+        pretrained.remeasure("x", "synthetic", root=tmp_path)
+    with pytest.raises(ValueError, match="no shipped checkpoint named 'y'"):
+        pretrained.remeasure("y", "synthetic", root=tmp_path)
 
 
 def test_shipped_histories_match_the_manifest():
