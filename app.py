@@ -66,6 +66,7 @@ def build_demo() -> gr.Blocks:
         insight_page.select(refresh_checkpoints, insight_first, insight_first, api_name=False)
         insight_page.select(refresh_compare, insight_second, insight_second, api_name=False)
         paths_page.select(refresh_checkpoints, paths_checkpoint, paths_checkpoint, api_name=False)
+        gradients.on_open(gradients_page, grad_inputs, grad_outputs)
         links.wire(demo, links.Linkable(
             tabs, {"architecture": architecture_page, "train": train_page, "gradients": gradients_page,
                    "classify": classify_page, "insight": insight_page, "paths": paths_page,
@@ -81,6 +82,7 @@ demo = build_demo()
 
 def main():
     settings = Settings.from_environment()
+    gradients.warm_default_view()  # the Gradient flow tab's first view, measured before it is asked for
     demo.queue(default_concurrency_limit=2, max_size=settings.queue_size).launch(
         server_name=settings.host, server_port=settings.port, max_file_size="10mb", show_error=True,
         css_paths=[STYLE])

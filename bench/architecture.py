@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from common import ROOT, alternate, app_server, call, tutorial_module
 
 TARGET_S = 1.0
-HEAD_MODULES = ("__init__.py", "specs.py", "plans.py", "graph_layout.py", "graph.py")
+HEAD_MODULES = ("__init__.py", "specs.py", "plans.py", "numbers.py", "graph_layout.py", "graph_figure.py", "graph.py")
 
 
 def head_graph(folder: Path, rev: str = "HEAD"):
@@ -78,9 +78,9 @@ def _overlay_switch(url, pairs, depth=110):
     (ResNet-110 at initialization: its gradient norms, then their ratio). Target: under 0.3 s."""
     start = time.perf_counter()
     for kind in ("gradient", "ratio"):
-        call(url, "graph_overlay", [depth, 1, kind, None, None])
+        call(url, "graph_overlay", [depth, 1, kind, None, None, "none"])
     print(f"ResNet-{depth} overlays computed once in {time.perf_counter() - start:.1f} s", flush=True)
-    switch = {kind: (lambda kind=kind: call(url, "graph_overlay", [depth, 1, kind, None, None]) and None)
+    switch = {kind: (lambda kind=kind: call(url, "graph_overlay", [depth, 1, kind, None, None, "none"]) and None)
               for kind in ("gradient", "ratio")}
     result = alternate("to_gradient_s", switch["gradient"], "to_ratio_s", switch["ratio"], pairs=pairs)
     worst = max(result["to_gradient_s"], result["to_ratio_s"])

@@ -6,6 +6,7 @@ Uses the first shipped checkpoint in pretrained/ when there is one, else an untr
 ResNet-20 v1 saved to a temporary folder (latency does not depend on the weights).
 
     python bench/classify_latency.py [--calls 50] [--pairs 3]
+    python bench/classify_latency.py --tta    # the endpoint with flips against without
 """
 
 import argparse
@@ -35,6 +36,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--tta", action="store_true",
+                        help="time the endpoint with flip test-time augmentation against without it")
     args = parser.parse_args()
 
     from explorer import images, pretrained
@@ -69,10 +72,15 @@ def main():
     variants = iter(_variants(image, args.calls * (2 * args.pairs + 2)))
 
     with app_server(**env) as url:
-        def endpoint():
+        def endpoint(tta="none"):
             served = upload(url, next(variants))
-            call(url, "classify", [{"path": served, "meta": {"_type": "gradio.FileData"}}, None])
+            call(url, "classify", [{"path": served, "meta": {"_type": "gradio.FileData"}}, None, tta])
 
+        if args.tta:
+            result = alternate("none_p50_s", lambda: p50(endpoint), "flip_p50_s",
+                               lambda: p50(lambda: endpoint("flip")), pairs=args.pairs)
+            print(f"endpoint p50 with flips / without = {result['median_ratio']:.2f}")
+            return
         result = alternate("endpoint_p50_s", lambda: p50(endpoint), "model_predict_p50_s",
                            lambda: p50(lambda: model.predict(pixels, verbose=0)), pairs=args.pairs)
     print(f"endpoint p50 / in-process model.predict p50 = {1 / result['median_ratio']:.2f} "

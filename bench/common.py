@@ -62,15 +62,16 @@ def _free_port():
 
 
 @contextmanager
-def app_server(log_path=None, **env):
+def app_server(log_path=None, cwd=ROOT, **env):
     """Runs `python app.py` on a free port with `env` added; yields its URL once it answers.
 
     Shared by the benchmarks and the tests (tests/conftest.py). The app's output goes to
-    `log_path` when given, and is quoted if the app dies while starting.
+    `log_path` when given, and is quoted if the app dies while starting. `cwd` is its working
+    folder (the fuzz gives it an empty one, to see any file a request leaves there).
     """
     port = _free_port()
     with open(log_path or os.devnull, "w") as log:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=cwd,
                                 env={**os.environ, "EXPLORER_PORT": str(port), **env},
                                 stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
@@ -88,6 +89,21 @@ def app_server(log_path=None, **env):
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def untrained_checkpoints(folder: Path) -> Path:
+    """Writes an untrained ResNet-20 and its plain twin with their manifest into `folder`, for
+    an app that needs no shipped file (EXPLORER_PRETRAINED); returns `folder`."""
+    from explorer.models import build_model
+    from explorer.specs import make_spec
+
+    entries = []
+    for name, residual in (("r20_untrained", True), ("plain20_untrained", False)):
+        build_model(make_spec(20, 1, residual=residual)).save(folder / f"{name}.keras")
+        entries.append({"name": name, "file": f"{name}.keras", "test_accuracy": None, "depth": 20,
+                        "version": 1, "residual": residual, "shortcut": "projection"})
+    (folder / "manifest.json").write_text(json.dumps({"checkpoints": entries}))
+    return folder
 
 
 def call(url, api_name, data):

@@ -22,6 +22,9 @@ import numpy as np
 from .models import tensorflow_backend
 from .probes import kernel_gradient_norms
 
+# what history.json keeps per logged step (see RunLog.log_step)
+STEP_KEYS = ("step", "epoch", "loss", "accuracy", "learning_rate")
+
 
 def write_json_atomic(path: Path, value) -> None:
     """Writes `value` as JSON to a temporary file, then renames it over `path`: a reader (the
@@ -66,6 +69,11 @@ class RunLog(keras.callbacks.Callback):
         self.history = json.loads(path.read_text()) if path.exists() else {}
         self.history.setdefault("epochs", [])
         self.history.setdefault("grad_norms", {"layers": [], "steps": [], "norms": []})
+        # running means within the epoch, at the ends of compiled calls (config.log_points)
+        self.history.setdefault("steps", {key: [] for key in STEP_KEYS})
+        self.log_every = max(1, steps_per_epoch // config.log_points) if config.log_points else 0
+        self.last_logged_step = None
+        self.last_write = 0.0  # the first step point is written at once: the page is waiting
         self.writer = None  # per-layer gradient norms and TensorBoard need TensorFlow
         if tensorflow_backend():
             import tensorflow as tf
@@ -82,22 +90,45 @@ class RunLog(keras.callbacks.Callback):
         keep = sum(1 for s in steps if s <= initial * self.steps_per_epoch)
         for key in ("steps", "norms"):
             self.history["grad_norms"][key] = self.history["grad_norms"][key][:keep]
+        points = self.history["steps"]
+        keep = sum(1 for s in points["step"] if s <= initial * self.steps_per_epoch)
+        for key in STEP_KEYS:
+            points[key] = points.get(key, [])[:keep]
         self.epoch = initial
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
         self.epoch_start = time.time()
-        self.status(0, "running")
+        # until this process's first compiled call returns, its time goes to tracing
+        self.status(0, "running", phase="training" if self.last_status else
+                    "compiling: the first steps trace the training graph")
 
     def on_train_batch_end(self, batch, logs=None):
         # Keras reports the last step of each steps_per_execution chunk, uncapped.
         step = self.epoch * self.steps_per_epoch + min(batch + 1, self.steps_per_epoch)
+        if self.log_every and logs and (self.last_logged_step is None or step - self.last_logged_step >= self.log_every):
+            self.last_logged_step = step
+            self.log_step(step, logs)
         every = self.config.grad_every
         if every and self.writer and (self.last_grad_step is None or step - self.last_grad_step >= every):
             self.last_grad_step = step
             self.log_gradients(step)
         if time.time() - self.last_status > 1.0:
             self.status(batch + 1, "running")
+
+    def log_step(self, step: int, logs: dict):
+        """Keeps the epoch's running mean of loss and accuracy at `step` (Keras' batch logs
+        average over the epoch so far), and writes the history at most once a second."""
+        points = self.history["steps"]
+        lr = self.model.optimizer.learning_rate
+        for key, value in (("step", step), ("epoch", round(step / self.steps_per_epoch, 4)),
+                           ("loss", round(float(logs.get("loss", math.nan)), 5)),
+                           ("accuracy", round(float(logs.get("accuracy", math.nan)), 5)),
+                           ("learning_rate", float(np.asarray(lr)))):
+            points[key].append(value)
+        if time.time() - self.last_write > 1.0:
+            self.last_write = time.time()
+            write_json_atomic(self.out / "history.json", self.history)
 
     def log_gradients(self, step: int):
         """Measures the per-layer gradient norms on the probe batch into the history and
@@ -137,9 +168,14 @@ class RunLog(keras.callbacks.Callback):
         state = "done" if finished >= self.config.epochs else "stopped"
         self.status(self.steps_per_epoch if finished else 0, state, finished_epoch=finished)
 
-    def status(self, step, state, finished_epoch=None):
-        """Writes status.json: the state, the epoch and step, and the ETA from the median
-        epoch so far (or, in the first epoch, from its steps so far)."""
+    def on_test_begin(self, logs=None):
+        if getattr(self, "epoch_start", None) is not None:  # the epoch's test pass, not a later one
+            self.status(self.steps_per_epoch, "running", phase="testing")
+
+    def status(self, step, state, finished_epoch=None, phase="training"):
+        """Writes status.json: the state, what the run is doing (`phase`), the epoch and step,
+        and the ETA from the median epoch so far (or, in the first epoch, from its steps so
+        far)."""
         self.last_status = time.time()
         done = self.history["epochs"]
         per_epoch = np.median([e["seconds"] for e in done]) if done else None
@@ -150,13 +186,21 @@ class RunLog(keras.callbacks.Callback):
         remaining = (self.config.epochs - epoch_done) * per_epoch - (
             0 if finished_epoch is not None else min(elapsed, per_epoch or 0)) if per_epoch else None
         write_json_atomic(self.out / "status.json", {
-            "state": state, "device": self.device, "data": self.data_source, "epoch": epoch_done,
+            "state": state, "phase": phase, "device": self.device, "data": self.data_source, "epoch": epoch_done,
             # the epoch the step count belongs to (1-based): the one just finished at an epoch
             # end, else the one running, so a page never reads "epoch 2/2, step 7/7" for epoch 1
             "current_epoch": finished_epoch if finished_epoch is not None else self.epoch + 1,
             "epochs": self.config.epochs, "step": step, "steps_per_epoch": self.steps_per_epoch,
             "eta_seconds": None if remaining is None else max(0.0, round(remaining, 1)),
             "time": time.time()})
+
+
+def write_phase(out: Path, phase: str, config) -> None:
+    """status.json before the training loop starts: what the run is doing meanwhile
+    ("loading data", "building the model"), so a page has more to say than "running"."""
+    write_json_atomic(out / "status.json", {
+        "state": "running", "phase": phase, "epoch": 0, "current_epoch": 1, "epochs": config.epochs,
+        "step": 0, "steps_per_epoch": None, "eta_seconds": None, "time": time.time()})
 
 
 def make_callbacks(config, out: Path, probe_batch, steps_per_epoch, data_source="", resumed_epoch=0,

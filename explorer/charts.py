@@ -77,22 +77,27 @@ def training_curves(runs: list[tuple[str, dict]], title: str = "Training", resid
     colors = kind_colors(residual if residual is not None else [None] * len(runs))
     epochs_seen, rates = set(), []
     for (label, history), color in zip(runs, colors):
-        epochs = history.get("epochs", [])
-        x = [e["epoch"] for e in epochs]
-        epochs_seen.update(x)
-        rates += [e["learning_rate"] for e in epochs]
-        common = dict(mode="lines+markers", marker=dict(size=5), legendgroup=label)
+        series = _curve_series(history)
+        for x, _ in series.values():
+            epochs_seen.update(x)
+        rates += series["learning_rate"][1]
         for key, col, name, dash, legend in (("loss", 1, "train loss", "solid", True),
                                              ("val_loss", 1, "test loss", "dash", True),
                                              ("accuracy", 2, "train acc", "solid", True),
                                              ("val_accuracy", 2, "test acc", "dash", True),
                                              ("learning_rate", 3, "lr", "dot", False)):
-            fig.add_trace(go.Scatter(x=x, y=[e[key] for e in epochs], name=f"{label} {name}",
-                                     line=dict(color=color, dash=dash), showlegend=legend, **common), 1, col)
+            x, y = series[key]
+            # per-step points as a line; the per-epoch points (test, or a run without steps) marked
+            marked = not history.get("steps", {}).get("step") or key.startswith("val_")
+            fig.add_trace(go.Scatter(x=x, y=y, name=f"{label} {name}", legendgroup=label,
+                                     mode="lines+markers" if marked else "lines", marker=dict(size=5),
+                                     line=dict(color=color, dash=dash), showlegend=legend), 1, col)
     fig.update_xaxes(title_text="epoch")
     if len(epochs_seen) == 1:  # one point: an axis around its epoch, not -0.5 .. 1
         (epoch,) = epochs_seen
         fig.update_xaxes(range=[epoch - 1, epoch + 1], dtick=1)
+    elif epochs_seen:  # from the start of training: a curve mid-epoch 1 is not stretched to fill
+        fig.update_xaxes(range=[0, max(max(epochs_seen), 1) * 1.02])
     fig.update_yaxes(rangemode="tozero", row=1, col=1)
     fig.update_yaxes(range=[0, 1], row=1, col=2)
     if rates and max(rates) > 0:
@@ -100,6 +105,20 @@ def training_curves(runs: list[tuple[str, dict]], title: str = "Training", resid
     fig.update_layout(title=title, height=360, margin=dict(l=40, r=10, t=60, b=40),
                       legend=dict(orientation="h", y=-0.25), template="plotly_white")
     return fig
+
+
+def _curve_series(history: dict) -> dict:
+    """(x in epochs, y) per curve of `training_curves`: the training loss, accuracy and rate
+    from the per-step running means where the run logged them (epochs in fractions), else
+    per epoch; the test curves per epoch, always."""
+    epochs = history.get("epochs", [])
+    steps = history.get("steps", {})
+    per_epoch = [e["epoch"] for e in epochs]
+    series = {key: (per_epoch, [e.get(key) for e in epochs])
+              for key in ("loss", "val_loss", "accuracy", "val_accuracy", "learning_rate")}
+    if steps.get("step"):
+        series.update({key: (steps["epoch"], steps[key]) for key in ("loss", "accuracy", "learning_rate")})
+    return series
 
 
 def gradient_heatmaps(runs: list[tuple[str, dict]], title: str = "Per-layer gradient norm") -> go.Figure:

@@ -50,9 +50,10 @@ def cmd_build(args):
 
 
 def cmd_train(args):
+    from . import cluster as clusters
     from .config import TrainConfig
-    from .training import train
 
+    cluster = clusters.from_env()  # first: a cluster run picks Keras' backend before Keras loads
     if args.config:
         try:
             values = json.loads(Path(args.config).read_text())
@@ -65,8 +66,19 @@ def cmd_train(args):
         config = TrainConfig.from_dict(values).validate()
     else:
         config = _config_from_args(args)
-    result = train(config, args.out, verbose=1 if sys.stdout.isatty() else 2,
-                   log=lambda m: print(m, flush=True))
+    if cluster:
+        clusters.per_worker_batch(config.batch_size, cluster.size)  # refused before the wait to join
+        clusters.start(cluster)
+    from .training import train
+
+    with clusters.run_folder(args.out, cluster) as folder:
+        result = train(config, folder, verbose=1 if sys.stdout.isatty() else 2,
+                       log=lambda m: print(m, flush=True))
+        if cluster:  # the workers of one run agree on their final weights: the digests say so
+            result.update(worker=cluster.index, workers=cluster.size,
+                          weights_digest=clusters.weights_digest(Path(folder) / "model.keras"))
+            if not cluster.chief:
+                result["path"] = None  # its copy of the run is gone when this command ends
     print(json.dumps(result), flush=True)
 
 
@@ -86,7 +98,7 @@ def _config_from_args(args):
 def cmd_evaluate(args):
     from .checkpoints import evaluate
 
-    print(json.dumps(evaluate(args.checkpoint, args.data, limit=args.limit or None)))
+    print(json.dumps(evaluate(args.checkpoint, args.data, limit=args.limit or None, tta=args.tta)))
 
 
 def cmd_classify(args):
@@ -97,7 +109,7 @@ def cmd_classify(args):
     failed = []
     for image in args.images:
         try:
-            top, _ = classify(model, image, top=args.top)
+            top, _ = classify(model, image, top=args.top, tta=args.tta)
         except ValueError as err:  # say which file, and go on with the others
             print(f"error: {image}: {err}", file=sys.stderr)
             failed.append(image)
@@ -141,6 +153,14 @@ def cmd_ship(args):
     print(json.dumps(ship(args.run, args.name, args.data)))
 
 
+def cmd_remeasure(args):
+    from .pretrained import remeasure
+
+    for name in args.names:
+        entry = remeasure(name, args.data)
+        print(json.dumps({key: entry[key] for key in ("name", "test_accuracy", "test_accuracy_tta", "n")}))
+
+
 def _checkpoints(args) -> list[str]:
     return [args.checkpoint] + ([args.compare] if args.compare else [])
 
@@ -150,7 +170,7 @@ def cmd_lesion(args):
 
     names = _checkpoints(args)
     # the budgets guard the app's shared host; here the user's own machine does the work
-    results = lesion_study(names, args.samples, names, args.data, budget=False)
+    results = lesion_study(names, args.samples, names, args.data, budget=False, use_stored=False)
     for result in results:
         if args.json:
             print(json.dumps(result))
@@ -169,7 +189,7 @@ def cmd_landscape(args):
     names = _checkpoints(args)
     # the budgets guard the app's shared host; here the user's own machine does the work
     results = landscape_study(names, args.steps, args.samples, names, span=args.span, source=args.data,
-                              seed=args.seed, budget=False)
+                              seed=args.seed, budget=False, use_stored=False)
     for result in results:
         result["summary"] = landscape_summary(result)
     if args.json:
@@ -248,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="the archive or folder to evaluate on")
     p.set_defaults(func=cmd_ship)
 
+    p = sub.add_parser("remeasure", help="evaluate shipped checkpoints again (flips included) into the manifest")
+    p.add_argument("names", nargs="+", help="manifest names, e.g. resnet20_v1")
+    p.add_argument("--data", required=True, help="the archive or folder to evaluate on")
+    p.set_defaults(func=cmd_remeasure)
+
     p = _checkpoint_parser(sub, "lesion", "test accuracy with each block deleted (Veit et al. 2016)",
                            compare=True)
     p.add_argument("--samples", type=int, default=1000, help="test images to use")
@@ -268,10 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", help="image files (any format the Classify tab takes)")
     p.add_argument("--top", type=int, default=5, choices=range(1, 11), metavar="1-10")
     p.add_argument("--json", action="store_true", help="one JSON line per image")
+    p.add_argument("--tta", default="none", choices=["none", "flip"],
+                   help="flip: average with the mirror image's probabilities")
     p.set_defaults(func=cmd_classify)
 
     p = _checkpoint_parser(sub, "evaluate", "test accuracy of a .keras checkpoint")
     p.add_argument("--limit", type=int, default=0, help="first N test images (0: all)")
+    p.add_argument("--tta", default="none", choices=["none", "flip"],
+                   help="flip: also the accuracy with the mirror images' probabilities averaged in")
     p.add_argument("--json", action="store_true", help="print one JSON line (the default)")
     p.set_defaults(func=cmd_evaluate)
     add_study_commands(sub)

@@ -54,6 +54,13 @@ def cmd_shattered(args):
     print(json.dumps(result) if args.json else shattered_reading(result).replace("**", ""))
 
 
+def cmd_precompute(args):
+    from .stored import precompute
+
+    written = precompute(args.names, args.data, log=lambda line: print(line, flush=True))
+    print(json.dumps({"written": [str(path) for path in written]}))
+
+
 def add_study_commands(sub) -> None:
     """Adds the paths, signals and shattered subcommands to `sub` (argparse subparsers)."""
 
@@ -88,3 +95,9 @@ def add_study_commands(sub) -> None:
     p.add_argument("--data", help="keras, synthetic, or an archive/folder (default $EXPLORER_DATA)")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     p.set_defaults(func=cmd_shattered)
+
+    p = sub.add_parser("precompute", help="measure the app's default lesion studies and landscapes of shipped "
+                                           "checkpoints once, into pretrained/studies/")
+    p.add_argument("names", nargs="+", help="manifest names, e.g. resnet56_v1 plain56_v1")
+    p.add_argument("--data", required=True, help="the archive the app measures on")
+    p.set_defaults(func=cmd_precompute)

@@ -23,6 +23,7 @@ MAX_BATCH_SIZE = 4096
 MAX_CUTOUT = 31  # a cutout square must leave some of the 32x32 image
 MAX_STEPS_PER_EXECUTION = 1000
 MAX_GRAD_EVERY = 1_000_000  # steps between gradient-norm logs; more is the same as off
+MAX_LOG_POINTS = 10_000  # per epoch; more than its steps is the same as every step
 MAX_LEARNING_RATE = 10.0  # exclusive: a peak rate at or above it only diverges
 MAX_RUN_SECONDS = 1e7  # exclusive; about 116 days
 
@@ -34,10 +35,11 @@ WHOLE_BOUNDS = {
     "epochs": (1, MAX_EPOCHS), "batch_size": (1, MAX_BATCH_SIZE),
     "steps_per_execution": (1, MAX_STEPS_PER_EXECUTION),
     "grad_every": (0, MAX_GRAD_EVERY), "seed": (0, MAX_SEED), "holdout": (0, MAX_SUBSET),
+    "log_points": (0, MAX_LOG_POINTS),
 }
 
 # Fields that describe how long to run, not what is trained: a resumed run may change them.
-BOOKKEEPING = ("max_seconds",)
+BOOKKEEPING = ("max_seconds", "log_points")
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,10 @@ class TrainConfig:
     # the run keeps the average only where it is better there, never chosen on the test set.
     holdout: int = 0
     # --- bookkeeping
+    # running means of the training loss and accuracy logged per epoch (0: per epoch only),
+    # so a curve moves during an epoch; taken at the ends of compiled calls, so at most
+    # steps per epoch / the calls' steps (see steps_per_call)
+    log_points: int = 20
     grad_every: int = 50  # steps between per-layer gradient-norm logs (0: off)
     seed: int = 0  # seeds the initial weights, the shuffle and every augmentation draw
     max_seconds: float = 0.0  # stop at the first epoch end after this wall time (0: none)
@@ -141,6 +147,7 @@ class TrainConfig:
             (self._within("test_subset"),
              f"test subset must be 0 (all) or a positive number up to {MAX_SUBSET}, got {self.test_subset!r}"),
             (self._within("grad_every"), f"grad_every must be 0 or more steps, at most {MAX_GRAD_EVERY}"),
+            (self._within("log_points"), f"log points must be 0 to {MAX_LOG_POINTS} per epoch"),
             (self._within("cutout"), f"cutout must be 0 to {MAX_CUTOUT} pixels"),
             (self._within("seed"), f"seed must be a whole number from 0 to {MAX_SEED}"),
             (self._within("steps_per_execution"),
@@ -160,6 +167,57 @@ class TrainConfig:
             if not ok:
                 raise ValueError(message)
         return self
+
+
+def steps_per_call(most: int, steps_per_epoch: int) -> int:
+    """The steps Keras runs per compiled call: the largest divisor of `steps_per_epoch` up
+    to `most`.
+
+    Keras runs whole calls. On the training stream, which runs on from one epoch into the
+    next (see `make_datasets`), a call that crossed an epoch's end would take the next
+    epoch's batches: 39 steps an epoch in calls of 10 trained 40, 40, 37 and left the last
+    epoch with none.
+
+    Args:
+        most: `TrainConfig.steps_per_execution`.
+        steps_per_epoch: training steps in one epoch.
+
+    Returns:
+        A divisor of `steps_per_epoch` between 1 and `most`.
+    """
+    return max(d for d in range(1, min(most, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
+
+
+# A job started from the page shows at least this many points on its curves and columns in
+# its gradient heatmap, where its images allow it (see `page_job`).
+PAGE_JOB_POINTS = 24
+MIN_PAGE_BATCH = 32  # a tiny subset trains in smaller batches, down to this, for more steps
+CIFAR_TRAINING_IMAGES = 50_000  # what a subset of 0 (all) means for the page's jobs
+
+
+def page_job(config: TrainConfig) -> TrainConfig:
+    """A page's job, so that a brief one is visibly alive: logged every compiled call.
+
+    Calls of at most 10 steps, fewer where the run has fewer than 24 of them (each call's end
+    logs the curves' running means and the gradient norms: Keras reports nothing within a
+    call); a subset too small for 24 steps of 128 images trains in smaller batches (down to
+    32). A default page job (5,000 images, 3 epochs) keeps batches of 128 in calls of 3 steps.
+
+    Args:
+        config: the job as requested.
+
+    Returns:
+        The config with `batch_size`, `steps_per_execution`, `grad_every` and `log_points` set.
+    """
+    images = config.subset or CIFAR_TRAINING_IMAGES
+    if config.holdout:
+        images = max(1, images - config.holdout)
+    batch = min(config.batch_size, max(MIN_PAGE_BATCH, images * config.epochs // PAGE_JOB_POINTS))
+    steps_per_epoch = max(1, images // batch)
+    total = steps_per_epoch * config.epochs
+    per_call = steps_per_call(min(config.steps_per_execution, max(1, total // PAGE_JOB_POINTS)), steps_per_epoch)
+    return dataclasses.replace(config, batch_size=batch, steps_per_execution=per_call, grad_every=per_call,
+                               log_points=steps_per_epoch // per_call).validate()
 
 
 def _real(value) -> bool:

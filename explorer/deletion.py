@@ -52,12 +52,13 @@ def _deletion(path: str, stamp: int, samples: int, source, index: int) -> tuple[
     """(accuracy with the block, without its residual branch, images): the lesion's code and images."""
     from .checkpoints import load
     from .data import load_cifar10
-    from .insight import _accuracy
+    from .insight import lesioned_accuracy
 
     model = load(path)
     data = load_cifar10(source)
     x, y = data.x_test[:samples], data.y_test[:samples]
-    return round(_accuracy(model, x, y, ()), 4), round(_accuracy(model, x, y, (index,)), 4), len(y)
+    intact, without = lesioned_accuracy(model, x, y, ()), lesioned_accuracy(model, x, y, (index,))
+    return round(intact, 4), round(without, 4), len(y)
 
 
 def delete_block(checkpoint_path, block, samples=OVERLAY_SAMPLES, source=None, budget=True) -> dict:

@@ -27,6 +27,7 @@ from .graph_layout import (
     block_node,
     block_size,
     expanded_block,
+    expanded_width,
     fmt_shape,
     part_node,
     stack_nodes,
@@ -195,10 +196,11 @@ def _signature(block: BlockPlan) -> tuple:
     return (block.units, block.shortcut, block.shortcut_bn, block.in_shape, block.out_shape, block.post_activation)
 
 
-def stage_items(blocks: list[BlockPlan]) -> list[list[BlockPlan]]:
+def stage_items(blocks: list[BlockPlan], single: str | None = None) -> list[list[BlockPlan]]:
     """A stage's blocks as the graph draws them, left to right: single blocks (lists of one)
     and, when the stage holds more than a row, stacks (longer lists) for each run of identical
-    blocks, its first and last `KEEP` blocks left single."""
+    blocks, its first and last `KEEP` blocks left single; the block named `single` always
+    stands alone (a stack it was in is split around it)."""
     if len(blocks) <= ROW_BLOCKS:
         return [[block] for block in blocks]
     runs = []
@@ -213,14 +215,23 @@ def stage_items(blocks: list[BlockPlan]) -> list[list[BlockPlan]]:
             items += [[block] for block in run[:KEEP]] + [run[KEEP:-KEEP]] + [[block] for block in run[-KEEP:]]
         else:
             items += [[block] for block in run]
+    for i, item in enumerate(items):
+        names = [block.name for block in item]
+        if len(item) > 1 and single in names:
+            at = names.index(single)
+            items[i: i + 1] = [part for part in (item[:at], [item[at]], item[at + 1:]) if part]
+            break
     return items
 
 
-def _check_expand(expand, stage_count: int) -> str:
-    valid = {"none", "all"} | {f"stage{i}" for i in range(1, stage_count + 1)}
-    if not isinstance(expand, str) or expand not in valid:
-        raise ValueError(f"expand must be one of {', '.join(sorted(valid))}; got {expand!r}")
-    return expand
+def check_expand(expand, net: NetworkPlan) -> str:
+    """`expand` if `net` can be drawn so: "none", "all", "stageK" of one of its stages, or the
+    name of one of its blocks; raises ValueError naming the choices otherwise."""
+    valid = {"none", "all"} | {f"stage{i}" for i in range(1, net.blocks[-1].stage + 1)}
+    if isinstance(expand, str) and (expand in valid or expand in {block.name for block in net.blocks}):
+        return expand
+    raise ValueError(f"expand must be one of {', '.join(sorted(valid))} or a block's name "
+                     f"({net.blocks[0].name} to {net.blocks[-1].name}); got {str(expand)[:40]!r}")
 
 
 def build_graph(spec: ResNetSpec, expand: str = "none") -> Graph:
@@ -229,15 +240,18 @@ def build_graph(spec: ResNetSpec, expand: str = "none") -> Graph:
     Args:
         spec: the network to draw.
         expand: "none" draws one node per block; "stageK" draws the layers of stage K's
-            single blocks and blocks elsewhere; "all" draws the layers of every single block.
-            A stack of identical blocks stays a stack (its blocks' layers are those beside it).
+            single blocks and blocks elsewhere; "all" draws the layers of every single block;
+            a block's name ("stage2_block3") draws that block's layers only, the rest as
+            blocks. A stack of identical blocks stays a stack (its blocks' layers are those
+            beside it), split around a block expanded on its own.
 
     Raises:
-        ValueError: `expand` is not "none", "all" or "stageK" for a stage of the network.
+        ValueError: `expand` is not "none", "all", "stageK" for a stage of the network, or
+            the name of one of its blocks.
     """
     net = plan(spec)
     stage_count = net.blocks[-1].stage
-    expand = _check_expand(expand, stage_count)
+    expand = check_expand(expand, net)
     layers = layer_table(spec)
     members = {}
     for layer in layers:
@@ -251,15 +265,17 @@ def build_graph(spec: ResNetSpec, expand: str = "none") -> Graph:
         if stage > 1:
             prev = drawing.new_row(prev)
         top, draw_block = drawing.y, expanded_block if expand in ("all", f"stage{stage}") else block_node
-        items = stage_items(blocks)
+        items = stage_items(blocks, expand)
         stacks = sum(len(item) > 1 for item in items)
-        width = (ROW_BLOCKS - len(items) + stacks) / max(stacks, 1)  # stacks share what singles leave
+        alone = expanded_width(members[expand]) - 1 if expand in {b.name for b in blocks} else 0
+        width = (ROW_BLOCKS - len(items) + stacks - alone) / max(stacks, 1)  # stacks share what singles leave
         for item in items:
             size = block_size(item[0], smallest)
             if len(item) > 1:
                 prev = stack_nodes(drawing, item, members, prev, size, width)
             else:
-                prev = draw_block(drawing, item[0], members[item[0].name], prev, size)
+                draw = expanded_block if item[0].name == expand else draw_block
+                prev = draw(drawing, item[0], members[item[0].name], prev, size)
         label = f"stage {stage}: {fmt_shape(blocks[-1].out_shape)}, {len(blocks):,} blocks"
         drawing.graph.stage_spans.append((label, top, drawing.y))
     prev = drawing.room(prev, 1, RIGHT + 1)
@@ -273,7 +289,8 @@ def figure(spec: ResNetSpec, expand: str = "none", title: str | None = None, pai
     Args:
         spec: the network to draw.
         expand: "none" draws one node per block; "stageK" draws the layers of stage K;
-            "all" draws every single block's layers (see `build_graph`).
+            "all" draws every single block's layers; a block's name, that block's layers
+            (see `build_graph`); a twin is drawn the same way.
         title: the figure's title; None for the network's name, parameter and block counts.
         paint: a `graph_figure.Paint` that colours the blocks by a measurement; None for none.
         twin: (spec, Paint) of a second net drawn below on the same colour scale; None for none.
@@ -282,13 +299,13 @@ def figure(spec: ResNetSpec, expand: str = "none", title: str | None = None, pai
         A Plotly `go.Figure`.
 
     Raises:
-        ValueError: `expand` is not "none", "all" or "stageK" for a stage of the network.
+        ValueError: `expand` is not "none", "all", "stageK" or a block's name for the network.
     """
     totals = summarize(spec)["totals"]
     title = title or f"{spec.name}<br><sup>{totals['params']:,} parameters, {totals['blocks']:,} blocks</sup>"
     panels = [(build_graph(spec, expand), paint, paint.label if twin is not None and paint else "")]
     if twin is not None:
-        panels.append((build_graph(twin[0], "none"), twin[1], twin[1].label if twin[1] else twin[0].name))
+        panels.append((build_graph(twin[0], expand), twin[1], twin[1].label if twin[1] else twin[0].name))
     return draw(panels, title)
 
 

@@ -3,8 +3,9 @@
 stacks labelled "x n", the nodes. A `Paint` colours the blocks by a measurement (a colour
 bar, the value on hover); a second graph (the twin) is drawn below on the same colour scale.
 
-`MODEBAR` is the Plotly config a page passes with the figure: the camera saves SVG, a page
-adds PNG beside it (`PNG_OPTIONS`).
+Every node of a block (a collapsed block, a stacked one, the layers of an expanded one)
+carries the block's name as its point's customdata: a page reads it from Plotly's
+`plotly_click` to choose the block.
 """
 
 from __future__ import annotations
@@ -35,11 +36,6 @@ BAND_COLORS = ("#e3eaf3", "#f3efe6")
 UNMEASURED = "#c8c8c8"  # a block the overlay has no value for
 PX_PER_Y = 62  # figure height per unit of y
 X_RANGE = [-0.8, RIGHT + 1.8]
-# The modebar's camera saves SVG (vector, for slides and papers); PNG_OPTIONS are the same
-# for a raster copy (a page offers both).
-MODEBAR = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"],
-           "toImageButtonOptions": {"format": "svg", "filename": "resnet-architecture"}}
-PNG_OPTIONS = {"format": "png", "filename": "resnet-architecture", "scale": 2}
 
 
 @dataclass(frozen=True)
@@ -124,7 +120,8 @@ def _node_traces(graph: Graph, dy: float, paint: Paint | None, scatter) -> list[
         traces.append(scatter(
             x=[n["x"] for n in group], y=[n["y"] + dy for n in group], mode="markers+text",
             name=str(kind), showlegend=False, text=[n["label"] for n in group], textposition="bottom center",
-            textfont=dict(size=9), hovertext=hovers, hoverinfo="text", marker=marker))
+            textfont=dict(size=9), hovertext=hovers, hoverinfo="text", marker=marker,
+            customdata=[n.get("block", "") for n in group]))
     return traces
 
 

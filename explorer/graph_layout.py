@@ -151,7 +151,8 @@ def stack_nodes(drawing: Drawing, run: list[BlockPlan], members: dict, prev: dic
 
 
 def _shortcut_arc(drawing: Drawing, block: BlockPlan, members: list[Layer], block_input: dict, add: dict):
-    """An expanded block's shortcut, input to add; its own layers as one node above the path."""
+    """An expanded block's shortcut, input to add; its own layers as one node above the path
+    (part of the block: an overlay colours it, a click on it chooses the block)."""
     short = [member for member in members if member.shortcut]
     if not short:
         drawing.edge(block_input, add, "identity")
@@ -160,36 +161,44 @@ def _shortcut_arc(drawing: Drawing, block: BlockPlan, members: list[Layer], bloc
     node = drawing.node(short[0].name.split("_", 2)[-1], short[0].kind, hover(
         short[0].name, short[0].kind, short[-1].output_shape, sum(layer.params for layer in short),
         sum(layer.flops for layer in short), " + ".join(layer.detail for layer in short)),
-        dy=0.5, size=12, symbol="diamond")
+        dy=0.5, size=12, symbol="diamond", block=block.name)
     drawing.x = saved_x
     drawing.edge(block_input, node, block.shortcut)
     drawing.edge(node, add, block.shortcut)
 
 
-def _layer_node(drawing: Drawing, member: Layer, prev: dict, label: str = "", size: int | None = None) -> dict:
-    """One layer of an expanded block on the main path, a step after `prev`."""
+def _layer_node(drawing: Drawing, member: Layer, prev: dict, block: str, label: str = "",
+                size: int | None = None) -> dict:
+    """One layer of an expanded block on the main path, a step after `prev`; it carries its
+    block's name, so an overlay colours the block's layers and a click on one chooses it."""
     drawing.x += LAYER_STEP
     return drawing.node(label, member.kind, hover(member.name, member.kind, member.output_shape, member.params,
                                                   member.flops, member.detail),
-                        size=size or (12 if member.kind == "conv" else 7), after=prev)
+                        size=size or (12 if member.kind == "conv" else 7), after=prev, block=block)
+
+
+def expanded_width(members: list[Layer]) -> float:
+    """The x an expanded block takes: its main-path layers and the add, a gap before it."""
+    return (sum(1 for member in members if not member.shortcut and member.kind != "add") + 2) * LAYER_STEP
 
 
 def expanded_block(drawing: Drawing, block: BlockPlan, members: list[Layer], prev: dict, size: int = 16) -> dict:
     """An expanded block, node by node: main path, add and shortcut arc, ReLU after the add (v1);
     on a new row when it does not fit in this one."""
     main = [member for member in members if not member.shortcut and member.kind != "add"]
-    prev = block_input = drawing.room(prev, (len(main) + 2) * LAYER_STEP)
+    prev = block_input = drawing.room(prev, expanded_width(members))
     drawing.x += LAYER_STEP  # a gap between blocks
     add_layer = next((member for member in members if member.kind == "add"), None)
     tail = [member for member in main if add_layer is not None and member.name.endswith("_out")]
     for member in main:
         if member not in tail:
-            prev = _layer_node(drawing, member, prev, member.name.split("_", 2)[-1] if member.kind == "conv" else "")
+            prev = _layer_node(drawing, member, prev, block.name,
+                               member.name.split("_", 2)[-1] if member.kind == "conv" else "")
     if add_layer is not None:  # the add and the ReLU after it have no parameters and no multiply-adds
-        prev = add = _layer_node(drawing, add_layer, prev, "+", size=14)
+        prev = add = _layer_node(drawing, add_layer, prev, block.name, "+", size=14)
         _shortcut_arc(drawing, block, members, block_input, add)
     for member in tail:
-        prev = _layer_node(drawing, member, prev)
+        prev = _layer_node(drawing, member, prev, block.name)
     return prev
 
 

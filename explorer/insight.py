@@ -14,12 +14,27 @@ import time
 
 import numpy as np
 
+from . import stored
 from .checkpoints import load, load_checkpoint
 from .data import load_cifar10
+from .lesion_pass import accuracies_with_each_block_deleted
 from .limits import check_landscape_request, check_lesion_request, landscape_values, lesion_samples
 
 
-def _accuracy(model, x, y, drop, batch_size=250) -> float:
+def lesioned_accuracy(model, x, y, drop, batch_size=250) -> float:
+    """The accuracy of `model` on (x, y) with some blocks' residual branches deleted: the
+    lesion study's measurement, and a single block's deletion (`deletion.delete_block`).
+
+    Args:
+        model: a loaded `ResNet` (its weights are read, never changed).
+        x: raw uint8 images in [0, 255], (n, *spec.input_shape).
+        y: integer class labels, (n,).
+        drop: indices of the blocks whose residual branch is deleted; () for the intact net.
+        batch_size: images per forward pass.
+
+    Returns:
+        The fraction of images classified right (0.0 for no images).
+    """
     import tensorflow as tf
 
     correct = 0
@@ -55,20 +70,14 @@ def lesion(checkpoint, source: str | None = None, samples: int = 1000, progress=
     model = load(checkpoint)  # shared: the lesion skips blocks in the forward pass, never a weight
     data = load_cifar10(source)
     x, y = data.x_test[:samples], data.y_test[:samples]
-    baseline = _accuracy(model, x, y, ())
-    residual = model.spec.residual
-    names, accuracy, downsampling = [], [], []
-    for i, block in enumerate(model.blocks):
-        report(i / len(model.blocks), f"deleting {block.name}")
-        names.append(block.name)
-        downsampling.append(block.plan.downsamples)
-        if not block.droppable:
-            accuracy.append(None)
-            continue
-        accuracy.append(round(_accuracy(model, x, y, (i,)), 4))
-    return {"baseline": round(baseline, 4), "blocks": names, "accuracy": accuracy,
-            "downsampling": downsampling, "residual": residual, "n": len(y),
-            "model": model.spec.name}
+    blocks = model.blocks
+    # every deletion starts from its block's input in the intact pass (see lesion_pass)
+    baseline, without = accuracies_with_each_block_deleted(
+        model, x, y, lambda i: report(i / len(blocks), f"deleting {blocks[i].name}"))
+    return {"baseline": round(baseline, 4), "blocks": [block.name for block in blocks],
+            "accuracy": [None if value is None else round(value, 4) for value in without],
+            "downsampling": [block.plan.downsamples for block in blocks], "residual": model.spec.residual,
+            "n": len(y), "model": model.spec.name}
 
 
 def name_apart(results: list[dict], checkpoints: list[str]) -> list[dict]:
@@ -310,7 +319,7 @@ def landscape_reading(results: list[dict]) -> str:
 
 
 def lesion_study(checkpoints, samples=1000, names=None, source: str | None = None, progress=None,
-                 budget: bool = True) -> list[dict]:
+                 budget: bool = True, use_stored: bool = True) -> list[dict]:
     """The lesion study of one checkpoint or more, side by side (see `lesion`).
 
     Args:
@@ -320,6 +329,8 @@ def lesion_study(checkpoints, samples=1000, names=None, source: str | None = Non
         source: the data source whose test split is used; None for the default.
         progress: optional `progress(fraction, text)` callback, passed to each `lesion`.
         budget: refuse a request over this host's budget; False for the command line.
+        use_stored: serve a shipped checkpoint's result measured once at these settings
+            (see `stored`); False measures every checkpoint now (the command line).
 
     Returns:
         The `lesion` results, one per checkpoint, in order.
@@ -329,12 +340,13 @@ def lesion_study(checkpoints, samples=1000, names=None, source: str | None = Non
             or the data cannot be had.
     """
     samples = check_lesion_request(samples, checkpoints, budget)
-    results = [lesion(path, source, samples, progress=progress) for path in checkpoints]
+    results = [(use_stored and stored.lookup("lesion", path, {"samples": samples}, source))
+               or lesion(path, source, samples, progress=progress) for path in checkpoints]
     return name_apart(results, [str(path) for path in checkpoints] if names is None else names)
 
 
 def landscape_study(checkpoints, steps=9, samples=128, names=None, span=1.0, source: str | None = None,
-                    progress=None, seed=0, budget: bool = True) -> list[dict]:
+                    progress=None, seed=0, budget: bool = True, use_stored: bool = True) -> list[dict]:
     """The loss landscape of one checkpoint or more, side by side (see `loss_landscape`).
 
     Args:
@@ -345,6 +357,7 @@ def landscape_study(checkpoints, steps=9, samples=128, names=None, span=1.0, sou
         source: the data source whose test split is used; None for the default.
         progress: optional `progress(fraction, text)` callback, passed to each landscape.
         budget: refuse a request over this host's budget; False for the command line.
+        use_stored: as for `lesion_study`.
 
     Returns:
         The `loss_landscape` results, one per checkpoint, in order, each with "seconds": the
@@ -356,7 +369,12 @@ def landscape_study(checkpoints, steps=9, samples=128, names=None, span=1.0, sou
     """
     steps, samples = check_landscape_request(steps, samples, checkpoints, span, seed, budget)
     results = []
+    settings = {"steps": steps, "samples": samples, "span": span, "seed": seed}
     for path in checkpoints:
+        kept = use_stored and stored.lookup("landscape", path, settings, source)
+        if kept:  # its "seconds" are those of the measurement it keeps
+            results.append(kept)
+            continue
         start = time.perf_counter()
         result = loss_landscape(path, source, samples, steps, span, seed, progress)
         result["seconds"] = round(time.perf_counter() - start, 1)

@@ -163,7 +163,7 @@ class JobManager:
                 "residual": job.config.residual,
                 "epoch": live.get("epoch", len(history.get("epochs", []))),
                 "epochs": job.config.epochs, "step": live.get("step", 0),
-                "current_epoch": live.get("current_epoch"),
+                "current_epoch": live.get("current_epoch"), "phase": live.get("phase"),
                 "steps_per_epoch": live.get("steps_per_epoch"), "eta_seconds": live.get("eta_seconds"),
                 "queue_position": position, "device": live.get("device", ""),
                 "data": live.get("data", job.config.data), "history": history, "error": job.error,
@@ -311,7 +311,9 @@ class JobManager:
             with open(job.out / "train.log", "ab") as log:  # the child keeps its own copy
                 job.process = subprocess.Popen(
                     args, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1],
-                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                    # a job trains on the app's machine: a TF_CONFIG the app was started with
+                    # must not make it a worker of a cluster run (those are the CLI's)
+                    env={**{k: v for k, v in os.environ.items() if k != "TF_CONFIG"}, "PYTHONUNBUFFERED": "1"},
                     preexec_fn=_die_with_parent)  # noqa: PLW1509 - one C call, no locks
         except (OSError, subprocess.SubprocessError) as err:
             self._finish(job, "failed", f"could not start training: {err}")

@@ -15,6 +15,7 @@ a link never fails to open.
 from __future__ import annotations
 
 import dataclasses
+import re
 from urllib.parse import urlencode
 
 from .plans import plan
@@ -52,7 +53,7 @@ def _architecture(params: dict, ignored: list) -> dict:
     readers = {"depth": lambda v: whole_number(v, "depth", 1, 2000), "version": lambda v: whole_number(v, "version", 1, 2),
                "family": lambda v: _one_of(v, "family", FAMILIES), "residual": lambda v: as_bool(v, "residual"),
                "shortcut": lambda v: _one_of(v, "shortcut", SHORTCUTS), "twin": lambda v: as_bool(v, "twin"),
-               "expand": lambda v: _one_of(v, "expand", ("none", "all", "stage1", "stage2", "stage3", "stage4"))}
+               "expand": _expand}
     _read(params, readers, values, ignored)
     try:
         spec = make_spec(values["depth"], values["version"], values["family"], values["residual"], values["shortcut"])
@@ -60,10 +61,24 @@ def _architecture(params: dict, ignored: list) -> dict:
         ignored.append(f"depth={params.get('depth', values['depth'])} ({err})")
         values.update(depth=ARCHITECTURE_DEFAULTS["depth"] if values["family"] == "cifar" else 50, version=1)
         spec = make_spec(values["depth"], values["version"], values["family"], values["residual"], values["shortcut"])
-    if values["expand"].startswith("stage") and int(values["expand"][5:]) > plan(spec).blocks[-1].stage:
+    blocks = plan(spec).blocks
+    if re.fullmatch(r"stage\d", values["expand"]) and int(values["expand"][5:]) > blocks[-1].stage:
         ignored.append(f"expand={values['expand']} ({spec.name} has no such stage)")
         values["expand"] = "none"
+    elif "_" in values["expand"] and values["expand"] not in {block.name for block in blocks}:
+        ignored.append(f"expand={values['expand']} ({spec.name} has no such block)")
+        values["expand"] = "none"
     return values
+
+
+def _expand(value) -> str:
+    """An expansion a link may ask for: none, all, stage1..stage4 or a block's name (whether
+    the net has it is checked once the net is known)."""
+    if value in ("none", "all", "stage1", "stage2", "stage3", "stage4") or re.fullmatch(
+            r"stage[1-4]_block[1-9]\d{0,2}", str(value)):
+        return value
+    raise ValueError("expand must be one of none, all, stage1, stage2, stage3, stage4 or a block's name "
+                     "(stage2_block3)")
 
 
 def _gradients(params: dict, ignored: list) -> dict:

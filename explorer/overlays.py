@@ -34,7 +34,7 @@ from .graph_figure import Paint
 from .limits import lesion_samples
 from .models import checkpoint_spec
 from .plans import plan
-from .probes import check_request, gradient_flow
+from .probes import check_request, gradient_flow, largest_batch, probe_batch, probe_fn, twins
 from .specs import ResNetSpec, make_spec, whole_number
 
 KINDS = ("gradient", "gradient_trained", "gradient_training", "lesion", "branch_share", "ratio")
@@ -70,24 +70,18 @@ def file_stamp(path) -> tuple[str, int]:
 
 def _probe_images(depth: int, source):
     """The gradient probes' batch for a net of `depth` (their size and seed: the same images)."""
-    from .probes import _largest_batch, probe_batch
-
-    return probe_batch(_largest_batch(depth, 64), source, 0)
+    return probe_batch(largest_batch(depth, 64), source, 0)
 
 
 def _init_model(spec: ResNetSpec):
     """The net of `spec` at initialization: the gradient lab's twin, the same weights (seed 0)."""
-    from .probes import twins
-
     residual, plain = twins(spec.depth, spec.version, 0, spec.shortcut)
     return residual if spec.residual else plain
 
 
 def _block_gradients(model, x, y) -> list[float]:
     """||dL/d(block output)|| per block, as `probes.gradient_flow` measures it."""
-    from .probes import _probe_fn
-
-    return [float(v) for v in _probe_fn(model, compiled=False)(x, y)[1].numpy()]
+    return [float(v) for v in probe_fn(model, compiled=False)(x, y)[1].numpy()]
 
 
 def _branch_shares(model, x) -> list[float | None]:
@@ -313,14 +307,19 @@ def overlay(depth, version, kind, checkpoint_path=None, history=None, epoch=None
     return _with_checkpoint(kind, checkpoint_path, history, epoch, source, samples, progress, budget)
 
 
-def overlay_figure(result: dict):
+def overlay_figure(result: dict, expand: str = "none"):
     """The whole-net graph coloured by an `overlay` result, its twin below on the same scale.
 
     Args:
         result: as returned by `overlay`.
+        expand: how the nets are drawn (see `graph.build_graph`): "none", "stageK", "all" or
+            a block's name; an expanded block's layers take its colour and value.
 
     Returns:
         A Plotly `go.Figure`: a colour bar, each block's value on hover.
+
+    Raises:
+        ValueError: `expand` names no stage or block of the net measured.
     """
     kind = check_kind(result["overlay"])
     quantity, log, center, what = KIND_INFO[kind]
@@ -334,5 +333,5 @@ def overlay_figure(result: dict):
         twin = (ResNetSpec.from_config(result["twin_net"]), paint(result["twin_values"], result["twin_label"]))
     said = f"{result['label']} (top) and {result['twin_label']} (below), one colour scale" if twin else result["label"]
     title = f"{result['model']}: {what}<br><sup>{said}; hover a block for its value</sup>"
-    return graph_figure(ResNetSpec.from_config(result["net"]), "none", title,
+    return graph_figure(ResNetSpec.from_config(result["net"]), expand, title,
                         paint(result["values"], result["label"]), twin)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .cluster import log_shard, per_worker_batch, shard
 from .config import TrainConfig
 from .data import Dataset
 from .models import tensorflow_backend
@@ -101,10 +102,17 @@ def augment_numpy(images: np.ndarray, crop_padding: int = 4, cutout: int = 0,
 def _numpy_datasets(x_train, y_train, x_test, y_test, num_classes, config, initial_epoch):
     """`make_datasets` for Keras backends without tf.data: a generator over the same
     epochs, each drawn from NumPy generators seeded by (seed, epoch) and (seed, epoch, batch),
-    so a resumed run again sees what an uninterrupted one does."""
+    so a resumed run again sees what an uninterrupted one does. In a cluster run (see
+    `cluster`) each worker yields its own rows of every batch: `batch_size` is the global batch."""
     eye = np.eye(num_classes, dtype=np.float32)
     size = config.batch_size
     drop_remainder = len(x_train) >= size
+    worker, workers = shard()
+    local = per_worker_batch(size, workers)
+    rows = slice(worker * local, (worker + 1) * local)
+    if workers > 1 and not drop_remainder:  # the workers' shards of a partial batch would differ in size
+        raise ValueError(f"a cluster run needs at least one whole batch of {size} training images, "
+                         f"got {len(x_train)}")
 
     def stream():
         for epoch in range(initial_epoch, config.epochs):
@@ -113,7 +121,12 @@ def _numpy_datasets(x_train, y_train, x_test, y_test, num_classes, config, initi
             for step, start in enumerate(range(0, stop, size)):
                 index = order[start: start + size]
                 rng = np.random.default_rng([config.seed, epoch, step + 1])
-                yield augment_numpy(x_train[index], 4, config.cutout, rng), eye[y_train[index]]
+                if workers > 1 and step == 0:
+                    log_shard(epoch, index[rows])
+                # the whole batch is augmented, then this worker's rows kept: the draws stay
+                # those of one process (a sliver of a step's time), so N workers train on
+                # the batches one would
+                yield augment_numpy(x_train[index], 4, config.cutout, rng)[rows], eye[y_train[index[rows]]]
 
     return stream(), (x_test, eye[y_test]), len(x_train)
 

@@ -21,16 +21,25 @@ from .models import BUILD_LOCK, build_model, weight_layers
 from .numbers import magnitude
 from .specs import MAX_DEPTH, MAX_SEED, MAX_VERSION, make_spec, whole_number
 
-MAX_PROBE_BATCH = 512  # images in one probe batch (deep nets get fewer, see `_largest_batch`)
+MAX_PROBE_BATCH = 512  # images in one probe batch (deep nets get fewer, see `largest_batch`)
 MAX_SWEEP_DEPTHS = 8  # depths in one sweep: each is a pair of nets built and probed
 
 
-def _probe_fn(model, compiled: bool):
-    """(pixels, labels) -> (kernel norms, block-output norms, loss) for `model`.
+def probe_fn(model, compiled: bool):
+    """The gradient probe of `model`, made once per model and kind (kept on the model).
 
     Compiled (a tf.function, traced once) for the training callback, which calls it
     thousands of times; eager for the lab, where tracing a deep net costs several times
-    more than the single forward and backward pass it would speed up.
+    more than the single forward and backward pass it would speed up. The probe runs in
+    training mode on copies of the variables, so the batch-norm averages stay untouched.
+
+    Args:
+        model: a built `ResNet`.
+        compiled: True for the tf.function, False for the eager function.
+
+    Returns:
+        A function (pixels, labels) -> (norms of dL/d(kernel) per conv and dense layer in the
+        order of `models.weight_layers`, norms of dL/d(block output) per block, the loss).
     """
     key = "_explorer_probe_compiled" if compiled else "_explorer_probe_eager"
     cached = getattr(model, key, None)
@@ -73,16 +82,24 @@ def kernel_gradient_norms(model, pixels, labels):
     Returns:
         (layer names, numpy array of norms), in the order of `models.weight_layers`.
     """
-    kernel_norms, _, _ = _probe_fn(model, compiled=True)(np.asarray(pixels), np.asarray(labels))
+    kernel_norms, _, _ = probe_fn(model, compiled=True)(np.asarray(pixels), np.asarray(labels))
     return [layer.name for layer in weight_layers(model)], kernel_norms.numpy()
 
 
 # ----------------------------------------------------------------------------- twins
 
 
-def _largest_batch(depth: int, requested: int) -> int:
-    """Caps the batch so the tape of a very deep net fits in memory: 64 images at depth 110,
-    32 at 218, 8 at 1202 (the tape holds every layer's activations)."""
+def largest_batch(depth: int, requested: int) -> int:
+    """The probe batch a net of `depth` gets: `requested`, capped so the tape of a very deep
+    net fits in memory (it holds every layer's activations).
+
+    Args:
+        depth: the net's weighted layers.
+        requested: the images asked for.
+
+    Returns:
+        At most `requested` images, and at most 64 at depth 110, 32 at 218, 8 from 880 on.
+    """
     return max(1, min(requested, max(8, 64 * 110 // depth)))
 
 
@@ -213,7 +230,7 @@ def gradient_flow(depth, version, batch_size=64, seed=0, source: str | None = No
     depth, version, batch_size, seed = check_request(depth, version, batch_size, seed)
     spec = make_spec(depth, version)
     report = progress or (lambda fraction, text: None)
-    batch_size = _largest_batch(spec.depth, batch_size)
+    batch_size = largest_batch(spec.depth, batch_size)
     report(0.05, "loading a batch of images")
     probe_batch(batch_size, source, seed)
     report(0.15, f"building {spec.name} and its plain twin")
@@ -245,7 +262,7 @@ def _measure(depth, version, batch_size, seed, source) -> FlowResult:
 
 def _probe(model, x, y, traced: bool):
     """Runs the traced probe (once `_trace_in_background` is done) or the eager one."""
-    kernels, blocks, loss = _probe_fn(model, compiled=traced)(x, y)
+    kernels, blocks, loss = probe_fn(model, compiled=traced)(x, y)
     return [layer.name for layer in weight_layers(model)], kernels.numpy(), blocks.numpy(), loss.numpy()
 
 
@@ -268,7 +285,7 @@ def _trace_in_background(model, x, y) -> None:
 
     def trace():
         try:
-            _probe_fn(model, compiled=True).get_concrete_function(
+            probe_fn(model, compiled=True).get_concrete_function(
                 tf.TensorSpec((None, *x.shape[1:]), tf.as_dtype(x.dtype)),
                 tf.TensorSpec((None, *y.shape[1:]), tf.as_dtype(y.dtype)))
             model._explorer_probe_ready = True
@@ -293,6 +310,8 @@ def sweep_depths(version, depths) -> tuple[int, list[int]]:
         ValueError: a value is malformed or out of range, or there are no depths or too many.
     """
     version = whole_number(version, "version", 1, MAX_VERSION)
+    if not isinstance(depths, (str, list, tuple)):  # None or a number from the API: list() would fail
+        raise ValueError(f'depths must be text such as "20, 56" or a list, got {str(depths)[:40]!r}')
     parts = str(depths).replace(";", ",").split(",") if isinstance(depths, str) else list(depths)
     values = [whole_number(part, "depth", 1, MAX_DEPTH) for part in parts if str(part).strip()]
     if not 1 <= len(values) <= MAX_SWEEP_DEPTHS:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from . import histories, pretrained
+from . import histories, pretrained, stored
+from .data import resolve_source
 from .numbers import magnitude
 
 
@@ -87,10 +88,10 @@ def lesion(progress=None, samples: int = 256, **_) -> tuple[str, str]:
     from . import insight
 
     names, paths = _shipped_pair()
-    results = insight.lesion_study(paths, samples, names, progress=progress)
+    results = insight.lesion_study(paths, samples, names, resolve_source()[0], progress=progress)
     costs = [_median_cost(result) for result in results]
     return _which(costs[0], costs[1], 0.05, "both about the same"), (
-        f"Measured now on {samples} test images: a median deletion costs {names[0]} {costs[0]:.1%} and "
+        f"{stored.provenance(results) or 'Measured now.'} On {samples} test images a median deletion costs {names[0]} {costs[0]:.1%} and "
         f"{names[1]} {costs[1]:.1%} of accuracy. " + insight.lesion_reading(results))
 
 
@@ -106,9 +107,9 @@ def landscape(progress=None, **_) -> tuple[str, str]:
     from . import insight
 
     names, paths = _shipped_pair()
-    results = insight.landscape_study(paths, 5, 64, names, progress=progress)
+    results = insight.landscape_study(paths, 5, 64, names, source=resolve_source()[0], progress=progress)
     shares = [insight.landscape_summary(result)["basin_fraction"] for result in results]
-    return _which(shares[0], shares[1], 0.02, "about the same"), "Measured now (a coarse 5x5 plane on 64 test images). " + insight.landscape_reading(results)
+    return _which(shares[0], shares[1], 0.02, "about the same"), f"A coarse 5x5 plane on 64 test images. {stored.provenance(results) or 'Measured now.'} " + insight.landscape_reading(results)
 
 
 def depth_limit(**_) -> tuple[str, str]:

@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 
 from .averaging import HoldoutEvaluation, keep_better_weights
-from .callbacks import make_callbacks, write_json_atomic
+from .callbacks import make_callbacks, write_json_atomic, write_phase
 from .checkpoints import evaluate
-from .config import BOOKKEEPING, TrainConfig
+from .config import BOOKKEEPING, TrainConfig, steps_per_call
 from .data import Dataset, load_cifar10
 from .models import tensorflow_backend
 from .pipeline import input_stats, make_datasets, split_training
@@ -37,15 +37,22 @@ from .specs import is_whole
 
 
 def choose_strategy():
-    """TF_CONFIG set: MultiWorkerMirroredStrategy; several GPUs (or several logical CPU
-    devices, for tests): MirroredStrategy; otherwise the default strategy. None under other
-    Keras backends (one device)."""
+    """Several GPUs (or several logical CPU devices, for tests): MirroredStrategy; otherwise
+    the default strategy. None under other Keras backends (one device, or `cluster`'s
+    data parallelism under JAX).
+
+    Raises:
+        ValueError: TF_CONFIG is set under TensorFlow: several machines train through
+            `python -m explorer train`, under JAX (see `cluster` for why not
+            MultiWorkerMirroredStrategy).
+    """
     if not tensorflow_backend():
         return None
     import tensorflow as tf
 
     if os.environ.get("TF_CONFIG"):
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        raise ValueError("TF_CONFIG is set: a cluster run is started by `python -m explorer train` on "
+                         "each worker and trains under JAX (explorer/cluster.py); unset TF_CONFIG here")
     gpus = tf.config.list_logical_devices("GPU")
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy()
@@ -179,25 +186,6 @@ def compile_model(config: TrainConfig, data: Dataset, steps_per_epoch: int):
     return model
 
 
-def steps_per_call(most: int, steps_per_epoch: int) -> int:
-    """The steps Keras runs per compiled call: the largest divisor of `steps_per_epoch` up
-    to `most`.
-
-    Keras runs whole calls. On the training stream, which runs on from one epoch into the
-    next (see `make_datasets`), a call that crossed an epoch's end would take the next
-    epoch's batches: 39 steps an epoch in calls of 10 trained 40, 40, 37 and left the last
-    epoch with none.
-
-    Args:
-        most: `TrainConfig.steps_per_execution`.
-        steps_per_epoch: training steps in one epoch.
-
-    Returns:
-        A divisor of `steps_per_epoch` between 1 and `most`.
-    """
-    return max(d for d in range(1, min(most, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
-
-
 def bench_train(config: TrainConfig, steps: int, data: Dataset | None = None) -> dict:
     """Images per second of the recipe's real training step (pipeline included).
 
@@ -310,16 +298,21 @@ def _backup_epoch(out: Path) -> int:
                          "choose another --out") from None
 
 
+def _check_same_run(saved: Path, config: TrainConfig) -> None:
+    """Refuses to resume the run whose config.json is `saved` with another config."""
+    if not saved.exists():
+        return
+    there, here = TrainConfig.from_dict(json.loads(saved.read_text())).to_dict(), config.to_dict()
+    differ = [key for key in here if key not in BOOKKEEPING and there.get(key) != here[key]]
+    if differ:  # name the fields: a relative --data from another folder reads as a new run
+        details = "; ".join(f"{key}: {there.get(key)!r} there, {here[key]!r} here" for key in differ[:4])
+        raise ValueError(f"{saved.parent} holds a different run ({saved}: {details}); resume it with the same "
+                         "options or choose another --out")
+
+
 def _train_in(out: Path, config: TrainConfig, data, verbose, log) -> dict:
     saved = out / "config.json"
-    if saved.exists():
-        previous = TrainConfig.from_dict(json.loads(saved.read_text()))
-        there, here = previous.to_dict(), config.to_dict()
-        differ = [key for key in here if key not in BOOKKEEPING and there.get(key) != here[key]]
-        if differ:  # name the fields: a relative --data from another folder reads as a new run
-            details = "; ".join(f"{key}: {there.get(key)!r} there, {here[key]!r} here" for key in differ[:4])
-            raise ValueError(f"{out} holds a different run ({saved}: {details}); resume it with the same "
-                             "options or choose another --out")
+    _check_same_run(saved, config)
     resumed_epoch = _backup_epoch(out)
     history_path = out / "history.json"
     finished = len(json.loads(history_path.read_text())["epochs"]) if history_path.exists() else 0
@@ -332,6 +325,8 @@ def _train_in(out: Path, config: TrainConfig, data, verbose, log) -> dict:
     import keras
 
     keras.utils.set_random_seed(config.seed)
+    if not done:
+        write_phase(out, "loading data", config)
     data = data if data is not None else load_cifar10(config.data or None)
     # written once the data is had: a mistyped --data must not bind the folder to it
     write_json_atomic(saved, config.to_dict())
@@ -343,6 +338,7 @@ def _train_in(out: Path, config: TrainConfig, data, verbose, log) -> dict:
     if resumed_epoch:
         log(f"resumed from epoch {resumed_epoch} (backup in {out / 'backup'})")
 
+    write_phase(out, "building the model", config)
     model = compile_model(config, data, steps_per_epoch)
     probe_batch = (data.x_train[:64], data.y_train[:64])
     callbacks = make_callbacks(config, out, probe_batch, steps_per_epoch, data.source, resumed_epoch,

@@ -1,7 +1,6 @@
 """Shared fixtures: a private data cache, a tiny generated CIFAR-style archive, and the
 optional real archive in ../shared (tests that need it skip cleanly when it is absent)."""
 
-import json
 import os
 
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # before anything imports TensorFlow
@@ -16,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.common import app_server
+from bench.common import app_server, untrained_checkpoints
 from explorer.specs import CIFAR_CLASSES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,23 +86,16 @@ def shared_archive() -> Path:
 
 
 @contextlib.contextmanager
-def running_app(tmp_path_factory, **extra_env):
+def running_app(tmp_path_factory, log_path=None, cwd=ROOT, **extra_env):
     """Starts `python app.py` on a free port with generated data, private runs and untrained
     checkpoints of its own, a ResNet-20 and its plain twin (tests need no shipped file);
-    yields its URL."""
-    from explorer.models import build_model
-    from explorer.specs import make_spec
-
-    pretrained = tmp_path_factory.mktemp("pretrained")
-    entries = []
-    for name, residual in (("r20_untrained", True), ("plain20_untrained", False)):
-        build_model(make_spec(20, 1, residual=residual)).save(pretrained / f"{name}.keras")
-        entries.append({"name": name, "file": f"{name}.keras", "test_accuracy": None, "depth": 20,
-                        "version": 1, "residual": residual, "shortcut": "projection"})
-    (pretrained / "manifest.json").write_text(json.dumps({"checkpoints": entries}))
+    yields its URL. Its output goes to `log_path` (else a folder of its own), `cwd` is its
+    working folder."""
+    pretrained = untrained_checkpoints(tmp_path_factory.mktemp("pretrained"))
     env = {"EXPLORER_DATA": "synthetic", "EXPLORER_RUNS": str(tmp_path_factory.mktemp("runs")),
            "EXPLORER_PRETRAINED": str(pretrained), **extra_env}
-    with app_server(log_path=tmp_path_factory.mktemp("log") / "app.log", **env) as url:
+    log_path = log_path or tmp_path_factory.mktemp("log") / "app.log"
+    with app_server(log_path=log_path, cwd=cwd, **env) as url:
         yield url
 
 

@@ -157,3 +157,28 @@ def test_classify_opens_on_the_most_accurate_shipped_checkpoint(tmp_path, monkey
         {"name": "plain56_v1", "file": "c.keras", "test_accuracy": 0.8447}]}))
     monkeypatch.setattr(pretrained, "PRETRAINED", tmp_path)
     assert pretrained.most_accurate([("x", "resnet20_v1")]) == "resnet56_v1"
+
+
+def test_a_block_clicked_on_the_graph_is_chosen_and_one_block_expands():
+    """The block panel: a click hands a block's name to the selector (checked against the net
+    on screen); its button expands that block; a new net drops a block it does not have."""
+    import gradio as gr
+
+    from ui.architecture import _expand_block, _fit_expand, expand_view
+    from ui.block_panel import choose_block
+
+    assert choose_block("stage3_block9", 56, 1, "cifar", True, "projection").value == "stage3_block9"
+    with pytest.raises(gr.Error, match="ResNet-20 v1 has no block 'stage3_block9'"):
+        choose_block("stage3_block9", 20, 1, "cifar", True, "projection")
+    drawn = {"drawn": {"depth": 20, "version": 1, "family": "cifar", "residual": True, "shortcut": "projection"}}
+    with pytest.raises(gr.Error, match="has no block"):  # an overlay drew ResNet-20: its blocks count
+        choose_block("stage3_block9", 56, 1, "cifar", True, "projection", drawn)
+    choice = _expand_block("stage2_block4")
+    assert choice.value == "stage2_block4" and ("stage2_block4's layers", "stage2_block4") in choice.choices
+    assert _fit_expand(56, 1, "cifar", True, "projection", "stage3_block9") == gr.skip()  # kept
+    assert _fit_expand(20, 1, "cifar", True, "projection", "stage2") == gr.skip()
+    assert _fit_expand(20, 1, "cifar", True, "projection", "stage3_block9") == "none"
+    figure, twin = expand_view(56, 1, "cifar", True, "projection", "stage2_block4", False)
+    names = {n for t in figure.data if t.mode == "markers+text" for n in t.customdata}
+    assert "stage2_block4" in names and any(t.name == "add" for t in figure.data)
+    assert twin["visible"] is False

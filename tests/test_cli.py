@@ -147,8 +147,10 @@ def test_ship_records_what_evaluate_prints(trained_run, tmp_path):
         result = run_cli("ship", out, "--name", "tiny", "--data", "synthetic", EXPLORER_PRETRAINED=str(pretrained))
         assert result.returncode == 0, result.stderr[-3000:]
     (entry,) = json.loads((pretrained / "manifest.json").read_text())["checkpoints"]
-    scores = json_lines(run_cli("evaluate", pretrained / "tiny.keras", "--data", "synthetic", "--json").stdout)[0]
+    scores = json_lines(run_cli("evaluate", pretrained / "tiny.keras", "--data", "synthetic", "--json",
+                                "--tta", "flip").stdout)[0]
     assert entry["test_accuracy"] == scores["test_accuracy"] and entry["n"] == scores["n"]
+    assert entry["test_accuracy_tta"] == scores["test_accuracy_tta"]
     assert entry["epochs"] == 1 and entry["depth"] == 20 and entry["residual"] is True
     from explorer.pretrained import sha256
 

@@ -214,3 +214,41 @@ def test_figure_uses_svg_at_every_depth():
     for name, expand in (("resnet110_v1", "none"), ("resnet50", "all"), ("resnet1202_v1", "none"),
                          ("resnet1202_v1", "all")):
         assert {trace.type for trace in graph.figure(get_spec(name), expand).data} == {"scatter"}, name
+
+
+@pytest.mark.parametrize("name, block", [("resnet20_v1", "stage2_block2"), ("resnet56_v2", "stage3_block6"),
+                                         ("resnet1202_v1", "stage2_block100"), ("resnet50", "stage4_block1")])
+def test_one_block_expanded_on_its_own_keeps_the_overview(name, block):
+    spec = get_spec(name)
+    g = graph.build_graph(spec, expand=block)
+    mine = [n for n in g.nodes if n.get("block") == block]
+    assert {n["kind"] for n in mine} >= {"conv", "bn", "add"}  # its layers, not one node
+    rows = [row for row in graph.layer_table(spec) if row.block == block]
+    shown = set(hover_names(n for n in mine if n["kind"] in LAYER_KINDS))
+    assert {row.name for row in rows if not row.shortcut} <= shown <= {row.name for row in rows}
+    others = {n["block"] for n in g.nodes if n.get("block") and n["block"] != block}
+    assert others == {b.name for b in plan(spec).blocks} - {block}  # every other block still drawn
+    assert not [n for n in g.nodes if n["kind"] in LAYER_KINDS and n.get("block") != block]
+    assert len({n["row"] for n in g.nodes}) == len({n["row"] for n in graph.build_graph(spec).nodes})
+    stacked = [(s["first"], s["last"]) for s in g.stacks]
+    assert all(not (s[0] <= block <= s[1]) or block in s for s in stacked)  # never inside a stack
+
+
+def test_a_block_expanded_inside_a_stack_splits_it():
+    g = graph.build_graph(get_spec("resnet1202_v1"), expand="stage2_block100")
+    assert [(s["first"], s["last"], s["count"]) for s in g.stacks if s["first"].startswith("stage2")] == [
+        ("stage2_block4", "stage2_block99", 96), ("stage2_block101", "stage2_block198", 98)]
+
+
+@pytest.mark.parametrize("expand", ["stage2_block4", "stage9_block1", "block1"])
+def test_expanding_a_block_the_net_has_not_is_refused(expand):
+    with pytest.raises(ValueError, match=r"expand must be one of .* or a block's name \(stage1_block1 to stage3_block3\)"):
+        graph.build_graph(get_spec("resnet20_v1"), expand=expand)
+
+
+def test_every_block_node_names_its_block_for_a_click():
+    fig = graph.figure(get_spec("resnet56_v1"), expand="stage1_block3")
+    named = {name for trace in fig.data if trace.mode == "markers+text" for name in trace.customdata if name}
+    assert named == {b.name for b in plan(get_spec("resnet56_v1")).blocks}
+    stem = next(trace for trace in fig.data if trace.name == "stem")
+    assert list(stem.customdata) == [""]

@@ -24,6 +24,27 @@ def test_lesion_deletes_each_block_once(tmp_path, residual):
             assert 0 <= acc <= 1
 
 
+@pytest.mark.parametrize("residual", [True, False])
+def test_the_shared_prefix_pass_gives_what_deleting_each_block_alone_gives(residual):
+    """lesion_pass against the plain way: the whole net run again for every deletion."""
+    import keras
+
+    from explorer.insight import lesioned_accuracy
+    from explorer.lesion_pass import accuracies_with_each_block_deleted
+
+    keras.utils.set_random_seed(1)
+    model = build_model(make_spec(20, 1, residual=residual))
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (60, 32, 32, 3)).astype("uint8"), rng.integers(0, 10, 60)
+    seen = []
+    baseline, without = accuracies_with_each_block_deleted(model, x, y, seen.append)
+    assert baseline == lesioned_accuracy(model, x, y, ())
+    assert seen == list(range(9))
+    for i, block in enumerate(model.blocks):
+        expected = lesioned_accuracy(model, x, y, (i,)) if block.droppable else None
+        assert without[i] == expected, (i, without[i], expected)
+
+
 def test_deleting_a_residual_branch_keeps_the_shortcut():
     model = build_model(make_spec(20, 1))
     x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("uint8")

@@ -30,6 +30,8 @@ def test_an_architecture_link_reads_every_control():
     ({"tab": "classify", "checkpoint": "resnet9000_v1"}, "no shipped checkpoint has that name"),
     ({"tab": "insight", "compare": "job:0123456789ab"}, "a job belongs to the browser that trained it"),
     ({"expand": "stage4"}, "has no such stage"),
+    ({"expand": "stage3_block10"}, "ResNet-56 v1 has no such block"),
+    ({"expand": "stage2_blockx"}, "or a block's name"),
     ({"tab": "gradients", "seed": "-1"}, "seed must be a whole number"),
     ({"depth": "5" * 300}, "longer than 200 characters"),
 ])
@@ -37,6 +39,12 @@ def test_a_bad_or_foreign_parameter_is_dropped_with_its_reason(params, reason):
     view = links.parse(params, SHIPPED)
     assert reason in view.notice() and "defaults are shown instead" in view.notice()
     assert view.architecture["depth"] == 56 and view.gradients["depth"] == 110  # the defaults stand
+
+
+def test_a_link_opens_one_block_expanded():
+    view = links.parse({"depth": "20", "expand": "stage2_block3"}, SHIPPED)
+    assert view.ignored == [] and view.architecture["expand"] == "stage2_block3"
+    assert "expand=stage2_block3" in links.query("architecture", view.architecture, links.ARCHITECTURE_DEFAULTS)
 
 
 def test_a_link_names_only_shipped_checkpoints():

@@ -12,6 +12,7 @@ import pytest
 from explorer import deletion, overlays
 from explorer.insight import lesion
 from explorer.models import build_model
+from explorer.numbers import magnitude
 from explorer.probes import gradient_flow
 from explorer.specs import make_spec
 
@@ -134,6 +135,23 @@ def test_the_figure_colours_blocks_with_a_colour_bar_and_the_twin_below(checkpoi
     assert any("cannot be deleted" in h for t in plain.data if t.hovertext for h in t.hovertext)
 
 
+@pytest.mark.parametrize("expand", ["stage2_block1", "stage2", "all"])
+def test_overlays_draw_on_expanded_views_too(expand):
+    result = overlays.overlay(8, 1, "gradient", source=SOURCE)
+    fig = overlays.overlay_figure(result, expand)
+    value = dict(zip(result["blocks"], result["values"]))["stage2_block1"]
+    painted = [t for t in fig.data if getattr(t.marker, "coloraxis", None) == "coloraxis"]
+    layers = {t.name for t in painted} - {"block"}
+    assert {"conv", "bn", "add"} <= layers  # the expanded block's layers take its colour
+    hovers = [h for t in painted for h, name in zip(t.hovertext, t.customdata) if name == "stage2_block1"]
+    # its layers in the net and in the twin below, each with its own block's value
+    assert sum(h.endswith(f"{overlays.GRADIENT}: {magnitude(value)}</b>") for h in hovers) >= 6
+    names = [name for t in painted for name in t.customdata]
+    assert set(names) == set(result["blocks"])  # the net and its twin, every block
+    with pytest.raises(ValueError, match="expand must be one of"):
+        overlays.overlay_figure(result, "stage3_block7")
+
+
 def test_switching_back_to_a_computed_overlay_is_immediate():
     overlays.overlay(20, 1, "gradient", source=SOURCE)
     overlays.overlay(20, 1, "ratio", source=SOURCE)
@@ -159,7 +177,7 @@ def test_the_tab_names_its_overlay_and_deletion_endpoints():
 
     named = demo.get_api_info()["named_endpoints"]
     assert [p["parameter_name"] for p in named["/graph_overlay"]["parameters"]] == [
-        "depth", "version", "overlay", "checkpoint", "epoch"]
+        "depth", "version", "overlay", "checkpoint", "epoch", "expand"]
     assert [p["parameter_name"] for p in named["/delete_block"]["parameters"]] == ["checkpoint", "block", "samples"]
     assert [p["parameter_name"] for p in named["/build_architecture"]["parameters"]] == [
         "depth", "version", "family", "residual", "shortcut", "expand", "show_twin"]

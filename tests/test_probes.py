@@ -51,13 +51,13 @@ def test_traced_probe_gives_the_eager_numbers_for_any_batch_size(flow):
     for size in (16, 5):
         x, y, _, _ = probes.probe_batch(size, "synthetic", 3)
         traced = probes._probe(plain, x, y, traced=True)
-        eager = probes._probe_fn(plain, compiled=False)(x, y)
+        eager = probes.probe_fn(plain, compiled=False)(x, y)
         np.testing.assert_allclose(traced[1], eager[0].numpy(), rtol=1e-4)
         np.testing.assert_allclose(traced[2], eager[1].numpy(), rtol=1e-4)
         np.testing.assert_allclose(traced[1], _by_hand(plain, x, y), rtol=2e-4)
     assert probes.gradient_flow(20, 1, batch_size=7, seed=3, source="synthetic").traced
     # one trace serves every batch size
-    assert len(probes._probe_fn(plain, compiled=True)._list_all_concrete_functions()) == 1
+    assert len(probes.probe_fn(plain, compiled=True)._list_all_concrete_functions()) == 1
 
 
 def test_probe_leaves_batch_norm_statistics_alone():
@@ -124,8 +124,8 @@ def test_bad_input_refused():
 
 
 def test_deep_nets_cap_the_batch():
-    assert probes._largest_batch(110, 64) == 64
-    assert probes._largest_batch(1202, 64) == 8
+    assert probes.largest_batch(110, 64) == 64
+    assert probes.largest_batch(1202, 64) == 8
 
 
 def test_requests_are_read_from_raw_values_with_their_bounds():

@@ -4,24 +4,32 @@ graph (overlays) and one block chosen, its numbers and its deletion."""
 
 from __future__ import annotations
 
-import json
 import os
 
 import gradio as gr
-from gradio.components.plot import PlotData
 
-from explorer import deletion, graph, overlays
+from explorer import graph, overlays
 from explorer.data import resolve_source
-from explorer.graph_figure import MODEBAR, PNG_OPTIONS
 from explorer.plans import plan
-from explorer.specs import ResNetSpec, as_bool, make_spec
+from explorer.specs import as_bool, make_spec
 
 from . import session
+from .block_panel import (
+    CLICK_JS,
+    CLICKED_JS,
+    block_info,
+    build_panel,
+    choose_block,
+    delete_block,
+    deletion_text,
+)
 from .common import (
+    WholeNumber,
     checkpoint_choices,
     checkpoint_dropdown,
     checkpoint_path,
     clean_scratch,
+    export_plot,
     progress_callback,
     refresh_checkpoints,
     scratch_path,
@@ -31,20 +39,6 @@ from .common import (
 EXPAND_CHOICES = [("blocks (collapsed)", "none"), ("stage 1 layers", "stage1"),
                   ("stage 2 layers", "stage2"), ("stage 3 layers", "stage3"),
                   ("stage 4 layers (ImageNet)", "stage4"), ("every layer", "all")]
-
-
-def png_js(elem_id: str) -> str:
-    """The click of a plot's PNG button (the modebar's camera saves SVG, see `MODEBAR`)."""
-    return (f"() => {{ const plot = document.querySelector('#{elem_id} .js-plotly-plot'); "
-            f"if (plot && window.Plotly) window.Plotly.downloadImage(plot, {json.dumps(PNG_OPTIONS)}); }}")
-
-
-def plot_value(fig):
-    """A Plotly figure as `gr.Plot` sends it, with the modebar's config (Gradio passes a
-    figure's "config" on to Plotly; a bare figure has none)."""
-    if fig is None:
-        return None
-    return PlotData(type="plotly", plot=json.dumps({**json.loads(fig.to_json()), "config": MODEBAR}))
 
 
 @user_errors
@@ -58,16 +52,17 @@ def build_architecture(depth, version, family="cifar", residual=True, shortcut="
         family: "cifar" or "imagenet".
         residual: False for the plain twin (no shortcuts).
         shortcut: "projection" or "zeropad" where shapes change.
-        expand: "none" (blocks collapsed), "stage1".."stage4", or "all" (every layer).
+        expand: "none" (blocks collapsed), "stage1".."stage4", "all" (every layer), or a
+            block's name ("stage2_block3": its layers only).
         show_twin: also draw the plain twin's graph.
     """
     spec = make_spec(depth, version, family=family, residual=residual, shortcut=shortcut)
     summary = graph.summarize(spec)
     rows = graph.stage_rows(summary)  # thousands separators, the total last
     totals = summary["totals"]
-    fig = plot_value(graph.figure(spec, expand))
+    fig = graph.figure(spec, expand)  # the plot adds the modebar's config (common.ExportPlot)
     show_twin = as_bool(show_twin, "show_twin")
-    twin = plot_value(graph.figure(spec.twin(), expand)) if show_twin else None
+    twin = graph.figure(spec.twin(), expand) if show_twin else None
     headline = (f"**{spec.name}**: {totals['params']:,} parameters "
                 f"({totals['trainable_params']:,} trainable), {totals['weighted_layers']} weighted layers, "
                 f"{totals['layers']} Keras layers, {totals['flops'] / 1e6:,.1f} M multiply-adds per image")
@@ -119,7 +114,7 @@ def _job_history(checkpoint, request) -> dict:
 
 
 @user_errors
-def graph_overlay(depth, version, overlay, checkpoint=None, epoch=None, request: gr.Request = None,
+def graph_overlay(depth, version, overlay, checkpoint=None, epoch=None, expand="none", request: gr.Request = None,
                   progress=gr.Progress()):
     """The whole-net graph with its blocks coloured by a measurement (a colour bar, the value
     on hover), the twin below on the same scale; returns the figure and the numbers as JSON:
@@ -134,9 +129,11 @@ def graph_overlay(depth, version, overlay, checkpoint=None, epoch=None, request:
         checkpoint: a shipped checkpoint's name or `job:<id>` of this session: needed by
             gradient_trained, gradient_training (a job) and lesion; branch_share trained with one.
         epoch: the epoch gradient_training shows (0: its first logged step); none: the last.
+        expand: how the net is drawn: "none" (blocks), "stageK", "all", or a block's name
+            (its layers only); expanded layers take their block's colour.
     """
     if overlay == "none":
-        return plot_value(graph.figure(make_spec(depth, version))), {}
+        return graph.figure(make_spec(depth, version), expand), {}
     kind = overlays.check_kind(overlay)
     history = _job_history(checkpoint, request) if kind == "gradient_training" else None
     path = None
@@ -145,7 +142,12 @@ def graph_overlay(depth, version, overlay, checkpoint=None, epoch=None, request:
     source, notice = resolve_source()
     result = overlays.overlay(depth, version, kind, path, history, epoch, source,
                               progress=progress_callback(progress))
-    return plot_value(overlays.overlay_figure(result)), {**result, **({"notice": notice} if notice else {})}
+    return overlays.overlay_figure(result, expand), {**result, **({"notice": notice} if notice else {})}
+
+
+def _overlay_now(depth, version, overlay, checkpoint, expand, request: gr.Request = None, progress=gr.Progress()):
+    """A new overlay or checkpoint: drawn as the graph is expanded, at the last epoch."""
+    return graph_overlay(depth, version, overlay, checkpoint, None, expand, request, progress)
 
 
 def _measured(result, seen, block):
@@ -169,14 +171,40 @@ def _measured(result, seen, block):
 
 
 @user_errors
-def _after_build(overlay, depth, version, family, checkpoint, progress=gr.Progress()):
+def _after_build(overlay, depth, version, family, checkpoint, expand, progress=gr.Progress()):
     """After the net is rebuilt: an overlay measured at initialization is measured on the new
     net; one of a checkpoint (which drew the checkpoint's net) is dropped."""
     if family == "cifar" and (overlay in ("gradient", "ratio") or (overlay == "branch_share" and not checkpoint)):
-        return *graph_overlay(depth, version, overlay, None, None, None, progress), gr.skip()
+        return *graph_overlay(depth, version, overlay, None, None, expand, None, progress), gr.skip()
     if overlay == "none":
         return gr.skip(), {}, gr.skip()  # the bare graph the build drew
     return gr.skip(), {}, "none"
+
+
+@user_errors
+def expand_view(depth, version, family, residual, shortcut, expand, show_twin, overlay="none", checkpoint=None,
+                epoch=None, request: gr.Request = None, progress=gr.Progress()):
+    """A new expansion redraws what is on screen expanded: the overlay (its measurement is
+    kept, so only the drawing is new) or the bare graph and its twin."""
+    if overlay == "none":
+        return tuple(build_architecture(depth, version, family, residual, shortcut, expand, show_twin)[:2])
+    return graph_overlay(depth, version, overlay, checkpoint, epoch, expand, request, progress)[0], gr.skip()
+
+
+def _expand_block(block):
+    """The Expand choice of one block's layers (the panel's button)."""
+    return gr.Dropdown(choices=[*EXPAND_CHOICES, (f"{block}'s layers", block)], value=block)
+
+
+def _fit_expand(depth, version, family, residual, shortcut, expand):
+    """A block expanded on its own stays expanded while the net has it (a new depth may not)."""
+    if expand in {value for _, value in EXPAND_CHOICES}:
+        return gr.skip()
+    try:
+        names = {b.name for b in plan(make_spec(depth, version, family, residual, shortcut)).blocks}
+    except ValueError:
+        return gr.skip()  # the build says what is wrong
+    return gr.skip() if expand in names else "none"
 
 
 def _net_blocks(depth, version, family, residual, shortcut):
@@ -186,67 +214,6 @@ def _net_blocks(depth, version, family, residual, shortcut):
     except ValueError:
         return gr.skip()
     return gr.Dropdown(choices=blocks, value=blocks[0])
-
-
-@user_errors
-def block_info(block, depth, version, family, residual, shortcut, seen=None):
-    """A block's numbers (Markdown): shapes, parameters, multiply-adds, whether it can be
-    deleted, and every overlay value measured for it so far (`seen`, see `_measured`)."""
-    seen = seen or {}
-    drawn = seen.get("drawn")  # the net an overlay drew, else the one the controls describe
-    spec = ResNetSpec.from_config(drawn) if drawn else make_spec(depth, version, family, residual, shortcut)
-    found = [b for b in plan(spec).blocks if b.name == block]
-    if not found:
-        return f"{spec.name} has no block {block!r}."
-    b, rows = found[0], graph.block_layers(found[0], plan(spec))
-    lines = [(f"**{block}** of {spec.name}: {'x'.join(map(str, b.in_shape))} → {'x'.join(map(str, b.out_shape))}, "
-              f"{sum(r.params for r in rows):,} parameters, {sum(r.flops for r in rows):,} multiply-adds, "
-              f"shortcut: {b.shortcut or 'none (plain)'}.")]
-    try:
-        deletion.check_block(spec, block)
-        lines.append("Its residual branch can be deleted (choose a checkpoint of this net).")
-    except ValueError as err:
-        lines.append(str(err) + ".")
-    for kind, m in seen.get("kinds", {}).items():
-        if m["model"] == spec.name and block in m["values"]:
-            twin = f"; {m['twin_label']}: {_number(m['twin'].get(block))}" if m["twin"] else ""
-            lines.append(f"- {kind} ({m['quantity']}): {_number(m['values'][block], m['percent'])}{twin}")
-    return "\n".join(lines)
-
-
-def _number(value, percent=False) -> str:
-    from explorer.numbers import magnitude
-
-    return "n/a" if value is None else f"{value:.1%}" if percent else magnitude(value)
-
-
-@user_errors
-def delete_block(checkpoint, block, samples=overlays.OVERLAY_SAMPLES, request: gr.Request = None):
-    """A checkpoint's accuracy on the first test images with and without one block's residual
-    branch (the lesion study's numbers for the same images), with the lesion study's median
-    deletion where it has been measured; returns {"block", "accuracy_with", "accuracy_without", ...}.
-
-    Args:
-        checkpoint: a shipped checkpoint's name or `job:<id>` of this session.
-        block: the block's name, "stage2_block3"; a plain block that changes shape cannot be deleted.
-        samples: test images (the first ones).
-    """
-    path = checkpoint_path(checkpoint, request)
-    return deletion.delete_block(path, block, samples, resolve_source()[0])
-
-
-def deletion_text(result) -> str:
-    """A deletion's answer in words (Markdown)."""
-    if not result:
-        return ""
-    cost = result["cost"] * 100
-    said = f"{cost:.1f} points lost" if cost >= 0 else f"{-cost:.1f} points gained"
-    text = (f"**{result['model']} without {result['block']}'s residual branch**: {result['accuracy_without']:.1%} "
-            f"of {result['n']:,} test images right instead of {result['accuracy_with']:.1%} ({said}).")
-    if "lesion_median_cost" in result:
-        return text + (f" A median deletion costs {result['lesion_median_cost'] * 100:.1f} points "
-                       "(the lesion overlay's study, same images).")
-    return text + " Apply the lesion overlay with this checkpoint to see it beside the median deletion."
 
 
 def _overlay_controls():
@@ -259,51 +226,58 @@ def _overlay_controls():
                          elem_id="arch-job")
         epoch = gr.Slider(0, 1, value=0, step=1, label="Epoch (gradient over training)", visible=False,
                           elem_id="arch-epoch")
-        epoch_value = gr.Number(None, precision=0, visible=False)  # the slider's, or none (the last): the API's
+        epoch_value = WholeNumber(None, precision=0, visible=False)  # the slider's, or none (the last): the API's
         apply = gr.Button("Apply overlay", elem_id="arch-apply")
     with gr.Accordion("A block", open=True, elem_id="arch-block-panel"):
-        names = [b.name for b in plan(make_spec(56, 1)).blocks]  # the net the page opens on
-        block = gr.Dropdown(names, value=names[0], label="Block", elem_id="arch-block", allow_custom_value=True)
-        info = gr.Markdown(block_info(names[0], 56, 1, "cifar", True, "projection"), elem_id="arch-block-info")
-        samples = gr.Number(overlays.OVERLAY_SAMPLES, precision=0, label="Test images", elem_id="arch-samples")
-        delete = gr.Button("Delete this block", variant="stop", elem_id="arch-delete")
-        deleted = gr.Markdown(elem_id="arch-deleted")
+        panel = build_panel()
     with gr.Accordion("Numbers (JSON)", open=False):
         numbers = gr.JSON(label="overlay", elem_id="arch-numbers")
         deletion = gr.JSON(label="deletion", elem_id="arch-deletion")
-    return overlay, checkpoint, job, (epoch, epoch_value), apply, block, info, samples, delete, deleted, numbers, deletion
+    return overlay, checkpoint, job, (epoch, epoch_value), apply, panel, numbers, deletion
 
 
-def _wire_overlays(inputs, plot, controls, built):
+def _wire_block(inputs, plots, controls, seen):
+    """The block panel: a click on the graph chooses the block, its button expands it."""
+    overlay, checkpoint, _, (_, epoch_value), _, (block, clicked, info, expand, samples, delete, deleted), _, \
+        deletion = controls
+    view = [*inputs, overlay, checkpoint, epoch_value]
+    plots[0].change(None, js=CLICK_JS, api_name=False)  # wires the click once the first figure is drawn
+    clicked.click(choose_block, [block, *inputs[:5], seen], block, js=CLICKED_JS, api_name=False)
+    block.change(block_info, [block, *inputs[:5], seen], info, api_name=False)
+    expand.click(_expand_block, block, inputs[5], api_name=False).then(
+        expand_view, view, plots, api_name=False, concurrency_limit=1, concurrency_id="probes")
+    inputs[5].input(expand_view, view, plots, api_name=False, concurrency_limit=1, concurrency_id="probes")
+    delete.click(delete_block, [checkpoint, block, samples], deletion, api_name="delete_block",
+                 concurrency_limit=1, concurrency_id="probes").success(deletion_text, deletion, deleted, api_name=False)
+
+
+def _wire_overlays(inputs, plots, controls, built):
     """Overlays redraw at once on a new choice, the epoch slider replays a run; Apply is the API."""
-    overlay, checkpoint, job, (epoch, epoch_value), apply, block, info, samples, delete, deleted, numbers, deletion = \
-        controls
-    depth, version = inputs[:2]
+    overlay, checkpoint, job, (epoch, epoch_value), apply, (block, _, info, *_), numbers, _ = controls
+    depth, version, expand = inputs[0], inputs[1], inputs[5]
     seen = gr.State({})
-    shown = [plot, numbers]
+    shown = [plots[0], numbers]
 
     def after(event):
         event.success(_measured, [numbers, seen, block], [epoch, block, seen], api_name=False).then(
             block_info, [block, *inputs[:5], seen], info, api_name=False)
 
     epoch.change(lambda value: value, epoch, epoch_value, api_name=False, show_progress="hidden")
-    after(apply.click(graph_overlay, [depth, version, overlay, checkpoint, epoch_value], shown, api_name="graph_overlay",
-                      concurrency_limit=1, concurrency_id="probes"))
-    after(gr.on([overlay.input, checkpoint.input], graph_overlay, [depth, version, overlay, checkpoint], shown,
+    after(apply.click(graph_overlay, [depth, version, overlay, checkpoint, epoch_value, expand], shown,
+                      api_name="graph_overlay", concurrency_limit=1, concurrency_id="probes"))
+    after(gr.on([overlay.input, checkpoint.input], _overlay_now, [depth, version, overlay, checkpoint, expand], shown,
                 api_name=False, concurrency_limit=1, concurrency_id="probes"))
-    after(epoch.release(graph_overlay, [depth, version, overlay, checkpoint, epoch], shown, api_name=False,
+    after(epoch.release(graph_overlay, [depth, version, overlay, checkpoint, epoch, expand], shown, api_name=False,
                         concurrency_limit=1, concurrency_id="probes"))
     after(job.submit(lambda text: f"job:{text.strip()}" if text.strip() else gr.skip(), job, checkpoint,
-                     api_name=False).then(graph_overlay, [depth, version, overlay, checkpoint], shown,
+                     api_name=False).then(_overlay_now, [depth, version, overlay, checkpoint, expand], shown,
                                           api_name=False, concurrency_limit=1, concurrency_id="probes"))
     for event in built:
         after(event.success(_net_blocks, inputs[:5], block, api_name=False).then(
-            _after_build, [overlay, depth, version, inputs[2], checkpoint], [*shown, overlay], api_name=False,
+            _after_build, [overlay, depth, version, inputs[2], checkpoint, expand], [*shown, overlay], api_name=False,
             concurrency_limit=1, concurrency_id="probes"))
-    block.change(block_info, [block, *inputs[:5], seen], info, api_name=False)
     checkpoint.focus(refresh_checkpoints, checkpoint, checkpoint, api_name=False)  # this browser's new jobs
-    delete.click(delete_block, [checkpoint, block, samples], deletion, api_name="delete_block",
-                 concurrency_limit=1, concurrency_id="probes").success(deletion_text, deletion, deleted, api_name=False)
+    _wire_block(inputs, plots, controls, seen)
 
 
 DEPTH_HELP = {"cifar": "v1: 20, 32, 44, 56, 110, 1202...; v2: 29, 56, 164, 1001...",
@@ -333,10 +307,11 @@ def _controls():
     family = gr.Radio([("CIFAR-10", "cifar"), ("ImageNet", "imagenet")], value="cifar", label="Family")
     version = gr.Radio([("v1: basic blocks, 6n+2", 1), ("v2: pre-activation bottlenecks, 9n+2", 2)],
                        value=1, label="Version")
-    depth = gr.Number(value=56, precision=0, label="Depth", info=DEPTH_HELP["cifar"], elem_id="arch-depth")
+    depth = WholeNumber(value=56, precision=0, label="Depth", info=DEPTH_HELP["cifar"], elem_id="arch-depth")
     residual = gr.Checkbox(value=True, label="Residual (untick for the plain twin)")
     shortcut = gr.Radio(["projection", "zeropad"], value="projection", label="Shortcut where shapes change")
-    expand = gr.Dropdown(EXPAND_CHOICES, value="none", label="Expand")
+    expand = gr.Dropdown(EXPAND_CHOICES, value="none", label="Expand", elem_id="arch-expand",
+                         allow_custom_value=True)  # a block's name too (the block panel's button)
     show_twin = gr.Checkbox(value=False, label="Show the twin beside it")
     return depth, version, family, residual, shortcut, expand, show_twin
 
@@ -348,9 +323,11 @@ def _wire(inputs, outputs, build_button):
     return [
         build_button.click(build_architecture, inputs, outputs, api_name="build_architecture", concurrency_limit=4),
         family.input(follow_family, [family, depth], [version, depth], api_name=False).then(
+            _fit_expand, inputs[:6], expand, api_name=False).then(
             build_architecture, inputs, outputs, api_name=False, concurrency_limit=4),
-        gr.on([depth.submit, depth.blur, version.input, residual.input, shortcut.input, expand.input,
-               show_twin.input], build_architecture, inputs, outputs, api_name=False, concurrency_limit=4)]
+        gr.on([depth.submit, depth.blur, version.input, residual.input, shortcut.input, show_twin.input],
+              _fit_expand, inputs[:6], expand, api_name=False).then(
+            build_architecture, inputs, outputs, api_name=False, concurrency_limit=4)]
 
 
 def build():
@@ -365,16 +342,13 @@ def build():
             controls = _overlay_controls()
         with gr.Column(scale=3, elem_id="arch-view"):
             headline = gr.Markdown(elem_id="arch-headline")
-            png, twin_png = gr.Button("PNG", size="sm"), gr.Button("PNG", size="sm")
-            plot = gr.Plot(label="Architecture", elem_id="arch-plot", buttons=[png])
-            twin_plot = gr.Plot(label="Twin", visible=False, elem_id="arch-twin", buttons=[twin_png])
+            plot = export_plot("Architecture", "arch-plot")
+            twin_plot = export_plot("Twin", "arch-twin", visible=False)
             table = gr.Dataframe(headers=graph.STAGE_HEADERS,
                                  label="Per stage", interactive=False, elem_id="arch-table")
             notes = gr.Markdown(elem_id="arch-notes")
     outputs = [plot, twin_plot, table, headline, notes]
-    _wire_overlays(inputs, plot, controls, _wire(inputs, outputs, build_button))
-    png.click(None, js=png_js("arch-plot"), api_name=False)
-    twin_png.click(None, js=png_js("arch-twin"), api_name=False)
+    _wire_overlays(inputs, [plot, twin_plot], controls, _wire(inputs, outputs, build_button))
     download.click(download_architecture, inputs[:5], keras_file, api_name="download_architecture",
                    concurrency_limit=1).success(lambda: gr.File(visible=True), None, keras_file, api_name=False)
     return inputs, outputs

@@ -16,22 +16,31 @@ from explorer import checkpoints, images, pretrained
 from explorer import classify as classifier
 from explorer.specs import CIFAR_CLASSES
 
-from .common import checkpoint_choices, checkpoint_dropdown, checkpoint_path, refresh_checkpoints, user_errors
+from .common import (
+    checkpoint_choices,
+    checkpoint_dropdown,
+    checkpoint_path,
+    no_stub,
+    refresh_checkpoints,
+    user_errors,
+)
 
 SKETCH_SIZE = 224  # leaves room for the brush tools beside the canvas on a 390 px phone
 EXAMPLES = sorted(str(path) for path in (Path(__file__).resolve().parents[1] / "examples").glob("*.png"))
 
 
 @user_errors
-def classify(image: gr.FileData | str | None, checkpoint: str | None = None, request: gr.Request = None):
+def classify(image: gr.FileData | str | None, checkpoint: str | None = None, tta: str = "none",
+             request: gr.Request = None):
     """Top-5 CIFAR-10 classes of an image file, as a gr.Label value.
 
     Args:
         image: an image file (PNG, JPEG, WebP, GIF, ...; at most 10 MB).
         checkpoint: a shipped checkpoint's name (see pretrained/manifest.json) or `job:<id>` of a job of this session; none: the first shipped one.
+        tta: "none" (the image alone) or "flip" (its probabilities averaged with its mirror image's).
     """
     model = checkpoints.load(checkpoint_path(checkpoint, request))
-    return classifier.classify(model, images.image_path(image))[0]
+    return classifier.classify(model, images.image_path(image), tta=tta)[0]
 
 
 @user_errors
@@ -42,15 +51,17 @@ def seen_upload(image: gr.FileData | str | None):
 
 
 @user_errors
-def classify_sketch(sketch, checkpoint: str | None = None, request: gr.Request = None):
+def classify_sketch(sketch, checkpoint: str | None = None, tta: str = "none",
+                    request: gr.Request = None):
     """Top-5 CIFAR-10 classes of a drawing (the sketchpad's composite image), as a gr.Label value.
 
     Args:
         sketch: a gr.Sketchpad value (its "composite" image is classified).
         checkpoint: a shipped checkpoint's name (see pretrained/manifest.json) or `job:<id>` of a job of this session; none: the first shipped one.
+        tta: "none" (the drawing alone) or "flip" (averaged with its mirror image).
     """
     model = checkpoints.load(checkpoint_path(checkpoint, request))
-    return classifier.classify(model, images.sketch_image(sketch))[0]
+    return classifier.classify(model, images.sketch_image(sketch), tta=tta)[0]
 
 
 @user_errors
@@ -95,9 +106,32 @@ def fill_background(color):
     return {"background": background, "layers": [], "composite": background}
 
 
+with no_stub():
+
+    class Sketch(gr.Sketchpad):
+        """The drawing canvas: a `gr.Sketchpad` whose layers, when an API caller sends a file that
+        is not an image, get the upload's own message (`images.prepare`) instead of Gradio's
+        "Could not preprocess input component" (and a traceback in the log)."""
+
+        is_template = True
+
+        def get_block_name(self) -> str:
+            return "imageeditor"  # drawn by the browser as gr.Sketchpad is (its base's name would be wrong)
+
+        @user_errors
+        def preprocess(self, payload):
+            try:
+                return super().preprocess(payload)
+            except Exception:  # Pillow's: UnidentifiedImageError, DecompressionBombError, a truncated file
+                for part in [payload.background, payload.composite, *payload.layers]:
+                    if part is not None:
+                        images.prepare(part.path)  # the ValueError that names what is wrong with the file
+                raise  # every file decodes: not the caller's fault
+
+
 def _draw_panel():
     background = gr.Dropdown(list(images.BACKGROUNDS), value="white", label="Background fill")
-    sketch = gr.Sketchpad(
+    sketch = Sketch(
         value=fill_background("white"), canvas_size=(SKETCH_SIZE, SKETCH_SIZE), type="numpy",
         brush=gr.Brush(colors=["#d62728", "#1f77b4", "#2ca02c", "#000000", "#ffffff", "#8c564b", "#ff7f0e",
                                "#7f7f7f"], default_size=12, color_mode="defaults"),
@@ -134,6 +168,9 @@ def build():
                 sketch, classify_drawing, explain_drawing = _draw_panel()
             with gr.Tab("Upload"):
                 upload, classify_upload, explain = _upload_panel()
+            tta = gr.Radio([("the image alone", "none"), ("the image and its mirror, averaged", "flip")],
+                           value="none", label="Read", elem_id="cls-tta",
+                           info="flip test-time augmentation: the manifest's test_accuracy_tta")
             cam_class = gr.Dropdown(["predicted", *CIFAR_CLASSES], value="predicted",
                                     label="Grad-CAM class", info="explain the predicted class, or any other",
                                     elem_id="cls-cam-class")
@@ -150,14 +187,14 @@ def build():
     # a new file or drawing: the previous one's answers no longer belong on the page
     stale = [label, seen, cam, cam_text]
     upload.change(lambda: [None, None, None, ""], None, stale, api_name=False, show_progress="hidden")
-    classify_upload.click(classify, [upload, checkpoint], label, api_name="classify",
+    classify_upload.click(classify, [upload, checkpoint, tta], label, api_name="classify",
                           concurrency_limit=4, concurrency_id="classify", scroll_to_output=True).success(
         seen_upload, upload, seen, api_name=False)
     explain.click(gradcam, [upload, checkpoint, cam_class], [cam, cam_text], api_name="gradcam",
                   concurrency_limit=2, concurrency_id="gradcam", scroll_to_output=True)
     explain_drawing.click(gradcam_sketch, [sketch, checkpoint, cam_class], [cam, cam_text],
                           api_name="gradcam_sketch", concurrency_limit=2, concurrency_id="gradcam", scroll_to_output=True)
-    classify_drawing.click(classify_sketch, [sketch, checkpoint], label, api_name="classify_sketch",
+    classify_drawing.click(classify_sketch, [sketch, checkpoint, tta], label, api_name="classify_sketch",
                            concurrency_limit=4, concurrency_id="classify", scroll_to_output=True).success(
         seen_sketch, sketch, seen, api_name=False)
     return checkpoint

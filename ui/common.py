@@ -1,9 +1,12 @@
 """What several tabs share: the ValueError -> gr.Error wrapper, the progress adapter, the
-checkpoint dropdowns, the depth and version controls, and the scratch folder for downloads."""
+checkpoint dropdowns, the depth and version controls, the scratch folder for downloads, and
+the plot every chart is drawn in (saved as SVG and PNG)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import shutil
 import tempfile
 import time
@@ -11,10 +14,18 @@ import uuid
 from pathlib import Path
 
 import gradio as gr
+from gradio import component_meta
+from gradio.components.plot import PlotData
 
 from explorer import pretrained
 
 from . import session
+
+# The modebar's camera saves SVG (vector, for slides and papers); Plotly's modebar holds one
+# image button, so the PNG button (a raster copy) sits beside the plot's label instead.
+MODEBAR = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"],
+           "toImageButtonOptions": {"format": "svg"}}
+PNG_SCALE = 2  # a PNG twice the size on screen: sharp on slides
 
 
 def user_errors(fn):
@@ -71,7 +82,7 @@ def scratch_path(name: str) -> str:
 
 def depth_and_version(depth: int, elem_id: str):
     """The depth box and version radio of the Train and Gradient flow tabs."""
-    return (gr.Number(value=depth, precision=0, label="Depth", elem_id=elem_id),
+    return (WholeNumber(value=depth, precision=0, label="Depth", elem_id=elem_id),
             gr.Radio([1, 2], value=1, label="Version"))
 
 
@@ -108,3 +119,79 @@ def refresh_compare(current=None, request: gr.Request = None):
     """The optional second checkpoint's list; keeps the current choice (or none)."""
     choices = checkpoint_choices(request)
     return gr.Dropdown(choices=choices, value=current if current in [value for _, value in choices] else None)
+
+
+def plot_value(fig, filename: str = "resnet-explorer"):
+    """A Plotly figure as `gr.Plot` sends it, with the modebar's config (Gradio passes a
+    figure's "config" on to Plotly; a bare figure has none, so its camera would save PNG
+    named "newplot"). None and values already sent pass through."""
+    if fig is None or isinstance(fig, PlotData) or not hasattr(fig, "to_json"):
+        return fig
+    config = {**MODEBAR, "toImageButtonOptions": {**MODEBAR["toImageButtonOptions"], "filename": filename}}
+    return PlotData(type="plotly", plot=json.dumps({**json.loads(fig.to_json()), "config": config}))
+
+
+@contextlib.contextmanager
+def no_stub():
+    """Gradio writes a typing stub (.pyi) beside the module of every Component subclass it
+    sees defined; a subclass that keeps its base's arguments needs none (and a stub in ui/
+    would hide the module from type checkers and ruff): define it inside this block."""
+    write, component_meta.create_or_modify_pyi = component_meta.create_or_modify_pyi, lambda *args: None
+    try:
+        yield
+    finally:
+        component_meta.create_or_modify_pyi = write
+
+
+with no_stub():
+
+    class ExportPlot(gr.Plot):
+        """`gr.Plot` whose every figure carries `MODEBAR` (see `export_plot`): handlers, timers
+        and updates return bare figures, and none can forget the config."""
+
+        is_template = True  # the browser draws it with gr.Plot's own component
+
+        def postprocess(self, value):
+            # named by elem_id: Gradio rebuilds the block from gr.Plot's arguments on an update
+            return super().postprocess(plot_value(value, plot_filename(self.elem_id)))
+
+    class WholeNumber(gr.Number):
+        """A whole-number box (`gr.Number`, precision 0) whose API value reaches the handler
+        as sent when Gradio cannot round it (text, a list, a file): Gradio's rounding would
+        fail with "Could not preprocess input component at index 0", a traceback in the log;
+        the handler's named bound (`explorer.specs.whole_number`) refuses it in its own words."""
+
+        is_template = True  # the browser draws it with gr.Number's own component
+
+        def preprocess(self, payload):
+            try:
+                return super().preprocess(payload)
+            except (TypeError, ValueError, OverflowError):
+                return payload
+
+
+def plot_filename(elem_id) -> str:
+    """The name a plot's SVG and PNG are saved under (no extension)."""
+    return f"resnet-explorer-{elem_id}" if elem_id else "resnet-explorer"
+
+
+def png_js(elem_id: str, filename: str) -> str:
+    """The click of a plot's PNG button: the figure on screen, as Plotly draws it."""
+    options = json.dumps({"format": "png", "filename": filename, "scale": PNG_SCALE})
+    return (f"() => {{ const plot = document.querySelector('#{elem_id} .js-plotly-plot'); "
+            f"if (plot && window.Plotly) window.Plotly.downloadImage(plot, {options}); }}")
+
+
+def export_plot(label: str, elem_id: str, **kwargs) -> ExportPlot:
+    """The plot of every chart of the app: the modebar's camera saves SVG, the PNG button
+    beside the label saves PNG, both named resnet-explorer-<elem_id>.
+
+    Args:
+        label: the plot's label.
+        elem_id: its element id (the PNG button finds the figure by it).
+        **kwargs: passed on to `gr.Plot` (visible, value, ...).
+    """
+    png = gr.Button("PNG", size="sm", elem_classes=["plot-png"])
+    plot = ExportPlot(label=label, elem_id=elem_id, buttons=[png], **kwargs)
+    png.click(None, js=png_js(elem_id, plot_filename(elem_id)), api_name=False)
+    return plot

@@ -4,14 +4,24 @@ initialization, a depth sweep, and heatmaps over training (from a job or a short
 from __future__ import annotations
 
 import json
+import threading
+import warnings
 
 import gradio as gr
 
 from explorer import charts, probes
 from explorer.data import resolve_source
 
-from .common import data_notice, depth_and_version, progress_callback, scratch_path, user_errors
-from .jobs_view import start, tick_heatmaps
+from .common import (
+    WholeNumber,
+    data_notice,
+    depth_and_version,
+    export_plot,
+    progress_callback,
+    scratch_path,
+    user_errors,
+)
+from .jobs_view import start, stop_from_page, tick_heatmaps
 
 
 @user_errors
@@ -37,6 +47,35 @@ def gradient_flow(depth: int, version: int, batch_size: int = 64, seed: int = 0,
     return charts.flow_figure(flow, view), data_notice(notice or flow.notice, probes.reading(flow)), path
 
 
+# What the tab opens on: measured at start-up in the background (`warm_default_view`), so the
+# first view is drawn when the tab opens instead of after a click and a build of two nets.
+DEFAULT_VIEW = {"depth": 110, "version": 1, "batch_size": 64, "seed": 0}
+_default_ready = threading.Event()
+
+
+def warm_default_view() -> threading.Thread:
+    """Measures the default view in a daemon thread (the app's start-up calls it)."""
+    def measure():
+        try:
+            probes.gradient_flow(**DEFAULT_VIEW, source=resolve_source()[0])
+            _default_ready.set()
+        except Exception as err:  # noqa: BLE001 - the button still measures; only the head start is lost
+            warnings.warn(f"the gradient tab's default view was not measured at start-up: {err}", stacklevel=1)
+
+    thread = threading.Thread(target=measure, name="warm-gradient-view", daemon=True)
+    thread.start()
+    return thread
+
+
+def default_view_if_ready(depth, version, batch_size, seed, view):
+    """Opening the tab: the default view, drawn at once when it was measured at start-up and
+    the inputs still ask for it; otherwise nothing changes."""
+    asked = {"depth": depth, "version": version, "batch_size": batch_size, "seed": seed}
+    if not _default_ready.is_set() or asked != DEFAULT_VIEW:
+        return gr.skip(), gr.skip(), gr.skip()
+    return gradient_flow(depth, version, batch_size, seed, view)
+
+
 @user_errors
 def depth_sweep(version: int = 1, depths: str = "20, 56, 110, 218", progress=gr.Progress()):
     """First-layer and median gradient norm against depth, plain and residual (at
@@ -51,11 +90,29 @@ def depth_sweep(version: int = 1, depths: str = "20, 56, 110, 218", progress=gr.
     return charts.sweep_figure(sweep)
 
 
+# The race's own depths: at 20 its first heatmap column is drawn within about 20 s of the click
+# on 2 CPU cores (bench/first_point.py measures the Train tab's equivalent); deeper, minutes.
+RACE_DEPTHS = {1: [20, 32, 44, 56, 110], 2: [29, 56, 110]}
+
+
 @user_errors
 def start_race_for_heatmaps(depth, version, request: gr.Request):
     """Gradient tab: a short race whose per-layer gradient heatmaps fill in as it trains."""
     ids, _ = start(depth, version, [True, False], 2, 2048, request, group="gradients")
     return ", ".join(ids), gr.Timer(active=True)
+
+
+@user_errors
+def stop_race(job_text, request: gr.Request):
+    """Gradient tab: stops the race's jobs (those of this browser); their heatmaps stay."""
+    _, heatmap, text, timer, charted = stop_from_page(job_text, request)
+    return heatmap, text, timer, charted
+
+
+def race_depths(version):
+    """The race's depth choices for a version, the first (quickest) chosen."""
+    depths = RACE_DEPTHS.get(int(version) if str(version) in ("1", "2") else 1)
+    return gr.update(choices=depths, value=depths[0])
 
 
 def _sweep():
@@ -64,22 +121,28 @@ def _sweep():
             version = gr.Radio([1, 2], value=1, label="Version")
             depths = gr.Textbox(value="20, 56, 110, 218", label="Depths")
             run = gr.Button("Sweep", elem_id="grad-sweep")
-        plot = gr.Plot(label="Gradient norm against depth", elem_id="grad-sweep-plot")
+        plot = export_plot("Gradient norm against depth", "grad-sweep-plot")
     run.click(depth_sweep, [version, depths], plot, api_name="depth_sweep",
               concurrency_limit=1, concurrency_id="probes")
 
 
-def _over_training(depth, version):
+def _over_training(version):
     with gr.Accordion("Over training", open=False):
         gr.Markdown("Paste job ids from the Train tab, or start a short plain-vs-residual race here.")
         with gr.Row():
             jobs = gr.Textbox(label="Job id(s)", elem_id="grad-jobs")
+            race_depth = gr.Dropdown(RACE_DEPTHS[1], value=RACE_DEPTHS[1][0], label="Race depth",
+                                     info="20: a first column in about 20 s here; deeper: minutes",
+                                     elem_id="grad-race-depth")
             race = gr.Button("Start a short race (2 epochs)", elem_id="grad-race")
+            stop = gr.Button("Stop", variant="stop", elem_id="grad-race-stop")
         status = gr.Markdown()
-        heat = gr.Plot(label="Gradient norms over training", elem_id="grad-heat")
+        heat = export_plot("Gradient norms over training", "grad-heat")
     timer = gr.Timer(1.5, active=False)
     charted = gr.State(None)  # what the heatmaps show (see jobs_view.tick_jobs)
-    race.click(start_race_for_heatmaps, [depth, version], [jobs, timer], api_name=False)
+    version.change(race_depths, version, race_depth, api_name=False)
+    race.click(start_race_for_heatmaps, [race_depth, version], [jobs, timer], api_name=False)
+    stop.click(stop_race, jobs, [heat, status, timer, charted], api_name=False)
     jobs.submit(tick_heatmaps, jobs, [heat, status, timer, charted], api_name=False)
     timer.tick(tick_heatmaps, [jobs, charted], [heat, status, timer, charted], api_name=False,
                show_progress="hidden")
@@ -90,21 +153,27 @@ def build():
     gr.Markdown("The same initial weights and the same batch of images through a plain net and its "
                 "residual twin: how large is the gradient that reaches each layer?")
     with gr.Row(elem_id="grad-controls"):
-        depth, version = depth_and_version(110, "grad-depth")
-        batch = gr.Number(value=64, precision=0, label="Batch size", elem_id="grad-batch")
-        seed = gr.Number(value=0, precision=0, label="Seed", elem_id="grad-seed")
+        depth, version = depth_and_version(DEFAULT_VIEW["depth"], "grad-depth")
+        batch = WholeNumber(value=DEFAULT_VIEW["batch_size"], precision=0, label="Batch size", elem_id="grad-batch")
+        seed = WholeNumber(value=DEFAULT_VIEW["seed"], precision=0, label="Seed", elem_id="grad-seed")
         view = gr.Radio([("per weight layer", "kernels"), ("per block output", "blocks")],
                         value="kernels", label="View")
     run = gr.Button("Measure", variant="primary", elem_id="grad-run")
-    plot = gr.Plot(label="Gradient norm per layer", elem_id="grad-plot")
+    plot = export_plot("Gradient norm per layer", "grad-plot")
     reading = gr.Markdown(elem_id="grad-reading")
     numbers = gr.File(label="The numbers (JSON)", interactive=False, visible=False)  # until measured
     inputs, outputs = [depth, version, batch, seed, view], [plot, reading, numbers]
     run.click(gradient_flow, inputs, outputs, api_name="gradient_flow", concurrency_limit=1,
               concurrency_id="probes").success(show_file, None, numbers, api_name=False)
     _sweep()
-    _over_training(depth, version)
+    _over_training(version)
     return inputs, outputs
+
+
+def on_open(page, inputs, outputs) -> None:
+    """Wires the tab's opening (`page`, its gr.Tab) to draw the default view measured at start-up."""
+    page.select(default_view_if_ready, inputs, outputs, api_name=False, show_progress="hidden").success(
+        show_file, None, outputs[2], api_name=False)
 
 
 def show_file():

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import gradio as gr
 
-from explorer import charts, imagenet, images, insight, limits, pretrained
+from explorer import charts, imagenet, images, insight, limits, pretrained, stored
 from explorer.data import resolve_source
 
 from .common import (
+    WholeNumber,
     checkpoint_choices,
     checkpoint_dropdown,
     checkpoint_path,
     data_notice,
+    export_plot,
     progress_callback,
     refresh_checkpoints,
     refresh_compare,
@@ -41,7 +43,8 @@ def lesion(checkpoint: str, samples: int = 1000, compare: str | None = None, req
     limits.check_lesion_request(samples, paths)  # refused before the data is looked for
     source, notice = resolve_source()
     results = insight.lesion_study(paths, samples, names, source, progress_callback(progress))
-    return charts.lesion_figure(results), data_notice(notice, insight.lesion_reading(results))
+    reading = " ".join(filter(None, [insight.lesion_reading(results), stored.provenance(results)]))
+    return charts.lesion_figure(results), data_notice(notice, reading)
 
 
 @user_errors
@@ -63,7 +66,8 @@ def loss_landscape(checkpoint: str, steps: int = 9, samples: int = 128, compare:
         gr.Warning(notice)
     results = insight.landscape_study(paths, steps, samples, names, source=source,
                                       progress=progress_callback(progress))
-    return charts.landscape_figure(results), insight.landscape_reading(results)
+    return charts.landscape_figure(results), " ".join(filter(None, [insight.landscape_reading(results),
+                                                                    stored.provenance(results)]))
 
 
 @user_errors
@@ -86,9 +90,9 @@ def follow_twin(first):
 def _lesion_panel(first, second):
     with gr.Accordion("Lesion study (Veit et al. 2016)", open=True):
         with gr.Row():
-            samples = gr.Number(value=1000, precision=0, label="Test images")
+            samples = WholeNumber(value=1000, precision=0, label="Test images")
             run = gr.Button("Delete each block in turn", variant="primary", elem_id="ins-lesion")
-        plot = gr.Plot(label="Lesion study", elem_id="ins-lesion-plot")
+        plot = export_plot("Lesion study", "ins-lesion-plot")
         text = gr.Markdown(elem_id="ins-lesion-text")
     run.click(lesion, [first, samples, second], [plot, text], api_name="lesion",
               concurrency_limit=1, concurrency_id="probes")
@@ -97,11 +101,11 @@ def _lesion_panel(first, second):
 def _landscape_panel(first, second):
     with gr.Accordion("Loss landscape (Li et al. 2018)", open=False):
         with gr.Row():
-            steps = gr.Number(value=limits.default_landscape_steps(), precision=0, label="Grid steps per axis",
+            steps = WholeNumber(value=limits.default_landscape_steps(), precision=0, label="Grid steps per axis",
                               info="9: about a minute on 2 CPU cores for ResNet-56; a GPU starts finer")
-            samples = gr.Number(value=128, precision=0, label="Test images")
+            samples = WholeNumber(value=128, precision=0, label="Test images")
             run = gr.Button("Compute", elem_id="ins-landscape")
-        plot = gr.Plot(label="Loss landscape", elem_id="ins-landscape-plot")
+        plot = export_plot("Loss landscape", "ins-landscape-plot")
         text = gr.Markdown(elem_id="ins-landscape-text")
     run.click(loss_landscape, [first, steps, samples, second], [plot, text],
               api_name="loss_landscape", concurrency_limit=1, concurrency_id="landscape")

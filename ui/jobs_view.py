@@ -11,7 +11,7 @@ from pathlib import Path
 import gradio as gr
 
 from explorer import charts
-from explorer.config import TrainConfig
+from explorer.config import TrainConfig, page_job
 from explorer.data import resolve_source
 from explorer.specs import as_bool
 
@@ -26,9 +26,10 @@ JOB_TEST_IMAGES = 2000
 def start(depth, version, plains, epochs, subset, request, group=""):
     """Queues one job per entry of `plains` (True: the plain twin), all or none; returns
     (job ids, a notice about the data source or "")."""
-    configs = [TrainConfig.from_request(depth=depth, version=version, residual=not as_bool(plain, "plain"),
-                                        epochs=epochs, subset=subset, test_subset=JOB_TEST_IMAGES,
-                                        grad_every=10, seed=0) for plain in plains]
+    # logged at every compiled call's end: a brief job has dozens of points (see page_job)
+    configs = [page_job(TrainConfig.from_request(depth=depth, version=version, residual=not as_bool(plain, "plain"),
+                                                 epochs=epochs, subset=subset, test_subset=JOB_TEST_IMAGES,
+                                                 seed=0)) for plain in plains]
     source, notice = resolve_source()  # after the checks: it may ask the network (up to 3 s)
     configs = [dataclasses.replace(config, data=source) for config in configs]
     return session.jobs().start_group(configs, owner=session.owner(request), group=group), notice
@@ -50,9 +51,20 @@ def eta_text(seconds) -> str:
 
 
 def _charted(statuses) -> list:
-    """What the charts show of each job: its id, finished epochs and gradient samples."""
+    """What the charts show of each job: its id, finished epochs, logged steps and gradient
+    samples."""
     return [[status["id"], len(status["history"].get("epochs", [])),
+             len(status["history"].get("steps", {}).get("step", [])),
              len(status["history"].get("grad_norms", {}).get("steps", []))] for status in statuses]
+
+
+def _before_first_step(status: dict) -> bool:
+    """Whether a running job has not trained a step yet: its phase says so, or it has written
+    no status at all (its process is starting)."""
+    phase = status.get("phase")
+    if phase is None:  # no status.json yet, or one from before phases were written
+        return not (status.get("step") or status.get("epoch"))
+    return phase not in ("training", "testing")
 
 
 def progress_line(status: dict) -> str:
@@ -60,11 +72,14 @@ def progress_line(status: dict) -> str:
     line = f"**{status['label']}** `{status['id']}`: {status['state']}"
     if status["state"] == "queued":
         line += f", position {status['queue_position']} in the queue"
+    elif status["state"] == "running" and _before_first_step(status):
+        # before the first step: the process starting, the data, the model, the first trace
+        line += f", {status.get('phase') or 'starting Python and TensorFlow'}"
     elif status["state"] == "running":
         current = status.get("current_epoch") or min(status["epoch"] + 1, status["epochs"])
         line += (f", epoch {current}/{status['epochs']}, "
                  f"step {status['step']}/{status['steps_per_epoch'] or '?'}, "
-                 f"ETA {eta_text(status['eta_seconds'])}")
+                 f"ETA {eta_text(status['eta_seconds'])}") + (", testing" if status.get("phase") == "testing" else "")
     if status["device"]:
         line += f" · {status['device']}"
     if status["data"]:

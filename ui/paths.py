@@ -10,11 +10,13 @@ from explorer import charts_paths, limits, paths, pretrained, probes, shattered,
 from explorer.data import resolve_source
 
 from .common import (
+    WholeNumber,
     checkpoint_choices,
     checkpoint_dropdown,
     checkpoint_path,
     data_notice,
     depth_and_version,
+    export_plot,
     progress_callback,
     refresh_checkpoints,
     user_errors,
@@ -105,13 +107,13 @@ def shattered_gradients(depths: str = "20, 56", version: int = 1, points: int = 
 def _paths_panel(net_inputs):
     with gr.Accordion("Path lengths (Veit et al. 2016)", open=True):
         with gr.Row():
-            samples = gr.Number(value=64, precision=0, label="Test images")
-            subsets = gr.Number(value=1, precision=0, label="Passes per length",
+            samples = WholeNumber(value=64, precision=0, label="Test images")
+            subsets = WholeNumber(value=1, precision=0, label="Passes per length",
                                 info="each image takes a random path of its own in each pass")
             method = gr.Radio([("one path (Veit et al.)", "single"), ("the k-block net left", "subnet")],
                               value="single", label="Path measured")
             run = gr.Button("Measure path lengths", variant="primary", elem_id="paths-run")
-        plot = gr.Plot(label="Path lengths", elem_id="paths-plot")
+        plot = export_plot("Path lengths", "paths-plot")
         text = gr.Markdown(elem_id="paths-text")
     run.click(path_lengths, [*net_inputs, samples, subsets, method], [plot, text], api_name="paths",
               concurrency_limit=1, concurrency_id="probes")
@@ -120,9 +122,9 @@ def _paths_panel(net_inputs):
 def _signals_panel(net_inputs):
     with gr.Accordion("Signal propagation (Brock, De and Smith 2021)", open=False):
         with gr.Row():
-            samples = gr.Number(value=64, precision=0, label="Test images", elem_id="signals-samples")
+            samples = WholeNumber(value=64, precision=0, label="Test images", elem_id="signals-samples")
             run = gr.Button("Plot signal propagation", elem_id="signals-run")
-        plot = gr.Plot(label="Signal propagation", elem_id="signals-plot")
+        plot = export_plot("Signal propagation", "signals-plot")
         text = gr.Markdown(elem_id="signals-text")
     run.click(signal_plot, [*net_inputs, samples], [plot, text], api_name="signals",
               concurrency_limit=1, concurrency_id="probes")
@@ -134,9 +136,9 @@ def _shattered_panel(version, seed):
         with gr.Row():
             depths = gr.Textbox(value="20, 56", label="Depths", info="110 adds about a minute on 2 CPU cores",
                                 elem_id="shattered-depths")
-            points = gr.Number(value=256, precision=0, label="Points along the line", elem_id="shattered-points")
+            points = WholeNumber(value=256, precision=0, label="Points along the line", elem_id="shattered-points")
             run = gr.Button("Measure along a line", elem_id="shattered-run")
-        plot = gr.Plot(label="Shattered gradients", elem_id="shattered-plot")
+        plot = export_plot("Shattered gradients", "shattered-plot")
         text = gr.Markdown(elem_id="shattered-text")
     run.click(shattered_gradients, [depths, version, points, seed], [plot, text], api_name="shattered",
               concurrency_limit=1, concurrency_id="probes")
@@ -154,7 +156,7 @@ def build():
         checkpoint = checkpoint_dropdown("Checkpoint", "paths-checkpoint", pretrained.default_pair(choices)[0],
                                          choices)
         depth, version = depth_and_version(56, "paths-depth")
-        seed = gr.Number(value=0, precision=0, label="Seed")
+        seed = WholeNumber(value=0, precision=0, label="Seed")
         refresh = gr.Button("Refresh list", size="sm")
     net_inputs = [net, checkpoint, depth, version, seed]
     _paths_panel(net_inputs)

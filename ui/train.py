@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import gradio as gr
 
-from explorer import charts, histories, pretrained
+from explorer import charts, hardware, histories, pretrained
 
 from . import session
-from .common import depth_and_version, user_errors
+from .common import depth_and_version, export_plot, user_errors
 from .jobs_view import (
     JOB_TEST_IMAGES,
     download_job_model,
@@ -93,7 +93,7 @@ def _degradation_view(job_text):
         gr.Markdown("Training and test error of the shipped runs (He et al., Figures 1 and 6, redone "
                     "on our own runs); the jobs above are overlaid.")
         overlay = gr.Button("Show / overlay my jobs", size="sm", elem_id="train-degradation")
-        plot = gr.Plot(label="Degradation", elem_id="train-degradation-plot")
+        plot = export_plot("Degradation", "train-degradation-plot")
         note = gr.Markdown(elem_id="train-degradation-note")
     overlay.click(degradation, job_text, [plot, note], api_name="degradation")
     shown.expand(degradation, job_text, [plot, note], api_name=False)
@@ -116,6 +116,7 @@ def build():
     """Lays out and wires the tab and its API endpoints (train_start, train_status, train_stop)."""
     gr.Markdown("Train a network in the background (it keeps running if you close the page). "
                 "**Race** trains the plain net and its residual twin on the same data, side by side.")
+    gr.Markdown(hardware.train_tab_note(), elem_id="train-hardware")  # the device, a job's cost there
     with gr.Row():
         depth, version = depth_and_version(20, "train-depth")
         plain = gr.Checkbox(value=False, label="Plain (no shortcuts)", min_width=170)  # whole words on a phone
@@ -128,8 +129,8 @@ def build():
         job_text = gr.Textbox(label="Job id(s)", elem_id="train-jobs",
                               info="filled by Start; paste an id to watch an earlier job")
     progress = gr.Markdown(elem_id="train-progress")
-    curves = gr.Plot(label="Curves", elem_id="train-curves")
-    heatmap = gr.Plot(label="Gradient norms", elem_id="train-heatmap")
+    curves = export_plot("Curves", "train-curves")
+    heatmap = export_plot("Gradient norms", "train-heatmap")
     gr.DeepLinkButton("Share these curves", size="sm")  # the curves as they are, not the job itself
     timer = gr.Timer(1.0, active=False)
     charted = gr.State(None)  # what the page's charts show (see jobs_view.tick_jobs)

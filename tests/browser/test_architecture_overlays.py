@@ -99,3 +99,72 @@ def test_gradient_over_training_replays_a_job(page, screenshot):
     page.wait_for_function(COLORBAR)
     page.locator("#arch-epoch").wait_for(state="visible")  # the slider that replays the run
     screenshot("architecture_overlay_gradient_training")
+
+
+# The screen centre of the graph's marker for a block (its customdata), read from Plotly's own
+# axes so the click lands where Plotly looks for the nearest point.
+POINT_JS = """(name) => {
+  const gd = document.querySelector('#arch-plot .js-plotly-plot');
+  const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  for (const trace of gd._fullData) {
+    const names = trace.customdata || [];
+    const i = Array.from(names).indexOf(name);
+    if (i >= 0 && trace.mode === 'markers+text') return {x: box.left + xa.l2p(trace.x[i]), y: box.top + ya.l2p(trace.y[i])};
+  }
+  return null;
+}"""
+
+
+def _click_block(page, name):
+    """Clicks the block's marker in the graph (a real mouse click on the figure); again while
+    Plotly is still laying out a figure just drawn (it drops a click then, as it would a
+    person's in the same tenth of a second)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.wait_for_function("() => document.querySelector('#arch-plot .js-plotly-plot')?.explorerClicks === true")
+    for _ in range(10):
+        page.evaluate("() => { window.explorerClickedBlock = null; }")
+        point = page.evaluate(POINT_JS, name)
+        assert point, f"no marker for {name}"
+        page.mouse.move(point["x"], point["y"])
+        page.mouse.click(point["x"], point["y"])
+        try:
+            page.wait_for_function(f"() => window.explorerClickedBlock === {name!r}", timeout=1500)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"a click on {name} never reached the page")
+
+
+def test_a_click_on_the_graph_chooses_a_block_whose_layers_show_under_the_overlay(page, screenshot):
+    _build(page, 20)
+    page.get_by_text("ResNet-20 v1: 274,442 parameters").first.wait_for(timeout=60_000)
+    _click_block(page, "stage2_block2")
+    info = page.locator("#arch-block-info")
+    info.get_by_text("stage2_block2").first.wait_for(timeout=30_000)
+    assert page.locator("#arch-block input").input_value() == "stage2_block2"  # the selector follows
+    _overlay(page, "gradient norm at initialization, plain twin below", "gradient norm per block at initialization")
+    _click_block(page, "stage3_block1")
+    info.get_by_text("stage3_block1 of ResNet-20 v1").wait_for(timeout=30_000)
+    info.get_by_text("gradient (‖∂L/∂(block output)‖)").wait_for()  # the overlay's value for it
+    page.locator("#arch-expand-block").click()  # its layers on the graph, the overlay kept
+    page.wait_for_function("""() => {
+      const gd = document.querySelector('#arch-plot .js-plotly-plot');
+      return gd && gd._fullData.some(t => t.name === 'add' && t.marker && t.marker.coloraxis === 'coloraxis');
+    }""", timeout=60_000)
+    assert page.locator("#arch-expand input").input_value() == "stage3_block1's layers"
+    page.locator("#arch-plot").get_by_text("Plain-20 v1 (plain twin), at initialization").first.wait_for()
+    screenshot("architecture_block_clicked_expanded")
+
+
+def test_the_graph_saves_as_svg_from_the_modebar_and_as_png_from_its_button(page):
+    page.get_by_text("ResNet-56 v1: 861,770 parameters").first.wait_for(timeout=60_000)
+    plot = page.locator("#arch-plot")
+    plot.hover()
+    with page.expect_download() as svg:
+        plot.locator(".modebar-btn[data-title^='Download plot']").click()
+    assert svg.value.suggested_filename == "resnet-explorer-arch-plot.svg"
+    with page.expect_download() as png:
+        plot.get_by_role("button", name="PNG").click()
+    assert png.value.suggested_filename == "resnet-explorer-arch-plot.png"

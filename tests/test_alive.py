@@ -1,0 +1,91 @@
+"""Training that is visibly alive: running means logged within epochs, page jobs sized so a
+brief one has dozens of points and heatmap columns, and what a run is doing before its first
+step."""
+
+import json
+
+import pytest
+
+from explorer.config import PAGE_JOB_POINTS, TrainConfig, page_job
+
+
+@pytest.mark.parametrize("subset, epochs", [(5000, 3), (1000, 2), (512, 2), (0, 1), (50000, 2)])
+def test_a_page_job_logs_at_least_24_points_where_its_images_allow(subset, epochs):
+    config = page_job(TrainConfig(subset=subset, epochs=epochs, data="synthetic"))
+    steps_per_epoch = (subset or 50_000) // config.batch_size
+    # the run's calls divide its epochs, and each call's end logs a point and a column
+    assert steps_per_epoch % config.steps_per_execution == 0
+    calls = steps_per_epoch // config.steps_per_execution * epochs
+    assert config.grad_every == config.steps_per_execution
+    assert calls >= PAGE_JOB_POINTS
+    assert config.log_points * config.steps_per_execution <= steps_per_epoch
+
+
+def test_the_default_page_job_keeps_the_papers_batch():
+    config = page_job(TrainConfig(subset=5000, epochs=3, data="synthetic"))
+    assert config.batch_size == 128 and config.steps_per_execution == 3
+
+
+def test_running_means_are_logged_within_epochs_and_end_on_the_epochs_figures(tmp_path):
+    from explorer.training import train
+
+    config = page_job(TrainConfig(depth=8, subset=768, epochs=2, data="synthetic", test_subset=64,
+                                  precision="float32"))
+    train(config, tmp_path / "run", verbose=0)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    points, epochs = history["steps"], history["epochs"]
+    steps_per_epoch = 768 // config.batch_size
+    assert len(points["step"]) == 2 * steps_per_epoch // config.steps_per_execution >= PAGE_JOB_POINTS
+    assert points["epoch"] == [round(step / steps_per_epoch, 4) for step in points["step"]]
+    assert points["epoch"][0] < 1 and points["epoch"][-1] == 2
+    # Keras' batch logs are the epoch's running mean: at an epoch's last step, the epoch's figure
+    for epoch in epochs:
+        at_end = points["step"].index(epoch["epoch"] * steps_per_epoch)
+        assert points["loss"][at_end] == pytest.approx(epoch["loss"], abs=1e-4)
+        assert points["accuracy"][at_end] == pytest.approx(epoch["accuracy"], abs=1e-4)
+    assert len(history["grad_norms"]["steps"]) == len(points["step"])
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert status["state"] == "done" and status["phase"] == "training"
+
+
+def test_the_curves_draw_the_steps_in_fractions_of_an_epoch():
+    from explorer.charts import training_curves
+
+    history = {"epochs": [{"epoch": 1, "loss": 2.0, "val_loss": 2.1, "accuracy": 0.3, "val_accuracy": 0.28,
+                           "learning_rate": 0.1}],
+               "steps": {"step": [2, 4], "epoch": [0.5, 1.0], "loss": [2.2, 2.0], "accuracy": [0.2, 0.3],
+                         "learning_rate": [0.05, 0.1]}}
+    traces = {trace.name: trace for trace in training_curves([("ResNet-8 v1", history)]).data}
+    assert list(traces["ResNet-8 v1 train loss"].x) == [0.5, 1.0]
+    assert traces["ResNet-8 v1 train loss"].mode == "lines"
+    assert list(traces["ResNet-8 v1 test loss"].x) == [1]
+
+
+@pytest.mark.parametrize("phase, shown", [(None, "starting Python and TensorFlow"), ("loading data", "loading data"),
+                                          ("compiling: the first steps trace the training graph", "compiling")])
+def test_the_progress_line_says_what_a_job_does_before_its_first_step(phase, shown):
+    from ui.jobs_view import progress_line
+
+    status = {"label": "ResNet-20 v1", "id": "abc", "state": "running", "phase": phase, "epoch": 0, "epochs": 2,
+              "step": 0, "steps_per_epoch": None, "eta_seconds": None, "device": "", "data": "", "error": ""}
+    assert shown in progress_line(status)
+    assert "step 0" not in progress_line(status)
+
+
+def test_the_gradient_tab_opens_on_its_default_view_once_measured(monkeypatch):
+    import gradio as gr
+
+    from ui import gradients
+
+    calls = []
+    monkeypatch.setattr(gradients, "gradient_flow", lambda *args: calls.append(args) or ("figure", "reading", "file"))
+    monkeypatch.setattr(gradients, "_default_ready", __import__("threading").Event())
+    defaults = gradients.DEFAULT_VIEW
+    asked = (defaults["depth"], defaults["version"], defaults["batch_size"], defaults["seed"], "kernels")
+    skipped = gradients.default_view_if_ready(*asked)
+    assert all(isinstance(value, type(gr.skip())) for value in skipped) and not calls  # not measured yet
+    gradients._default_ready.set()
+    assert gradients.default_view_if_ready(*asked) == ("figure", "reading", "file")
+    other = (56, *asked[1:])
+    assert all(isinstance(value, type(gr.skip())) for value in gradients.default_view_if_ready(*other))
+    assert calls == [asked]

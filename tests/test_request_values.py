@@ -1,0 +1,62 @@
+"""Malformed API values the endpoint fuzz (tests/test_fuzz_endpoints.py) found reaching Python's
+own errors, each now refused in the request's words: a number box sent text or a list, a
+depth sweep sent None or a number, a sketch whose layer is not an image."""
+
+import gradio as gr
+import pytest
+from gradio.components.image_editor import EditorData
+from gradio.data_classes import FileData
+
+from explorer import probes
+from ui import gradients
+from ui.classify import Sketch
+from ui.common import WholeNumber
+
+
+@pytest.mark.parametrize("value", ["abc", "20", [1, 2], {"path": "x.png"}, "1e999"])
+def test_a_whole_number_box_hands_values_it_cannot_round_to_the_handler(value):
+    assert WholeNumber(precision=0).preprocess(value) == value
+    assert WholeNumber(precision=0).preprocess(7.0) == 7  # numbers as before
+    assert WholeNumber(precision=0).get_block_name() == "number"  # drawn as gr.Number
+
+
+@pytest.mark.parametrize("batch", ["abc", [1, 2], {"path": "x.png"}])
+def test_the_handler_refuses_what_the_box_passed_on_in_its_own_words(batch):
+    with pytest.raises(gr.Error, match="batch"):
+        gradients.gradient_flow(20, 1, batch_size=batch)
+
+
+@pytest.mark.parametrize("depths", [None, 20, 3.5, {"a": 1}])
+def test_a_depth_sweep_of_no_text_and_no_list_is_refused(depths):
+    with pytest.raises(ValueError, match="depths must be text"):
+        probes.sweep_depths(1, depths)
+    assert probes.sweep_depths(1, [20, "56"]) == (1, [20, 56])
+
+
+def test_a_sketch_layer_that_is_not_an_image_gets_the_uploads_message(tmp_path):
+    bad = tmp_path / "layer.png"
+    bad.write_bytes(b"not an image at all")
+    good = tmp_path / "good.png"
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), "red").save(good)
+    sketch = Sketch()
+    assert sketch.get_block_name() == "imageeditor"
+    payload = EditorData(background=FileData(path=str(good)), layers=[FileData(path=str(bad))],
+                         composite=FileData(path=str(good)))
+    with pytest.raises(gr.Error, match="this file is not an image"):
+        sketch.preprocess(payload)
+    fine = EditorData(background=FileData(path=str(good)), layers=[], composite=FileData(path=str(good)))
+    assert sketch.preprocess(fine)["composite"] is not None
+
+
+def test_a_manifest_entry_without_sha256_is_measured_live(tmp_path):
+    """The test apps' manifests (bench/common.untrained_checkpoints) carry no sha256: a lesion
+    or landscape of them is measured, not a KeyError."""
+    import json
+
+    from explorer import stored
+
+    (tmp_path / "net.keras").write_bytes(b"weights")
+    (tmp_path / "manifest.json").write_text(json.dumps({"checkpoints": [{"name": "net", "file": "net.keras"}]}))
+    assert stored.lookup("lesion", tmp_path / "net.keras", {"samples": 1000}, None, root=tmp_path) is None

@@ -1,0 +1,76 @@
+"""Studies of the shipped checkpoints measured once and kept: served only for the very file,
+settings and data they were measured on, and the same as measuring again."""
+
+import json
+import shutil
+
+import pytest
+
+from explorer import insight, pretrained, stored
+
+
+@pytest.fixture
+def shipped(tmp_path):
+    """A pretrained folder with one shipped file (a copy of resnet20_v1) and its manifest."""
+    entry = next(e for e in pretrained.manifest() if e["name"] == "resnet20_v1")
+    shutil.copyfile(pretrained.PRETRAINED / entry["file"], tmp_path / entry["file"])
+    (tmp_path / "manifest.json").write_text(json.dumps({"checkpoints": [entry]}))
+    archive = tmp_path / "cifar10-jpeg.tar.gz"
+    archive.write_bytes(b"x" * 100)
+    return tmp_path, tmp_path / entry["file"], archive
+
+
+def test_a_stored_result_is_served_only_for_its_file_settings_and_data(shipped):
+    root, path, archive = shipped
+    stored.store("lesion", "resnet20_v1", {"samples": 256}, str(archive), {"baseline": 0.9}, "python -m ...", root)
+    found = stored.lookup("lesion", path, {"samples": 256}, str(archive), root)
+    assert found["baseline"] == 0.9 and found["stored"]["command"] == "python -m ..."
+    assert stored.lookup("lesion", path, {"samples": 255}, str(archive), root) is None  # other settings
+    assert stored.lookup("landscape", path, {"samples": 256}, str(archive), root) is None  # another study
+    assert stored.lookup("lesion", path, {"samples": 256}, "keras", root) is None  # other data
+    other = root / "other.tar.gz"
+    other.write_bytes(b"x" * 101)
+    assert stored.lookup("lesion", path, {"samples": 256}, str(other), root) is None
+    copy = root / "copy.keras"  # not a shipped file
+    shutil.copyfile(path, copy)
+    assert stored.lookup("lesion", copy, {"samples": 256}, str(archive), root) is None
+    with open(path, "ab") as handle:  # the file changed under its name: not the one measured
+        handle.write(b"\0")
+    assert stored.lookup("lesion", path, {"samples": 256}, str(archive), root) is None
+
+
+def test_the_study_serves_the_stored_result_and_the_command_line_measures(shipped, monkeypatch):
+    root, path, archive = shipped
+    monkeypatch.setattr(pretrained, "PRETRAINED", root)
+    result = {"baseline": 0.9, "blocks": ["stage1_block1"], "accuracy": [0.5], "downsampling": [False],
+              "residual": True, "n": 256, "model": "ResNet-20 v1"}
+    stored.store("lesion", "resnet20_v1", {"samples": 256}, str(archive), result, "python -m explorer lesion", root)
+    measured = []
+    monkeypatch.setattr(insight, "lesion", lambda *args, **kwargs: measured.append(args) or dict(result, n=1))
+    (served,) = insight.lesion_study([path], 256, ["resnet20_v1"], str(archive))
+    assert served["n"] == 256 and not measured
+    insight.lesion_study([path], 256, ["resnet20_v1"], str(archive), budget=False, use_stored=False)
+    assert len(measured) == 1
+    assert "pretrained/studies/" in stored.provenance([served])
+    assert stored.provenance([dict(result)]) == ""
+
+
+STORED = sorted(stored.studies_dir().glob("*.json"))
+
+
+def test_every_stored_study_belongs_to_a_shipped_file():
+    names = {entry["name"]: entry["sha256"] for entry in pretrained.manifest()}
+    for path in STORED:
+        record = json.loads(path.read_text())
+        assert names.get(record["checkpoint"]) == record["sha256"], path.name
+        assert record["command"].startswith("python -m explorer ")
+
+
+@pytest.mark.slow
+def test_a_stored_lesion_study_is_what_measuring_again_gives(shared_archive):
+    record = json.loads((stored.studies_dir() / "resnet20_v1.lesion.samples256.json").read_text())
+    again = insight.lesion(pretrained.pretrained_path("resnet20_v1"), str(shared_archive), 256)
+    kept = record["result"]
+    assert again["blocks"] == kept["blocks"]
+    assert again["baseline"] == pytest.approx(kept["baseline"], abs=0.004)  # a thread count may flip an image
+    assert again["accuracy"] == pytest.approx(kept["accuracy"], abs=0.004)

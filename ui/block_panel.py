@@ -1,0 +1,129 @@
+"""The Architecture tab's block panel: one block chosen (in the selector, or by a click on it
+in the graph), its numbers and every overlay value measured for it so far, its layers drawn
+on the graph, its residual branch deleted."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from explorer import deletion, graph, overlays
+from explorer.data import resolve_source
+from explorer.numbers import magnitude
+from explorer.plans import plan
+from explorer.specs import ResNetSpec, make_spec
+
+from .common import WholeNumber, checkpoint_path, user_errors
+
+# gr.Plot has no click event, but Plotly tells listeners on the figure's div of a click on a
+# point (customdata: the block's name, see explorer/graph_figure.py). Gradio makes a new div
+# whenever it mounts the plot again, so the page looks for unwired plots every second; a click
+# hands the name to the hidden button's event (its js returns the value the handler gets).
+CLICK_JS = """() => {
+  if (window.explorerBlockClicks) return;
+  const wire = () => {
+    for (const plot of document.querySelectorAll('#arch-plot .js-plotly-plot, #arch-twin .js-plotly-plot')) {
+      if (plot.explorerClicks || typeof plot.on !== 'function') continue;
+      plot.explorerClicks = true;
+      plot.on('plotly_click', (event) => {
+        const name = event && event.points && event.points.length ? event.points[0].customdata : '';
+        const button = document.querySelector('#arch-block-clicked');
+        if (!name || !button) return;
+        window.explorerClickedBlock = name;
+        button.click();
+      });
+    }
+  };
+  wire();
+  window.explorerBlockClicks = setInterval(wire, 1000);
+}"""
+CLICKED_JS = "(current, ...rest) => [window.explorerClickedBlock || current, ...rest]"  # every input, the first replaced
+
+
+def drawn_spec(seen, depth, version, family, residual, shortcut) -> ResNetSpec:
+    """The net on screen: the one an overlay drew (`seen["drawn"]`), else the controls'."""
+    drawn = (seen or {}).get("drawn")
+    return ResNetSpec.from_config(drawn) if drawn else make_spec(depth, version, family, residual, shortcut)
+
+
+@user_errors
+def choose_block(name, depth, version, family, residual, shortcut, seen=None):
+    """A block clicked on the graph, for the selector: one of the drawn net's blocks (a click
+    on the twin chooses the block of the same name)."""
+    spec = drawn_spec(seen, depth, version, family, residual, shortcut)
+    names = [b.name for b in plan(spec).blocks]
+    if name not in names:
+        raise ValueError(f"{spec.name} has no block {str(name)[:40]!r}: click a block of the graph")
+    return gr.Dropdown(choices=names, value=name)
+
+
+@user_errors
+def block_info(block, depth, version, family, residual, shortcut, seen=None):
+    """A block's numbers (Markdown): shapes, parameters, multiply-adds, whether it can be
+    deleted, and every overlay value measured for it so far (`seen`, see the tab's `_measured`)."""
+    seen = seen or {}
+    spec = drawn_spec(seen, depth, version, family, residual, shortcut)
+    found = [b for b in plan(spec).blocks if b.name == block]
+    if not found:
+        return f"{spec.name} has no block {block!r}."
+    b, rows = found[0], graph.block_layers(found[0], plan(spec))
+    lines = [(f"**{block}** of {spec.name}: {'x'.join(map(str, b.in_shape))} → {'x'.join(map(str, b.out_shape))}, "
+              f"{sum(r.params for r in rows):,} parameters, {sum(r.flops for r in rows):,} multiply-adds, "
+              f"shortcut: {b.shortcut or 'none (plain)'}.")]
+    try:
+        deletion.check_block(spec, block)
+        lines.append("Its residual branch can be deleted (choose a checkpoint of this net).")
+    except ValueError as err:
+        lines.append(str(err) + ".")
+    for kind, m in seen.get("kinds", {}).items():
+        if m["model"] == spec.name and block in m["values"]:
+            twin = f"; {m['twin_label']}: {_number(m['twin'].get(block))}" if m["twin"] else ""
+            lines.append(f"- {kind} ({m['quantity']}): {_number(m['values'][block], m['percent'])}{twin}")
+    return "\n".join(lines)
+
+
+def _number(value, percent=False) -> str:
+    return "n/a" if value is None else f"{value:.1%}" if percent else magnitude(value)
+
+
+@user_errors
+def delete_block(checkpoint, block, samples=overlays.OVERLAY_SAMPLES, request: gr.Request = None):
+    """A checkpoint's accuracy on the first test images with and without one block's residual
+    branch (the lesion study's numbers for the same images), with the lesion study's median
+    deletion where it has been measured; returns {"block", "accuracy_with", "accuracy_without", ...}.
+
+    Args:
+        checkpoint: a shipped checkpoint's name or `job:<id>` of this session.
+        block: the block's name, "stage2_block3"; a plain block that changes shape cannot be deleted.
+        samples: test images (the first ones).
+    """
+    path = checkpoint_path(checkpoint, request)
+    return deletion.delete_block(path, block, samples, resolve_source()[0])
+
+
+def deletion_text(result) -> str:
+    """A deletion's answer in words (Markdown)."""
+    if not result:
+        return ""
+    cost = result["cost"] * 100
+    said = f"{cost:.1f} points lost" if cost >= 0 else f"{-cost:.1f} points gained"
+    text = (f"**{result['model']} without {result['block']}'s residual branch**: {result['accuracy_without']:.1%} "
+            f"of {result['n']:,} test images right instead of {result['accuracy_with']:.1%} ({said}).")
+    if "lesion_median_cost" in result:
+        return text + (f" A median deletion costs {result['lesion_median_cost'] * 100:.1f} points "
+                       "(the lesion overlay's study, same images).")
+    return text + " Apply the lesion overlay with this checkpoint to see it beside the median deletion."
+
+
+def build_panel():
+    """The panel's layout: the selector (a click on the graph sets it), the block's numbers,
+    its expansion on the graph, its deletion; returns the components."""
+    names = [b.name for b in plan(make_spec(56, 1)).blocks]  # the net the page opens on
+    block = gr.Dropdown(names, value=names[0], label="Block", info="or click a block in the graph",
+                        elem_id="arch-block", allow_custom_value=True)
+    clicked = gr.Button("chosen on the graph", elem_id="arch-block-clicked", elem_classes=["explorer-trigger"])
+    info = gr.Markdown(block_info(names[0], 56, 1, "cifar", True, "projection"), elem_id="arch-block-info")
+    expand = gr.Button("Show this block's layers in the graph", size="sm", elem_id="arch-expand-block")
+    samples = WholeNumber(overlays.OVERLAY_SAMPLES, precision=0, label="Test images", elem_id="arch-samples")
+    delete = gr.Button("Delete this block", variant="stop", elem_id="arch-delete")
+    deleted = gr.Markdown(elem_id="arch-deleted")
+    return block, clicked, info, expand, samples, delete, deleted
