@@ -67,6 +67,7 @@ def lesion(checkpoint, source: str | None = None, samples: int = 1000, progress=
     """
     samples = lesion_samples(samples)
     report = progress or (lambda fraction, text: None)
+    report(0.0, f"loading {getattr(checkpoint, 'name', checkpoint)} and {samples} test images")
     model = load(checkpoint)  # shared: the lesion skips blocks in the forward pass, never a weight
     data = load_cifar10(source)
     x, y = data.x_test[:samples], data.y_test[:samples]

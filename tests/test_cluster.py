@@ -38,10 +38,9 @@ def _start_workers(out: Path, ports: list[int], scratch: Path, launch: int) -> l
     # for it (a killed worker leaves its copy behind; one that ends removes it)
     (scratch / f"tmp{launch}").mkdir()
     env["TMPDIR"] = str(scratch / f"tmp{launch}")
-    # compiling is most of a launch's time on two cores: the restart reads what the first
-    # launch compiled from JAX's persistent cache, and worker 1 takes worker 0's programs
-    # rather than compiling them again (one machine, one CPU: the same code fits both)
-    env.update(JAX_COMPILATION_CACHE_DIR=str(scratch / "jax-cache"), JAX_SHARE_BINARY_BETWEEN_HOSTS="true")
+    # compiling is most of a launch's time on two cores: the restart reads the steps and
+    # initializers the first launch compiled from JAX's persistent cache
+    env["JAX_COMPILATION_CACHE_DIR"] = str(scratch / "jax-cache")
     procs = []
     for index in range(len(workers)):
         env["TF_CONFIG"] = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})

@@ -92,10 +92,13 @@ def _lesion_panel(first, second):
         with gr.Row():
             samples = WholeNumber(value=1000, precision=0, label="Test images")
             run = gr.Button("Delete each block in turn", variant="primary", elem_id="ins-lesion")
+            stop = gr.Button("Stop", variant="stop", elem_id="ins-lesion-stop")
         plot = export_plot("Lesion study", "ins-lesion-plot")
         text = gr.Markdown(elem_id="ins-lesion-text")
-    run.click(lesion, [first, samples, second], [plot, text], api_name="lesion",
-              concurrency_limit=1, concurrency_id="probes")
+    study = run.click(lesion, [first, samples, second], [plot, text], api_name="lesion",
+                      concurrency_limit=1, concurrency_id="probes")
+    # frees the page at once; the pass under way ends on its own (a thread cannot be killed)
+    stop.click(None, None, None, cancels=[study], api_name=False)
 
 
 def _landscape_panel(first, second):
@@ -105,10 +108,12 @@ def _landscape_panel(first, second):
                               info="9: about a minute on 2 CPU cores for ResNet-56; a GPU starts finer")
             samples = WholeNumber(value=128, precision=0, label="Test images")
             run = gr.Button("Compute", elem_id="ins-landscape")
+            stop = gr.Button("Stop", variant="stop", elem_id="ins-landscape-stop")
         plot = export_plot("Loss landscape", "ins-landscape-plot")
         text = gr.Markdown(elem_id="ins-landscape-text")
-    run.click(loss_landscape, [first, steps, samples, second], [plot, text],
-              api_name="loss_landscape", concurrency_limit=1, concurrency_id="landscape")
+    study = run.click(loss_landscape, [first, steps, samples, second], [plot, text],
+                      api_name="loss_landscape", concurrency_limit=1, concurrency_id="landscape")
+    stop.click(None, None, None, cancels=[study], api_name=False)
 
 
 def _imagenet_panel():
