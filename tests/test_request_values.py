@@ -60,3 +60,21 @@ def test_a_manifest_entry_without_sha256_is_measured_live(tmp_path):
     (tmp_path / "net.keras").write_bytes(b"weights")
     (tmp_path / "manifest.json").write_text(json.dumps({"checkpoints": [{"name": "net", "file": "net.keras"}]}))
     assert stored.lookup("lesion", tmp_path / "net.keras", {"samples": 1000}, None, root=tmp_path) is None
+
+
+@pytest.mark.parametrize("payload", ["../../etc/passwd", 7, [1, [2]], {"no": "path"}])
+def test_text_where_an_upload_belongs_gets_a_plain_message(payload):
+    """Gradio checks an upload's payload (FileData) before any handler runs: pydantic's own
+    message and a traceback in the log, unless the component's model is checked."""
+    import gradio as gr
+    from gradio.data_classes import FileData
+
+    from ui.common import checked_upload
+
+    upload = checked_upload(gr.File(type="filepath"))
+    assert upload.data_model.__name__ == "FileData" and issubclass(upload.data_model, FileData)
+    assert upload.data_model.model_json_schema() == FileData.model_json_schema()  # the API unchanged
+    with pytest.raises(gr.Error, match="expected an uploaded file here"):
+        upload.data_model.model_validate(payload, context={"validate_meta": True})
+    fine = upload.data_model.model_validate({"path": "/tmp/x.png", "meta": {"_type": "gradio.FileData"}})
+    assert fine.path == "/tmp/x.png"

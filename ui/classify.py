@@ -17,6 +17,7 @@ from explorer import classify as classifier
 from explorer.specs import CIFAR_CLASSES
 
 from .common import (
+    checked_upload,
     checkpoint_choices,
     checkpoint_dropdown,
     checkpoint_path,
@@ -131,11 +132,11 @@ with no_stub():
 
 def _draw_panel():
     background = gr.Dropdown(list(images.BACKGROUNDS), value="white", label="Background fill")
-    sketch = Sketch(
+    sketch = checked_upload(Sketch(
         value=fill_background("white"), canvas_size=(SKETCH_SIZE, SKETCH_SIZE), type="numpy",
         brush=gr.Brush(colors=["#d62728", "#1f77b4", "#2ca02c", "#000000", "#ffffff", "#8c564b", "#ff7f0e",
                                "#7f7f7f"], default_size=12, color_mode="defaults"),
-        label="Sketch", elem_id="cls-sketch")
+        label="Sketch", elem_id="cls-sketch"))
     with gr.Row():
         run = gr.Button("Classify drawing", variant="primary", elem_id="cls-draw-run")
         explain = gr.Button("Grad-CAM", elem_id="cls-draw-gradcam")
@@ -144,7 +145,7 @@ def _draw_panel():
 
 
 def _upload_panel():
-    upload = gr.File(label="Image file", file_types=["image"], type="filepath", elem_id="cls-upload")
+    upload = checked_upload(gr.File(label="Image file", file_types=["image"], type="filepath", elem_id="cls-upload"))
     with gr.Row():
         run = gr.Button("Classify upload", variant="primary", elem_id="cls-upload-run")
         explain = gr.Button("Grad-CAM", elem_id="cls-gradcam")

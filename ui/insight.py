@@ -10,6 +10,7 @@ from explorer.data import resolve_source
 
 from .common import (
     WholeNumber,
+    checked_upload,
     checkpoint_choices,
     checkpoint_dropdown,
     checkpoint_path,
@@ -119,7 +120,7 @@ def _landscape_panel(first, second):
 def _imagenet_panel():
     with gr.Accordion("ImageNet photo (keras.applications ResNet-50)", open=False):
         with gr.Row():
-            photo = gr.File(label="Photo", file_types=["image"], type="filepath")
+            photo = checked_upload(gr.File(label="Photo", file_types=["image"], type="filepath"))
             label = gr.Label(num_top_classes=5, label="ImageNet top 5")
         run = gr.Button("Classify photo", elem_id="ins-imagenet")
     run.click(classify_imagenet, photo, label, api_name="classify_imagenet", concurrency_limit=1)
