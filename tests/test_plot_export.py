@@ -3,6 +3,7 @@ the plot's label): every plot of the page is a `ui.common.ExportPlot`, and a fig
 returns, bare or in an update, reaches the page with the modebar's config."""
 
 import asyncio
+import concurrent.futures
 import json
 
 import gradio as gr
@@ -52,8 +53,10 @@ def test_a_handler_s_figures_and_updates_reach_the_page_with_the_config(demo):
     """/build_architecture through Gradio's own processing: the graph a bare figure, the twin
     inside gr.update(visible=...) (Gradio rebuilds the block from its arguments then)."""
     fn = next(fn for fn in demo.fns.values() if fn.api_name == "build_architecture")
-    result = asyncio.run(demo.process_api(fn, [20, 1, "cifar", True, "projection", "none", True],
-                                          state=SessionState(demo)))
+    # in a thread of its own: after the browser tests, Playwright's loop runs in this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        result = pool.submit(asyncio.run, demo.process_api(
+            fn, [20, 1, "cifar", True, "projection", "none", True], state=SessionState(demo))).result()
     graph, twin = result["data"][:2]
     for sent, elem_id in ((graph, "arch-plot"), (twin["value"], "arch-twin")):
         config = json.loads(sent["plot"])["config"]

@@ -34,7 +34,9 @@ def test_paths_and_signals_of_a_fresh_resnet20(page, screenshot):
     screenshot("paths_signals")
 
     page.get_by_text("Shattered gradients (Balduzzi et al. 2017)").click()
-    page.locator("#shattered-depths textarea, #shattered-depths input").first.fill("8, 20")
+    depths = page.locator("#shattered-depths textarea, #shattered-depths input").first
+    depths.fill("8, 20")
+    depths.blur()  # the box commits its value when left, as the number box below
     page.locator("#shattered-points input").fill("64")
     page.locator("#shattered-points input").blur()
     page.wait_for_timeout(500)
