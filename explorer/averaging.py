@@ -14,13 +14,12 @@ would be shipped, statistics included.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from .callbacks import write_json_atomic
+from .callbacks import save_model_atomic, write_json_atomic
 
 EVALUATION_BATCH = 500
 
@@ -84,8 +83,6 @@ def keep_better_weights(model, out: Path, history: dict, finished: bool) -> dict
     choice = {"weights": "ema" if averaged > raw else "raw", "holdout_accuracy": raw,
               "holdout_accuracy_ema": averaged, "epoch": last["epoch"]}
     if choice["weights"] == "ema":
-        partial = out / "model.partial.keras"
-        model.save(partial)
-        os.replace(partial, out / "model.keras")
+        save_model_atomic(model, out / "model.keras")
     write_json_atomic(out / "weights.json", choice)
     return choice

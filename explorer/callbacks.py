@@ -34,6 +34,14 @@ def write_json_atomic(path: Path, value) -> None:
     os.replace(tmp, path)
 
 
+def save_model_atomic(model, path: Path) -> None:
+    """Saves `model` to a temporary .keras file beside `path`, then renames it over `path`:
+    a kill mid-write never leaves a broken model behind."""
+    partial = path.with_name(path.stem + ".partial.keras")
+    model.save(partial)
+    os.replace(partial, path)
+
+
 class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
     """ModelCheckpoint writing to a temporary file, then renaming: a kill mid-write never
     leaves a broken model.keras behind.

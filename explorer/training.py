@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from .averaging import HoldoutEvaluation, keep_better_weights
-from .callbacks import make_callbacks, write_json_atomic, write_phase
+from .callbacks import make_callbacks, save_model_atomic, write_json_atomic, write_phase
 from .checkpoints import evaluate
 from .config import BOOKKEEPING, TrainConfig, steps_per_call
 from .data import Dataset, load_cifar10
@@ -353,9 +353,7 @@ def _train_in(out: Path, config: TrainConfig, data, verbose, log) -> dict:
     if resumed_epoch >= config.epochs and not (out / "model.keras").exists():
         # a finished run whose model.keras was not kept (say, carried by its backup alone):
         # fit restored the last epoch's weights and trained nothing, so save those
-        partial = out / "model.partial.keras"
-        model.save(partial)
-        os.replace(partial, out / "model.keras")
+        save_model_atomic(model, out / "model.keras")
     history = json.loads(history_path.read_text()) if history_path.exists() else {"epochs": []}
     finished = len(history["epochs"])
     keep_better_weights(model, out, history, finished=finished >= config.epochs)
