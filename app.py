@@ -83,6 +83,7 @@ demo = build_demo()
 def main():
     settings = Settings.from_environment()
     gradients.warm_default_view()  # the Gradient flow tab's first view, measured before it is asked for
+    session.jobs()  # the job manager warms its spare processes: the first job starts warm too
     demo.queue(default_concurrency_limit=2, max_size=settings.queue_size).launch(
         server_name=settings.host, server_port=settings.port, max_file_size="10mb", show_error=True,
         css_paths=[STYLE])

@@ -188,9 +188,10 @@ def steps_per_call(most: int, steps_per_epoch: int) -> int:
     return max(d for d in range(1, min(most, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
 
 
-# A job started from the page shows at least this many points on its curves and columns in
-# its gradient heatmap, where its images allow it (see `page_job`).
+# A job started from the page shows at least this many points on its curves, and this many
+# columns in its gradient heatmap, where its images allow it (see `page_job`).
 PAGE_JOB_POINTS = 24
+PAGE_GRADIENT_COLUMNS = 20
 MIN_PAGE_BATCH = 32  # a tiny subset trains in smaller batches, down to this, for more steps
 CIFAR_TRAINING_IMAGES = 50_000  # what a subset of 0 (all) means for the page's jobs
 
@@ -199,9 +200,12 @@ def page_job(config: TrainConfig) -> TrainConfig:
     """A page's job, so that a brief one is visibly alive: logged every compiled call.
 
     Calls of at most 10 steps, fewer where the run has fewer than 24 of them (each call's end
-    logs the curves' running means and the gradient norms: Keras reports nothing within a
-    call); a subset too small for 24 steps of 128 images trains in smaller batches (down to
-    32). A default page job (5,000 images, 3 epochs) keeps batches of 128 in calls of 3 steps.
+    logs the curves' running means: Keras reports nothing within a call); a subset too small
+    for 24 steps of 128 images trains in smaller batches (down to 32). The gradient norms,
+    a forward and backward pass of their own on 64 images, are measured every few calls, as
+    seldom as still gives 20 columns (every call where there are fewer than 39). A default
+    page job (5,000 images, 3 epochs) keeps batches of 128 in 39 calls of 3 steps, and
+    measures the gradients at every second call (20 columns).
 
     Args:
         config: the job as requested.
@@ -216,7 +220,10 @@ def page_job(config: TrainConfig) -> TrainConfig:
     steps_per_epoch = max(1, images // batch)
     total = steps_per_epoch * config.epochs
     per_call = steps_per_call(min(config.steps_per_execution, max(1, total // PAGE_JOB_POINTS)), steps_per_epoch)
-    return dataclasses.replace(config, batch_size=batch, steps_per_execution=per_call, grad_every=per_call,
+    # gradients at the first call and every `calls_between` after it: 1 + (calls - 1) // that
+    calls_between = max(1, (total // per_call - 1) // (PAGE_GRADIENT_COLUMNS - 1))
+    return dataclasses.replace(config, batch_size=batch, steps_per_execution=per_call,
+                               grad_every=per_call * calls_between,
                                log_points=steps_per_epoch // per_call).validate()
 
 

@@ -9,6 +9,10 @@ TensorFlow's process-wide settings (mixed precision policy, device placement) st
 The job's folder holds job.json (who started it, its config, its final state), and the
 files the training writes (status.json, history.json, model.keras, ...), so a restarted app
 lists earlier runs. Jobs survive browser disconnects: nothing here depends on a page.
+
+A job's process is usually not started for it: the manager keeps one spare process with
+Python and TensorFlow already loaded (`explorer.spare`), hands it the job's command, and warms
+a new spare behind it. That saves the ~6 s a new process takes before it reads an image.
 """
 
 from __future__ import annotations
@@ -28,6 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import TrainConfig
+from .spare import SparePool, child_environment, die_with_parent
+
+# A new spare process waits until the jobs running have passed their first compiled call, or
+# this long after their start: on 2 cores its import (~6 s of CPU) made their first curve
+# point come 5-7 s later (bench/first_point.py).
+SPARE_WAIT_SECONDS = 60.0
 
 
 @dataclass
@@ -68,10 +78,14 @@ class JobManager:
         max_epochs: per-job epoch cap (shared hosts).
         max_seconds: per-job wall-time cap; the job stops and keeps its last checkpoint.
         max_queued: queued jobs beyond this are refused with a clear "busy" message.
+        max_per_owner: queued plus running jobs of one session.
+        max_kept: ended jobs kept on disk.
+        spares: processes kept warm for the next jobs (see `explorer.spare`); at most
+            `max_running` (a race starts two jobs at once), none where no job can run.
     """
 
     def __init__(self, root, max_running=1, max_epochs=50, max_seconds=3600.0, max_queued=8,
-                 max_per_owner=4, max_kept=200):
+                 max_per_owner=4, max_kept=200, spares=1):
         self.root = Path(root).resolve()  # children run in the repo root: no relative paths
         self.max_running = max_running
         # queued plus running jobs of one session: one user cannot hold every slot for hours
@@ -83,6 +97,8 @@ class JobManager:
         self.max_seconds = max_seconds
         self.max_queued = max_queued
         self._jobs: dict[str, Job] = {}
+        # warm processes the next jobs take, started by the pump thread (see `spare.die_with_parent`)
+        self._spares = SparePool(self.root, max(0, min(spares, max_running)), Path(__file__).resolve().parents[1])
         self._lock = threading.RLock()
         self._load_previous()
         self._pump_thread = threading.Thread(target=self._pump_forever, daemon=True)
@@ -222,6 +238,7 @@ class JobManager:
             for job in self._jobs.values():
                 if job.process is not None and job.process.poll() is None:
                     job.process.kill()
+            self._spares.shutdown()
 
     # ------------------------------------------------------------------ internals
 
@@ -262,7 +279,7 @@ class JobManager:
 
     def _pump_forever(self):
         """The only thread that starts jobs: it lives as long as the app, and each job is
-        tied to it (see `_die_with_parent`), so a killed app leaves no orphan training."""
+        tied to it (see `spare.die_with_parent`), so a killed app leaves no orphan training."""
         while True:
             try:
                 with self._lock:
@@ -299,22 +316,33 @@ class JobManager:
             if job.state == "queued":
                 self._launch(job)
                 running += 1
+        if self._spares.missing() and not self._jobs_starting():  # else its import would slow them
+            self._spares.refill()
+
+    def _jobs_starting(self) -> bool:
+        """Whether a running job has yet to finish its first compiled call (loading data,
+        building, tracing), for at most `SPARE_WAIT_SECONDS` after its start."""
+        for job in self._jobs.values():
+            if job.state == "running" and job.started and time.time() - job.started < SPARE_WAIT_SECONDS:
+                phase = (_read_json(job.out / "status.json") or {}).get("phase")
+                if phase not in ("training", "testing"):
+                    return True
+        return False
 
     def _launch(self, job: Job):
         """Writes the job's exact config beside it and runs `train --config` on it."""
         config = dataclasses.replace(job.config, max_seconds=time_limit(job.config.max_seconds,
                                                                         self.max_seconds))
-        args = [sys.executable, "-m", "explorer", "train", "--config", str(job.out / "config.json"),
-                "--out", str(job.out)]
+        args = ["train", "--config", str(job.out / "config.json"), "--out", str(job.out)]
         try:
             (job.out / "config.json").write_text(json.dumps(config.to_dict()))
-            with open(job.out / "train.log", "ab") as log:  # the child keeps its own copy
-                job.process = subprocess.Popen(
-                    args, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1],
-                    # a job trains on the app's machine: a TF_CONFIG the app was started with
-                    # must not make it a worker of a cluster run (those are the CLI's)
-                    env={**{k: v for k, v in os.environ.items() if k != "TF_CONFIG"}, "PYTHONUNBUFFERED": "1"},
-                    preexec_fn=_die_with_parent)  # noqa: PLW1509 - one C call, no locks
+            job.process = self._spares.take(args, job.out / "train.log")
+            if job.process is None:
+                with open(job.out / "train.log", "ab") as log:  # the child keeps its own copy
+                    job.process = subprocess.Popen(
+                        [sys.executable, "-m", "explorer", *args], stdout=log, stderr=subprocess.STDOUT,
+                        cwd=self._spares.cwd, env=child_environment(),
+                        preexec_fn=die_with_parent)  # noqa: PLW1509 - one C call, no locks
         except (OSError, subprocess.SubprocessError) as err:
             self._finish(job, "failed", f"could not start training: {err}")
             return
@@ -325,25 +353,6 @@ class JobManager:
         job.state, job.ended, job.error = state, time.time(), error
         job.process = None
         self._save(job)
-
-
-def _load_prctl():
-    try:
-        import ctypes
-
-        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None  # not Linux: jobs outlive a killed app and finish on their own
-
-
-_PRCTL = _load_prctl()  # resolved here: the forked child must not import or take locks
-
-
-def _die_with_parent():
-    """In the child, before exec: ask Linux to send SIGTERM when the launching thread (the
-    app's pump thread) dies, even by kill -9. Its checkpoints on disk stay whole."""
-    if _PRCTL is not None:
-        _PRCTL(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
 
 
 def _read_json(path: Path):

@@ -241,8 +241,9 @@ def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: in
         log: called with a line of text when the run resumes or was already finished.
 
     Returns:
-        {"test_accuracy", "n", ...}: the final model's accuracy on the whole test split
-        (None before any finished epoch) and the number of test images; when this call
+        {"test_accuracy", "n", ...}: the final model's accuracy on the run's test images
+        (the whole test split, or its first `test_subset`; None before any finished epoch)
+        and their number; when this call
         trained, also "epochs_finished", "epochs", "seconds", "model" and "path".
 
     Raises:
@@ -334,7 +335,7 @@ def _train_in(out: Path, config: TrainConfig, data, verbose, log) -> dict:
     steps_per_epoch = max(1, num_train // config.batch_size)
     if done and resumed_epoch in (0, config.epochs):
         log(f"already finished ({finished} epochs); evaluating {out / 'model.keras'}")
-        return evaluate(out / "model.keras", data=data)
+        return evaluate(out / "model.keras", data=data, limit=config.test_subset or None)
     if resumed_epoch:
         log(f"resumed from epoch {resumed_epoch} (backup in {out / 'backup'})")
 
@@ -357,7 +358,10 @@ def _train_in(out: Path, config: TrainConfig, data, verbose, log) -> dict:
     history = json.loads(history_path.read_text()) if history_path.exists() else {"epochs": []}
     finished = len(history["epochs"])
     keep_better_weights(model, out, history, finished=finished >= config.epochs)
-    result = evaluate(out / "model.keras", data=data) if (out / "model.keras").exists() else \
+    # on the run's own test images: a page job tests on 2,000 each epoch, and the whole split
+    # (14 s of a one-minute job on 2 cores) would tell its page nothing more
+    result = evaluate(out / "model.keras", data=data, limit=config.test_subset or None) \
+        if (out / "model.keras").exists() else \
         {"test_accuracy": None, "n": 0}
     result.update({"epochs_finished": finished, "epochs": config.epochs,
                    "seconds": round(time.time() - started, 1), "model": "final",

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from explorer.config import PAGE_JOB_POINTS, TrainConfig, page_job
+from explorer.config import PAGE_GRADIENT_COLUMNS, PAGE_JOB_POINTS, TrainConfig, page_job
 
 
 @pytest.mark.parametrize("subset, epochs", [(5000, 3), (1000, 2), (512, 2), (0, 1), (50000, 2)])
@@ -16,14 +16,18 @@ def test_a_page_job_logs_at_least_24_points_where_its_images_allow(subset, epoch
     # the run's calls divide its epochs, and each call's end logs a point and a column
     assert steps_per_epoch % config.steps_per_execution == 0
     calls = steps_per_epoch // config.steps_per_execution * epochs
-    assert config.grad_every == config.steps_per_execution
     assert calls >= PAGE_JOB_POINTS
+    # gradients at the first call, then every grad_every steps (whole calls)
+    assert config.grad_every % config.steps_per_execution == 0
+    columns = 1 + (calls - 1) // (config.grad_every // config.steps_per_execution)
+    assert columns >= PAGE_GRADIENT_COLUMNS
     assert config.log_points * config.steps_per_execution <= steps_per_epoch
 
 
 def test_the_default_page_job_keeps_the_papers_batch():
     config = page_job(TrainConfig(subset=5000, epochs=3, data="synthetic"))
     assert config.batch_size == 128 and config.steps_per_execution == 3
+    assert config.grad_every == 6  # 39 calls: gradients at every second one, 20 columns
 
 
 def test_running_means_are_logged_within_epochs_and_end_on_the_epochs_figures(tmp_path):
@@ -43,7 +47,8 @@ def test_running_means_are_logged_within_epochs_and_end_on_the_epochs_figures(tm
         at_end = points["step"].index(epoch["epoch"] * steps_per_epoch)
         assert points["loss"][at_end] == pytest.approx(epoch["loss"], abs=1e-4)
         assert points["accuracy"][at_end] == pytest.approx(epoch["accuracy"], abs=1e-4)
-    assert len(history["grad_norms"]["steps"]) == len(points["step"])
+    calls_between = config.grad_every // config.steps_per_execution
+    assert len(history["grad_norms"]["steps"]) == 1 + (len(points["step"]) - 1) // calls_between >= PAGE_GRADIENT_COLUMNS
     status = json.loads((tmp_path / "run" / "status.json").read_text())
     assert status["state"] == "done" and status["phase"] == "training"
 

@@ -47,6 +47,36 @@ def test_job_runs_to_done_and_a_restarted_manager_lists_it(manager, tmp_path):
     assert again.list("bob") == []
 
 
+def test_a_job_takes_the_warm_spare_and_a_new_one_warms_up(manager):
+    deadline = time.time() + 60
+    while not manager._spares.processes and time.time() < deadline:
+        time.sleep(0.1)
+    assert len(manager._spares.processes) == 1, "no spare process was started"  # max_running=1: one
+    spare = manager._spares.processes[0]
+    time.sleep(8)  # warm: Python, TensorFlow and the training code loaded
+    job_id = manager.start(TrainConfig(**TINY), owner="alice")
+    while manager.status(job_id)["state"] == "queued":
+        time.sleep(0.05)
+    assert manager._jobs[job_id].process is spare  # the job runs in the spare, not a new process
+    status = _wait(manager, job_id)
+    assert status["state"] == "done", status["error"]
+    assert "\"test_accuracy\"" in (manager.root / job_id / "train.log").read_text()  # its output: the job's log
+    assert spare.returncode == 0
+    deadline = time.time() + 10
+    while not manager._spares.processes and time.time() < deadline:
+        time.sleep(0.1)
+    assert len(manager._spares.processes) == 1 and manager._spares.processes[0] is not spare and manager._spares.processes[0].poll() is None
+
+
+def test_no_spare_where_no_job_can_run(tmp_path):
+    manager = JobManager(tmp_path / "runs", max_running=0)
+    try:
+        time.sleep(1)
+        assert manager._spares.processes == []
+    finally:
+        manager.shutdown()
+
+
 def test_queue_position_and_ownership(manager):
     first = manager.start(TrainConfig(**{**TINY, "epochs": 5}), owner="alice")
     _wait(manager, first, states=("running",))
@@ -119,7 +149,7 @@ def test_kill_9_of_the_app_ends_its_jobs_and_keeps_finished_checkpoints(tmp_path
         raise AssertionError("the job never finished two epochs")
     app.kill()  # SIGKILL: no cleanup code runs in the app
     app.wait()
-    pattern = f"--out {root / job_id}"
+    pattern = str(root)  # the job (`--out ROOT/<id>`) and the warm spare (`explorer.spare ROOT`)
     deadline = time.time() + 20
     while time.time() < deadline and subprocess.run(["pgrep", "-f", pattern], capture_output=True,
                                                     check=False).returncode == 0:

@@ -42,6 +42,8 @@ def jobs() -> JobManager:
                 max_seconds=float(env("EXPLORER_JOB_SECONDS", "3600")),
                 max_per_owner=int(env("EXPLORER_JOBS_PER_USER", "4")),  # two races
                 max_kept=int(env("EXPLORER_KEEP_JOBS", "200")),
+                # a warm process per running slot: a race's two jobs both start warm
+                spares=int(env("EXPLORER_SPARES", env("EXPLORER_MAX_JOBS", "2"))),
             )
         return _manager
 
