@@ -14,11 +14,12 @@ import time
 
 import numpy as np
 
-from . import stored
+from . import estimates, stored
 from .checkpoints import load, load_checkpoint
 from .data import load_cifar10
 from .lesion_pass import accuracies_with_each_block_deleted
 from .limits import check_landscape_request, check_lesion_request, landscape_values, lesion_samples
+from .models import checkpoint_spec
 
 
 def lesioned_accuracy(model, x, y, drop, batch_size=250) -> float:
@@ -341,8 +342,14 @@ def lesion_study(checkpoints, samples=1000, names=None, source: str | None = Non
             or the data cannot be had.
     """
     samples = check_lesion_request(samples, checkpoints, budget)
-    results = [(use_stored and stored.lookup("lesion", path, {"samples": samples}, source))
-               or lesion(path, source, samples, progress=progress) for path in checkpoints]
+    results = []
+    for path in checkpoints:
+        kept = use_stored and stored.lookup("lesion", path, {"samples": samples}, source)
+        start = time.perf_counter()
+        results.append(kept or lesion(path, source, samples, progress=progress))
+        if not kept:  # the pace the next request's expected time is said with
+            estimates.record("lesion", estimates.lesion_work(checkpoint_spec(path), samples),
+                             time.perf_counter() - start)
     return name_apart(results, [str(path) for path in checkpoints] if names is None else names)
 
 
@@ -379,5 +386,7 @@ def landscape_study(checkpoints, steps=9, samples=128, names=None, span=1.0, sou
         start = time.perf_counter()
         result = loss_landscape(path, source, samples, steps, span, seed, progress)
         result["seconds"] = round(time.perf_counter() - start, 1)
+        estimates.record("landscape", estimates.landscape_work(checkpoint_spec(path), steps, samples),
+                         result["seconds"])
         results.append(result)
     return name_apart(results, [str(path) for path in checkpoints] if names is None else names)

@@ -10,7 +10,8 @@ job still gets a process of its own (its own TensorFlow settings, its own Stop).
     python -m explorer.spare ROOT   (ROOT: the manager's run folder, named so `pgrep` finds it)
 
 It reads one line of JSON from stdin, {"argv": [...], "log": PATH}: it sends its output to
-PATH and runs `python -m explorer <argv>` in-process, exiting with its status. An empty
+PATH and runs `python -m explorer <argv>` in-process, exiting with its status. Spares serve
+`train` commands only (the manager's jobs): TensorFlow is loaded as `train` loads it. An empty
 stdin (the manager is gone, or did not need it) ends it with status 0.
 """
 
@@ -29,7 +30,8 @@ def warm_up() -> None:
     new process)."""
     from . import cli
 
-    cli._quiet_tensorflow()  # before TensorFlow's import, as `main` does
+    cli._quiet_tensorflow()  # before TensorFlow's import, as `main` does for `train`
+    cli.fast_training()
     from . import training
 
     if training.tensorflow_backend():

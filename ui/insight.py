@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from explorer import charts, imagenet, images, insight, limits, pretrained, stored
+from explorer import charts, estimates, imagenet, images, insight, limits, pretrained, stored
 from explorer.data import resolve_source
 
 from .common import (
@@ -82,6 +82,27 @@ def classify_imagenet(image: gr.FileData | str | None):
     return imagenet.classify_imagenet(images.image_path(image))
 
 
+def lesion_expected(checkpoint, samples, compare, request: gr.Request = None) -> str:
+    """The lesion study's expected time here, before it starts ("" until the request is valid:
+    the button's click says what is wrong)."""
+    try:
+        _, paths = _paths(checkpoint, compare, request)
+        samples = limits.check_lesion_request(samples, paths)
+        return estimates.lesion_line(paths, samples, resolve_source()[0])
+    except ValueError:
+        return ""
+
+
+def landscape_expected(checkpoint, steps, samples, compare, request: gr.Request = None) -> str:
+    """The loss landscape's expected time here, before it starts (see `lesion_expected`)."""
+    try:
+        _, paths = _paths(checkpoint, compare, request)
+        steps, samples = limits.check_landscape_request(steps, samples, paths)
+        return estimates.landscape_line(paths, steps, samples, resolve_source()[0])
+    except ValueError:
+        return ""
+
+
 def follow_twin(first):
     """A new first checkpoint: compare it with its shipped twin, if any."""
     twin = pretrained.twin_of(first)
@@ -94,10 +115,16 @@ def _lesion_panel(first, second):
             samples = WholeNumber(value=1000, precision=0, label="Test images")
             run = gr.Button("Delete each block in turn", variant="primary", elem_id="ins-lesion")
             stop = gr.Button("Stop", variant="stop", elem_id="ins-lesion-stop")
+        expected = gr.Markdown(lesion_expected(first.value, samples.value, second.value),  # the defaults
+                               elem_id="ins-lesion-expected")
         plot = export_plot("Lesion study", "ins-lesion-plot")
         text = gr.Markdown(elem_id="ins-lesion-text")
-    study = run.click(lesion, [first, samples, second], [plot, text], api_name="lesion",
+    inputs = [first, samples, second]
+    gr.on([first.change, samples.change, second.change], lesion_expected, inputs, expected, api_name=False,
+          show_progress="hidden")
+    study = run.click(lesion, inputs, [plot, text], api_name="lesion",
                       concurrency_limit=1, concurrency_id="probes")
+    study.then(lesion_expected, inputs, expected, api_name=False, show_progress="hidden")  # its new pace
     # frees the page at once; the pass under way ends on its own (a thread cannot be killed)
     stop.click(None, None, None, cancels=[study], api_name=False)
 
@@ -110,10 +137,16 @@ def _landscape_panel(first, second):
             samples = WholeNumber(value=128, precision=0, label="Test images")
             run = gr.Button("Compute", elem_id="ins-landscape")
             stop = gr.Button("Stop", variant="stop", elem_id="ins-landscape-stop")
+        expected = gr.Markdown(landscape_expected(first.value, steps.value, samples.value, second.value),
+                               elem_id="ins-landscape-expected")
         plot = export_plot("Loss landscape", "ins-landscape-plot")
         text = gr.Markdown(elem_id="ins-landscape-text")
-    study = run.click(loss_landscape, [first, steps, samples, second], [plot, text],
+    inputs = [first, steps, samples, second]
+    gr.on([first.change, steps.change, samples.change, second.change], landscape_expected, inputs, expected,
+          api_name=False, show_progress="hidden")
+    study = run.click(loss_landscape, inputs, [plot, text],
                       api_name="loss_landscape", concurrency_limit=1, concurrency_id="landscape")
+    study.then(landscape_expected, inputs, expected, api_name=False, show_progress="hidden")
     stop.click(None, None, None, cancels=[study], api_name=False)
 
 

@@ -22,7 +22,7 @@ from .jobs_view import (
 
 
 @user_errors
-def train_start(depth: int, version: int, plain: bool = False, epochs: int = 3, subset: int = 5000,
+def train_start(depth: int, version: int, plain: bool = False, epochs: int = 2, subset: int = 5000,
                 request: gr.Request = None) -> str:
     """Starts a background training job with the project's recipe; returns its id.
 
@@ -54,6 +54,20 @@ def train_stop(job_id: str, request: gr.Request = None) -> dict:
         job_id: the id train_start returned (in this session).
     """
     return session.jobs().stop(job_id, owner=session.owner(request))
+
+
+# A single job's defaults: about a minute on 2 CPU cores, with real learning (README, "Measured")
+JOB_DEPTH, JOB_EPOCHS = 20, 2
+# A race's: a depth where the plain net falls behind its residual twin within a few minutes
+# (README, "Measured": plain-56 against ResNet-56, 5,000 images, 2 epochs)
+RACE_DEPTH, RACE_EPOCHS = 56, 2
+
+
+def race_defaults(race: bool):
+    """Ticking Race sets the depth and epochs to the race's defaults; unticking, to a single
+    job's (both stay editable)."""
+    depth, epochs = (RACE_DEPTH, RACE_EPOCHS) if race else (JOB_DEPTH, JOB_EPOCHS)
+    return gr.update(value=depth), gr.update(value=epochs)
 
 
 @user_errors
@@ -118,10 +132,10 @@ def build():
                 "**Race** trains the plain net and its residual twin on the same data, side by side.")
     gr.Markdown(hardware.train_tab_note(), elem_id="train-hardware")  # the device, a job's cost there
     with gr.Row():
-        depth, version = depth_and_version(20, "train-depth")
+        depth, version = depth_and_version(JOB_DEPTH, "train-depth")
         plain = gr.Checkbox(value=False, label="Plain (no shortcuts)", min_width=170)  # whole words on a phone
-        race = gr.Checkbox(value=False, label="Race: plain vs residual", min_width=170)
-        epochs = gr.Number(value=3, precision=0, label="Epochs", elem_id="train-epochs")
+        race = gr.Checkbox(value=False, label="Race: plain vs residual", min_width=170, elem_id="train-race")
+        epochs = gr.Number(value=JOB_EPOCHS, precision=0, label="Epochs", elem_id="train-epochs")
         subset = gr.Number(value=5000, precision=0, label="Training images (0: all)", elem_id="train-subset")
     with gr.Row():
         start_button = gr.Button("Start", variant="primary", elem_id="train-start")
@@ -134,6 +148,7 @@ def build():
     gr.DeepLinkButton("Share these curves", size="sm")  # the curves as they are, not the job itself
     timer = gr.Timer(1.0, active=False)
     charted = gr.State(None)  # what the page's charts show (see jobs_view.tick_jobs)
+    race.input(race_defaults, race, [depth, epochs], api_name=False)
     start_button.click(start_from_page, [depth, version, plain, epochs, subset, race], [job_text, timer],
                        api_name=False)
     views = [curves, heatmap, progress, timer, charted]
