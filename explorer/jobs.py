@@ -81,11 +81,13 @@ class JobManager:
         max_per_owner: queued plus running jobs of one session.
         max_kept: ended jobs kept on disk.
         spares: processes kept warm for the next jobs (see `explorer.spare`); at most
-            `max_running` (a race starts two jobs at once), none where no job can run.
+            `max_running` (a race starts two jobs at once), none where no job can run. The
+            app asks for them (`ui.session`); 0 by default, so a manager made for a moment
+            (a test, a script) leaves no idle processes behind.
     """
 
     def __init__(self, root, max_running=1, max_epochs=50, max_seconds=3600.0, max_queued=8,
-                 max_per_owner=4, max_kept=200, spares=1):
+                 max_per_owner=4, max_kept=200, spares=0):
         self.root = Path(root).resolve()  # children run in the repo root: no relative paths
         self.max_running = max_running
         # queued plus running jobs of one session: one user cannot hold every slot for hours

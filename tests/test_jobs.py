@@ -47,7 +47,16 @@ def test_job_runs_to_done_and_a_restarted_manager_lists_it(manager, tmp_path):
     assert again.list("bob") == []
 
 
-def test_a_job_takes_the_warm_spare_and_a_new_one_warms_up(manager):
+def test_a_job_takes_the_warm_spare_and_a_new_one_warms_up(tmp_path):
+    manager = JobManager(tmp_path / "runs", max_running=1, spares=1)
+    try:
+        _takes_the_spare(manager)
+    finally:
+        manager.shutdown()
+    assert manager._spares.processes == []
+
+
+def _takes_the_spare(manager):
     deadline = time.time() + 60
     while not manager._spares.processes and time.time() < deadline:
         time.sleep(0.1)
@@ -69,7 +78,7 @@ def test_a_job_takes_the_warm_spare_and_a_new_one_warms_up(manager):
 
 
 def test_no_spare_where_no_job_can_run(tmp_path):
-    manager = JobManager(tmp_path / "runs", max_running=0)
+    manager = JobManager(tmp_path / "runs", max_running=0, spares=2)
     try:
         time.sleep(1)
         assert manager._spares.processes == []

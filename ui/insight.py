@@ -82,11 +82,19 @@ def classify_imagenet(image: gr.FileData | str | None):
     return imagenet.classify_imagenet(images.image_path(image))
 
 
+def _expected_paths(checkpoint, compare, request) -> list:
+    """The checkpoints an expected time is said for; at build time (no request) shipped names
+    only, so laying out the page never makes the job manager."""
+    if request is not None:
+        return _paths(checkpoint, compare, request)[1]
+    return [pretrained.resolve(name) for name in [checkpoint] + ([compare] if compare else [])]
+
+
 def lesion_expected(checkpoint, samples, compare, request: gr.Request = None) -> str:
     """The lesion study's expected time here, before it starts ("" until the request is valid:
     the button's click says what is wrong)."""
     try:
-        _, paths = _paths(checkpoint, compare, request)
+        paths = _expected_paths(checkpoint, compare, request)
         samples = limits.check_lesion_request(samples, paths)
         return estimates.lesion_line(paths, samples, resolve_source()[0])
     except ValueError:
@@ -96,7 +104,7 @@ def lesion_expected(checkpoint, samples, compare, request: gr.Request = None) ->
 def landscape_expected(checkpoint, steps, samples, compare, request: gr.Request = None) -> str:
     """The loss landscape's expected time here, before it starts (see `lesion_expected`)."""
     try:
-        _, paths = _paths(checkpoint, compare, request)
+        paths = _expected_paths(checkpoint, compare, request)
         steps, samples = limits.check_landscape_request(steps, samples, paths)
         return estimates.landscape_line(paths, steps, samples, resolve_source()[0])
     except ValueError:

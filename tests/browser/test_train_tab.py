@@ -9,9 +9,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 def test_train_tab_starts_updates_and_stops(page, screenshot):
     page.get_by_role("tab", name="Train").click()
+    assert page.locator("#train-epochs input").input_value() == "2"  # a single job's default
+    page.get_by_label("Race: plain vs residual").check()
+    # ticking Race sets its defaults: depth 56, where the plain net falls behind
+    page.wait_for_function("() => document.querySelector('#train-depth input').value === '56'")
+    page.locator("#train-depth input").fill("20")  # a small race for the test
     page.locator("#train-epochs input").fill("3")
     page.locator("#train-subset input").fill("1024")
-    page.get_by_label("Race: plain vs residual").check()
+    page.locator("#train-subset input").blur()
     page.locator("#train-start").click()
     # two job ids, then live progress from the background jobs
     page.wait_for_function("() => document.querySelector('#train-jobs textarea, #train-jobs input')"
