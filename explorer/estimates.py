@@ -2,14 +2,15 @@
 
 An estimate is the study's work in multiply-adds (a net's per image, `graph.summarize`,
 times the images and passes the study runs) divided by this host's pace for that study:
-multiply-adds per second of the live studies this process finished last (`record`), or,
-before the first, one derived from the training throughput `bench/train_throughput.py`
-measured (`hardware.CPU_IMAGES_PER_SECOND`; a forward pass is about a third of a training
-step). A shipped checkpoint's stored study is served at once (see `stored`), and says so.
+multiply-adds per second of the last live study of its kind this process finished
+(`record`), or, before the first, the pace of the benchmark that measured that study on 2 CPU
+cores (`MEASURED`). A shipped checkpoint's stored study is served at once (see `stored`), and
+says so.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 
 # (seconds, images) a benchmark measured for ResNet-56 v1 on 2 CPU cores (README, "Measured"):
@@ -27,6 +28,7 @@ def net_cost(spec) -> int:
     return summarize(spec)["totals"]["flops"]
 
 
+@functools.cache  # fixed figures: computed once per study
 def default_pace(study: str) -> float:
     """Multiply-adds per second of `study` before any was timed here: its benchmark's pace."""
     from .specs import make_spec

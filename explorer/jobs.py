@@ -10,9 +10,9 @@ The job's folder holds job.json (who started it, its config, its final state), a
 files the training writes (status.json, history.json, model.keras, ...), so a restarted app
 lists earlier runs. Jobs survive browser disconnects: nothing here depends on a page.
 
-A job's process is usually not started for it: the manager keeps one spare process with
-Python and TensorFlow already loaded (`explorer.spare`), hands it the job's command, and warms
-a new spare behind it. That saves the ~6 s a new process takes before it reads an image.
+Where asked (`spares`, as the app does), a job's process is not started for it: the manager
+keeps spare processes with Python and TensorFlow already loaded (`explorer.spare`), hands one
+the job's command, and warms a new spare behind it. That saves the ~6 s a new process takes before it reads an image.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 waiting for the next job; and `SparePool`, the job manager's side of them.
 
 Starting a job's process costs about 6 s on a 2-core CPU before it reads a single image
-(Python, then TensorFlow's import). The job manager keeps one spare ready (see
-`jobs.JobManager`): a job that starts takes the spare, whose first curve point then comes
+(Python, then TensorFlow's import). The app's job manager keeps a spare ready per running
+slot (see `jobs.JobManager`): a job that starts takes a spare, whose first curve point then comes
 that much sooner, and a new spare warms up behind it. A spare serves one job and exits, so a
 job still gets a process of its own (its own TensorFlow settings, its own Stop).
 

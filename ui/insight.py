@@ -23,9 +23,13 @@ from .common import (
 )
 
 
+def _names(checkpoint, compare) -> list:
+    return [checkpoint] + ([compare] if compare else [])
+
+
 def _paths(checkpoint, compare, request):
     """The chosen checkpoints' names and files, all looked up before any work."""
-    names = [checkpoint] + ([compare] if compare else [])
+    names = _names(checkpoint, compare)
     return names, [checkpoint_path(name, request) for name in names]
 
 
@@ -87,7 +91,7 @@ def _expected_paths(checkpoint, compare, request) -> list:
     only, so laying out the page never makes the job manager."""
     if request is not None:
         return _paths(checkpoint, compare, request)[1]
-    return [pretrained.resolve(name) for name in [checkpoint] + ([compare] if compare else [])]
+    return [pretrained.resolve(name) for name in _names(checkpoint, compare)]
 
 
 def lesion_expected(checkpoint, samples, compare, request: gr.Request = None) -> str:
