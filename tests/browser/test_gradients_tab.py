@@ -9,7 +9,10 @@ def test_gradient_tab_measures_plain_against_residual(page, screenshot):
     page.get_by_role("tab", name="Gradient flow").click()
     page.locator("#grad-depth input").fill("56")
     page.locator("#grad-run").click()
-    page.locator("#grad-plot .js-plotly-plot").wait_for(timeout=180_000)
+    # the start-up view (ResNet-110) is drawn already: wait for the reading of the depth asked for
+    page.wait_for_function("() => (document.querySelector('#grad-reading') || {}).innerText"
+                           "?.includes('ResNet-56 v1')", timeout=180_000)
+    page.locator("#grad-plot .js-plotly-plot").wait_for(timeout=30_000)
     legend = page.locator("#grad-plot .legend").text_content()
     assert "plain" in legend and "residual" in legend
     reading = page.locator("#grad-reading").inner_text()
