@@ -114,7 +114,11 @@ class RunLog(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         # Keras reports the last step of each steps_per_execution chunk, uncapped.
         step = self.epoch * self.steps_per_epoch + min(batch + 1, self.steps_per_epoch)
-        if self.log_every and logs and (self.last_logged_step is None or step - self.last_logged_step >= self.log_every):
+        # the first step (the page is waiting), every `log_every`, and each epoch's last: the
+        # running mean there is the epoch's own figure
+        due = self.last_logged_step is None or step - self.last_logged_step >= self.log_every \
+            or step % self.steps_per_epoch == 0
+        if self.log_every and logs and due:
             self.last_logged_step = step
             self.log_step(step, logs)
         every = self.config.grad_every

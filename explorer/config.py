@@ -80,8 +80,8 @@ class TrainConfig:
     holdout: int = 0
     # --- bookkeeping
     # running means of the training loss and accuracy logged per epoch (0: per epoch only),
-    # so a curve moves during an epoch; taken at the ends of compiled calls, so at most
-    # steps per epoch / the calls' steps (see steps_per_call)
+    # so a curve moves during an epoch; taken at the ends of compiled calls (Keras reports
+    # nothing within one), so at most steps per epoch / the calls' steps (see steps_per_call)
     log_points: int = 20
     grad_every: int = 50  # steps between per-layer gradient-norm logs (0: off)
     seed: int = 0  # seeds the initial weights, the shuffle and every augmentation draw
@@ -192,20 +192,24 @@ def steps_per_call(most: int, steps_per_epoch: int) -> int:
 # columns in its gradient heatmap, where its images allow it (see `page_job`).
 PAGE_JOB_POINTS = 24
 PAGE_GRADIENT_COLUMNS = 20
+PAGE_POINTS_PER_EPOCH = 40  # at most about this many a long epoch: the page polls the history
 MIN_PAGE_BATCH = 32  # a tiny subset trains in smaller batches, down to this, for more steps
 CIFAR_TRAINING_IMAGES = 50_000  # what a subset of 0 (all) means for the page's jobs
 
 
 def page_job(config: TrainConfig) -> TrainConfig:
-    """A page's job, so that a brief one is visibly alive: logged every compiled call.
+    """A page's job, so that a brief one is visibly alive, and soon.
 
-    Calls of at most 10 steps, fewer where the run has fewer than 24 of them (each call's end
-    logs the curves' running means: Keras reports nothing within a call); a subset too small
+    One step per compiled call: the first curve point is logged when the first call returns,
+    and Keras traces its multi-step loop's step twice: for ResNet-20 on 2 cores a first call
+    of 3 steps ended 16.4 s after `fit` started, one of 1 step 13.3 s, and a step cost about
+    the same either way, 0.63 and 0.67 s (medians of 2, `python bench/steps_per_call.py`). The running means are
+    logged at the first step, at every epoch's last step and every `steps_per_epoch //
+    log_points` steps between (every step where an epoch has at most 40); a subset too small
     for 24 steps of 128 images trains in smaller batches (down to 32). The gradient norms,
-    a forward and backward pass of their own on 64 images, are measured every few calls, as
-    seldom as still gives 20 columns (every call where there are fewer than 39). A default
-    page job (5,000 images, 3 epochs) keeps batches of 128 in 39 calls of 3 steps, and
-    measures the gradients at every second call (20 columns).
+    a forward and backward pass of their own on 64 images, are measured at the first step
+    and as seldom after it as still gives 20 columns. A default page job (5,000 images,
+    2 epochs) keeps batches of 128: 78 steps, each logged, gradients every 4 steps.
 
     Args:
         config: the job as requested.
@@ -219,12 +223,10 @@ def page_job(config: TrainConfig) -> TrainConfig:
     batch = min(config.batch_size, max(MIN_PAGE_BATCH, images * config.epochs // PAGE_JOB_POINTS))
     steps_per_epoch = max(1, images // batch)
     total = steps_per_epoch * config.epochs
-    per_call = steps_per_call(min(config.steps_per_execution, max(1, total // PAGE_JOB_POINTS)), steps_per_epoch)
-    # gradients at the first call and every `calls_between` after it: 1 + (calls - 1) // that
-    calls_between = max(1, (total // per_call - 1) // (PAGE_GRADIENT_COLUMNS - 1))
-    return dataclasses.replace(config, batch_size=batch, steps_per_execution=per_call,
-                               grad_every=per_call * calls_between,
-                               log_points=steps_per_epoch // per_call).validate()
+    # gradients at the first step and every `between` steps after it: 1 + (total - 1) // between
+    between = max(1, (total - 1) // (PAGE_GRADIENT_COLUMNS - 1))
+    return dataclasses.replace(config, batch_size=batch, steps_per_execution=1, grad_every=between,
+                               log_points=min(steps_per_epoch, PAGE_POINTS_PER_EPOCH)).validate()
 
 
 def _real(value) -> bool:

@@ -6,28 +6,43 @@ import json
 
 import pytest
 
-from explorer.config import PAGE_GRADIENT_COLUMNS, PAGE_JOB_POINTS, TrainConfig, page_job
+from explorer.config import (
+    PAGE_GRADIENT_COLUMNS,
+    PAGE_JOB_POINTS,
+    PAGE_POINTS_PER_EPOCH,
+    TrainConfig,
+    page_job,
+)
+
+
+def logged_steps(steps_per_epoch: int, epochs: int, log_points: int) -> list[int]:
+    """The steps `RunLog` logs, written out independently: the first, then every
+    steps_per_epoch // log_points after the last one logged, and every epoch's last."""
+    every, logged = max(1, steps_per_epoch // log_points), []
+    for step in range(1, steps_per_epoch * epochs + 1):
+        if not logged or step - logged[-1] >= every or step % steps_per_epoch == 0:
+            logged.append(step)
+    return logged
 
 
 @pytest.mark.parametrize("subset, epochs", [(5000, 3), (1000, 2), (512, 2), (0, 1), (50000, 2)])
 def test_a_page_job_logs_at_least_24_points_where_its_images_allow(subset, epochs):
     config = page_job(TrainConfig(subset=subset, epochs=epochs, data="synthetic"))
     steps_per_epoch = (subset or 50_000) // config.batch_size
-    # the run's calls divide its epochs, and each call's end logs a point and a column
-    assert steps_per_epoch % config.steps_per_execution == 0
-    calls = steps_per_epoch // config.steps_per_execution * epochs
-    assert calls >= PAGE_JOB_POINTS
-    # gradients at the first call, then every grad_every steps (whole calls)
-    assert config.grad_every % config.steps_per_execution == 0
-    columns = 1 + (calls - 1) // (config.grad_every // config.steps_per_execution)
+    assert config.steps_per_execution == 1  # the first point after the first step
+    points = logged_steps(steps_per_epoch, epochs, config.log_points)
+    assert len(points) >= PAGE_JOB_POINTS
+    assert len(points) <= epochs * (2 * PAGE_POINTS_PER_EPOCH + 1)  # a long epoch's history stays small
+    # gradients at the first step, then every grad_every steps
+    columns = 1 + (steps_per_epoch * epochs - 1) // config.grad_every
     assert columns >= PAGE_GRADIENT_COLUMNS
-    assert config.log_points * config.steps_per_execution <= steps_per_epoch
 
 
 def test_the_default_page_job_keeps_the_papers_batch():
-    config = page_job(TrainConfig(subset=5000, epochs=3, data="synthetic"))
-    assert config.batch_size == 128 and config.steps_per_execution == 3
-    assert config.grad_every == 6  # 39 calls: gradients at every second one, 20 columns
+    config = page_job(TrainConfig(subset=5000, epochs=2, data="synthetic"))
+    assert config.batch_size == 128 and config.steps_per_execution == 1
+    assert config.grad_every == 4  # 78 steps: gradients at every fourth, 20 columns
+    assert logged_steps(39, 2, config.log_points) == list(range(1, 79))
 
 
 def test_running_means_are_logged_within_epochs_and_end_on_the_epochs_figures(tmp_path):
@@ -39,7 +54,8 @@ def test_running_means_are_logged_within_epochs_and_end_on_the_epochs_figures(tm
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     points, epochs = history["steps"], history["epochs"]
     steps_per_epoch = 768 // config.batch_size
-    assert len(points["step"]) == 2 * steps_per_epoch // config.steps_per_execution >= PAGE_JOB_POINTS
+    assert points["step"] == logged_steps(steps_per_epoch, 2, config.log_points)
+    assert len(points["step"]) >= PAGE_JOB_POINTS
     assert points["epoch"] == [round(step / steps_per_epoch, 4) for step in points["step"]]
     assert points["epoch"][0] < 1 and points["epoch"][-1] == 2
     # Keras' batch logs are the epoch's running mean: at an epoch's last step, the epoch's figure
@@ -47,8 +63,9 @@ def test_running_means_are_logged_within_epochs_and_end_on_the_epochs_figures(tm
         at_end = points["step"].index(epoch["epoch"] * steps_per_epoch)
         assert points["loss"][at_end] == pytest.approx(epoch["loss"], abs=1e-4)
         assert points["accuracy"][at_end] == pytest.approx(epoch["accuracy"], abs=1e-4)
-    calls_between = config.grad_every // config.steps_per_execution
-    assert len(history["grad_norms"]["steps"]) == 1 + (len(points["step"]) - 1) // calls_between >= PAGE_GRADIENT_COLUMNS
+    total = 2 * steps_per_epoch
+    assert history["grad_norms"]["steps"] == list(range(1, total + 1, config.grad_every))
+    assert len(history["grad_norms"]["steps"]) >= PAGE_GRADIENT_COLUMNS
     status = json.loads((tmp_path / "run" / "status.json").read_text())
     assert status["state"] == "done" and status["phase"] == "training"
 
