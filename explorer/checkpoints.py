@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from .data import Dataset, load_cifar10
-from .models import load_model, tensorflow_backend
 from .specs import is_whole
 
 
@@ -39,6 +38,8 @@ def load_checkpoint(path):
     """
     if not Path(path).is_file():
         raise ValueError(f"no checkpoint at {path}")
+    from .models import load_model  # here: a wrong path is refused before Keras loads
+
     try:
         return load_model(path)
     except Exception as err:  # noqa: BLE001 - corrupt zip, foreign file, unknown classes...
@@ -85,6 +86,8 @@ def predict(model, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
     Returns:
         An (N, num_classes) float32 array of softmax probabilities.
     """
+    from .models import tensorflow_backend
+
     if not tensorflow_backend():
         import keras
 

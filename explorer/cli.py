@@ -55,10 +55,12 @@ def cmd_build(args):
             print(f"  {row['stage']:<8} blocks {row['blocks']:>4}  out {row['output_shape']:<14} "
                   f"params {row['params']:>12,}  multiply-adds {row['flops']:>15,}")
     if args.save:
-        from .models import build_model
-
         if not str(args.save).endswith(".keras"):
             raise ValueError(f"--save must name a .keras file, got {args.save}")
+        if not Path(args.save).resolve().parent.is_dir():  # before the build: a deep one takes minutes
+            raise ValueError(f"cannot write {args.save}: No such file or directory")
+        from .models import build_model
+
         try:
             build_model(spec).save(args.save)
         except OSError as err:

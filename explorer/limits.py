@@ -9,9 +9,8 @@ user's own machine and has never applied them. The bounds of the values hold for
 
 from __future__ import annotations
 
-from .models import checkpoint_spec, has_gpu
 from .plans import plan
-from .specs import MAX_SEED, whole_number
+from .specs import MAX_DEPTH, MAX_SEED, MAX_VERSION, make_spec, whole_number
 
 MAX_LESION_SAMPLES = 100_000  # test images one lesion study runs on
 MIN_LANDSCAPE_STEPS, MAX_LANDSCAPE_STEPS = 3, 51  # grid points per axis of the 2-D plane
@@ -87,6 +86,8 @@ def relative_cost(specs) -> float:
 
 
 def _check(work: float, budget: float, request: str, advice: str) -> None:
+    from .models import has_gpu
+
     budget *= 20 if has_gpu() else 1
     if work > budget:
         raise ValueError(f"{request} is {work / budget:.1f} times what this host allows per request; {advice}")
@@ -133,6 +134,8 @@ def check_lesion_budget(samples: int, specs) -> None:
 
 def default_landscape_steps() -> int:
     """Grid steps per axis a user waits about a minute for: 9x9 on a CPU, 25x25 on a GPU."""
+    from .models import has_gpu
+
     return 25 if has_gpu() else 9
 
 
@@ -157,6 +160,8 @@ def check_lesion_request(samples, checkpoints, budget: bool = True) -> int:
     """
     samples = lesion_samples(samples)
     if budget:
+        from .models import checkpoint_spec
+
         check_lesion_budget(samples, [checkpoint_spec(path) for path in checkpoints])
     return samples
 
@@ -180,9 +185,40 @@ def check_landscape_request(steps, samples, checkpoints, span=1.0, seed=0,
     """
     steps, samples, _, _ = landscape_values(steps, samples, span, seed)
     if budget:
+        from .models import checkpoint_spec
+
         check_landscape_budget(steps, samples, len(checkpoints),
                                [checkpoint_spec(path) for path in checkpoints])
     return steps, samples
+
+
+MAX_SWEEP_DEPTHS = 8  # depths in one sweep: each is a pair of nets built and probed
+
+
+def sweep_depths(version, depths) -> tuple[int, list[int]]:
+    """Reads and checks the raw values of a depth sweep, before any work.
+
+    Args:
+        version: 1 or 2, as an int, a float or text.
+        depths: the depths as text separated by commas or semicolons ("20, 56; 110"), or a
+            list; 1 to `MAX_SWEEP_DEPTHS` of them, each valid for `version`.
+
+    Returns:
+        (version, depths) as ints.
+
+    Raises:
+        ValueError: a value is malformed or out of range, or there are no depths or too many.
+    """
+    version = whole_number(version, "version", 1, MAX_VERSION)
+    if not isinstance(depths, (str, list, tuple)):  # None or a number from the API: list() would fail
+        raise ValueError(f'depths must be text such as "20, 56" or a list, got {str(depths)[:40]!r}')
+    parts = str(depths).replace(";", ",").split(",") if isinstance(depths, str) else list(depths)
+    values = [whole_number(part, "depth", 1, MAX_DEPTH) for part in parts if str(part).strip()]
+    if not 1 <= len(values) <= MAX_SWEEP_DEPTHS:
+        raise ValueError(f"give between 1 and {MAX_SWEEP_DEPTHS} depths, separated by commas")
+    for depth in values:
+        make_spec(depth, version)
+    return version, values
 
 
 # ----------------------------------------------------------------------------- paths and signals

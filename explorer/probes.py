@@ -17,12 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .data import load_or_synthetic
+from .limits import sweep_depths  # the sweep's request check, used in depth_sweep
 from .models import BUILD_LOCK, build_model, weight_layers
 from .numbers import magnitude
 from .specs import MAX_DEPTH, MAX_SEED, MAX_VERSION, make_spec, whole_number
 
 MAX_PROBE_BATCH = 512  # images in one probe batch (deep nets get fewer, see `largest_batch`)
-MAX_SWEEP_DEPTHS = 8  # depths in one sweep: each is a pair of nets built and probed
 
 
 def probe_fn(model, compiled: bool):
@@ -295,32 +295,6 @@ def _trace_in_background(model, x, y) -> None:
     threading.Thread(target=trace, name=f"trace-{model.name}", daemon=True).start()
 
 
-def sweep_depths(version, depths) -> tuple[int, list[int]]:
-    """Reads and checks the raw values of a depth sweep, before any work.
-
-    Args:
-        version: 1 or 2, as an int, a float or text.
-        depths: the depths as text separated by commas or semicolons ("20, 56; 110"), or a
-            list; 1 to `MAX_SWEEP_DEPTHS` of them, each valid for `version`.
-
-    Returns:
-        (version, depths) as ints.
-
-    Raises:
-        ValueError: a value is malformed or out of range, or there are no depths or too many.
-    """
-    version = whole_number(version, "version", 1, MAX_VERSION)
-    if not isinstance(depths, (str, list, tuple)):  # None or a number from the API: list() would fail
-        raise ValueError(f'depths must be text such as "20, 56" or a list, got {str(depths)[:40]!r}')
-    parts = str(depths).replace(";", ",").split(",") if isinstance(depths, str) else list(depths)
-    values = [whole_number(part, "depth", 1, MAX_DEPTH) for part in parts if str(part).strip()]
-    if not 1 <= len(values) <= MAX_SWEEP_DEPTHS:
-        raise ValueError(f"give between 1 and {MAX_SWEEP_DEPTHS} depths, separated by commas")
-    for depth in values:
-        make_spec(depth, version)
-    return version, values
-
-
 def depth_sweep(version=1, depths=(20, 56, 110, 218), batch_size=32, seed=0,
                 source: str | None = None, progress=None) -> dict:
     """First-layer and median gradient norm against depth, plain and residual.
@@ -328,7 +302,7 @@ def depth_sweep(version=1, depths=(20, 56, 110, 218), batch_size=32, seed=0,
     Args:
         version: 1 or 2.
         depths: the depths to measure, each valid for `version`: a list, or text separated
-            by commas or semicolons (see `sweep_depths`).
+            by commas or semicolons (see `limits.sweep_depths`).
         batch_size: images per batch (see `gradient_flow`, which caps it for deep nets).
         seed: seed of the initial weights and of the choice of images.
         source: the data source (see `data.load_cifar10`); None for the default.
@@ -340,7 +314,7 @@ def depth_sweep(version=1, depths=(20, 56, 110, 218), batch_size=32, seed=0,
         source the images came from, and a notice when generated data stood in (else "").
 
     Raises:
-        ValueError: a value is malformed or out of range (see `sweep_depths` and
+        ValueError: a value is malformed or out of range (see `limits.sweep_depths` and
             `check_request`).
     """
     version, depths = sweep_depths(version, depths)

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .limits import check_shattered_request
+from .limits import check_shattered_request, sweep_depths
 from .numbers import magnitude
-from .probes import sweep_depths
 from .specs import make_spec
 from .subjects import fresh, test_images
 
@@ -55,7 +54,7 @@ def shattered(depths=(20, 56, 110), version=1, points=256, seed=0, source: str |
 
     Args:
         depths: the depths to measure, each valid for `version` (a list, or text separated
-            by commas; see `probes.sweep_depths`).
+            by commas; see `limits.sweep_depths`).
         version: 1 or 2.
         points: points along the line, `limits.MIN_LINE_POINTS` to `limits.MAX_LINE_POINTS`.
         seed: seed of the nets' initial weights.
@@ -73,11 +72,11 @@ def shattered(depths=(20, 56, 110), version=1, points=256, seed=0, source: str |
         ValueError: a value is malformed or out of range, the request is over budget, or the
             data cannot be had.
     """
-    import tensorflow as tf
-
     version, depths = sweep_depths(version, depths)
     subjects = [fresh(depth, version, seed, plain) for depth in depths for plain in (False, True)]
     points = check_shattered_request(points, [s.spec for s in subjects] or [make_spec(20)], budget)
+    import tensorflow as tf  # after the checks: a bad request is refused before TensorFlow loads
+
     report = progress or (lambda fraction, text: None)
     x, _, data_source, notice = test_images(2, source)
     start, end = x.astype(np.float32)
