@@ -16,10 +16,12 @@ import shutil
 import subprocess
 import sys
 
-# ResNet-20 v1, fp32, batch 128, training step only: `python bench/train_throughput.py`,
-# 2026-11-27, 2 CPU cores (AVX-512), no GPU (README, "Measured"). bf16 was faster (929 img/s),
-# but not every CPU has it: the fp32 figure is the one a host without bf16 sees too.
-CPU_IMAGES_PER_SECOND = 628.0
+# ResNet-20 v1, fp32, batch 128, training step only, as our training processes run it
+# (oneDNN on): `python bench/train_throughput.py --rounds 2 --steps 50 --precisions float32`,
+# 2026-12-01, 2 CPU cores (AMD EPYC, AVX2, no AVX-512), no GPU: 218 and 156 img/s, their mean
+# (README, "Measured", session 10). Session 2's host (AVX-512) ran 628 img/s: a CPU with
+# AVX-512 or bf16 is faster than this figure says.
+CPU_IMAGES_PER_SECOND = 187.0
 CPU_FIGURE_CORES = 2
 EPOCH_IMAGES = 50_000  # CIFAR-10's training set: one epoch over all of it
 NOTE_DEPTHS = (20, 56, 110)  # v1 nets the note prices
