@@ -203,9 +203,10 @@ def page_job(config: TrainConfig) -> TrainConfig:
     One step per compiled call: the first curve point is logged when the first call returns,
     and Keras traces its multi-step loop's step twice: for ResNet-20 on 2 cores a first call
     of 3 steps ended 16.4 s after `fit` started, one of 1 step 13.3 s, and a step cost about
-    the same either way, 0.63 and 0.67 s (medians of 2, `python bench/steps_per_call.py`). The running means are
-    logged at the first step, at every epoch's last step and every `steps_per_epoch //
-    log_points` steps between (every step where an epoch has at most 40); a subset too small
+    the same either way, 0.63 and 0.67 s (medians of 2, `python bench/steps_per_call.py`).
+    The running means are logged at the first step, at every epoch's last step and every
+    `steps_per_epoch // log_points` steps between (every step where an epoch has at most
+    40); a subset too small
     for 24 steps of 128 images trains in smaller batches (down to 32). The gradient norms,
     a forward and backward pass of their own on 64 images, are measured at the first step
     and as seldom after it as still gives 20 columns. A default page job (5,000 images,
