@@ -108,7 +108,8 @@ class RunLog(keras.callbacks.Callback):
         self.epoch = epoch
         self.epoch_start = time.time()
         # until this process's first compiled call returns, its time goes to tracing
-        self.status(0, "running", phase="training" if self.last_status else
+        traced = self.last_status or getattr(self.model, "traced_ahead", False)  # see training.prepare
+        self.status(0, "running", phase="training" if traced else
                     "compiling: the first steps trace the training graph")
 
     def on_train_batch_end(self, batch, logs=None):

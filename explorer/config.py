@@ -93,6 +93,10 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def run_fields(self) -> dict:
+        """The fields that make two configs the same run (all bar `BOOKKEEPING`)."""
+        return {key: value for key, value in self.to_dict().items() if key not in BOOKKEEPING}
+
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
         return from_dict(cls, values, "training options")
@@ -195,6 +199,30 @@ PAGE_GRADIENT_COLUMNS = 20
 PAGE_POINTS_PER_EPOCH = 40  # at most about this many a long epoch: the page polls the history
 MIN_PAGE_BATCH = 32  # a tiny subset trains in smaller batches, down to this, for more steps
 CIFAR_TRAINING_IMAGES = 50_000  # what a subset of 0 (all) means for the page's jobs
+# The Train tab's single job: about a minute on 2 CPU cores that learns (README, "Measured");
+# a spare process prepares it ahead (see `training.prepare`)
+PAGE_DEFAULTS = {"depth": 20, "version": 1, "plain": False, "epochs": 2, "subset": 5000}
+PAGE_TEST_IMAGES = 2000  # a page's job tests on the first 2,000 test images each epoch
+
+
+def page_request(depth, version, plain, epochs, subset, source: str = "") -> TrainConfig:
+    """The job a page or an API call asks for, from its raw values, as the job manager runs it.
+
+    Args:
+        depth, version, plain, epochs, subset: the request's raw values (see
+            `TrainConfig.from_request`); `plain` True trains the plain twin.
+        source: the data source the job reads (see `data.resolve_source`); "" for the default.
+
+    Returns:
+        The validated config, sized for the page (see `page_job`), tested on the first
+        `PAGE_TEST_IMAGES` test images, seed 0.
+
+    Raises:
+        ValueError: a value is malformed or out of range.
+    """
+    config = TrainConfig.from_request(depth=depth, version=version, residual=not as_bool(plain, "plain"),
+                                      epochs=epochs, subset=subset, test_subset=PAGE_TEST_IMAGES, seed=0)
+    return page_job(dataclasses.replace(config, data=source))
 
 
 def page_job(config: TrainConfig) -> TrainConfig:

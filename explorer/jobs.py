@@ -84,10 +84,12 @@ class JobManager:
             `max_running` (a race starts two jobs at once), none where no job can run. The
             app asks for them (`ui.session`); 0 by default, so a manager made for a moment
             (a test, a script) leaves no idle processes behind.
+        prepare: the TrainConfig of the job one spare builds and traces ahead (the page's
+            default job: its first curve point then comes about 10 s sooner), or None.
     """
 
     def __init__(self, root, max_running=1, max_epochs=50, max_seconds=3600.0, max_queued=8,
-                 max_per_owner=4, max_kept=200, spares=0):
+                 max_per_owner=4, max_kept=200, spares=0, prepare=None):
         self.root = Path(root).resolve()  # children run in the repo root: no relative paths
         self.max_running = max_running
         # queued plus running jobs of one session: one user cannot hold every slot for hours
@@ -100,7 +102,8 @@ class JobManager:
         self.max_queued = max_queued
         self._jobs: dict[str, Job] = {}
         # warm processes the next jobs take, started by the pump thread (see `spare.die_with_parent`)
-        self._spares = SparePool(self.root, max(0, min(spares, max_running)), Path(__file__).resolve().parents[1])
+        self._spares = SparePool(self.root, max(0, min(spares, max_running)), Path(__file__).resolve().parents[1],
+                                 prepare)
         self._lock = threading.RLock()
         self._load_previous()
         self._pump_thread = threading.Thread(target=self._pump_forever, daemon=True)
@@ -318,6 +321,7 @@ class JobManager:
             if job.state == "queued":
                 self._launch(job)
                 running += 1
+        self._spares.mark_busy(running > 0)
         if self._spares.missing() and not self._jobs_starting():  # else its import would slow them
             self._spares.refill()
 
@@ -338,7 +342,7 @@ class JobManager:
         args = ["train", "--config", str(job.out / "config.json"), "--out", str(job.out)]
         try:
             (job.out / "config.json").write_text(json.dumps(config.to_dict()))
-            job.process = self._spares.take(args, job.out / "train.log")
+            job.process = self._spares.take(args, job.out / "train.log", config)
             if job.process is None:
                 with open(job.out / "train.log", "ab") as log:  # the child keeps its own copy
                     job.process = subprocess.Popen(

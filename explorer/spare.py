@@ -7,7 +7,14 @@ slot (see `jobs.JobManager`): a job that starts takes a spare, whose first curve
 that much sooner, and a new spare warms up behind it. A spare serves one job and exits, so a
 job still gets a process of its own (its own TensorFlow settings, its own Stop).
 
-    python -m explorer.spare ROOT   (ROOT: the manager's run folder, named so `pgrep` finds it)
+    python -m explorer.spare ROOT [--prepare CONFIG]   (ROOT: the manager's run folder, named
+                                                        so `pgrep` finds it)
+
+With `--prepare`, a TrainConfig's JSON file (the page's default job), the spare also builds,
+compiles and traces that job's model after its imports (`training.prepare`, 15 s on 2 cores):
+that job, handed to it, trains its first step in about a second instead of 12. A job that
+comes meanwhile stops the preparation between its stages. The manager gives the flag to one
+spare at a time and hands the job to it (`SparePool.take`).
 
 It reads one line of JSON from stdin, {"argv": [...], "log": PATH}: it sends its output to
 PATH and runs `python -m explorer <argv>` in-process, exiting with its status. Spares serve
@@ -24,6 +31,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+BUSY_MARKER = "jobs-running"  # in the manager's folder while a job runs (`SparePool.mark_busy`)
+
 
 def warm_up() -> None:
     """Imports what every training job imports before its first step (the costly part of a
@@ -36,6 +45,34 @@ def warm_up() -> None:
 
     if training.tensorflow_backend():
         import tensorflow  # noqa: F401 - imported for its side effect: a loaded TensorFlow
+
+
+def prepare_job(path: str, stream=None) -> bool:
+    """Prepares the job whose config is in `path` (see `training.prepare`) until a request
+    arrives on `stream` (stdin); returns whether it is ready, and writes its pid to
+    `path`.ready when it is. A failure leaves a spare that serves any job as before."""
+    import select
+
+    from .config import TrainConfig
+    from .training import prepare
+
+    stream = stream or sys.stdin
+
+    def interrupted() -> bool:
+        return bool(select.select([stream], [], [], 0)[0])
+
+    busy = Path(path).parent / BUSY_MARKER
+    while busy.exists():  # a job is training: preparing now (15 s of both cores) would slow it
+        if select.select([stream], [], [], 0.5)[0]:
+            return False
+    try:
+        ready = prepare(TrainConfig.from_dict(json.loads(Path(path).read_text())), interrupted)
+    except Exception as err:  # noqa: BLE001 - a spare that prepared nothing still serves
+        print(f"preparing {path} failed: {err!r}", file=sys.stderr)
+        return False
+    if ready:  # for whoever watches (tests, a curious developer): which spare holds the job
+        Path(f"{path}.ready").write_text(str(os.getpid()))
+    return ready
 
 
 def serve(stream=None) -> int:
@@ -92,11 +129,19 @@ class SparePool:
         root: the manager's run folder (named on the spares' command line).
         wanted: spares to keep warm (0: none; every job starts a process of its own).
         cwd: the folder jobs run in (the repository root).
+        prepare: the TrainConfig of the job one spare prepares ahead (the page's default),
+            or None.
     """
 
-    def __init__(self, root: Path, wanted: int, cwd: Path):
+    def __init__(self, root: Path, wanted: int, cwd: Path, prepare=None):
         self.root, self.wanted, self.cwd = root, wanted, cwd
         self.processes: list[subprocess.Popen] = []
+        self.prepared_job = None  # the job one spare prepares (`--prepare`), and that spare
+        self.preparing: subprocess.Popen | None = None
+        if prepare is not None and wanted:
+            self.prepared_job = prepare
+            root.mkdir(parents=True, exist_ok=True)
+            (root / "prepared-job.json").write_text(json.dumps(prepare.to_dict()))
 
     def missing(self) -> bool:
         """Whether fewer than `wanted` spares are alive (dead ones are dropped)."""
@@ -104,21 +149,45 @@ class SparePool:
         return len(self.processes) < self.wanted
 
     def refill(self) -> None:
-        """Starts spares until `wanted` are alive (fewer where a process cannot start)."""
+        """Starts spares until `wanted` are alive (fewer where a process cannot start); one of
+        them prepares `prepared_job` where no live spare does."""
         while self.missing():
+            command = [sys.executable, "-m", "explorer.spare", str(self.root)]
+            prepares = self.prepared_job is not None and self.preparing not in self.processes
+            if prepares:
+                command += ["--prepare", str(self.root / "prepared-job.json")]
             try:
-                self.processes.append(subprocess.Popen(
-                    [sys.executable, "-m", "explorer.spare", str(self.root)], stdin=subprocess.PIPE,
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.cwd,
-                    env=child_environment(), preexec_fn=die_with_parent))  # noqa: PLW1509 - one C call
+                process = subprocess.Popen(
+                    command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    cwd=self.cwd, env=child_environment(), preexec_fn=die_with_parent)  # noqa: PLW1509 - one C call
             except (OSError, subprocess.SubprocessError):
                 return  # jobs start processes of their own instead
+            self.processes.append(process)
+            if prepares:
+                self.preparing = process
 
-    def take(self, argv: list[str], log: Path):
-        """Hands a job's command (`python -m explorer <argv>`, output to `log`) to the oldest,
-        warmest spare; returns its process, or None where no spare is alive."""
-        while self.processes:
-            process = self.processes.pop(0)
+    def mark_busy(self, busy: bool) -> None:
+        """Says to the spares whether a job is running: none starts preparing meanwhile."""
+        if self.prepared_job is None:
+            return
+        marker = self.root / BUSY_MARKER
+        if busy and not marker.exists():
+            marker.touch()
+        elif not busy:
+            marker.unlink(missing_ok=True)
+
+    def take(self, argv: list[str], log: Path, config=None):
+        """Hands a job's command (`python -m explorer <argv>`, output to `log`) to a spare: the
+        one that has prepared the job where `config` is `prepared_job` (bar bookkeeping), else
+        the oldest of the others, else that one. Returns its process, or None where no spare
+        is alive."""
+        ready = self.root / "prepared-job.json.ready"
+        prepared = (self.preparing in self.processes and config is not None and ready.exists()
+                    and ready.read_text() == str(self.preparing.pid)
+                    and config.run_fields() == self.prepared_job.run_fields())
+        order = sorted(self.processes, key=lambda process: (process is self.preparing) != prepared)
+        for process in order:
+            self.processes.remove(process)
             if process.poll() is not None:
                 continue
             try:
@@ -140,4 +209,6 @@ class SparePool:
 
 if __name__ == "__main__":
     warm_up()
+    if sys.argv[2:3] == ["--prepare"]:
+        prepare_job(sys.argv[3])
     sys.exit(serve())

@@ -28,11 +28,11 @@ from pathlib import Path
 from .averaging import HoldoutEvaluation, keep_better_weights
 from .callbacks import make_callbacks, save_model_atomic, write_json_atomic, write_phase
 from .checkpoints import evaluate
-from .config import BOOKKEEPING, TrainConfig, steps_per_call
+from .config import TrainConfig, steps_per_call
 from .data import Dataset, load_cifar10
 from .models import tensorflow_backend
 from .pipeline import input_stats, make_datasets, split_training
-from .specs import is_whole
+from .run_folder import backup_epoch, check_same_run, run_lock
 
 # ----------------------------------------------------------------------------- devices
 
@@ -228,6 +228,63 @@ def bench_train(config: TrainConfig, steps: int, data: Dataset | None = None) ->
             "spec": config.spec().slug, "device": device_name()}
 
 
+# ----------------------------------------------------------------------------- a job prepared ahead
+
+_PREPARED: dict = {}  # the job `prepare` made ready: {"key", "data", "model"}; taken once
+
+
+def prepare(config: TrainConfig, interrupted=lambda: False) -> bool:
+    """Builds, compiles and traces the job expected next, so its first step costs only itself
+    (a spare process prepares the page's default job; see `spare`). It builds as `train` does
+    (the seed set, the data and its streams made, then the model: the same initial weights),
+    runs one training step and one test batch so that `fit` and its validation find their
+    compiled functions traced, traces the gradient probe, and puts every variable back
+    (weights, batch-norm averages, the optimizer's state). The next `train` of this job in
+    this process, from scratch, takes the model and its data.
+
+    Args:
+        config: the job expected (its `max_seconds` and `log_points` may differ).
+        interrupted: called between the stages; True abandons the preparation (a job came).
+
+    Returns:
+        Whether the job is ready.
+    """
+    import keras
+
+    from .probes import kernel_gradient_norms
+
+    _PREPARED.clear()
+    config.validate()
+    keras.utils.set_random_seed(config.seed)
+    data = load_cifar10(config.data or None)
+    train_ds, test_ds, num_train = make_datasets(data, config)
+    if interrupted():
+        return False
+    model = compile_model(config, data, max(1, num_train // config.batch_size))
+    model.optimizer.build(model.trainable_variables)
+    initial = [(variable, variable.numpy()) for variable in model.variables + model.optimizer.variables]
+    for stage in (lambda: model.fit(train_ds, epochs=1, steps_per_epoch=1, verbose=0, shuffle=False),
+                  lambda: model.evaluate(test_ds, steps=1, verbose=0),
+                  lambda: kernel_gradient_norms(model, data.x_train[:64], data.y_train[:64])):
+        if interrupted():
+            return False
+        stage()
+    for variable, value in initial:
+        variable.assign(value)
+    model.traced_ahead = True  # RunLog: its first step is no longer "compiling"
+    _PREPARED.update(key=config.run_fields(), data=data, model=model)
+    return True
+
+
+def _take_prepared(config: TrainConfig) -> dict | None:
+    """The prepared job's {"data", "model"} if `config` is that job (taken once), else None."""
+    if _PREPARED.get("key") != config.run_fields():
+        return None
+    prepared = dict(_PREPARED)
+    _PREPARED.clear()
+    return prepared
+
+
 def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: int = 1,
           log=print) -> dict:
     """Trains (or resumes) a run in `out_dir`.
@@ -261,61 +318,14 @@ def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: in
         probe.unlink()
     except OSError as err:
         raise ValueError(f"cannot write to output folder {out}: {err.strerror or err}") from None
-    with _run_lock(out):
+    with run_lock(out):
         return _train_in(out, config, data, verbose, log)
-
-
-@contextlib.contextmanager
-def _run_lock(out: Path):
-    """Holds an exclusive lock on the run folder: two trainers resuming one backup would
-    overwrite each other's backup, model and history. The system drops it when the process
-    dies, `kill -9` included."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock, as before
-        yield
-        return
-    with open(out / ".lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise ValueError(f"another process is training in {out}; stop it first or choose "
-                             "another --out") from None
-        yield
-
-
-def _backup_epoch(out: Path) -> int:
-    """Epochs finished according to BackupAndRestore's metadata (0 without a backup)."""
-    meta = out / "backup" / "training_metadata.json"
-    if not meta.exists():
-        return 0
-    try:
-        epoch = json.loads(meta.read_text())["epoch"]
-        if not is_whole(epoch) or epoch < 0:
-            raise TypeError
-        return epoch
-    except (ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{meta} is damaged ({type(err).__name__}); the run cannot resume from it: "
-                         "copy backup/*.bkp over the files they back up (the epoch before), or "
-                         "choose another --out") from None
-
-
-def _check_same_run(saved: Path, config: TrainConfig) -> None:
-    """Refuses to resume the run whose config.json is `saved` with another config."""
-    if not saved.exists():
-        return
-    there, here = TrainConfig.from_dict(json.loads(saved.read_text())).to_dict(), config.to_dict()
-    differ = [key for key in here if key not in BOOKKEEPING and there.get(key) != here[key]]
-    if differ:  # name the fields: a relative --data from another folder reads as a new run
-        details = "; ".join(f"{key}: {there.get(key)!r} there, {here[key]!r} here" for key in differ[:4])
-        raise ValueError(f"{saved.parent} holds a different run ({saved}: {details}); resume it with the same "
-                         "options or choose another --out")
 
 
 def _train_in(out: Path, config: TrainConfig, data, verbose, log) -> dict:
     saved = out / "config.json"
-    _check_same_run(saved, config)
-    resumed_epoch = _backup_epoch(out)
+    check_same_run(saved, config)
+    resumed_epoch = backup_epoch(out)
     history_path = out / "history.json"
     finished = len(json.loads(history_path.read_text())["epochs"]) if history_path.exists() else 0
     done = (out / "model.keras").exists() and finished >= config.epochs
@@ -327,9 +337,11 @@ def _train_in(out: Path, config: TrainConfig, data, verbose, log) -> dict:
     import keras
 
     keras.utils.set_random_seed(config.seed)
+    prepared = None if done or resumed_epoch else _take_prepared(config)
     if not done:
         write_phase(out, "loading data", config)
-    data = data if data is not None else load_cifar10(config.data or None)
+    if data is None:
+        data = prepared["data"] if prepared else load_cifar10(config.data or None)
     # written once the data is had: a mistyped --data must not bind the folder to it
     write_json_atomic(saved, config.to_dict())
     train_ds, test_ds, num_train = make_datasets(data, config, initial_epoch=resumed_epoch)
@@ -340,8 +352,12 @@ def _train_in(out: Path, config: TrainConfig, data, verbose, log) -> dict:
     if resumed_epoch:
         log(f"resumed from epoch {resumed_epoch} (backup in {out / 'backup'})")
 
-    write_phase(out, "building the model", config)
-    model = compile_model(config, data, steps_per_epoch)
+    if prepared and prepared["data"] is data:
+        model = prepared["model"]  # built after the same seed and streams: the same initial weights
+        log("model built and traced ahead by this process (training.prepare)")
+    else:
+        write_phase(out, "building the model", config)
+        model = compile_model(config, data, steps_per_epoch)
     probe_batch = (data.x_train[:64], data.y_train[:64])
     callbacks = make_callbacks(config, out, probe_batch, steps_per_epoch, data.source, resumed_epoch,
                                device=device_name())

@@ -11,26 +11,23 @@ from pathlib import Path
 import gradio as gr
 
 from explorer import charts
-from explorer.config import TrainConfig, page_job
+from explorer.config import PAGE_TEST_IMAGES, page_request
 from explorer.data import resolve_source
-from explorer.specs import as_bool
 
 from . import session
 from .common import scratch_path, user_errors
 
 # Jobs from the page test on the first 2,000 test images each epoch: a quick, stable curve
 # (`python -m explorer evaluate` gives the figure on all 10,000).
-JOB_TEST_IMAGES = 2000
+JOB_TEST_IMAGES = PAGE_TEST_IMAGES
 
 
 def start(depth, version, plains, epochs, subset, request, group=""):
     """Queues one job per entry of `plains` (True: the plain twin), all or none; returns
     (job ids, a notice about the data source or "")."""
-    # logged at every compiled call's end: a brief job has dozens of points (see page_job)
-    configs = [page_job(TrainConfig.from_request(depth=depth, version=version, residual=not as_bool(plain, "plain"),
-                                                 epochs=epochs, subset=subset, test_subset=JOB_TEST_IMAGES,
-                                                 seed=0)) for plain in plains]
-    source, notice = resolve_source()  # after the checks: it may ask the network (up to 3 s)
+    # checked before the source is resolved: that may ask the network (up to 3 s)
+    configs = [page_request(depth, version, plain, epochs, subset) for plain in plains]
+    source, notice = resolve_source()
     configs = [dataclasses.replace(config, data=source) for config in configs]
     return session.jobs().start_group(configs, owner=session.owner(request), group=group), notice
 

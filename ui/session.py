@@ -18,6 +18,8 @@ from pathlib import Path
 
 import gradio as gr
 
+from explorer.config import PAGE_DEFAULTS, page_request
+from explorer.data import resolve_source
 from explorer.jobs import JobManager
 
 MAX_OWNER_SESSIONS = 10_000
@@ -44,6 +46,9 @@ def jobs() -> JobManager:
                 max_kept=int(env("EXPLORER_KEEP_JOBS", "200")),
                 # a warm process per running slot: a race's two jobs both start warm
                 spares=int(env("EXPLORER_SPARES", env("EXPLORER_MAX_JOBS", "2"))),
+                # the Train tab's default job, built and traced ahead by a spare (0: none)
+                prepare=(page_request(**PAGE_DEFAULTS, source=resolve_source()[0])
+                         if env("EXPLORER_PREPARE", "1") != "0" else None),
             )
         return _manager
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from explorer import charts, hardware, histories, pretrained
+from explorer.config import PAGE_DEFAULTS
 
 from . import session
 from .common import depth_and_version, export_plot, user_errors
@@ -22,8 +23,8 @@ from .jobs_view import (
 
 
 @user_errors
-def train_start(depth: int, version: int, plain: bool = False, epochs: int = 2, subset: int = 5000,
-                request: gr.Request = None) -> str:
+def train_start(depth: int, version: int, plain: bool = False, epochs: int = PAGE_DEFAULTS["epochs"],
+                subset: int = PAGE_DEFAULTS["subset"], request: gr.Request = None) -> str:
     """Starts a background training job with the project's recipe; returns its id.
 
     Args:
@@ -57,7 +58,7 @@ def train_stop(job_id: str, request: gr.Request = None) -> dict:
 
 
 # A single job's defaults: about a minute on 2 CPU cores, with real learning (README, "Measured")
-JOB_DEPTH, JOB_EPOCHS = 20, 2
+JOB_DEPTH, JOB_EPOCHS = PAGE_DEFAULTS["depth"], PAGE_DEFAULTS["epochs"]
 # A race's: a depth where the plain net falls behind its residual twin within a few minutes
 # (README, "Measured": plain-56 against ResNet-56, 5,000 images, 2 epochs)
 RACE_DEPTH, RACE_EPOCHS = 56, 2
@@ -136,7 +137,7 @@ def build():
         plain = gr.Checkbox(value=False, label="Plain (no shortcuts)", min_width=170)  # whole words on a phone
         race = gr.Checkbox(value=False, label="Race: plain vs residual", min_width=170, elem_id="train-race")
         epochs = gr.Number(value=JOB_EPOCHS, precision=0, label="Epochs", elem_id="train-epochs")
-        subset = gr.Number(value=5000, precision=0, label="Training images (0: all)", elem_id="train-subset")
+        subset = gr.Number(value=PAGE_DEFAULTS["subset"], precision=0, label="Training images (0: all)", elem_id="train-subset")
     with gr.Row():
         start_button = gr.Button("Start", variant="primary", elem_id="train-start")
         stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
