@@ -55,14 +55,18 @@ def first_point(client, depth: int, subset: int, whole: bool = False, epochs: in
 
 
 def wait_for_prepared(runs: Path, used: set, limit: float = 240.0) -> float:
-    """Seconds until a spare not used before says it holds the default job ready."""
+    """Seconds until a spare not used before says it holds the default job ready
+    (spare-PID.state, see `explorer.spare.say`)."""
     start = time.perf_counter()
-    ready = runs / "prepared-job.json.ready"
     while time.perf_counter() - start < limit:
-        pid = ready.read_text().strip() if ready.exists() else ""
-        if pid and pid not in used and Path(f"/proc/{pid}").exists():
-            used.add(pid)
-            return time.perf_counter() - start
+        for path in runs.glob("spare-*.state"):
+            try:
+                ready = path.read_text() == "ready"
+            except OSError:
+                continue
+            if ready and path.name not in used:
+                used.add(path.name)
+                return time.perf_counter() - start
         time.sleep(0.25)
     raise RuntimeError(f"no spare prepared the default job within {limit:.0f} s")
 

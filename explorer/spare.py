@@ -11,10 +11,12 @@ job still gets a process of its own (its own TensorFlow settings, its own Stop).
                                                         so `pgrep` finds it)
 
 With `--prepare`, a TrainConfig's JSON file (the page's default job), the spare also builds,
-compiles and traces that job's model after its imports (`training.prepare`, 15 s on 2 cores):
-that job, handed to it, trains its first step in about a second instead of 12. A job that
-comes meanwhile stops the preparation between its stages. The manager gives the flag to one
-spare at a time and hands the job to it (`SparePool.take`).
+compiles and traces that job's model after its imports (`training.prepare`, 15 s on 2 cores)
+while no job trains: that job, handed to it, trains its first step in about a second instead
+of 12. A request stops the preparation between its stages; a job that starts elsewhere defers
+it. The manager gives the flag to one spare at a time; each spare says its state in the
+manager's folder (spare-PID.state: warm, preparing, ready) and the manager hands each job to
+the best one (`SparePool.take`).
 
 It reads one line of JSON from stdin, {"argv": [...], "log": PATH}: it sends its output to
 PATH and runs `python -m explorer <argv>` in-process, exiting with its status. Spares serve
@@ -47,32 +49,49 @@ def warm_up() -> None:
         import tensorflow  # noqa: F401 - imported for its side effect: a loaded TensorFlow
 
 
-def prepare_job(path: str, stream=None) -> bool:
-    """Prepares the job whose config is in `path` (see `training.prepare`) until a request
-    arrives on `stream` (stdin); returns whether it is ready, and writes its pid to
-    `path`.ready when it is. A failure leaves a spare that serves any job as before."""
+def say(root: Path, state: str) -> None:
+    """Tells the manager this spare's state ("warm", "preparing", "ready"; "starting" until
+    the first), in `root`/spare-PID.state."""
+    path = root / f"spare-{os.getpid()}.state"
+    try:
+        path.with_suffix(".tmp").write_text(state)
+        path.with_suffix(".tmp").replace(path)
+    except OSError:  # the manager's folder is gone: the manager then takes spares by age
+        pass
+
+
+def prepare_job(root: Path, path: str, stream=None) -> bool:
+    """Prepares the job whose config is in `path` (see `training.prepare`) while no job
+    trains (`BUSY_MARKER`), until a request arrives on `stream` (stdin); a job that starts
+    meanwhile defers it until the jobs are done. Returns whether the job is ready. A failure
+    leaves a spare that serves any job as before."""
     import select
 
     from .config import TrainConfig
     from .training import prepare
 
     stream = stream or sys.stdin
+    busy = root / BUSY_MARKER
 
-    def interrupted() -> bool:
-        return bool(select.select([stream], [], [], 0)[0])
+    def requested(wait: float = 0.0) -> bool:
+        return bool(select.select([stream], [], [], wait)[0])
 
-    busy = Path(path).parent / BUSY_MARKER
-    while busy.exists():  # a job is training: preparing now (15 s of both cores) would slow it
-        if select.select([stream], [], [], 0.5)[0]:
-            return False
-    try:
-        ready = prepare(TrainConfig.from_dict(json.loads(Path(path).read_text())), interrupted)
-    except Exception as err:  # noqa: BLE001 - a spare that prepared nothing still serves
-        print(f"preparing {path} failed: {err!r}", file=sys.stderr)
-        return False
-    if ready:  # for whoever watches (tests, a curious developer): which spare holds the job
-        Path(f"{path}.ready").write_text(str(os.getpid()))
-    return ready
+    config = TrainConfig.from_dict(json.loads(Path(path).read_text()))
+    while not requested():
+        if busy.exists():  # a job trains: preparing now (15 s of both cores) would slow it
+            requested(0.5)
+            continue
+        say(root, "preparing")
+        try:
+            if prepare(config, lambda: requested() or busy.exists()):
+                say(root, "ready")
+                return True
+        except Exception as err:  # noqa: BLE001 - a spare that prepared nothing still serves
+            print(f"preparing {path} failed: {err!r}", file=sys.stderr)
+            break
+        say(root, "warm")
+    say(root, "warm")
+    return False
 
 
 def serve(stream=None) -> int:
@@ -145,6 +164,9 @@ class SparePool:
 
     def missing(self) -> bool:
         """Whether fewer than `wanted` spares are alive (dead ones are dropped)."""
+        for process in self.processes:
+            if process.poll() is not None:
+                (self.root / f"spare-{process.pid}.state").unlink(missing_ok=True)
         self.processes = [process for process in self.processes if process.poll() is None]
         return len(self.processes) < self.wanted
 
@@ -176,18 +198,27 @@ class SparePool:
         elif not busy:
             marker.unlink(missing_ok=True)
 
+    def state(self, process) -> str:
+        """What a spare said of itself last (see `say`): "starting" until it is warm."""
+        path = self.root / f"spare-{process.pid}.state"
+        try:
+            return path.read_text()
+        except OSError:
+            return "starting"
+
     def take(self, argv: list[str], log: Path, config=None):
-        """Hands a job's command (`python -m explorer <argv>`, output to `log`) to a spare: the
-        one that has prepared the job where `config` is `prepared_job` (bar bookkeeping), else
-        the oldest of the others, else that one. Returns its process, or None where no spare
-        is alive."""
-        ready = self.root / "prepared-job.json.ready"
-        prepared = (self.preparing in self.processes and config is not None and ready.exists()
-                    and ready.read_text() == str(self.preparing.pid)
-                    and config.run_fields() == self.prepared_job.run_fields())
-        order = sorted(self.processes, key=lambda process: (process is self.preparing) != prepared)
-        for process in order:
+        """Hands a job's command (`python -m explorer <argv>`, output to `log`) to the best
+        spare: for the prepared job (`config` is `prepared_job`, bar bookkeeping) the one that
+        holds it ready; else a warm idle one, oldest first, before the ready one, before one
+        still preparing (it stops at its next stage), before one still importing. Returns its
+        process, or None where no spare is alive."""
+        default = config is not None and self.prepared_job is not None and \
+            config.run_fields() == self.prepared_job.run_fields()
+        ranks = {"ready": 0, "warm": 1} if default else {"warm": 0, "ready": 1}
+        ranks.update(preparing=2, starting=3)
+        for process in sorted(self.processes, key=lambda process: ranks.get(self.state(process), 3)):
             self.processes.remove(process)
+            (self.root / f"spare-{process.pid}.state").unlink(missing_ok=True)
             if process.poll() is not None:
                 continue
             try:
@@ -204,11 +235,13 @@ class SparePool:
         for process in self.processes:
             process.kill()
             process.wait()
+            (self.root / f"spare-{process.pid}.state").unlink(missing_ok=True)
         self.processes = []
 
 
 if __name__ == "__main__":
     warm_up()
+    say(Path(sys.argv[1]), "warm")
     if sys.argv[2:3] == ["--prepare"]:
-        prepare_job(sys.argv[3])
+        prepare_job(Path(sys.argv[1]), sys.argv[3])
     sys.exit(serve())

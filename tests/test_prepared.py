@@ -58,16 +58,16 @@ def test_a_job_that_comes_stops_the_preparation():
 
 def test_the_manager_hands_the_default_job_to_the_spare_that_prepared_it(tmp_path):
     manager = JobManager(tmp_path / "runs", max_running=1, spares=1, prepare=JOB)
-    ready = tmp_path / "runs" / "prepared-job.json.ready"
     try:
         deadline = time.time() + 120
-        while not ready.exists() and time.time() < deadline:
+        while time.time() < deadline and not any(
+                manager._spares.state(process) == "ready" for process in manager._spares.processes):
             time.sleep(0.5)
-        assert ready.exists(), "the spare did not prepare the job"
+        assert manager._spares.processes, "no spare"
+        assert manager._spares.state(manager._spares.processes[0]) == "ready", "the spare did not prepare the job"
         first = manager.start(JOB, owner="alice")
         _wait(manager, first)
-        log = (tmp_path / "runs" / first / "train.log").read_text()
-        assert "traced ahead" in log and int(ready.read_text()) > 0
+        assert "traced ahead" in (tmp_path / "runs" / first / "train.log").read_text()
     finally:
         manager.shutdown()
 
@@ -86,18 +86,23 @@ class FakeSpare:
         pass
 
 
-def test_the_prepared_spare_takes_its_job_once_ready_and_others_go_elsewhere(tmp_path):
-    pool = SparePool(tmp_path, 2, tmp_path, prepare=JOB)
-    plain, prepared = FakeSpare(1), FakeSpare(2)
+def test_each_job_goes_to_the_best_spare(tmp_path):
+    pool = SparePool(tmp_path, 3, tmp_path, prepare=JOB)
+    importing, warm, prepared = FakeSpare(1), FakeSpare(2), FakeSpare(3)
     same_job = dataclasses.replace(JOB, max_seconds=9.0)  # the manager's cap: the same job
-    pool.processes, pool.preparing = [plain, prepared], prepared
-    assert pool.take(["train"], tmp_path / "a.log", same_job) is plain  # not ready yet: the warm one
-    (tmp_path / "prepared-job.json.ready").write_text("2")
-    pool.processes = [prepared, plain]  # the prepared one is the oldest
-    assert pool.take(["train"], tmp_path / "b.log", dataclasses.replace(JOB, epochs=3)) is plain
-    pool.processes = [plain, prepared]
-    assert pool.take(["train"], tmp_path / "c.log", same_job) is prepared
-    assert json.loads(prepared.written)["argv"] == ["train"]
+    (tmp_path / "spare-2.state").write_text("warm")
+    (tmp_path / "spare-3.state").write_text("preparing")
+    pool.processes = [importing, prepared, warm]
+    assert pool.take(["train"], tmp_path / "a.log", same_job) is warm  # not ready yet: a warm one
+    assert not (tmp_path / "spare-2.state").exists()
+    assert pool.take(["train"], tmp_path / "b.log", same_job) is prepared  # preparing: sooner than importing
+    (tmp_path / "spare-3.state").write_text("ready")
+    (tmp_path / "spare-2.state").write_text("warm")
+    pool.processes = [prepared, warm, importing]
+    assert pool.take(["train"], tmp_path / "c.log", dataclasses.replace(JOB, epochs=3)) is warm  # another job
+    pool.processes = [importing, warm, prepared]
+    assert pool.take(["train"], tmp_path / "d.log", same_job) is prepared
+    assert json.loads(prepared.written.decode().splitlines()[-1])["argv"] == ["train"]
     pool.mark_busy(True)
     assert (tmp_path / "jobs-running").exists()
     pool.mark_busy(False)
