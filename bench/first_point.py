@@ -1,5 +1,5 @@
 """Benchmark: seconds from Start to the first curve point a page can draw, for the Train tab's
-job (ResNet-20 v1 on 5,000 images, 2 epochs: its defaults): `train_start` over the API, then `train_status` polled as
+job (ResNet-20 v1 on 4,000 images, 2 epochs: its defaults): `train_start` over the API, then `train_status` polled as
 the page's timer does (every second, here every 0.25 s) until the job's history holds its
 first logged step. Each run is a fresh job; between runs the job is stopped. Prints each run,
 the phases the page showed meanwhile, whether the job found its model built and traced ahead
@@ -11,7 +11,7 @@ the default job ready, as a visitor finds a running app; `--no-wait` starts at o
 after the app answers, or right after the previous job: the spare is still importing or
 preparing, and the job takes the path without it).
 
-    python bench/first_point.py [--runs 3] [--depth 20] [--subset 5000] [--epochs 2] [--whole] [--no-wait]
+    python bench/first_point.py [--runs 3] [--depth 20] [--subset 4000] [--epochs 2] [--whole] [--no-wait]
 """
 
 import argparse
@@ -75,7 +75,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="fresh jobs, one after the other")
     parser.add_argument("--depth", type=int, default=20, help="6n+2, version 1")
-    parser.add_argument("--subset", type=int, default=5000, help="training images of the job")
+    parser.add_argument("--subset", type=int, default=4000, help="training images of the job")
     parser.add_argument("--epochs", type=int, default=2, help="the Train tab's default")
     parser.add_argument("--no-wait", action="store_true",
                         help="start each run at once, without waiting for a spare to prepare the default job")

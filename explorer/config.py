@@ -201,7 +201,7 @@ MIN_PAGE_BATCH = 32  # a tiny subset trains in smaller batches, down to this, fo
 CIFAR_TRAINING_IMAGES = 50_000  # what a subset of 0 (all) means for the page's jobs
 # The Train tab's single job: about a minute on 2 CPU cores that learns (README, "Measured");
 # a spare process prepares it ahead (see `training.prepare`)
-PAGE_DEFAULTS = {"depth": 20, "version": 1, "plain": False, "epochs": 2, "subset": 5000}
+PAGE_DEFAULTS = {"depth": 20, "version": 1, "plain": False, "epochs": 2, "subset": 4000}
 PAGE_TEST_IMAGES = 2000  # a page's job tests on the first 2,000 test images each epoch
 
 
@@ -237,8 +237,8 @@ def page_job(config: TrainConfig) -> TrainConfig:
     40); a subset too small
     for 24 steps of 128 images trains in smaller batches (down to 32). The gradient norms,
     a forward and backward pass of their own on 64 images, are measured at the first step
-    and as seldom after it as still gives 20 columns. A default page job (5,000 images,
-    2 epochs) keeps batches of 128: 78 steps, each logged, gradients every 4 steps.
+    and as seldom after it as still gives 20 columns. A default page job (4,000 images,
+    2 epochs) keeps batches of 128: 62 steps, each logged, gradients every 3 steps.
 
     Args:
         config: the job as requested.

@@ -16,6 +16,8 @@ import shutil
 import subprocess
 import sys
 
+from .config import PAGE_DEFAULTS
+
 # ResNet-20 v1, fp32, batch 128, training step only, as our training processes run it
 # (oneDNN on): `python bench/train_throughput.py --rounds 2 --steps 50 --precisions float32`,
 # 2026-12-01, 2 CPU cores (AMD EPYC, AVX2, no AVX-512), no GPU: 218 and 156 img/s, their mean
@@ -57,7 +59,8 @@ def cost_note(device: str) -> str:
                 "`python -m explorer bench train --depth 20` prints its images per second.")
     prices = ", ".join(f"ResNet-{depth} {epoch_minutes(depth):.1f}" for depth in NOTE_DEPTHS)
     return (f"**Hardware: {device}.** Minutes per epoch of all {EPOCH_IMAGES:,} training images "
-            f"on {CPU_FIGURE_CORES} CPU cores: {prices} (the default 5,000 images take a tenth). "
+            f"on {CPU_FIGURE_CORES} CPU cores: {prices} (the default {PAGE_DEFAULTS['subset']:,} images "
+            f"take {PAGE_DEFAULTS['subset'] / EPOCH_IMAGES:.0%} of that). "
             f"Derived from {CPU_IMAGES_PER_SECOND:.0f} images/s for ResNet-20 v1, printed by "
             "`python bench/train_throughput.py`, and scaled by each net's multiply-adds; "
             "start-up and the test pass come on top.")

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from explorer.config import (
+    PAGE_DEFAULTS,
     PAGE_GRADIENT_COLUMNS,
     PAGE_JOB_POINTS,
     PAGE_POINTS_PER_EPOCH,
@@ -39,10 +40,10 @@ def test_a_page_job_logs_at_least_24_points_where_its_images_allow(subset, epoch
 
 
 def test_the_default_page_job_keeps_the_papers_batch():
-    config = page_job(TrainConfig(subset=5000, epochs=2, data="synthetic"))
-    assert config.batch_size == 128 and config.steps_per_execution == 1
-    assert config.grad_every == 4  # 78 steps: gradients at every fourth, 20 columns
-    assert logged_steps(39, 2, config.log_points) == list(range(1, 79))
+    config = page_job(TrainConfig(subset=PAGE_DEFAULTS["subset"], epochs=PAGE_DEFAULTS["epochs"], data="synthetic"))
+    assert PAGE_DEFAULTS["subset"] == 4000 and config.batch_size == 128 and config.steps_per_execution == 1
+    assert config.grad_every == 3  # 62 steps: gradients at steps 1, 4, ..., 61: 21 columns
+    assert logged_steps(31, 2, config.log_points) == list(range(1, 63))
 
 
 def test_running_means_are_logged_within_epochs_and_end_on_the_epochs_figures(tmp_path):

@@ -59,12 +59,20 @@ def test_a_stored_study_is_expected_at_once_and_other_settings_are_priced(shared
 
 
 def test_ticking_race_sets_the_race_defaults_and_unticking_a_single_jobs():
-    from ui.train import JOB_DEPTH, JOB_EPOCHS, RACE_DEPTH, RACE_EPOCHS, race_defaults
+    from ui.train import (
+        JOB_DEPTH,
+        JOB_EPOCHS,
+        JOB_SUBSET,
+        RACE_DEPTH,
+        RACE_EPOCHS,
+        RACE_SUBSET,
+        race_defaults,
+    )
 
-    depth, epochs = race_defaults(True)
-    assert (depth["value"], epochs["value"]) == (RACE_DEPTH, RACE_EPOCHS) == (56, 2)
-    depth, epochs = race_defaults(False)
-    assert (depth["value"], epochs["value"]) == (JOB_DEPTH, JOB_EPOCHS)
+    depth, epochs, subset = race_defaults(True)
+    assert (depth["value"], epochs["value"], subset["value"]) == (RACE_DEPTH, RACE_EPOCHS, RACE_SUBSET) == (56, 2, 5000)
+    depth, epochs, subset = race_defaults(False)
+    assert (depth["value"], epochs["value"], subset["value"]) == (JOB_DEPTH, JOB_EPOCHS, JOB_SUBSET) == (20, 2, 4000)
 
 
 def test_onednn_is_turned_on_for_training_processes_only():

@@ -111,7 +111,7 @@ def test_each_job_goes_to_the_best_spare(tmp_path):
 
 def test_the_page_default_job():
     config = page_request(**PAGE_DEFAULTS)
-    assert (config.depth, config.version, config.residual, config.epochs, config.subset) == (20, 1, True, 2, 5000)
+    assert (config.depth, config.version, config.residual, config.epochs, config.subset) == (20, 1, True, 2, 4000)
     assert (config.batch_size, config.steps_per_execution, config.test_subset, config.seed) == (128, 1, 2000, 0)
 
 

@@ -58,17 +58,17 @@ def train_stop(job_id: str, request: gr.Request = None) -> dict:
 
 
 # A single job's defaults: about a minute on 2 CPU cores, with real learning (README, "Measured")
-JOB_DEPTH, JOB_EPOCHS = PAGE_DEFAULTS["depth"], PAGE_DEFAULTS["epochs"]
+JOB_DEPTH, JOB_EPOCHS, JOB_SUBSET = PAGE_DEFAULTS["depth"], PAGE_DEFAULTS["epochs"], PAGE_DEFAULTS["subset"]
 # A race's: a depth where the plain net falls behind its residual twin within a few minutes
 # (README, "Measured": plain-56 against ResNet-56, 5,000 images, 2 epochs)
-RACE_DEPTH, RACE_EPOCHS = 56, 2
+RACE_DEPTH, RACE_EPOCHS, RACE_SUBSET = 56, 2, 5000
 
 
 def race_defaults(race: bool):
-    """Ticking Race sets the depth and epochs to the race's defaults; unticking, to a single
-    job's (both stay editable)."""
-    depth, epochs = (RACE_DEPTH, RACE_EPOCHS) if race else (JOB_DEPTH, JOB_EPOCHS)
-    return gr.update(value=depth), gr.update(value=epochs)
+    """Ticking Race sets the depth, epochs and images to the race's defaults; unticking, to a
+    single job's (all stay editable)."""
+    values = (RACE_DEPTH, RACE_EPOCHS, RACE_SUBSET) if race else (JOB_DEPTH, JOB_EPOCHS, JOB_SUBSET)
+    return tuple(gr.update(value=value) for value in values)
 
 
 @user_errors
@@ -137,7 +137,7 @@ def build():
         plain = gr.Checkbox(value=False, label="Plain (no shortcuts)", min_width=170)  # whole words on a phone
         race = gr.Checkbox(value=False, label="Race: plain vs residual", min_width=170, elem_id="train-race")
         epochs = gr.Number(value=JOB_EPOCHS, precision=0, label="Epochs", elem_id="train-epochs")
-        subset = gr.Number(value=PAGE_DEFAULTS["subset"], precision=0, label="Training images (0: all)", elem_id="train-subset")
+        subset = gr.Number(value=JOB_SUBSET, precision=0, label="Training images (0: all)", elem_id="train-subset")
     with gr.Row():
         start_button = gr.Button("Start", variant="primary", elem_id="train-start")
         stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
@@ -149,7 +149,7 @@ def build():
     gr.DeepLinkButton("Share these curves", size="sm")  # the curves as they are, not the job itself
     timer = gr.Timer(1.0, active=False)
     charted = gr.State(None)  # what the page's charts show (see jobs_view.tick_jobs)
-    race.input(race_defaults, race, [depth, epochs], api_name=False)
+    race.input(race_defaults, race, [depth, epochs, subset], api_name=False)
     start_button.click(start_from_page, [depth, version, plain, epochs, subset, race], [job_text, timer],
                        api_name=False)
     views = [curves, heatmap, progress, timer, charted]

@@ -13,6 +13,7 @@ def test_train_tab_starts_updates_and_stops(page, screenshot):
     page.get_by_label("Race: plain vs residual").check()
     # ticking Race sets its defaults: depth 56, where the plain net falls behind
     page.wait_for_function("() => document.querySelector('#train-depth input').value === '56'")
+    page.wait_for_function("() => document.querySelector('#train-subset input').value === '5000'")  # as measured
     page.locator("#train-depth input").fill("20")  # a small race for the test
     page.locator("#train-epochs input").fill("3")
     page.locator("#train-subset input").fill("1024")
