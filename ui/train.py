@@ -134,7 +134,8 @@ def build():
     gr.Markdown(hardware.train_tab_note(), elem_id="train-hardware")  # the device, a job's cost there
     with gr.Row():
         depth, version = depth_and_version(JOB_DEPTH, "train-depth")
-        plain = gr.Checkbox(value=False, label="Plain (no shortcuts)", min_width=170)  # whole words on a phone
+        plain = gr.Checkbox(value=False, label="Plain (no shortcuts)", min_width=170,  # whole words on a phone
+                            elem_id="train-plain")
         race = gr.Checkbox(value=False, label="Race: plain vs residual", min_width=170, elem_id="train-race")
         epochs = gr.Number(value=JOB_EPOCHS, precision=0, label="Epochs", elem_id="train-epochs")
         subset = gr.Number(value=JOB_SUBSET, precision=0, label="Training images (0: all)", elem_id="train-subset")

@@ -46,6 +46,12 @@ def test_every_tab_is_usable_on_a_phone(phone):
         page.get_by_role("tab", name=name).click()
         page.wait_for_timeout(800)
         _shot(page, "phone_" + re.sub(r"[^a-z]+", "_", name.lower()))
+    # Train: the checkboxes' labels keep whole words (a squeezed row had cut "Plain (n")
+    page.get_by_role("tab", name="Train").click()
+    for box in ("#train-plain", "#train-race"):
+        label = page.locator(f"{box} label").first
+        assert label.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), box
+        assert page.locator(box).bounding_box()["width"] >= 140, box
     # Classify: the top 5 right under the input, before the Grad-CAM options
     page.get_by_role("tab", name="Classify").click()
     label_y = page.locator("#cls-label").bounding_box()["y"]
