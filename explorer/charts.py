@@ -139,9 +139,11 @@ def gradient_heatmaps(runs: list[tuple[str, dict]], title: str = "Per-layer grad
     for col, ((label, grads), z) in enumerate(zip(runs, grids), start=1):
         layers = grads.get("layers") or []
         if not z.size:
-            fig.add_annotation(text="no gradient norms logged yet", showarrow=False,
-                               xref=f"x{col if col > 1 else ''} domain",
-                               yref=f"y{col if col > 1 else ''} domain", x=0.5, y=0.5)
+            # in paper coordinates: the page's Plotly drew "x2 domain" at the first subplot
+            suffix = col if col > 1 else ""
+            x_domain, y_domain = fig.layout[f"xaxis{suffix}"].domain, fig.layout[f"yaxis{suffix}"].domain
+            fig.add_annotation(text="no gradient norms logged yet", showarrow=False, xref="paper",
+                               yref="paper", x=sum(x_domain) / 2, y=sum(y_domain) / 2)
             continue
         fig.add_trace(go.Heatmap(
             x=grads["steps"], y=list(range(len(layers))), z=z, zmin=low, zmax=high,

@@ -118,3 +118,12 @@ def test_gradient_heatmaps_keep_their_titles():
     fig = charts.gradient_heatmaps(runs)
     assert [a.text for a in fig.layout.annotations][:2] == ["Plain-20 v1", "ResNet-20 v1"]
     assert np.isfinite(fig.data[0].z).all()
+
+
+def test_a_run_without_gradients_yet_says_so_over_its_own_subplot():
+    runs = [("Plain-20 v1", _grads([0, 1], [1.0, 2.0])), ("ResNet-20 v1", {})]
+    fig = charts.gradient_heatmaps(runs)
+    note = [a for a in fig.layout.annotations if a.text == "no gradient norms logged yet"]
+    assert len(note) == 1 and note[0].xref == "paper"
+    left, right = fig.layout.xaxis2.domain  # the second subplot's, not the first's
+    assert left < note[0].x < right and note[0].x > fig.layout.xaxis.domain[1]
