@@ -151,6 +151,8 @@ def gradient_heatmaps(runs: list[tuple[str, dict]], title: str = "Per-layer grad
             customdata=np.array(layers, dtype=object)[:, None].repeat(len(grads["steps"]), 1),
             hovertemplate="%{customdata}<br>step %{x}<br>log10 norm %{z:.2f}<extra></extra>"),
             1, col)
+        if grads["steps"] and max(grads["steps"]) - min(grads["steps"]) < 10:
+            fig.update_xaxes(dtick=1, row=1, col=col)  # whole steps: a first column read "0.6 ... 1.4"
     fig.update_xaxes(title_text="training step")
     fig.update_yaxes(title_text="layer (input → output)", col=1)
     fig.update_layout(title=title, height=380, margin=dict(l=50, r=10, t=70, b=40),

@@ -127,3 +127,8 @@ def test_a_run_without_gradients_yet_says_so_over_its_own_subplot():
     assert len(note) == 1 and note[0].xref == "paper"
     left, right = fig.layout.xaxis2.domain  # the second subplot's, not the first's
     assert left < note[0].x < right and note[0].x > fig.layout.xaxis.domain[1]
+
+
+def test_a_few_columns_are_labelled_by_whole_steps():
+    fig = charts.gradient_heatmaps([("Plain-20 v1", _grads([1], [1.0])), ("ResNet-20 v1", _grads(list(range(1, 200, 4)), [1.0] * 50))])
+    assert fig.layout.xaxis.dtick == 1 and fig.layout.xaxis2.dtick is None  # a long run keeps Plotly's own
