@@ -10,7 +10,7 @@ import contextlib
 import json
 from pathlib import Path
 
-from .config import BOOKKEEPING, TrainConfig
+from .config import TrainConfig
 from .specs import is_whole
 
 
@@ -53,8 +53,8 @@ def check_same_run(saved: Path, config: TrainConfig) -> None:
     """Refuses to resume the run whose config.json is `saved` with another config."""
     if not saved.exists():
         return
-    there, here = TrainConfig.from_dict(json.loads(saved.read_text())).to_dict(), config.to_dict()
-    differ = [key for key in here if key not in BOOKKEEPING and there.get(key) != here[key]]
+    there, here = TrainConfig.from_dict(json.loads(saved.read_text())).run_fields(), config.run_fields()
+    differ = [key for key in here if there.get(key) != here[key]]
     if differ:  # name the fields: a relative --data from another folder reads as a new run
         details = "; ".join(f"{key}: {there.get(key)!r} there, {here[key]!r} here" for key in differ[:4])
         raise ValueError(f"{saved.parent} holds a different run ({saved}: {details}); resume it with the same "

@@ -49,10 +49,15 @@ def warm_up() -> None:
         import tensorflow  # noqa: F401 - imported for its side effect: a loaded TensorFlow
 
 
+def state_path(root: Path, pid: int) -> Path:
+    """Where the spare `pid` says its state (see `say`)."""
+    return root / f"spare-{pid}.state"
+
+
 def say(root: Path, state: str) -> None:
     """Tells the manager this spare's state ("warm", "preparing", "ready"; "starting" until
     the first), in `root`/spare-PID.state."""
-    path = root / f"spare-{os.getpid()}.state"
+    path = state_path(root, os.getpid())
     try:
         path.with_suffix(".tmp").write_text(state)
         path.with_suffix(".tmp").replace(path)
@@ -166,7 +171,7 @@ class SparePool:
         """Whether fewer than `wanted` spares are alive (dead ones are dropped)."""
         for process in self.processes:
             if process.poll() is not None:
-                (self.root / f"spare-{process.pid}.state").unlink(missing_ok=True)
+                state_path(self.root, process.pid).unlink(missing_ok=True)
         self.processes = [process for process in self.processes if process.poll() is None]
         return len(self.processes) < self.wanted
 
@@ -200,7 +205,7 @@ class SparePool:
 
     def state(self, process) -> str:
         """What a spare said of itself last (see `say`): "starting" until it is warm."""
-        path = self.root / f"spare-{process.pid}.state"
+        path = state_path(self.root, process.pid)
         try:
             return path.read_text()
         except OSError:
@@ -218,7 +223,7 @@ class SparePool:
         ranks.update(preparing=2, starting=3)
         for process in sorted(self.processes, key=lambda process: ranks.get(self.state(process), 3)):
             self.processes.remove(process)
-            (self.root / f"spare-{process.pid}.state").unlink(missing_ok=True)
+            state_path(self.root, process.pid).unlink(missing_ok=True)
             if process.poll() is not None:
                 continue
             try:
@@ -235,7 +240,7 @@ class SparePool:
         for process in self.processes:
             process.kill()
             process.wait()
-            (self.root / f"spare-{process.pid}.state").unlink(missing_ok=True)
+            state_path(self.root, process.pid).unlink(missing_ok=True)
         self.processes = []
 
 
