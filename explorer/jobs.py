@@ -105,6 +105,7 @@ class JobManager:
         self._spares = SparePool(self.root, max(0, min(spares, max_running)), Path(__file__).resolve().parents[1],
                                  prepare)
         self._lock = threading.RLock()
+        self._closed = threading.Event()  # set by shutdown: the pump starts nothing more
         self._load_previous()
         self._pump_thread = threading.Thread(target=self._pump_forever, daemon=True)
         self._pump_thread.start()
@@ -238,7 +239,9 @@ class JobManager:
         return path
 
     def shutdown(self):
-        """Kills every running job (tests; the app relies on PR_SET_PDEATHSIG instead)."""
+        """Kills every running job and spare, and stops the pump, which would otherwise warm new
+        spares behind them (tests; the app relies on PR_SET_PDEATHSIG instead)."""
+        self._closed.set()
         with self._lock:
             for job in self._jobs.values():
                 if job.process is not None and job.process.poll() is None:
@@ -285,13 +288,14 @@ class JobManager:
     def _pump_forever(self):
         """The only thread that starts jobs: it lives as long as the app, and each job is
         tied to it (see `spare.die_with_parent`), so a killed app leaves no orphan training."""
-        while True:
+        while not self._closed.is_set():
             try:
                 with self._lock:
-                    self._pump()
+                    if not self._closed.is_set():
+                        self._pump()
             except Exception:  # noqa: BLE001 - this thread must outlive any one bad job
                 traceback.print_exc()
-            time.sleep(0.25)
+            self._closed.wait(0.25)
 
     def _pump(self):
         """Reaps finished processes and starts queued jobs; runs on the pump thread only,
