@@ -71,3 +71,23 @@ def ensure_checkpoint(page):
         page.wait_for_function("() => document.querySelector('#cls-checkpoint input').value !== ''")
 
     return ensure
+
+
+
+@pytest.fixture
+def fill_and_keep(page):
+    """fill_and_keep(box, value) fills `box` (a locator), leaves it so the page commits the
+    value, and checks it is still there half a second later, filling again if not: a box in a
+    just-opened accordion can be mounted again with its first value while a loaded machine is
+    still drawing it (the click then sent the old value)."""
+
+    def fill(box, value: str, tries: int = 3):
+        for _ in range(tries):
+            box.fill(value)
+            box.blur()
+            page.wait_for_timeout(500)
+            if box.input_value() == value:
+                return
+        raise AssertionError(f"the box kept {box.input_value()!r}, not {value!r}")
+
+    return fill

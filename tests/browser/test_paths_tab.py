@@ -11,7 +11,7 @@ def _run(page, button: str, plot: str, text: str) -> str:
     return page.locator(text).inner_text()
 
 
-def test_paths_and_signals_of_a_fresh_resnet20(page, screenshot):
+def test_paths_and_signals_of_a_fresh_resnet20(page, screenshot, fill_and_keep):
     page.get_by_role("tab", name="Paths & signals").click()
     page.get_by_label("a fresh net at initialization").check()
     page.locator("#paths-depth input").fill("20")
@@ -35,11 +35,8 @@ def test_paths_and_signals_of_a_fresh_resnet20(page, screenshot):
 
     page.get_by_text("Shattered gradients (Balduzzi et al. 2017)").click()
     depths = page.locator("#shattered-depths textarea, #shattered-depths input").first
-    depths.fill("8, 20")
-    depths.blur()  # the box commits its value when left, as the number box below
-    page.locator("#shattered-points input").fill("64")
-    page.locator("#shattered-points input").blur()
-    page.wait_for_timeout(500)
+    fill_and_keep(depths, "8, 20")  # the box commits its value when left, as the number box below
+    fill_and_keep(page.locator("#shattered-points input"), "64")
     reading = _run(page, "#shattered-run", "#shattered-plot", "#shattered-text")
     assert "Plain-20 v1" in reading and "Balduzzi et al." in reading, reading
     legend = page.locator("#shattered-plot .legend").text_content()
