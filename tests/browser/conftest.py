@@ -73,7 +73,6 @@ def ensure_checkpoint(page):
     return ensure
 
 
-
 @pytest.fixture
 def fill_and_keep(page):
     """fill_and_keep(box, value) fills `box` (a locator), leaves it so the page commits the
