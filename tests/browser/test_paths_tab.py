@@ -14,9 +14,7 @@ def _run(page, button: str, plot: str, text: str) -> str:
 def test_paths_and_signals_of_a_fresh_resnet20(page, screenshot, fill_and_keep):
     page.get_by_role("tab", name="Paths & signals").click()
     page.get_by_label("a fresh net at initialization").check()
-    page.locator("#paths-depth input").fill("20")
-    page.locator("#paths-depth input").blur()
-    page.wait_for_timeout(500)  # let the page hold the new values before the click reads them
+    fill_and_keep(page.locator("#paths-depth input"), "20")  # held by the page before the click reads it
     reading = _run(page, "#paths-run", "#paths-plot", "#paths-text")
     assert "ResNet-20 v1 at initialization" in reading and "Veit et al." in reading, reading
     assert "9 blocks" in reading
@@ -35,7 +33,7 @@ def test_paths_and_signals_of_a_fresh_resnet20(page, screenshot, fill_and_keep):
 
     page.get_by_text("Shattered gradients (Balduzzi et al. 2017)").click()
     depths = page.locator("#shattered-depths textarea, #shattered-depths input").first
-    fill_and_keep(depths, "8, 20")  # the box commits its value when left, as the number box below
+    fill_and_keep(depths, "8, 20")
     fill_and_keep(page.locator("#shattered-points input"), "64")
     reading = _run(page, "#shattered-run", "#shattered-plot", "#shattered-text")
     assert "Plain-20 v1" in reading and "Balduzzi et al." in reading, reading
