@@ -193,14 +193,20 @@ def test_input_statistics_travel_with_the_checkpoint(tmp_path):
 
 
 @pytest.mark.slow
-def test_thousand_layer_networks(tmp_path):
+def test_thousand_layer_networks():
     deep = build_model(get_spec("resnet1202_v1"))
     assert deep.count_params() == 19_558_378
     assert graph.summarize(deep.spec)["totals"]["params"] == 19_558_378
     # the v2 thousand-layer net by the analytic count, which test_summary_totals_match_the_model
     # holds to the built models (building it too cost 30 s alone, up to 90 s in CI)
     assert graph.summarize(get_spec("resnet1001_v2"))["totals"]["params"] == 30_539_498
-    x = pixels(1)
-    deep.save(tmp_path / "deep.keras")
-    loaded = load_model(tmp_path / "deep.keras")
-    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(deep(x)), atol=1e-6)
+    # A `.keras` file maps weights by layer name, so unique names are what a round trip of
+    # 1,202 layers needs beyond test_keras_file_round_trip (saving and loading this one took
+    # 65 s of CI's time, and its outputs could be NaN on both sides).
+    names = [layer.name for layer in deep._flatten_layers(include_self=False)]
+    assert len(names) == len(set(names)) > 1202
+    # The probes read a net at initialization in training mode (batch statistics), where 600
+    # blocks stay finite; in inference mode an untrained net's batch norms are identities and
+    # 600 skip additions saturate the softmax, or overflow float32 to NaN.
+    probabilities = np.asarray(deep(pixels(2), training=True))
+    assert np.all(np.isfinite(probabilities)) and probabilities.sum(-1) == pytest.approx([1, 1], abs=1e-4)
