@@ -1,5 +1,9 @@
-"""`python -m explorer ...` as a user runs it: a subprocess in the repository root."""
+"""`python -m explorer ...` as a user runs it: a subprocess in the repository root; commands
+that only read a checkpoint run `cli.main` in this process too (`run_main`), which spares
+CI a TensorFlow start per call."""
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -17,6 +21,20 @@ def run_cli(*args, timeout=120, **extra_env) -> subprocess.CompletedProcess:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **extra_env}
     return subprocess.run([sys.executable, "-m", "explorer", *map(str, args)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def run_main(*args) -> subprocess.CompletedProcess:
+    """`python -m explorer *args` through `cli.main` in this process: the same parser, exit
+    statuses and printing as `run_cli`, without starting Python and TensorFlow again."""
+    from explorer import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli.main(list(map(str, args)))
+        except SystemExit as exit_:  # argparse refusing its arguments
+            code = exit_.code
+    return subprocess.CompletedProcess(["explorer", *map(str, args)], code, out.getvalue(), err.getvalue())
 
 
 def json_lines(stdout: str) -> list[dict]:
@@ -130,7 +148,7 @@ def test_train_writes_a_complete_run(trained_run):
 @pytest.mark.slow
 def test_evaluate_a_trained_checkpoint(trained_run):
     out, _ = trained_run
-    result = run_cli("evaluate", out / "model.keras", "--data", "synthetic", "--json")
+    result = run_main("evaluate", out / "model.keras", "--data", "synthetic", "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1
@@ -170,7 +188,7 @@ def test_ship_records_what_evaluate_prints(trained_run, tmp_path):
 @pytest.mark.slow
 def test_lesion_json_has_the_issue_keys(trained_run):
     out, _ = trained_run
-    result = run_cli("lesion", out / "model.keras", "--data", "synthetic", "--samples", 50, "--json")
+    result = run_main("lesion", out / "model.keras", "--data", "synthetic", "--samples", 50, "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     (report,) = json_lines(result.stdout)
     assert {"baseline", "blocks", "accuracy", "downsampling"} <= set(report)
@@ -180,15 +198,15 @@ def test_lesion_json_has_the_issue_keys(trained_run):
 @pytest.mark.slow
 def test_landscape_json_and_reading(trained_run):
     out, _ = trained_run
-    result = run_cli("landscape", out / "model.keras", "--data", "synthetic", "--samples", 16,
+    result = run_main("landscape", out / "model.keras", "--data", "synthetic", "--samples", 16,
                      "--steps", 3, "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     (report,) = json_lines(result.stdout)
     assert len(report["loss_2d"]) == 3 and len(report["loss_1d"]) == 5
     assert report["summary"]["center_loss"] == pytest.approx(report["loss_1d"][2], abs=1e-4)
-    text = run_cli("landscape", out / "model.keras", "--data", "synthetic", "--samples", 16, "--steps", 3)
+    text = run_main("landscape", out / "model.keras", "--data", "synthetic", "--samples", 16, "--steps", 3)
     assert "at the checkpoint" in text.stdout and "Traceback" not in text.stderr
-    assert_clean_failure(run_cli("landscape", out / "model.keras", "--data", "synthetic", "--steps", 1),
+    assert_clean_failure(run_main("landscape", out / "model.keras", "--data", "synthetic", "--steps", 1),
                          "steps must be between 3 and 51")
 
 
@@ -201,15 +219,15 @@ def test_lesion_and_landscape_compare_a_checkpoint_with_its_plain_twin(trained_r
     plain = tmp_path / "plain20.keras"
     build_model(make_spec(20, 1, residual=False)).save(plain)
     common = ("--compare", plain, "--data", "synthetic", "--samples", 16)
-    lesions = json_lines(run_cli("lesion", out / "model.keras", *common, "--json").stdout)
+    lesions = json_lines(run_main("lesion", out / "model.keras", *common, "--json").stdout)
     assert [r["model"] for r in lesions] == ["ResNet-20 v1", "Plain-20 v1"]
     assert lesions[1]["accuracy"][3] is None  # a plain downsampling block cannot be deleted
-    text = run_cli("lesion", out / "model.keras", *common).stdout
+    text = run_main("lesion", out / "model.keras", *common).stdout
     assert "ResNet-20 v1: baseline" in text and "Plain-20 v1: baseline" in text
-    landscapes = json_lines(run_cli("landscape", out / "model.keras", *common, "--steps", 3, "--json").stdout)
+    landscapes = json_lines(run_main("landscape", out / "model.keras", *common, "--steps", 3, "--json").stdout)
     assert [r["model"] for r in landscapes] == ["ResNet-20 v1", "Plain-20 v1"]
     assert all(r["seconds"] > 0 for r in landscapes)
-    text = run_cli("landscape", out / "model.keras", *common, "--steps", 3).stdout
+    text = run_main("landscape", out / "model.keras", *common, "--steps", 3).stdout
     assert ("basin is wider" in text or "Both basins are as wide" in text) and "Plain-20 v1:" in text
 
 
@@ -284,7 +302,7 @@ def test_classify_prints_each_image_and_names_the_bad_one(tmp_path):
     build_model(make_spec(8, 1)).save(checkpoint)
     Image.fromarray(np.full((40, 60, 3), 120, np.uint8)).save(tmp_path / "grey.png")
     (tmp_path / "notes.txt").write_text("not an image")
-    result = run_cli("classify", checkpoint, tmp_path / "grey.png", tmp_path / "notes.txt",
+    result = run_main("classify", checkpoint, tmp_path / "grey.png", tmp_path / "notes.txt",
                      tmp_path / "grey.png", "--top", 3, "--json")
     assert_clean_failure(result, "notes.txt")
     lines = json_lines(result.stdout)
@@ -294,7 +312,7 @@ def test_classify_prints_each_image_and_names_the_bad_one(tmp_path):
 
     top, _ = classify(load_model(checkpoint), tmp_path / "grey.png", top=3)  # the Classify tab's path
     assert lines[0]["top"] == {name: round(p, 4) for name, p in top.items()}
-    assert_clean_failure(run_cli("classify", tmp_path / "missing.keras", tmp_path / "grey.png"),
+    assert_clean_failure(run_main("classify", tmp_path / "missing.keras", tmp_path / "grey.png"),
                          "no checkpoint at")
 
 
