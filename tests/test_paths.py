@@ -12,7 +12,7 @@ import tensorflow as tf
 from explorer import limits, paths, subjects
 from explorer.models import build_model
 from explorer.specs import make_spec
-from tests.test_cli import assert_clean_failure, run_cli
+from tests.test_cli import assert_clean_failure, run_main
 
 X = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3)).astype("uint8")
 Y = np.arange(6) % 10
@@ -118,12 +118,12 @@ def test_resnet_1202_is_refused_with_its_reason():
 
 
 def test_cli_paths_json(checkpoint):
-    result = run_cli("paths", checkpoint, "--samples", 4, "--data", "synthetic", "--json")
+    result = run_main("paths", checkpoint, "--samples", 4, "--data", "synthetic", "--json")
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert {"blocks", "lengths", "path_counts", "gradient_per_path", "total", "effective_range"} <= set(out)
     assert out["blocks"] == 3 and out["path_counts"] == [1, 3, 3, 1] and out["at_init"] is False
-    result = run_cli("paths", "--depth", 8, "--samples", 4, "--data", "synthetic")
+    result = run_main("paths", "--depth", 8, "--samples", 4, "--data", "synthetic")
     assert result.returncode == 0, result.stderr
     assert "at initialization" in result.stdout and "length    3" in result.stdout
 
@@ -136,7 +136,7 @@ def test_cli_paths_json(checkpoint):
     (["no_such.keras"], "no checkpoint at no_such.keras"),
 ])
 def test_cli_paths_bad_input_exits_2(args, needle):
-    result = run_cli("paths", *args, "--data", "synthetic")
+    result = run_main("paths", *args, "--data", "synthetic")
     assert result.returncode == 2
     assert_clean_failure(result, needle)
 

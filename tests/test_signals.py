@@ -11,7 +11,7 @@ from keras import layers
 from explorer import charts_paths, limits, shattered, signals, subjects
 from explorer.models import build_model
 from explorer.specs import make_spec
-from tests.test_cli import assert_clean_failure, run_cli
+from tests.test_cli import assert_clean_failure, run_main
 
 
 def _chain(chain, x, training):
@@ -109,12 +109,12 @@ def test_shattered_bounds():
 
 
 def test_cli_signals_and_shattered_json(checkpoint):
-    out = json.loads(run_cli("signals", checkpoint, "--samples", 8, "--data", "synthetic", "--json").stdout)
+    out = json.loads(run_main("signals", checkpoint, "--samples", 8, "--data", "synthetic", "--json").stdout)
     assert {"blocks", "mean_sq", "variance", "branch_variance", "fits"} <= set(out) and len(out["blocks"]) == 9
-    out = json.loads(run_cli("signals", "--depth", 8, "--plain", "--samples", 8, "--data", "synthetic",
+    out = json.loads(run_main("signals", "--depth", 8, "--plain", "--samples", 8, "--data", "synthetic",
                              "--json").stdout)
     assert out["model"] == "Plain-8 v1 at initialization" and out["branch_variance"] == out["variance"]
-    out = json.loads(run_cli("shattered", "--depth", 8, "--points", 16, "--data", "synthetic", "--json").stdout)
+    out = json.loads(run_main("shattered", "--depth", 8, "--points", 16, "--data", "synthetic", "--json").stdout)
     assert [net["residual"] for net in out["nets"]] == [True, False]
     assert all(net["autocorrelation"][0] == 1.0 for net in out["nets"])
 
@@ -127,6 +127,6 @@ def test_cli_signals_and_shattered_json(checkpoint):
     (["shattered", "--points", 3], "points must be between 16 and 1024"),
 ])
 def test_cli_bad_input_exits_2(args, needle):
-    result = run_cli(*args, "--data", "synthetic")
+    result = run_main(*args, "--data", "synthetic")
     assert result.returncode == 2
     assert_clean_failure(result, needle)
