@@ -55,7 +55,7 @@ def test_bad_training_requests_are_refused(client, kwargs, message):
 def test_train_status_and_stop_of_unknown_or_foreign_jobs(client, app_url):
     with pytest.raises(Exception, match="unknown job id"):
         client.predict(job_id="does-not-exist", api_name="/train_status")
-    job_id = client.predict(depth=20, version=1, epochs=1, subset=256, api_name="/train_start")
+    job_id = client.predict(depth=8, version=1, epochs=1, subset=256, api_name="/train_start")
     assert isinstance(job_id, str) and len(job_id) == 12
     status = client.predict(job_id=job_id, api_name="/train_status")
     assert status["state"] in ("queued", "running", "done")
@@ -114,7 +114,7 @@ def test_classify_takes_a_job_of_this_session_by_name(client, tmp_path):
     """job:<id> names are not in the page's dropdown when the app starts: the API takes them."""
     from test_images import _odd_images
 
-    job_id = client.predict(depth=20, version=1, epochs=1, subset=256, api_name="/train_start")
+    job_id = client.predict(depth=8, version=1, epochs=1, subset=256, api_name="/train_start")
     deadline = time.time() + 600
     while client.predict(job_id=job_id, api_name="/train_status")["state"] in ("queued", "running"):
         assert time.time() < deadline

@@ -41,7 +41,7 @@ def _call(url, api_name, data):
 def test_overload_gets_a_clear_queue_full_error(start_app):
     with start_app(EXPLORER_QUEUE_SIZE="1") as url:
         results = []
-        request = [56, 1, 64, 0, "kernels"]  # a few seconds each, one at a time (probe limit 1)
+        request = [20, 1, 64, 0, "kernels"]  # a second or more each, one at a time (probe limit 1)
 
         def client():
             try:
