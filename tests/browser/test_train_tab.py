@@ -14,7 +14,7 @@ def test_train_tab_starts_updates_and_stops(page, screenshot):
     # ticking Race sets its defaults: depth 56, where the plain net falls behind
     page.wait_for_function("() => document.querySelector('#train-depth input').value === '56'")
     page.wait_for_function("() => document.querySelector('#train-subset input').value === '5000'")  # as measured
-    page.locator("#train-depth input").fill("20")  # a small race for the test
+    page.locator("#train-depth input").fill("8")  # a small race for the test
     page.locator("#train-epochs input").fill("3")
     page.locator("#train-subset input").fill("1024")
     page.locator("#train-subset input").blur()
@@ -33,7 +33,7 @@ def test_train_tab_starts_updates_and_stops(page, screenshot):
     # one palette for the whole app: plain red, residual blue, as on the Gradient flow tab
     colors = page.evaluate("() => Object.fromEntries(document.querySelector('#train-curves .js-plotly-plot')"
                            ".data.map(trace => [trace.name, trace.line.color]))")
-    assert colors["Plain-20 v1 train loss"] == PLAIN_COLOR and colors["ResNet-20 v1 train loss"] == RESIDUAL_COLOR
+    assert colors["Plain-8 v1 train loss"] == PLAIN_COLOR and colors["ResNet-8 v1 train loss"] == RESIDUAL_COLOR
     page.locator("#train-stop").click()
     # both jobs end stopped (or done); a timer tick sent before the stop may show "running"
     # once more, so wait for the page to settle rather than read it at the first "stopped"
@@ -45,7 +45,7 @@ def test_train_tab_starts_updates_and_stops(page, screenshot):
     page.locator("#train-degradation").click()
     page.locator("#train-degradation-plot .js-plotly-plot").wait_for(timeout=60_000)
     legend = page.locator("#train-degradation-plot .legend").text_content()
-    assert "Plain-20 v1 (job" in legend and "ResNet-20 v1 (job" in legend
+    assert "Plain-8 v1 (job" in legend and "ResNet-8 v1 (job" in legend
     # the test app ships no histories, so the note says so rather than comparing anything
     assert "No shipped training histories" in page.locator("#train-degradation-note").inner_text()
     # the last job's model: a real .keras file for the job's last finished epoch
@@ -53,7 +53,7 @@ def test_train_tab_starts_updates_and_stops(page, screenshot):
     page.locator("#train-download").click()
     page.locator("#train-model-file").get_by_text(".keras").first.wait_for(timeout=30_000)
     # named after the net and the job (the last id in the box: either net of the race)
-    assert re.search(r"(plain|resnet)20_v1_job-[0-9a-f]{12}", page.locator("#train-model-file").inner_text())
+    assert re.search(r"(plain|resnet)8_v1_job-[0-9a-f]{12}", page.locator("#train-model-file").inner_text())
     screenshot("train_stopped")
     # a reloaded page (a new Gradio session) still owns this browser's jobs
     ids = page.locator("#train-jobs textarea, #train-jobs input").first.input_value().split(",")
@@ -66,5 +66,5 @@ def test_train_tab_starts_updates_and_stops(page, screenshot):
     page.locator("#train-download").click()
     page.locator("#train-model-file").get_by_text(".keras").first.wait_for(timeout=30_000)
     # named after the net and the job (the last id in the box: either net of the race)
-    assert re.search(r"(plain|resnet)20_v1_job-[0-9a-f]{12}", page.locator("#train-model-file").inner_text())
+    assert re.search(r"(plain|resnet)8_v1_job-[0-9a-f]{12}", page.locator("#train-model-file").inner_text())
     screenshot("train_after_reload")
