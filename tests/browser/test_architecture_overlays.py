@@ -84,6 +84,7 @@ def test_overlays_on_resnet56_and_the_checkpoints_then_delete_a_block(page, scre
 def test_gradient_over_training_replays_a_job(page, screenshot):
     page.get_by_text("ResNet-56 v1: 861,770 parameters").first.wait_for(timeout=60_000)  # the page is up
     page.get_by_role("tab", name="Train").click()
+    page.locator("#train-depth input").fill("8")
     page.locator("#train-epochs input").fill("2")
     page.locator("#train-subset input").fill("256")
     page.locator("#train-start").click()
@@ -95,7 +96,7 @@ def test_gradient_over_training_replays_a_job(page, screenshot):
     page.get_by_text("gradient over training reads a job's log").first.wait_for()  # no job chosen yet
     page.locator("#arch-job input, #arch-job textarea").first.fill(job)
     page.locator("#arch-job input, #arch-job textarea").first.press("Enter")
-    page.locator("#arch-plot").get_by_text("ResNet-20 v1, epoch 2").first.wait_for(timeout=120_000)
+    page.locator("#arch-plot").get_by_text("ResNet-8 v1, epoch 2").first.wait_for(timeout=120_000)
     page.wait_for_function(COLORBAR)
     page.locator("#arch-epoch").wait_for(state="visible")  # the slider that replays the run
     screenshot("architecture_overlay_gradient_training")
