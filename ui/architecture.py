@@ -246,7 +246,9 @@ def _wire_block(inputs, plots, controls, seen):
     block.change(block_info, [block, *inputs[:5], seen], info, api_name=False)
     expand.click(_expand_block, block, inputs[5], api_name=False).then(
         expand_view, view, plots, api_name=False, concurrency_limit=1, concurrency_id="probes")
-    inputs[5].input(expand_view, view, plots, api_name=False, concurrency_limit=1, concurrency_id="probes")
+    # `select`, not `input`: Gradio's Dropdown sends `input` for a pick and again for the blur
+    # that follows it (and for any blur), which drew every view twice
+    inputs[5].select(expand_view, view, plots, api_name=False, concurrency_limit=1, concurrency_id="probes")
     delete.click(delete_block, [checkpoint, block, samples], deletion, api_name="delete_block",
                  concurrency_limit=1, concurrency_id="probes").success(deletion_text, deletion, deleted, api_name=False)
 
@@ -265,7 +267,8 @@ def _wire_overlays(inputs, plots, controls, built):
     epoch.change(lambda value: value, epoch, epoch_value, api_name=False, show_progress="hidden")
     after(apply.click(graph_overlay, [depth, version, overlay, checkpoint, epoch_value, expand], shown,
                       api_name="graph_overlay", concurrency_limit=1, concurrency_id="probes"))
-    after(gr.on([overlay.input, checkpoint.input], _overlay_now, [depth, version, overlay, checkpoint, expand], shown,
+    # a pick from either list (`select`: see `_wire_block`); a typed name waits for Apply
+    after(gr.on([overlay.select, checkpoint.select], _overlay_now, [depth, version, overlay, checkpoint, expand], shown,
                 api_name=False, concurrency_limit=1, concurrency_id="probes"))
     after(epoch.release(graph_overlay, [depth, version, overlay, checkpoint, epoch, expand], shown, api_name=False,
                         concurrency_limit=1, concurrency_id="probes"))

@@ -186,7 +186,9 @@ def build():
     _lesion_panel(first, second)
     _landscape_panel(first, second)
     _imagenet_panel()
-    first.input(follow_twin, first, second, api_name=False)
+    # a pick only: Gradio's Dropdown also sends `input` when it merely loses focus, which
+    # replaced a second checkpoint the visitor had chosen
+    first.select(follow_twin, first, second, api_name=False)
     refresh.click(refresh_checkpoints, first, first, api_name=False)
     refresh.click(refresh_compare, second, second, api_name=False)
     return first, second

@@ -94,6 +94,10 @@ def test_gradient_over_training_replays_a_job(page, screenshot):
     page.get_by_label("Overlay", exact=True).click()
     page.get_by_role("option", name="gradient norm over training (a job's log)").click()
     page.get_by_text("gradient over training reads a job's log").first.wait_for()  # no job chosen yet
+    # said once: the pick is one request (Gradio's Dropdown also sends `input` on the blur after it)
+    page.wait_for_timeout(1500)
+    toasts = " ".join(page.locator(".toast-body").all_inner_texts())
+    assert toasts.count("gradient over training reads a job's log") == 1, toasts
     page.locator("#arch-job input, #arch-job textarea").first.fill(job)
     page.locator("#arch-job input, #arch-job textarea").first.press("Enter")
     page.locator("#arch-plot").get_by_text("ResNet-8 v1, epoch 2").first.wait_for(timeout=120_000)
