@@ -1,0 +1,21 @@
+"""How the page's events are wired, read from the assembled demo."""
+
+import gradio as gr
+
+
+def test_no_dropdown_starts_work_on_input():
+    """Gradio 6's Dropdown sends `input` for a pick and again for the blur that follows it (and
+    for any blur, a pick or not): a handler on it ran twice, or ran when nothing was chosen.
+    Dropdowns that start work listen to `select` (one per pick) or `change`."""
+    from app import build_demo
+
+    demo = build_demo()
+    dropdowns = {block._id: block.elem_id or block.label for block in demo.blocks.values()
+                 if isinstance(block, gr.Dropdown)}
+    assert len(dropdowns) >= 6
+    on_input = sorted({dropdowns[target] for fn in demo.fns.values() for target, event in fn.targets
+                       if event == "input" and target in dropdowns})
+    assert not on_input, f"Dropdown.input handlers (use .select): {on_input}"
+    picks = {dropdowns[target] for fn in demo.fns.values() for target, event in fn.targets
+             if event == "select" and target in dropdowns}
+    assert {"arch-overlay", "arch-checkpoint", "arch-expand", "ins-first"} <= picks
