@@ -199,7 +199,7 @@ def test_lesion_json_has_the_issue_keys(trained_run):
 def test_landscape_json_and_reading(trained_run):
     out, _ = trained_run
     result = run_main("landscape", out / "model.keras", "--data", "synthetic", "--samples", 16,
-                     "--steps", 3, "--json")
+                      "--steps", 3, "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     (report,) = json_lines(result.stdout)
     assert len(report["loss_2d"]) == 3 and len(report["loss_1d"]) == 5

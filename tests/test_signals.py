@@ -112,7 +112,7 @@ def test_cli_signals_and_shattered_json(checkpoint):
     out = json.loads(run_main("signals", checkpoint, "--samples", 8, "--data", "synthetic", "--json").stdout)
     assert {"blocks", "mean_sq", "variance", "branch_variance", "fits"} <= set(out) and len(out["blocks"]) == 9
     out = json.loads(run_main("signals", "--depth", 8, "--plain", "--samples", 8, "--data", "synthetic",
-                             "--json").stdout)
+                              "--json").stdout)
     assert out["model"] == "Plain-8 v1 at initialization" and out["branch_variance"] == out["variance"]
     out = json.loads(run_main("shattered", "--depth", 8, "--points", 16, "--data", "synthetic", "--json").stdout)
     assert [net["residual"] for net in out["nets"]] == [True, False]
