@@ -13,9 +13,9 @@ def test_no_dropdown_starts_work_on_input():
     dropdowns = {block._id: block.elem_id or block.label for block in demo.blocks.values()
                  if isinstance(block, gr.Dropdown)}
     assert len(dropdowns) >= 6
-    on_input = sorted({dropdowns[target] for fn in demo.fns.values() for target, event in fn.targets
-                       if event == "input" and target in dropdowns})
+    wired = {(dropdowns[target], event) for fn in demo.fns.values() for target, event in fn.targets
+             if target in dropdowns}
+    on_input = sorted(name for name, event in wired if event == "input")
     assert not on_input, f"Dropdown.input handlers (use .select): {on_input}"
-    picks = {dropdowns[target] for fn in demo.fns.values() for target, event in fn.targets
-             if event == "select" and target in dropdowns}
+    picks = {name for name, event in wired if event == "select"}
     assert {"arch-overlay", "arch-checkpoint", "arch-expand", "ins-first"} <= picks
