@@ -111,13 +111,15 @@ def shipped_histories(root: Path | None = None, version: int | None = None) -> l
         A list, in manifest order, of {"label", "depth", "version", "residual",
         "planned_epochs", "epochs"}: `epochs` is the per-epoch list of {"epoch",
         "train_error", "test_error", ...} from `histories/`. Entries without a history file
-        are left out.
+        are left out. A net shipped twice is labelled by its length the second time
+        ("ResNet-20 v1, 200 epochs").
 
     Raises:
         ValueError: the manifest is damaged, or an entry describes no valid network.
     """
     root = PRETRAINED if root is None else Path(root)
     runs = []
+    labels = set()
     for entry in manifest(root):
         path = Path(root) / "histories" / f"{entry['name']}.json"
         if path.exists() and (version is None or entry.get("version") == version):
@@ -127,7 +129,10 @@ def shipped_histories(root: Path | None = None, version: int | None = None) -> l
                                  f"{', '.join(sorted(missing))}")
             spec = make_spec(entry["depth"], entry["version"], residual=entry["residual"],
                              shortcut=entry["shortcut"])
-            runs.append({"label": spec.name, "depth": spec.depth, "version": spec.version,
+            # a second run of the same net (a longer schedule) is told apart by its length
+            label = spec.name if spec.name not in labels else f"{spec.name}, {entry.get('planned_epochs')} epochs"
+            labels.add(spec.name)
+            runs.append({"label": label, "depth": spec.depth, "version": spec.version,
                          "residual": spec.residual,
                          "planned_epochs": entry.get("planned_epochs"),
                          "epochs": json.loads(path.read_text())["epochs"]})

@@ -5,9 +5,9 @@ import pytest
 from explorer.histories import degradation_reading
 
 
-def _run(label, depth, residual, train_errors):
-    return {"label": label, "depth": depth, "version": int(label[-1]), "residual": residual,
-            "planned_epochs": len(train_errors),
+def _run(label, depth, residual, train_errors, planned=3):
+    return {"label": label, "depth": depth, "version": int(label.split(" v")[1][0]), "residual": residual,
+            "planned_epochs": planned,
             "epochs": [{"epoch": i + 1, "train_error": t, "test_error": t + 0.05}
                        for i, t in enumerate(train_errors)]}
 
@@ -39,3 +39,15 @@ def test_degradation_reading_names_missing_runs_and_does_not_invent_comparisons(
     assert "Not shipped yet: Plain-20 v1, Plain-56 v1, ResNet-56 v1" in text
     assert "What these runs show" not in text
     assert "training error 20.0%" in text
+
+
+def test_a_longer_run_of_a_net_is_listed_but_compared_only_within_its_schedule():
+    runs = [_run("Plain-20 v1", 20, False, [0.5, 0.3, 0.2]),
+            _run("ResNet-20 v1", 20, True, [0.4, 0.25, 0.15]),
+            _run("ResNet-20 v1, 6 epochs", 20, True, [0.6, 0.5, 0.4, 0.3, 0.2, 0.05], planned=6)]
+    text = degradation_reading(runs)
+    assert "**ResNet-20 v1, 6 epochs** after 6 epochs: training error 5.0%" in text
+    # its twin had 3 epochs of a 3-epoch schedule; the longer run at epoch 3 (40%, still at a
+    # high rate) would read as "shortcuts hurt": it is never compared
+    assert "at epoch 3, **ResNet-20 v1** has lower training error than **Plain-20 v1** (15.0% against 20.0%" in text
+    assert text.count("Shortcuts at depth 20") == 1 and "6 epochs** has" not in text

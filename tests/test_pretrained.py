@@ -80,6 +80,18 @@ def test_shipped_histories_skip_entries_without_history_or_of_another_version(tm
     assert [r["label"] for r in pretrained.shipped_histories(tmp_path)] == ["ResNet-29 v2"]
 
 
+def test_a_net_shipped_twice_is_labelled_by_its_length_the_second_time(tmp_path):
+    (tmp_path / "histories").mkdir()
+    net = {"depth": 20, "version": 1, "residual": True, "shortcut": "projection"}
+    (tmp_path / "manifest.json").write_text(json.dumps({"checkpoints": [
+        {"name": "r20", "file": "r20.keras", "planned_epochs": 100, **net},
+        {"name": "r20_long", "file": "r20_long.keras", "planned_epochs": 200, **net}]}))
+    for name in ("r20", "r20_long"):
+        (tmp_path / "histories" / f"{name}.json").write_text(json.dumps({"epochs": []}))
+    assert [r["label"] for r in pretrained.shipped_histories(tmp_path)] == [
+        "ResNet-20 v1", "ResNet-20 v1, 200 epochs"]
+
+
 def test_a_history_without_its_model_fields_is_a_clear_error(tmp_path):
     (tmp_path / "histories").mkdir()
     (tmp_path / "manifest.json").write_text(json.dumps({"checkpoints": [
