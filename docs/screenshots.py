@@ -23,7 +23,8 @@ def main():
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    with app_server(EXPLORER_DATA=args.data, EXPLORER_RUNS=tempfile.mkdtemp()) as url, \
+    log = Path(tempfile.gettempdir()) / "screenshots_app.log"  # the app's output, should it fail
+    with app_server(log, EXPLORER_DATA=args.data, EXPLORER_RUNS=tempfile.mkdtemp()) as url, \
             sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -34,7 +35,7 @@ def main():
         page.wait_for_timeout(1500)
         page.locator("#train-degradation-plot").screenshot(path=str(ROOT / "docs" / "degradation.png"))
         page.get_by_role("tab", name="Insight lab").click()  # opens on the shipped pair
-        page.get_by_label("Test images", exact=True).first.fill("2000")
+        page.locator("#ins-lesion-samples input").fill("2000")
         page.locator("#ins-lesion").click()
         page.locator("#ins-lesion-plot .js-plotly-plot").wait_for(timeout=600_000)
         page.wait_for_timeout(1500)

@@ -263,18 +263,22 @@ def degradation_figure(runs: list[dict]) -> go.Figure:
 
     Args:
         runs: dicts with "label", "residual" and "epochs" (each a dict with epoch, train_error
-            and test_error); plain runs are dashed.
+            and test_error); plain runs are dashed. A run with "repeat" true (a second, longer
+            run of a shipped net) starts hidden, one click on its legend entry away: drawn, it
+            would stretch the epoch axis and squeeze the pairs the figure is about.
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("training error", "test error"),
                         horizontal_spacing=0.08)
     for run, color in zip(runs, kind_colors([run["residual"] for run in runs])):
         label, epochs, residual = run["label"], run["epochs"], run["residual"]
         dash = "solid" if residual else "dash"
+        visible = "legendonly" if run.get("repeat") else True
         x = [e["epoch"] for e in epochs]
         fig.add_trace(go.Scatter(x=x, y=[e["train_error"] for e in epochs], name=label, legendgroup=label,
-                                 line=dict(color=color, dash=dash, width=1.5)), 1, 1)
+                                 visible=visible, line=dict(color=color, dash=dash, width=1.5)), 1, 1)
         fig.add_trace(go.Scatter(x=x, y=[e["test_error"] for e in epochs], name=label, legendgroup=label,
-                                 showlegend=False, line=dict(color=color, dash=dash, width=2.5)), 1, 2)
+                                 visible=visible, showlegend=False,
+                                 line=dict(color=color, dash=dash, width=2.5)), 1, 2)
     if not runs:
         fig.add_annotation(text="no shipped histories yet", showarrow=False, x=0.5, y=0.5,
                            xref="paper", yref="paper")

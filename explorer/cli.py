@@ -33,9 +33,30 @@ def fast_training():
     AVX2-only 2-core machine they trained ResNet-20 2.82x as fast (median of 3 rounds,
     `python bench/onednn.py`). Training processes only: the app, which runs eager probes from
     several threads at once, crashed with heap corruption ("malloc_consolidate(): invalid
-    chunk size") with them on.
+    chunk size") with them on (`safe_serving`).
     """
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+
+# Set in the app's environment when `safe_serving` (not the user) turned oneDNN off there.
+SERVING_MARK = "EXPLORER_ONEDNN_OFF_FOR_SERVING"
+
+
+def safe_serving():
+    """Turns TensorFlow's oneDNN kernels off in the app's process, unless set outside; call
+    before TensorFlow's first import.
+
+    TensorFlow turns them on by itself on CPUs with AVX-512, and there the app, which runs
+    eager probes and studies from several threads, corrupts its heap and dies: on a Xeon with
+    AVX-512 (session 14) `python docs/screenshots.py`'s lesion study of ResNet-56 and plain-56
+    on 2,000 images killed the app twice ("corrupted double-linked list", "malloc_consolidate():
+    unaligned fastbin chunk detected") and ran through with them off. The jobs' processes get
+    them back (`spare.child_environment` drops the setting marked with `SERVING_MARK`, and
+    `fast_training` turns them on): a job trains in one thread of its own.
+    """
+    if "TF_ENABLE_ONEDNN_OPTS" not in os.environ:
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+        os.environ[SERVING_MARK] = "1"
 
 
 def cmd_build(args):

@@ -108,11 +108,11 @@ def shipped_histories(root: Path | None = None, version: int | None = None) -> l
         version: keeps only the runs of one ResNet version; None keeps all.
 
     Returns:
-        A list, in manifest order, of {"label", "depth", "version", "residual",
+        A list, in manifest order, of {"label", "repeat", "depth", "version", "residual",
         "planned_epochs", "epochs"}: `epochs` is the per-epoch list of {"epoch",
         "train_error", "test_error", ...} from `histories/`. Entries without a history file
-        are left out. A net shipped twice is labelled by its length the second time
-        ("ResNet-20 v1, 200 epochs").
+        are left out. A net shipped twice is a `repeat` the second time, labelled by its
+        length ("ResNet-20 v1, 200 epochs").
 
     Raises:
         ValueError: the manifest is damaged, or an entry describes no valid network.
@@ -130,9 +130,10 @@ def shipped_histories(root: Path | None = None, version: int | None = None) -> l
             spec = make_spec(entry["depth"], entry["version"], residual=entry["residual"],
                              shortcut=entry["shortcut"])
             # a second run of the same net (a longer schedule) is told apart by its length
-            label = spec.name if spec.name not in labels else f"{spec.name}, {entry.get('planned_epochs')} epochs"
+            repeat = spec.name in labels
+            label = f"{spec.name}, {entry.get('planned_epochs')} epochs" if repeat else spec.name
             labels.add(spec.name)
-            runs.append({"label": label, "depth": spec.depth, "version": spec.version,
+            runs.append({"label": label, "repeat": repeat, "depth": spec.depth, "version": spec.version,
                          "residual": spec.residual,
                          "planned_epochs": entry.get("planned_epochs"),
                          "epochs": json.loads(path.read_text())["epochs"]})

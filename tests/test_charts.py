@@ -52,6 +52,10 @@ def test_every_chart_draws_plain_red_and_residual_blue():
     runs = [{"label": "ResNet-20 v1", "residual": True, "epochs": [{"epoch": 1, "train_error": .5, "test_error": .5}]},
             {"label": "Plain-20 v1", "residual": False, "epochs": [{"epoch": 1, "train_error": .5, "test_error": .5}]}]
     assert _colors(charts.degradation_figure(runs), "v1") == [RESIDUAL_COLOR] * 2 + [PLAIN_COLOR] * 2
+    # a second, longer run of a shipped net is listed but starts hidden, off the epoch axis
+    longer = dict(runs[0], label="ResNet-20 v1, 200 epochs", repeat=True)
+    shown = {t.name: t.visible for t in charts.degradation_figure(runs + [longer]).data}
+    assert shown == {"ResNet-20 v1": True, "Plain-20 v1": True, "ResNet-20 v1, 200 epochs": "legendonly"}
     lesion = [{"model": m, "baseline": 0.9, "blocks": ["b1"], "accuracy": [0.5], "downsampling": [False]}
               for m in ("Plain-56 v1", "ResNet-56 v1")]
     assert [t.marker.color for t in charts.lesion_figure(lesion).data] == [PLAIN_COLOR, RESIDUAL_COLOR]

@@ -89,8 +89,8 @@ def test_a_net_shipped_twice_is_labelled_by_its_length_the_second_time(tmp_path)
         {"name": "r20_long", "file": "r20_long.keras", "planned_epochs": 200, **net}]}))
     for name in ("r20", "r20_long"):
         (tmp_path / "histories" / f"{name}.json").write_text(json.dumps({"epochs": []}))
-    assert [r["label"] for r in pretrained.shipped_histories(tmp_path)] == [
-        "ResNet-20 v1", "ResNet-20 v1, 200 epochs"]
+    assert [(r["label"], r["repeat"]) for r in pretrained.shipped_histories(tmp_path)] == [
+        ("ResNet-20 v1", False), ("ResNet-20 v1, 200 epochs", True)]
 
 
 def test_a_history_without_its_model_fields_is_a_clear_error(tmp_path):

@@ -124,7 +124,7 @@ def follow_twin(first):
 def _lesion_panel(first, second):
     with gr.Accordion("Lesion study (Veit et al. 2016)", open=True):
         with gr.Row():
-            samples = WholeNumber(value=1000, precision=0, label="Test images")
+            samples = WholeNumber(value=1000, precision=0, label="Test images", elem_id="ins-lesion-samples")
             run = gr.Button("Delete each block in turn", variant="primary", elem_id="ins-lesion")
             stop = gr.Button("Stop", variant="stop", elem_id="ins-lesion-stop")
         expected = gr.Markdown(lesion_expected(first.value, samples.value, second.value),  # the defaults

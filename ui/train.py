@@ -106,7 +106,8 @@ def degradation(job_text=""):
 def _degradation_view(job_text):
     with gr.Accordion("Degradation: plain against residual over training", open=False) as shown:
         gr.Markdown("Training and test error of the shipped runs (He et al., Figures 1 and 6, redone "
-                    "on our own runs); the jobs above are overlaid.")
+                    "on our own runs); the jobs above are overlaid. A longer run of a net shipped "
+                    "twice starts hidden: click its name in the legend to draw it.")
         overlay = gr.Button("Show / overlay my jobs", size="sm", elem_id="train-degradation")
         plot = export_plot("Degradation", "train-degradation-plot")
         note = gr.Markdown(elem_id="train-degradation-note")
