@@ -14,11 +14,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from explorer.cli import safe_serving
+from explorer.cli import thread_safe_tensorflow
 
-safe_serving()  # before TensorFlow's import: oneDNN off in this process (heap corruption)
+thread_safe_tensorflow()  # before TensorFlow's import: oneDNN off in this process (heap corruption)
 
-import gradio as gr  # after safe_serving, as is every import that may load TensorFlow
+import gradio as gr  # after thread_safe_tensorflow, as is every import that may load TensorFlow
 
 from ui import architecture, classify, gradients, insight, links, paths, session, tour, train
 from ui.common import refresh_checkpoints, refresh_compare

@@ -31,32 +31,36 @@ def fast_training():
 
     TensorFlow enables them by itself only on CPUs with AVX-512 and the like; on this project's
     AVX2-only 2-core machine they trained ResNet-20 2.82x as fast (median of 3 rounds,
-    `python bench/onednn.py`). Training processes only: the app, which runs eager probes from
-    several threads at once, crashed with heap corruption ("malloc_consolidate(): invalid
-    chunk size") with them on (`safe_serving`).
+    `python bench/onednn.py`). A training process runs one model in one thread, where they
+    are safe; processes that run several at once turn them off (`thread_safe_tensorflow`),
+    and a training process started by one of those turns them back on.
     """
+    if os.environ.pop(THREADS_MARK, None):  # off for the parent's threads, not by the user
+        os.environ.pop("TF_ENABLE_ONEDNN_OPTS", None)
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
-# Set in the app's environment when `safe_serving` (not the user) turned oneDNN off there.
-SERVING_MARK = "EXPLORER_ONEDNN_OFF_FOR_SERVING"
+# Set in the environment when `thread_safe_tensorflow` (not the user) turned oneDNN off.
+THREADS_MARK = "EXPLORER_ONEDNN_OFF_FOR_THREADS"
 
 
-def safe_serving():
-    """Turns TensorFlow's oneDNN kernels off in the app's process, unless set outside; call
-    before TensorFlow's first import.
+def thread_safe_tensorflow():
+    """Turns TensorFlow's oneDNN kernels off in a process that runs eager passes from several
+    threads (the app, the commands that read checkpoints, the tests), unless set outside;
+    call before TensorFlow's first import.
 
-    TensorFlow turns them on by itself on CPUs with AVX-512, and there the app, which runs
-    eager probes and studies from several threads, corrupts its heap and dies: on a Xeon with
-    AVX-512 (session 14) `python docs/screenshots.py`'s lesion study of ResNet-56 and plain-56
-    on 2,000 images killed the app twice ("corrupted double-linked list", "malloc_consolidate():
-    unaligned fastbin chunk detected") and ran through with them off. The jobs' processes get
-    them back (`spare.child_environment` drops the setting marked with `SERVING_MARK`, and
-    `fast_training` turns them on): a job trains in one thread of its own.
+    With them on, such processes corrupt their heap and die. The app crashed so twice in the
+    test suite with them turned on (session 9: "malloc_consolidate(): invalid chunk size").
+    TensorFlow turns them on by itself on CPUs with AVX-512, and on such a Xeon (session 14)
+    `python docs/screenshots.py`'s lesion study killed the app twice ("corrupted double-linked
+    list", "malloc_consolidate(): unaligned fastbin chunk detected") and ran through with them
+    off; there the tests' gradient probes aborted both pytest workers in
+    `conv2d_backprop_input`. The mark lets a training process turn them back on
+    (`fast_training`; `spare.child_environment` drops both for the app's jobs).
     """
     if "TF_ENABLE_ONEDNN_OPTS" not in os.environ:
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
-        os.environ[SERVING_MARK] = "1"
+        os.environ[THREADS_MARK] = "1"
 
 
 def cmd_build(args):
@@ -393,6 +397,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command in TRAINING_COMMANDS:  # nothing has imported TensorFlow yet
         fast_training()
+    else:
+        thread_safe_tensorflow()
     try:
         args.func(args)
     except ValueError as err:

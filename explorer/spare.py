@@ -122,12 +122,13 @@ def serve(stream=None) -> int:
 def child_environment() -> dict:
     """The environment of a job's process (and of a spare): the app's, but a job trains on the
     app's machine, so a TF_CONFIG the app was started with must not make it a worker of a
-    cluster run (those are the CLI's); and the oneDNN setting the app made for itself
-    (`cli.safe_serving`) is left out, so that the job trains with them (`cli.fast_training`)."""
-    from .cli import SERVING_MARK
+    cluster run (those are the CLI's); and the oneDNN setting the app made for its threads
+    (`cli.thread_safe_tensorflow`) is left out, so that the job trains with them
+    (`cli.fast_training`)."""
+    from .cli import THREADS_MARK
 
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    if env.pop(SERVING_MARK, None):
+    if env.pop(THREADS_MARK, None):
         env.pop("TF_ENABLE_ONEDNN_OPTS", None)
     return {**env, "PYTHONUNBUFFERED": "1"}
 

@@ -5,6 +5,10 @@ import os
 
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # before anything imports TensorFlow
 
+from explorer.cli import thread_safe_tensorflow  # imports no TensorFlow
+
+thread_safe_tensorflow()  # the tests run probes from several threads: no oneDNN (heap corruption)
+
 import contextlib
 import io
 import tarfile
