@@ -39,10 +39,10 @@ BUSY_MARKER = "jobs-running"  # in the manager's folder while a job runs (`Spare
 def warm_up() -> None:
     """Imports what every training job imports before its first step (the costly part of a
     new process)."""
-    from . import cli
+    from . import cli, kernels
 
     cli._quiet_tensorflow()  # before TensorFlow's import, as `main` does for `train`
-    cli.fast_training()
+    kernels.fast_training()
     from . import training
 
     if training.tensorflow_backend():
@@ -123,9 +123,9 @@ def child_environment() -> dict:
     """The environment of a job's process (and of a spare): the app's, but a job trains on the
     app's machine, so a TF_CONFIG the app was started with must not make it a worker of a
     cluster run (those are the CLI's); and the oneDNN setting the app made for its threads
-    (`cli.thread_safe_tensorflow`) is left out, so that the job trains with them
-    (`cli.fast_training`)."""
-    from .cli import THREADS_MARK
+    (`kernels.thread_safe_tensorflow`) is left out, so that the job trains with them
+    (`kernels.fast_training`)."""
+    from .kernels import THREADS_MARK
 
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     if env.pop(THREADS_MARK, None):

@@ -5,12 +5,13 @@ import os
 
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # before anything imports TensorFlow
 
-from explorer.cli import thread_safe_tensorflow  # imports no TensorFlow
+from explorer.kernels import thread_safe_tensorflow  # imports no TensorFlow
 
 thread_safe_tensorflow()  # the tests run probes from several threads: no oneDNN (heap corruption)
 
 import contextlib
 import io
+import sys
 import tarfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,6 +27,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_ARCHIVE = Path(__file__).parents[2] / "shared/data/cifar10-jpeg.tar.gz"
 TINY_TRAIN_PER_CLASS = 6
 TINY_TEST_PER_CLASS = 2
+
+
+@pytest.fixture(autouse=True)
+def float32_policy():
+    """A test that trains in this process leaves Keras' global precision policy at the recipe's
+    ("auto": bf16 on a CPU with bf16 instructions); the next test builds its nets in float32."""
+    yield
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.mixed_precision.set_global_policy("float32")
 
 
 @pytest.fixture(scope="session", autouse=True)
