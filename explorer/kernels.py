@@ -38,8 +38,8 @@ def thread_safe_tensorflow():
     `python docs/screenshots.py`'s lesion study killed the app twice ("corrupted double-linked
     list", "malloc_consolidate(): unaligned fastbin chunk detected") and ran through with them
     off; there the tests' gradient probes aborted both pytest workers in
-    `conv2d_backprop_input`. The mark lets a training process turn them back on
-    (`fast_training`; `spare.child_environment` drops both for the app's jobs).
+    `conv2d_backprop_input`. The mark lets a training process started by such a process (the
+    app's jobs, a test's `train` command) turn them back on (`fast_training`).
     """
     if "TF_ENABLE_ONEDNN_OPTS" not in os.environ:
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"

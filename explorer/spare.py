@@ -122,15 +122,9 @@ def serve(stream=None) -> int:
 def child_environment() -> dict:
     """The environment of a job's process (and of a spare): the app's, but a job trains on the
     app's machine, so a TF_CONFIG the app was started with must not make it a worker of a
-    cluster run (those are the CLI's); and the oneDNN setting the app made for its threads
-    (`kernels.thread_safe_tensorflow`) is left out, so that the job trains with them
-    (`kernels.fast_training`)."""
-    from .kernels import THREADS_MARK
-
-    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    if env.pop(THREADS_MARK, None):
-        env.pop("TF_ENABLE_ONEDNN_OPTS", None)
-    return {**env, "PYTHONUNBUFFERED": "1"}
+    cluster run (those are the CLI's). (The app's oneDNN setting passes on with its mark, and
+    the job's `kernels.fast_training` turns them back on.)"""
+    return {**{k: v for k, v in os.environ.items() if k != "TF_CONFIG"}, "PYTHONUNBUFFERED": "1"}
 
 
 def _load_prctl():
