@@ -14,7 +14,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from explorer.kernels import thread_safe_tensorflow
+from explorer.core.runtime import thread_safe_tensorflow
 
 thread_safe_tensorflow()  # before TensorFlow's import: oneDNN off in this process (heap corruption)
 

@@ -1,6 +1,6 @@
 """Benchmark: the ResNet-1202 whole-net view on the `build_architecture` endpoint (raw REST,
-app running) against the strip it replaced: the committed (HEAD) graph modules imported from a
-temporary copy and run in-process on the same request (figure, summary, table, notes, JSON).
+app running) against the strip it replaced: the graph modules as committed at `FLAT_REV` (the
+last commit of the flat `explorer/` layout) imported from a temporary copy and run in-process on the same request (figure, summary, table, notes, JSON).
 Target: the endpoint draws the whole net in under 1 s. Then switching between two overlays
 already computed (ResNet-110) on the `graph_overlay` endpoint: target under 0.3 s.
 
@@ -26,7 +26,10 @@ TARGET_S = 1.0
 HEAD_MODULES = ("__init__.py", "specs.py", "plans.py", "numbers.py", "graph_layout.py", "graph_figure.py", "graph.py")
 
 
-def head_graph(folder: Path, rev: str = "HEAD"):
+FLAT_REV = "70a49ec"  # the last commit before explorer/ moved into subpackages (#31)
+
+
+def head_graph(folder: Path, rev: str = FLAT_REV):
     """explorer/graph.py as committed at `rev`, with what it imports, as package `explorer_head`."""
     package = folder / "explorer_head"
     package.mkdir()

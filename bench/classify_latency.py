@@ -40,9 +40,10 @@ def main():
                         help="time the endpoint with flip test-time augmentation against without it")
     args = parser.parse_args()
 
-    from explorer import images, pretrained
-    from explorer.models import build_model, load_model
-    from explorer.specs import get_spec
+    from explorer.core.specs import get_spec
+    from explorer.data import images
+    from explorer.nets.models import build_model, load_model
+    from explorer.shipped import pretrained
 
     env = {}
     shipped = pretrained.manifest()

@@ -94,8 +94,8 @@ def app_server(log_path=None, cwd=ROOT, **env):
 def untrained_checkpoints(folder: Path) -> Path:
     """Writes an untrained ResNet-20 and its plain twin with their manifest into `folder`, for
     an app that needs no shipped file (EXPLORER_PRETRAINED); returns `folder`."""
-    from explorer.models import build_model
-    from explorer.specs import make_spec
+    from explorer.core.specs import make_spec
+    from explorer.nets.models import build_model
 
     entries = []
     for name, residual in (("r20_untrained", True), ("plain20_untrained", False)):

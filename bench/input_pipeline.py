@@ -18,7 +18,7 @@ def stateful_stream(data, config):
     """The session-4 training stream, kept here as the baseline."""
     import tensorflow as tf
 
-    from explorer.pipeline import augment
+    from explorer.train.pipeline import augment
 
     return (tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
             .shuffle(len(data.x_train), seed=config.seed, reshuffle_each_iteration=True)
@@ -35,9 +35,9 @@ def main():
     parser.add_argument("--data", default=str(ARCHIVE))
     args = parser.parse_args()
 
-    from explorer.config import TrainConfig
-    from explorer.data import load_or_synthetic
-    from explorer.pipeline import make_datasets
+    from explorer.data.cifar import load_or_synthetic
+    from explorer.train.config import TrainConfig
+    from explorer.train.pipeline import make_datasets
 
     data = load_or_synthetic(args.data)
     print(f"data: {data.source} {data.notice}".strip(), flush=True)

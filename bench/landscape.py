@@ -23,10 +23,10 @@ def main():
     parser.add_argument("--samples", type=int, default=128)
     parser.add_argument("--data", default="synthetic")
     args = parser.parse_args()
-    from explorer import insight
-    from explorer.models import build_model
-    from explorer.specs import make_spec
-    from explorer.training import device_name
+    from explorer.core.specs import make_spec
+    from explorer.nets.models import build_model
+    from explorer.studies import insight
+    from explorer.train.training import device_name
 
     checkpoints = args.checkpoints
     if not checkpoints:

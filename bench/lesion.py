@@ -18,11 +18,11 @@ def main():
     parser.add_argument("--samples", type=int, default=256, help="first test images")
     parser.add_argument("--pairs", type=int, default=3, help="alternating pairs")
     args = parser.parse_args()
-    from explorer import pretrained
-    from explorer.checkpoints import load
-    from explorer.data import load_cifar10
-    from explorer.insight import lesioned_accuracy
-    from explorer.lesion_pass import accuracies_with_each_block_deleted
+    from explorer.data.cifar import load_cifar10
+    from explorer.nets.checkpoints import load
+    from explorer.shipped import pretrained
+    from explorer.studies.insight import lesioned_accuracy
+    from explorer.studies.lesion_pass import accuracies_with_each_block_deleted
 
     model = load(pretrained.pretrained_path(args.checkpoint))
     data = load_cifar10(str(ARCHIVE) if ARCHIVE.exists() else "synthetic")

@@ -40,8 +40,8 @@ def main():
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=20)
     args = parser.parse_args()
-    from explorer.models import build_model
-    from explorer.specs import get_spec
+    from explorer.core.specs import get_spec
+    from explorer.nets.models import build_model
 
     folder = Path(tempfile.mkdtemp())
     build_model(get_spec("resnet20_v1")).save(folder / "r20.keras")

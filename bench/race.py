@@ -19,7 +19,7 @@ from common import ARCHIVE
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from explorer.config import TrainConfig, page_job
+from explorer.train.config import TrainConfig, page_job
 
 
 def main():

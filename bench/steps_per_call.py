@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 ONE_RUN = """
 import dataclasses, json, sys, time
 import keras
-from explorer import cli
-from explorer.config import TrainConfig, page_job
-from explorer.data import load_cifar10
-from explorer.training import compile_model, make_datasets
+from explorer.cli import commands as cli
+from explorer.train.config import TrainConfig, page_job
+from explorer.data.cifar import load_cifar10
+from explorer.train.training import compile_model, make_datasets
 
 per_call, calls, data = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 config = dataclasses.replace(page_job(TrainConfig(depth=20, version=1, epochs=2, subset=5000, data=data)),

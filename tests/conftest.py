@@ -5,7 +5,7 @@ import os
 
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # before anything imports TensorFlow
 
-from explorer.kernels import thread_safe_tensorflow  # imports no TensorFlow
+from explorer.core.runtime import thread_safe_tensorflow  # imports no TensorFlow
 
 thread_safe_tensorflow()  # the tests run probes from several threads: no oneDNN (heap corruption)
 
@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from bench.common import app_server, untrained_checkpoints
-from explorer.specs import CIFAR_CLASSES
+from explorer.core.specs import CIFAR_CLASSES
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_ARCHIVE = Path(__file__).parents[2] / "shared/data/cifar10-jpeg.tar.gz"

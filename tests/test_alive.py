@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from explorer.config import (
+from explorer.train.config import (
     PAGE_DEFAULTS,
     PAGE_GRADIENT_COLUMNS,
     PAGE_JOB_POINTS,
@@ -47,7 +47,7 @@ def test_the_default_page_job_keeps_the_papers_batch():
 
 
 def test_running_means_are_logged_within_epochs_and_end_on_the_epochs_figures(tmp_path):
-    from explorer.training import train
+    from explorer.train.training import train
 
     config = page_job(TrainConfig(depth=8, subset=768, epochs=2, data="synthetic", test_subset=64,
                                   precision="float32"))
@@ -72,7 +72,7 @@ def test_running_means_are_logged_within_epochs_and_end_on_the_epochs_figures(tm
 
 
 def test_the_curves_draw_the_steps_in_fractions_of_an_epoch():
-    from explorer.charts import training_curves
+    from explorer.views.charts import training_curves
 
     history = {"epochs": [{"epoch": 1, "loss": 2.0, "val_loss": 2.1, "accuracy": 0.3, "val_accuracy": 0.28,
                            "learning_rate": 0.1}],

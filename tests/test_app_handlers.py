@@ -72,7 +72,7 @@ def test_the_insight_lab_opens_on_the_deepest_shipped_pair(tmp_path, monkeypatch
 
     import gradio as gr
 
-    from explorer import pretrained
+    from explorer.shipped import pretrained
     from ui import insight
 
     def entry(name, depth, residual):
@@ -89,8 +89,8 @@ def test_the_insight_lab_opens_on_the_deepest_shipped_pair(tmp_path, monkeypatch
 
 
 def test_an_architecture_download_is_built_once_per_architecture():
-    from explorer.models import checkpoint_spec
-    from explorer.specs import make_spec
+    from explorer.core.specs import make_spec
+    from explorer.nets.models import checkpoint_spec
     from ui import architecture
 
     first = architecture.download_architecture(20, 1, residual=False)
@@ -149,7 +149,7 @@ def test_the_architecture_tab_resets_what_the_imagenet_family_cannot_use():
 def test_classify_opens_on_the_most_accurate_shipped_checkpoint(tmp_path, monkeypatch):
     import json
 
-    from explorer import pretrained
+    from explorer.shipped import pretrained
 
     (tmp_path / "manifest.json").write_text(json.dumps({"checkpoints": [
         {"name": "resnet20_v1", "file": "a.keras", "test_accuracy": 0.8896},

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from explorer.averaging import keep_better_weights
-from explorer.config import TrainConfig
-from explorer.data import synthetic
-from explorer.pipeline import make_datasets, split_training
+from explorer.data.cifar import synthetic
+from explorer.train.averaging import keep_better_weights
+from explorer.train.config import TrainConfig
+from explorer.train.pipeline import make_datasets, split_training
 
 
 def test_the_holdout_is_the_end_of_the_subset_and_is_never_trained_on():
@@ -36,7 +36,7 @@ def test_averaging_options_out_of_range_are_refused(fields, message):
 
 
 def test_the_optimizer_averages_only_when_asked():
-    from explorer.training import make_optimizer
+    from explorer.train.training import make_optimizer
 
     assert not make_optimizer(TrainConfig(), 10).use_ema
     averaged = make_optimizer(TrainConfig(ema_momentum=0.99), 10)

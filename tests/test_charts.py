@@ -4,8 +4,8 @@ the reading of a race's gradient heatmaps."""
 import numpy as np
 import pytest
 
-from explorer import charts
-from explorer.charts import PLAIN_COLOR, RESIDUAL_COLOR
+from explorer.views import charts
+from explorer.views.charts import PLAIN_COLOR, RESIDUAL_COLOR
 
 
 def _history(epochs, lr=0.1):

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer import classify as classifier
-from explorer.checkpoints import predict
-from explorer.images import prepare
-from explorer.models import build_model
-from explorer.specs import CIFAR_CLASSES, get_spec
+from explorer.core.specs import CIFAR_CLASSES, get_spec
+from explorer.data.images import prepare
+from explorer.nets.checkpoints import predict
+from explorer.nets.models import build_model
+from explorer.studies import classify as classifier
 
 
 def test_classify_uses_the_evaluation_path(tmp_path):

@@ -26,7 +26,7 @@ def run_cli(*args, timeout=120, **extra_env) -> subprocess.CompletedProcess:
 def run_main(*args) -> subprocess.CompletedProcess:
     """`python -m explorer *args` through `cli.main` in this process: the same parser, exit
     statuses and printing as `run_cli`, without starting Python and TensorFlow again."""
-    from explorer import cli
+    from explorer.cli import commands as cli
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -170,7 +170,7 @@ def test_ship_records_what_evaluate_prints(trained_run, tmp_path):
     assert entry["test_accuracy"] == scores["test_accuracy"] and entry["n"] == scores["n"]
     assert entry["test_accuracy_tta"] == scores["test_accuracy_tta"]
     assert entry["epochs"] == 1 and entry["depth"] == 20 and entry["residual"] is True
-    from explorer.pretrained import sha256
+    from explorer.shipped.pretrained import sha256
 
     assert entry["sha256"] == sha256(pretrained / "tiny.keras")
     history = json.loads((pretrained / "histories" / "tiny.json").read_text())
@@ -212,8 +212,8 @@ def test_landscape_json_and_reading(trained_run):
 
 @pytest.mark.slow
 def test_lesion_and_landscape_compare_a_checkpoint_with_its_plain_twin(trained_run, tmp_path):
-    from explorer.models import build_model
-    from explorer.specs import make_spec
+    from explorer.core.specs import make_spec
+    from explorer.nets.models import build_model
 
     out, _ = trained_run
     plain = tmp_path / "plain20.keras"
@@ -295,8 +295,8 @@ def test_classify_prints_each_image_and_names_the_bad_one(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from explorer.models import build_model
-    from explorer.specs import make_spec
+    from explorer.core.specs import make_spec
+    from explorer.nets.models import build_model
 
     checkpoint = tmp_path / "r8.keras"
     build_model(make_spec(8, 1)).save(checkpoint)
@@ -307,8 +307,8 @@ def test_classify_prints_each_image_and_names_the_bad_one(tmp_path):
     assert_clean_failure(result, "notes.txt")
     lines = json_lines(result.stdout)
     assert [Path(line["image"]).name for line in lines] == ["grey.png", "grey.png"]
-    from explorer.classify import classify
-    from explorer.models import load_model
+    from explorer.nets.models import load_model
+    from explorer.studies.classify import classify
 
     top, _ = classify(load_model(checkpoint), tmp_path / "grey.png", top=3)  # the Classify tab's path
     assert lines[0]["top"] == {name: round(p, 4) for name, p in top.items()}

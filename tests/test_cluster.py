@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer import cluster
+from explorer.train import cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = [sys.executable, "-m", "explorer", "train", "--depth", "8", "--version", "1", "--epochs", "2",

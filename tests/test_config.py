@@ -2,7 +2,7 @@
 
 import pytest
 
-from explorer.config import TrainConfig
+from explorer.train.config import TrainConfig
 
 
 @pytest.mark.parametrize("field, value, message", [
@@ -30,8 +30,8 @@ def test_config_validation(field, value, message):
 def test_a_request_is_read_with_the_same_bounds():
     """Raw page and API values (text, floats, flags as words) become a validated config; each
     out-of-range value is refused with its one named bound."""
-    from explorer.config import MAX_EPOCHS, MAX_SUBSET
-    from explorer.specs import MAX_SEED
+    from explorer.core.specs import MAX_SEED
+    from explorer.train.config import MAX_EPOCHS, MAX_SUBSET
 
     config = TrainConfig.from_request(depth="56", version=1.0, residual="false", epochs=3.0, subset="5000",
                                      seed=MAX_SEED, learning_rate="0.05")

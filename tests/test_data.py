@@ -7,8 +7,8 @@ import tarfile
 import numpy as np
 import pytest
 
-from explorer import data
-from explorer.specs import CIFAR_CLASSES
+from explorer.core.specs import CIFAR_CLASSES
+from explorer.data import cifar as data
 
 
 def as_pairs(x, y) -> list:

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from explorer import estimates
-from explorer.graph import summarize
-from explorer.specs import make_spec
+from explorer.core.costs import summarize
+from explorer.core.specs import make_spec
+from explorer.studies import estimates
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +51,7 @@ def test_the_line_says_minutes_and_what_is_served_at_once():
 
 
 def test_a_stored_study_is_expected_at_once_and_other_settings_are_priced(shared_archive):
-    from explorer import pretrained
+    from explorer.shipped import pretrained
 
     path = pretrained.resolve("resnet20_v1")
     assert estimates.lesion_line([path], 1000, str(shared_archive)).startswith("Expected: at once")

@@ -5,9 +5,10 @@ import re
 import plotly.graph_objects as go
 import pytest
 
-from explorer import graph
-from explorer.plans import plan
-from explorer.specs import REGISTRY, get_spec
+from explorer.core import costs
+from explorer.core.plans import plan
+from explorer.core.specs import REGISTRY, get_spec
+from explorer.views import graph
 
 # He et al. Table 1 (ImageNet) and the usual CIFAR figure, in multiply-adds.
 PAPER_FLOPS = {"resnet18": 1.8e9, "resnet34": 3.6e9, "resnet50": 3.8e9, "resnet101": 7.6e9,
@@ -81,7 +82,7 @@ def test_expand_one_stage_shows_only_its_layers():
     g = graph.build_graph(spec, expand="stage2")
     layer_nodes = [n for n in g.nodes if n["kind"] in LAYER_KINDS]
     names = hover_names(layer_nodes)
-    stage2 = [row.name for row in graph.layer_table(spec) if row.stage == "stage2"]
+    stage2 = [row.name for row in costs.layer_table(spec) if row.stage == "stage2"]
     assert names and all(n.startswith("stage2_") for n in names)
     assert set(names) == set(stage2)  # ResNet-20 v1 has no shortcut BN to merge
     assert hover_names(n for n in g.nodes if n["kind"] == "block") == [
@@ -94,7 +95,7 @@ def test_expand_all_shows_every_main_path_layer():
     g = graph.build_graph(spec, expand="all")
     names = set(hover_names(n for n in g.nodes if n["kind"] in LAYER_KINDS))
     assert not [n for n in g.nodes if n["kind"] == "block"]
-    stage_layers = [row for row in graph.layer_table(spec) if row.stage.startswith("stage")]
+    stage_layers = [row for row in costs.layer_table(spec) if row.stage.startswith("stage")]
     assert {row.name for row in stage_layers if not row.shortcut} <= names
 
 
@@ -111,7 +112,7 @@ def test_imagenet_has_a_fourth_stage():
 
 
 def test_resnet1202_whole_net_view_has_every_stage_and_skip_on_one_screen():
-    from explorer.graph_layout import RIGHT, ROW_GAP
+    from explorer.views.graph_layout import RIGHT, ROW_GAP
 
     spec = get_spec("resnet1202_v1")
     g = graph.build_graph(spec)
@@ -132,7 +133,7 @@ def test_resnet1202_whole_net_view_has_every_stage_and_skip_on_one_screen():
 
 @pytest.mark.parametrize("name", list(REGISTRY))
 def test_every_net_fits_one_screen_a_row_per_stage(name):
-    from explorer.graph_layout import RIGHT
+    from explorer.views.graph_layout import RIGHT
 
     spec = REGISTRY[name]
     g = graph.build_graph(spec)
@@ -163,7 +164,7 @@ def test_expanding_a_stage_of_resnet1202_keeps_the_overview():
 @pytest.mark.parametrize("name", list(REGISTRY))
 def test_summary_is_consistent(name):
     spec = REGISTRY[name]
-    summary = graph.summarize(spec)
+    summary = costs.summarize(spec)
     totals, stages = summary["totals"], summary["stages"]
     assert totals["weighted_layers"] == spec.depth
     assert sum(s["params"] for s in stages) == totals["params"]
@@ -171,12 +172,12 @@ def test_summary_is_consistent(name):
     assert sum(s["blocks"] for s in stages) == totals["blocks"] == len(plan(spec).blocks)
     assert stages[0]["stage"] == "stem" and stages[-1]["stage"] == "head"
     assert stages[-1]["output_shape"] == str(spec.num_classes)
-    assert totals["layers"] == len(graph.layer_table(spec))
+    assert totals["layers"] == len(costs.layer_table(spec))
 
 
 @pytest.mark.parametrize("name", list(PAPER_FLOPS))
 def test_flops_match_published_figures(name):
-    flops = graph.summarize(get_spec(name))["totals"]["flops"]
+    flops = costs.summarize(get_spec(name))["totals"]["flops"]
     assert flops == pytest.approx(PAPER_FLOPS[name], rel=0.03)
 
 
@@ -187,17 +188,17 @@ def test_expand_that_is_not_a_string_is_a_clear_error():
 
 
 def test_stage_rows_are_the_table_with_thousands_separators():
-    rows = graph.stage_rows(graph.summarize(get_spec("resnet20_v1")))
+    rows = costs.stage_rows(costs.summarize(get_spec("resnet20_v1")))
     assert [row[0] for row in rows] == ["stem", "stage1", "stage2", "stage3", "head", "total"]
     assert rows[-1] == ["total", "9", "", "274,442", "40,813,184"]
     assert rows[1] == ["stage1", "3", "32x32x16", "14,304", "14,155,776"]
-    assert all(len(row) == len(graph.STAGE_HEADERS) for row in rows)
-    assert graph.STAGE_HEADERS[-1] == "multiply-adds" and "FLOPs" not in graph.STAGE_HEADERS
+    assert all(len(row) == len(costs.STAGE_HEADERS) for row in rows)
+    assert costs.STAGE_HEADERS[-1] == "multiply-adds" and "FLOPs" not in costs.STAGE_HEADERS
 
 
 @pytest.mark.parametrize("name, expand", [("resnet50", "none"), ("resnet50", "stage2"), ("resnet29_v2", "all")])
 def test_tooltips_name_multiply_adds_and_wrap_long_lines(name, expand):
-    from explorer.graph_layout import HOVER_WIDTH
+    from explorer.views.graph_layout import HOVER_WIDTH
 
     for node in graph.build_graph(get_spec(name), expand).nodes:
         assert "FLOPs" not in node["hover"]
@@ -223,7 +224,7 @@ def test_one_block_expanded_on_its_own_keeps_the_overview(name, block):
     g = graph.build_graph(spec, expand=block)
     mine = [n for n in g.nodes if n.get("block") == block]
     assert {n["kind"] for n in mine} >= {"conv", "bn", "add"}  # its layers, not one node
-    rows = [row for row in graph.layer_table(spec) if row.block == block]
+    rows = [row for row in costs.layer_table(spec) if row.block == block]
     shown = set(hover_names(n for n in mine if n["kind"] in LAYER_KINDS))
     assert {row.name for row in rows if not row.shortcut} <= shown <= {row.name for row in rows}
     others = {n["block"] for n in g.nodes if n.get("block") and n["block"] != block}

@@ -3,7 +3,7 @@ that nvidia-smi sees (both cases faked: no test needs a GPU)."""
 
 import pytest
 
-from explorer import hardware
+from explorer.train import hardware
 
 
 def test_cpu_cost_is_derived_from_the_measured_figure_and_scaled_by_multiply_adds():

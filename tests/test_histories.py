@@ -2,7 +2,7 @@
 
 import pytest
 
-from explorer.histories import degradation_reading
+from explorer.shipped.histories import degradation_reading
 
 
 def _run(label, depth, residual, train_errors, planned=3):

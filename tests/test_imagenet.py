@@ -7,7 +7,7 @@ import pytest
 
 
 def test_imagenet_photos_fail_clearly_offline_or_work_online():
-    from explorer import imagenet
+    from explorer.studies import imagenet
 
     try:
         label = imagenet.classify_imagenet(str(Path(__file__).parents[1] / "examples" / "red_car.png"))
@@ -32,7 +32,7 @@ path = os.path.join(os.environ["KERAS_HOME"], "models", "resnet50_weights_tf_dim
 os.makedirs(os.path.dirname(path))
 with h5py.File(path, "w") as f:
     legacy_h5_format.save_weights_to_hdf5_group(f, reference)
-from explorer import imagenet
+from explorer.studies import imagenet
 model = imagenet._imagenet_model(50)
 same = all(np.array_equal(a, b) for a, b in zip(model.get_weights(), reference.get_weights()))
 print("same weights", same)

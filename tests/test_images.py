@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from explorer import images
+from explorer.data import images
 
 
 def _png_bytes(img, fmt="PNG", **kw):
@@ -167,7 +167,7 @@ def test_a_file_is_decoded_once_for_the_label_and_the_view(tmp_path, monkeypatch
     a changed file is decoded again."""
     from PIL import Image
 
-    from explorer import images
+    from explorer.data import images
 
     path = tmp_path / "red.png"
     Image.new("RGB", (64, 48), (200, 10, 10)).save(path)

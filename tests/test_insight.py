@@ -4,9 +4,9 @@
 import numpy as np
 import pytest
 
-from explorer.insight import lesion
-from explorer.models import build_model
-from explorer.specs import make_spec
+from explorer.core.specs import make_spec
+from explorer.nets.models import build_model
+from explorer.studies.insight import lesion
 
 
 @pytest.mark.parametrize("residual", [True, False])
@@ -29,8 +29,8 @@ def test_the_shared_prefix_pass_gives_what_deleting_each_block_alone_gives(resid
     """lesion_pass against the plain way: the whole net run again for every deletion."""
     import keras
 
-    from explorer.insight import lesioned_accuracy
-    from explorer.lesion_pass import accuracies_with_each_block_deleted
+    from explorer.studies.insight import lesioned_accuracy
+    from explorer.studies.lesion_pass import accuracies_with_each_block_deleted
 
     keras.utils.set_random_seed(1)
     model = build_model(make_spec(20, 1, residual=residual))
@@ -55,8 +55,8 @@ def test_deleting_a_residual_branch_keeps_the_shortcut():
 
 
 def test_loss_landscape_restores_weights_and_has_its_minimum_grid(tmp_path):
-    from explorer.insight import loss_landscape
-    from explorer.models import load_model
+    from explorer.nets.models import load_model
+    from explorer.studies.insight import loss_landscape
 
     path = tmp_path / "m.keras"
     build_model(make_spec(8, 1)).save(path)
@@ -70,7 +70,7 @@ def test_loss_landscape_restores_weights_and_has_its_minimum_grid(tmp_path):
 
 
 def test_filter_normalized_direction_matches_filter_norms():
-    from explorer.insight import _filter_normalized_direction
+    from explorer.studies.insight import _filter_normalized_direction
 
     kernel = np.random.default_rng(0).standard_normal((3, 3, 4, 5)).astype(np.float32)
     bias = np.ones(5, np.float32)
@@ -92,7 +92,7 @@ def test_a_host_that_answers_with_an_http_error_is_online(monkeypatch):
     import urllib.error
     import urllib.request
 
-    from explorer import data
+    from explorer.data import cifar as data
 
     def answers_403(url, timeout):
         raise urllib.error.HTTPError(url, 403, "Forbidden", {}, None)
@@ -113,7 +113,7 @@ def _lesion_result(model, baseline, accuracy, downsampling):
 
 
 def test_lesion_reading_compares_median_costs():
-    from explorer.insight import lesion_reading
+    from explorer.studies.insight import lesion_reading
 
     text = lesion_reading([_lesion_result("ResNet-56 v1", 0.9, [0.89, 0.88, 0.5], [False] * 3),
                            _lesion_result("Plain-56 v1", 0.8, [0.1, None, 0.2], [False, True, False])])
@@ -133,7 +133,7 @@ def test_lesion_reading_compares_median_costs():
 
 
 def test_landscape_summary_from_a_known_bowl():
-    from explorer.insight import landscape_reading, landscape_summary
+    from explorer.studies.insight import landscape_reading, landscape_summary
 
     grid = np.linspace(-1, 1, 5)
     alphas = np.linspace(-1, 1, 9)
@@ -155,7 +155,7 @@ def test_landscape_summary_from_a_known_bowl():
 
 
 def test_landscape_reading_says_plainly_where_it_differs_from_li_et_al():
-    from explorer.insight import landscape_reading
+    from explorer.studies.insight import landscape_reading
 
     grid, alphas = np.linspace(-1, 1, 5), np.linspace(-1, 1, 9)
     bowl = (grid[:, None] ** 2 + grid[None] ** 2)
@@ -184,7 +184,7 @@ def test_landscape_reading_says_plainly_where_it_differs_from_li_et_al():
 
 
 def test_same_architecture_names():
-    from explorer.insight import name_apart
+    from explorer.studies.insight import name_apart
 
     results = name_apart([{"model": "ResNet-20 v1"}, {"model": "ResNet-20 v1"}], ["resnet20_v1", "job:ab12"])
     assert [r["model"] for r in results] == ["ResNet-20 v1 (resnet20_v1)", "ResNet-20 v1 (job:ab12)"]
@@ -193,7 +193,7 @@ def test_same_architecture_names():
 
 
 def test_landscape_contours_share_one_color_scale_and_levels():
-    from explorer.charts import landscape_figure
+    from explorer.views.charts import landscape_figure
 
     grid = np.linspace(-1, 1, 3)
     alphas = np.linspace(-1, 1, 5)
@@ -212,7 +212,7 @@ def test_landscape_contours_share_one_color_scale_and_levels():
 
 
 def test_lesion_chart_marks_blocks_a_plain_net_cannot_lose():
-    from explorer.charts import lesion_figure
+    from explorer.views.charts import lesion_figure
 
     fig = lesion_figure([_lesion_result("Plain-56 v1", 0.8, [0.1, None, 0.2], [False, True, False])])
     (bars,) = fig.data
@@ -222,7 +222,7 @@ def test_lesion_chart_marks_blocks_a_plain_net_cannot_lose():
 
 
 def test_checkpoint_spec_reads_the_config_without_building(tmp_path):
-    from explorer.models import checkpoint_spec
+    from explorer.nets.models import checkpoint_spec
 
     model = build_model(make_spec(20, 1, residual=False))
     model.save(tmp_path / "plain.keras")
@@ -235,7 +235,7 @@ def test_checkpoint_spec_reads_the_config_without_building(tmp_path):
 def test_studies_check_the_request_then_measure_each_checkpoint(tmp_path):
     """One request, for the app and the CLI alike: the values and the budget checked before
     any work, then one result per checkpoint, told apart when they share an architecture."""
-    from explorer.insight import landscape_study, lesion_study
+    from explorer.studies.insight import landscape_study, lesion_study
 
     paths = [tmp_path / "a.keras", tmp_path / "b.keras"]
     for path in paths:
@@ -258,7 +258,7 @@ def test_the_command_line_is_not_held_to_the_hosts_budget(tmp_path):
     import json
     import zipfile
 
-    from explorer.limits import check_landscape_request, check_lesion_request
+    from explorer.studies.insight import check_landscape_request, check_lesion_request
 
     path = tmp_path / "deep.keras"  # what checkpoint_spec reads of a ResNet-1202, without building one
     with zipfile.ZipFile(path, "w") as archive:

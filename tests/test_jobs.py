@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from explorer.config import TrainConfig
-from explorer.jobs import JobManager, time_limit
+from explorer.compute.jobs import JobManager, time_limit
+from explorer.train.config import TrainConfig
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,7 @@ def test_a_job_takes_the_warm_spare_and_a_new_one_warms_up(tmp_path):
         manager.shutdown()
     time.sleep(1.0)  # four rounds of the pump: none may warm a spare behind the ones killed
     assert manager._spares.processes == []
-    spares = subprocess.run(["pgrep", "-f", f"explorer.spare {tmp_path / 'runs'}"], capture_output=True, check=False)
+    spares = subprocess.run(["pgrep", "-f", f"explorer.compute.spare {tmp_path / 'runs'}"], capture_output=True, check=False)
     assert spares.returncode != 0, "a spare outlived its manager's shutdown"
 
 
@@ -133,8 +133,8 @@ def test_unwritable_run_folder_gives_a_clear_error(tmp_path):
 
 KILLED_APP = """
 import sys, time
-from explorer.jobs import JobManager, time_limit
-from explorer.config import TrainConfig
+from explorer.compute.jobs import JobManager, time_limit
+from explorer.train.config import TrainConfig
 manager = JobManager(sys.argv[1])
 config = dict(depth=8, epochs=50, subset=64, test_subset=32, batch_size=32, data="synthetic",
               steps_per_execution=1, grad_every=1)
@@ -144,7 +144,7 @@ time.sleep(600)
 
 
 def test_kill_9_of_the_app_ends_its_jobs_and_keeps_finished_checkpoints(tmp_path):
-    from explorer.models import load_model
+    from explorer.nets.models import load_model
 
     root = tmp_path / "runs"
     app = subprocess.Popen([sys.executable, "-c", KILLED_APP, str(root)], stdout=subprocess.PIPE,

@@ -2,11 +2,11 @@
 
 import pytest
 
-from explorer.specs import make_spec
+from explorer.core.specs import make_spec
 
 
 def test_landscape_budget():
-    from explorer.limits import check_landscape_budget
+    from explorer.core.limits import check_landscape_budget
 
     check_landscape_budget(9, 128, 2)  # the default, for two checkpoints
     with pytest.raises(ValueError, match="times what this host allows"):
@@ -16,8 +16,8 @@ def test_landscape_budget():
 def test_budgets_weigh_a_net_by_its_cost_per_image():
     """A lesion or landscape request is sized by the net's multiply-adds, so a ResNet-1202
     cannot hold the shared probe slot for hours with a request a ResNet-56 may make."""
-    from explorer.limits import check_landscape_budget, check_lesion_budget
-    from explorer.specs import get_spec
+    from explorer.core.limits import check_landscape_budget, check_lesion_budget
+    from explorer.core.specs import get_spec
 
     r56, plain56 = make_spec(56, 1), make_spec(56, 1, residual=False)
     check_lesion_budget(2000, [r56, plain56])  # the README's report

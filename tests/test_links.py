@@ -3,7 +3,7 @@ dropped with a reason and never raised."""
 
 import pytest
 
-from explorer import links
+from explorer.views import links
 
 SHIPPED = ["resnet56_v1", "plain56_v1"]
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from explorer import graph
-from explorer.models import ResNet, ZeroPadShortcut, build_model, load_model, weight_layers
-from explorer.plans import plan
-from explorer.specs import REGISTRY, get_spec
+from explorer.core import costs
+from explorer.core.plans import plan
+from explorer.core.specs import REGISTRY, get_spec
+from explorer.nets.models import ResNet, ZeroPadShortcut, build_model, load_model, weight_layers
 
 HUGE = {"resnet1202_v1", "resnet1001_v2"}
 # CIFAR specs quick enough to build, run and differentiate in every test run.
@@ -79,7 +79,7 @@ def test_every_trainable_weight_gets_a_gradient(name):
 @pytest.mark.parametrize("name", list(EXPECTED_PARAMS))
 def test_parameter_counts_match_independent_numbers(name):
     assert built(name).count_params() == EXPECTED_PARAMS[name]
-    assert graph.summarize(get_spec(name))["totals"]["params"] == EXPECTED_PARAMS[name]
+    assert costs.summarize(get_spec(name))["totals"]["params"] == EXPECTED_PARAMS[name]
 
 
 @pytest.mark.parametrize("name, millions", [("resnet18", 11.7), ("resnet34", 21.8)])
@@ -120,7 +120,7 @@ def test_layer_names_and_params_match_the_graph_table(name):
     found = leaves(model)
     names = [layer.name for layer in found]
     assert len(names) == len(set(names)), "duplicate layer names"
-    table = {row.name: row for row in graph.layer_table(model.spec)}
+    table = {row.name: row for row in costs.layer_table(model.spec)}
     assert set(names) == set(table)
     for layer in found:
         row = table[layer.name]
@@ -131,7 +131,7 @@ def test_layer_names_and_params_match_the_graph_table(name):
 @pytest.mark.parametrize("name", FAST + ["resnet18", "resnet50"])
 def test_summary_totals_match_the_model(name):
     model = built(name)
-    totals = graph.summarize(model.spec)["totals"]
+    totals = costs.summarize(model.spec)["totals"]
     assert totals["params"] == model.count_params()
     assert totals["trainable_params"] == sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert totals["non_trainable_params"] == sum(
@@ -141,7 +141,7 @@ def test_summary_totals_match_the_model(name):
 @pytest.mark.parametrize("name", FAST + ["resnet18"])
 def test_weight_layers_follow_the_plan_order(name):
     model = built(name)
-    expected = [row.name for row in graph.layer_table(model.spec) if row.kind in ("conv", "dense")]
+    expected = [row.name for row in costs.layer_table(model.spec) if row.kind in ("conv", "dense")]
     assert [layer.name for layer in weight_layers(model)] == expected
 
 
@@ -196,10 +196,10 @@ def test_input_statistics_travel_with_the_checkpoint(tmp_path):
 def test_thousand_layer_networks():
     deep = build_model(get_spec("resnet1202_v1"))
     assert deep.count_params() == 19_558_378
-    assert graph.summarize(deep.spec)["totals"]["params"] == 19_558_378
+    assert costs.summarize(deep.spec)["totals"]["params"] == 19_558_378
     # the v2 thousand-layer net by the analytic count, which test_summary_totals_match_the_model
     # holds to the built models (building it too cost 30 s alone, up to 90 s in CI)
-    assert graph.summarize(get_spec("resnet1001_v2"))["totals"]["params"] == 30_539_498
+    assert costs.summarize(get_spec("resnet1001_v2"))["totals"]["params"] == 30_539_498
     # A `.keras` file maps weights by layer name, so unique names are what a round trip of
     # 1,202 layers needs beyond test_keras_file_round_trip (saving and loading this one took
     # 65 s of CI's time, and its outputs could be NaN on both sides).

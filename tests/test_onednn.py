@@ -5,8 +5,9 @@ the app's jobs included, and the user's own setting kept everywhere."""
 import os
 from pathlib import Path
 
-from explorer import cli, kernels
-from explorer.spare import child_environment
+from explorer.cli import commands as cli
+from explorer.compute.spare import child_environment
+from explorer.core import runtime as kernels
 
 
 def test_the_app_turns_onednn_off_for_itself_and_its_jobs_get_it_back(monkeypatch):

@@ -9,12 +9,13 @@ import time
 
 import pytest
 
-from explorer import deletion, overlays
-from explorer.insight import lesion
-from explorer.models import build_model
-from explorer.numbers import magnitude
-from explorer.probes import gradient_flow
-from explorer.specs import make_spec
+from explorer.core.numbers import magnitude
+from explorer.core.specs import make_spec
+from explorer.nets.models import build_model
+from explorer.studies import deletion, overlays
+from explorer.studies.insight import lesion
+from explorer.studies.probes import gradient_flow
+from explorer.views import overlay_figures
 
 SOURCE = "synthetic"
 
@@ -125,20 +126,20 @@ def test_gradient_trained_compares_the_checkpoint_with_its_net_at_initialization
 
 
 def test_the_figure_colours_blocks_with_a_colour_bar_and_the_twin_below(checkpoints):
-    fig = overlays.overlay_figure(overlays.overlay(8, 1, "gradient", source=SOURCE))
+    fig = overlay_figures.overlay_figure(overlays.overlay(8, 1, "gradient", source=SOURCE))
     assert fig.layout.coloraxis.colorbar.title.text == "‖∂L/∂(block output)‖"
     painted = [t for t in fig.data if getattr(t.marker, "coloraxis", None) == "coloraxis"]
     assert len(painted) == 2  # the net and its twin, on one scale
     assert all("‖∂L/∂(block output)‖: " in h for t in painted for h in t.hovertext)
     assert {a.text for a in fig.layout.annotations} >= {"<b>Plain-8 v1 (plain twin), at initialization</b>"}
-    plain = overlays.overlay_figure(overlays.overlay(0, 0, "lesion", checkpoints[False], source=SOURCE, samples=40))
+    plain = overlay_figures.overlay_figure(overlays.overlay(0, 0, "lesion", checkpoints[False], source=SOURCE, samples=40))
     assert any("cannot be deleted" in h for t in plain.data if t.hovertext for h in t.hovertext)
 
 
 @pytest.mark.parametrize("expand", ["stage2_block1", "stage2", "all"])
 def test_overlays_draw_on_expanded_views_too(expand):
     result = overlays.overlay(8, 1, "gradient", source=SOURCE)
-    fig = overlays.overlay_figure(result, expand)
+    fig = overlay_figures.overlay_figure(result, expand)
     value = dict(zip(result["blocks"], result["values"]))["stage2_block1"]
     painted = [t for t in fig.data if getattr(t.marker, "coloraxis", None) == "coloraxis"]
     layers = {t.name for t in painted} - {"block"}
@@ -149,7 +150,7 @@ def test_overlays_draw_on_expanded_views_too(expand):
     names = [name for t in painted for name in t.customdata]
     assert set(names) == set(result["blocks"])  # the net and its twin, every block
     with pytest.raises(ValueError, match="expand must be one of"):
-        overlays.overlay_figure(result, "stage3_block7")
+        overlay_figures.overlay_figure(result, "stage3_block7")
 
 
 def test_switching_back_to_a_computed_overlay_is_immediate():
@@ -157,7 +158,7 @@ def test_switching_back_to_a_computed_overlay_is_immediate():
     overlays.overlay(20, 1, "ratio", source=SOURCE)
     start = time.perf_counter()
     for kind in ("gradient", "ratio", "gradient"):
-        overlays.overlay_figure(overlays.overlay(20, 1, kind, source=SOURCE)).to_json()
+        overlay_figures.overlay_figure(overlays.overlay(20, 1, kind, source=SOURCE)).to_json()
     assert (time.perf_counter() - start) / 3 < 0.3
 
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from explorer import limits, paths, subjects
-from explorer.models import build_model
-from explorer.specs import make_spec
+from explorer.core import limits
+from explorer.core.specs import make_spec
+from explorer.nets.models import build_model
+from explorer.studies import paths, subjects
 from tests.test_cli import assert_clean_failure, run_main
 
 X = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3)).astype("uint8")

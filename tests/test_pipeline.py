@@ -1,13 +1,13 @@
 """The input pipeline: augmentation, and streams that a resumed run sees as an uninterrupted one does."""
 
-from explorer.config import TrainConfig
+from explorer.train.config import TrainConfig
 
 
 def test_cutout_greys_one_square_of_the_given_side():
     import numpy as np
     import tensorflow as tf
 
-    from explorer.pipeline import augment
+    from explorer.train.pipeline import augment
 
     tf.random.set_seed(1)
     images = tf.fill([64, 32, 32, 3], tf.constant(7, tf.uint8))  # flips and crops keep 7 inside
@@ -38,8 +38,8 @@ def test_a_resumed_stream_continues_where_the_uninterrupted_one_was():
     accuracy jumped 3 points for two epochs)."""
     import numpy as np
 
-    from explorer.data import synthetic
-    from explorer.pipeline import make_datasets
+    from explorer.data.cifar import synthetic
+    from explorer.train.pipeline import make_datasets
 
     data = synthetic(256, 32)
     config = TrainConfig(depth=8, batch_size=64, cutout=8, epochs=4, data="synthetic")
@@ -66,7 +66,7 @@ def test_numpy_augment_crops_a_window_of_the_padded_image_flips_and_cuts_out():
     grey square when cutout is on; offsets and flips cover their whole range."""
     import numpy as np
 
-    from explorer.pipeline import augment_numpy
+    from explorer.train.pipeline import augment_numpy
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 128, (200, 32, 32, 3), dtype=np.uint8)  # below the grey 128
@@ -92,8 +92,8 @@ def test_the_numpy_stream_resumes_where_the_uninterrupted_one_was():
     resume property of the tf.data one: epoch 3 is the same from the start or from a resume."""
     import numpy as np
 
-    from explorer.data import synthetic
-    from explorer.pipeline import _numpy_datasets
+    from explorer.data.cifar import synthetic
+    from explorer.train.pipeline import _numpy_datasets
 
     data = synthetic(256, 32)
     config = TrainConfig(depth=8, batch_size=64, cutout=8, epochs=4, data="synthetic")

@@ -2,8 +2,8 @@
 
 import pytest
 
-from explorer.plans import plan
-from explorer.specs import REGISTRY
+from explorer.core.plans import plan
+from explorer.core.specs import REGISTRY
 
 
 @pytest.mark.parametrize("name", list(REGISTRY))

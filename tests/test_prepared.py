@@ -8,10 +8,10 @@ import time
 import numpy as np
 import pytest
 
-from explorer import training
-from explorer.config import PAGE_DEFAULTS, TrainConfig, page_request
-from explorer.jobs import JobManager
-from explorer.spare import SparePool
+from explorer.compute.jobs import JobManager
+from explorer.compute.spare import SparePool
+from explorer.train import training
+from explorer.train.config import PAGE_DEFAULTS, TrainConfig, page_request
 
 pytestmark = pytest.mark.slow
 

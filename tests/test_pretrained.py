@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from explorer import pretrained
-from explorer.models import load_model
-from explorer.specs import make_spec
+from explorer.core.specs import make_spec
+from explorer.nets.models import load_model
+from explorer.shipped import pretrained
 
 ENTRIES = pretrained.manifest()
 
@@ -42,7 +42,7 @@ REEVALUATED = [(FLIPPED, "flip")] + [(e, "none") for e in ENTRIES if e["name"] =
 @pytest.mark.slow
 @pytest.mark.parametrize("entry,tta", REEVALUATED, ids=[e["name"] for e, _ in REEVALUATED])
 def test_reevaluation_gives_the_manifest_accuracy(entry, tta, shared_archive):
-    from explorer.checkpoints import evaluate
+    from explorer.nets.checkpoints import evaluate
 
     result = evaluate(pretrained.PRETRAINED / entry["file"], str(shared_archive), tta=tta)
     assert result["n"] == entry["n"] == 10_000

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from explorer import probes
-from explorer.models import weight_layers
+from explorer.nets.models import weight_layers
+from explorer.studies import probes
 
 
 def _by_hand(model, x, y):
@@ -78,7 +78,7 @@ def test_flow_shapes_and_order(flow):
 
 
 def test_reading_reports_measured_numbers(flow):
-    from explorer.numbers import magnitude
+    from explorer.core.numbers import magnitude
 
     text = probes.reading(flow)
     assert "ResNet-20 v1" in text and "16 images, generated" in text and "at initialization" in text
@@ -106,7 +106,7 @@ def test_reading_says_the_moment_and_writes_numbers_one_way(first_plain):
 
 
 def test_depth_sweep_rows_are_the_probes_numbers_and_the_chart_names_its_data():
-    from explorer import charts
+    from explorer.views import charts
 
     sweep = probes.depth_sweep(1, [8, 14], batch_size=4, seed=1, source="synthetic")
     assert [row["depth"] for row in sweep["rows"]] == [8, 14] and sweep["data"] == "synthetic"
@@ -131,7 +131,7 @@ def test_deep_nets_cap_the_batch():
 def test_requests_are_read_from_raw_values_with_their_bounds():
     """The page and the API send text and floats: the probes read them and refuse bad ones
     with the message the app always gave."""
-    from explorer.specs import MAX_SEED
+    from explorer.core.specs import MAX_SEED
 
     assert probes.check_request("56", 1.0, "64", MAX_SEED) == (56, 1, 64, MAX_SEED)
     for args, message in [(("20", 1, 513), "batch size must be a whole number from 1 to 512"),

@@ -7,7 +7,7 @@ import pytest
 from gradio.components.image_editor import EditorData
 from gradio.data_classes import FileData
 
-from explorer import probes
+from explorer.studies import probes
 from ui import gradients
 from ui.classify import Sketch
 from ui.common import WholeNumber
@@ -55,7 +55,7 @@ def test_a_manifest_entry_without_sha256_is_measured_live(tmp_path):
     or landscape of them is measured, not a KeyError."""
     import json
 
-    from explorer import stored
+    from explorer.shipped import stored
 
     (tmp_path / "net.keras").write_bytes(b"weights")
     (tmp_path / "manifest.json").write_text(json.dumps({"checkpoints": [{"name": "net", "file": "net.keras"}]}))

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from keras import layers
 
-from explorer import charts_paths, limits, shattered, signals, subjects
-from explorer.models import build_model
-from explorer.specs import make_spec
+from explorer.core import limits
+from explorer.core.specs import make_spec
+from explorer.nets.models import build_model
+from explorer.studies import shattered, signals, subjects
+from explorer.views import path_charts as charts_paths
 from tests.test_cli import assert_clean_failure, run_main
 
 

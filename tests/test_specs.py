@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from explorer.specs import MAX_DEPTH, REGISTRY, ResNetSpec, get_spec, make_spec, nearest_valid_depths
+from explorer.core.specs import MAX_DEPTH, REGISTRY, ResNetSpec, get_spec, make_spec, nearest_valid_depths
 
 
 def test_depth_21_message_names_the_nearest_valid_depths():
@@ -79,7 +79,7 @@ def test_huge_depths_are_a_short_value_error(depth):
 
 
 def test_whole_number_refuses_an_int_too_large_for_a_float():
-    from explorer.specs import whole_number
+    from explorer.core.specs import whole_number
 
     with pytest.raises(ValueError, match="from 1 to 2000"):
         whole_number(10**400, "depth", 1, 2000)

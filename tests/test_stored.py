@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from explorer import insight, pretrained, stored
+from explorer.shipped import pretrained, stored
+from explorer.studies import insight
 
 
 @pytest.fixture

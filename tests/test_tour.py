@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from explorer import pretrained, tour
+from explorer.shipped import pretrained
+from explorer.views import tour
 
 
 def test_every_step_names_a_measurement_in_the_module_and_a_link():

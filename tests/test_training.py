@@ -6,8 +6,8 @@ import pathlib
 
 import pytest
 
-from explorer.config import TrainConfig
-from explorer.training import train
+from explorer.train.config import TrainConfig
+from explorer.train.training import train
 
 
 def test_full_output_folder_gives_a_clear_error(tmp_path, monkeypatch):
@@ -20,7 +20,7 @@ def test_full_output_folder_gives_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_cosine_schedule_warms_up_then_decays():
-    from explorer.training import make_optimizer
+    from explorer.train.training import make_optimizer
 
     optimizer = make_optimizer(TrainConfig(epochs=10, warmup_epochs=2), steps_per_epoch=100)
     schedule = optimizer._learning_rate
@@ -36,8 +36,8 @@ def test_stop_and_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path,
     uninterrupted one does."""
     import numpy as np
 
-    from explorer.data import synthetic
-    from explorer.models import load_model
+    from explorer.data.cifar import synthetic
+    from explorer.nets.models import load_model
 
     data = synthetic(256, 32)
     # 4 steps an epoch in calls of at most 3: calls of 2 (see steps_per_call)
@@ -64,7 +64,7 @@ def test_stop_and_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path,
 @pytest.mark.parametrize("most, steps_per_epoch, expected", [
     (10, 390, 10), (10, 39, 3), (10, 7, 7), (10, 13, 1), (10, 1, 1), (1, 390, 1), (25, 100, 25)])
 def test_steps_per_call_divides_the_epoch(most, steps_per_epoch, expected):
-    from explorer.training import steps_per_call
+    from explorer.train.training import steps_per_call
 
     assert steps_per_call(most, steps_per_epoch) == expected
 
@@ -73,8 +73,8 @@ def test_every_epoch_takes_exactly_its_steps(tmp_path):
     """25 steps an epoch with steps_per_execution 10 (the default): Keras runs whole calls,
     so calls of 10 trained 30, 30, 15 steps from a stream of 75 (the optimizer's schedule
     then reads ahead of the epoch). After epoch k the optimizer has made 25 k steps."""
-    from explorer.data import synthetic
-    from explorer.training import make_optimizer
+    from explorer.data.cifar import synthetic
+    from explorer.train.training import make_optimizer
 
     config = TrainConfig(depth=8, batch_size=16, epochs=3, data="synthetic", precision="float32")
     train(config, tmp_path / "run", data=synthetic(400, 32), verbose=0)
@@ -89,7 +89,7 @@ def test_every_epoch_takes_exactly_its_steps(tmp_path):
 
 def test_a_mistyped_data_path_does_not_bind_the_folder(tmp_path):
     """config.json is written once the data loads: the corrected command then runs."""
-    from explorer.data import synthetic
+    from explorer.data.cifar import synthetic
 
     with pytest.raises(ValueError, match="neither 'keras', 'synthetic'"):
         train(TrainConfig(depth=8, epochs=1, data=str(tmp_path / "typo.tar.gz")), tmp_path / "run")
@@ -112,7 +112,7 @@ def test_a_second_trainer_in_the_same_folder_is_refused(tmp_path):
 @pytest.fixture(scope="module")
 def one_epoch_run(tmp_path_factory):
     """A finished 1-epoch run (tiny), to be copied and damaged."""
-    from explorer.data import synthetic
+    from explorer.data.cifar import synthetic
 
     out = tmp_path_factory.mktemp("finished") / "run"
     config = TrainConfig(depth=8, epochs=1, data="synthetic", subset=64, batch_size=32,
@@ -154,8 +154,8 @@ def test_a_finished_run_carried_by_its_backup_alone_gets_its_model_back(one_epoc
     finished after the last copy must still give a model.keras to ship."""
     import numpy as np
 
-    from explorer.data import synthetic
-    from explorer.models import load_model
+    from explorer.data.cifar import synthetic
+    from explorer.nets.models import load_model
 
     config, run = one_epoch_run
     out = _copy(run, tmp_path)

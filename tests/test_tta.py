@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from explorer.checkpoints import check_tta, predict, predict_augmented
-from explorer.models import ResNet
-from explorer.specs import make_spec
+from explorer.core.specs import make_spec
+from explorer.nets.checkpoints import check_tta, predict, predict_augmented
+from explorer.nets.models import ResNet
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_unknown_augmentations_are_refused_with_the_choices(tta):
 
 
 def test_classify_with_flips_returns_the_averaged_probabilities(model):
-    from explorer.classify import classify
+    from explorer.studies.classify import classify
 
     image = np.random.default_rng(2).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     top, _ = classify(model, image, top=10, tta="flip")

@@ -8,10 +8,12 @@ import os
 
 import gradio as gr
 
-from explorer import graph, overlays
-from explorer.data import resolve_source
-from explorer.plans import plan
-from explorer.specs import as_bool, make_spec
+from explorer.core import costs
+from explorer.core.plans import plan
+from explorer.core.specs import as_bool, make_spec
+from explorer.data.cifar import resolve_source
+from explorer.studies import overlays
+from explorer.views import graph, overlay_figures
 
 from . import session
 from .block_panel import (
@@ -57,8 +59,8 @@ def build_architecture(depth, version, family="cifar", residual=True, shortcut="
         show_twin: also draw the plain twin's graph.
     """
     spec = make_spec(depth, version, family=family, residual=residual, shortcut=shortcut)
-    summary = graph.summarize(spec)
-    rows = graph.stage_rows(summary)  # thousands separators, the total last
+    summary = costs.summarize(spec)
+    rows = costs.stage_rows(summary)  # thousands separators, the total last
     totals = summary["totals"]
     fig = graph.figure(spec, expand)  # the plot adds the modebar's config (common.ExportPlot)
     show_twin = as_bool(show_twin, "show_twin")
@@ -80,7 +82,7 @@ def download_architecture(depth, version, family="cifar", residual=True, shortcu
         residual: False for the plain twin (no shortcuts).
         shortcut: "projection" or "zeropad", where shapes change.
     """
-    from explorer.models import build_model  # TensorFlow only when a model is really built
+    from explorer.nets.models import build_model  # TensorFlow only when a model is really built
 
     spec = make_spec(depth, version, family=family, residual=residual, shortcut=shortcut)
     path = clean_scratch() / f"{spec.slug}.keras"  # one file per architecture (up to 243 MB)
@@ -137,12 +139,12 @@ def graph_overlay(depth, version, overlay, checkpoint=None, epoch=None, expand="
     kind = overlays.check_kind(overlay)
     history = _job_history(checkpoint, request) if kind == "gradient_training" else None
     path = None
-    if kind in overlays.NEEDS_CHECKPOINT or (kind == "branch_share" and checkpoint):
+    if overlays.needs_checkpoint(kind, checkpoint):
         path = checkpoint_path(checkpoint, request)
     source, notice = resolve_source()
     result = overlays.overlay(depth, version, kind, path, history, epoch, source,
                               progress=progress_callback(progress))
-    return overlays.overlay_figure(result, expand), {**result, **({"notice": notice} if notice else {})}
+    return overlay_figures.overlay_figure(result, expand), {**result, **({"notice": notice} if notice else {})}
 
 
 def _overlay_now(depth, version, overlay, checkpoint, expand, request: gr.Request = None, progress=gr.Progress()):
@@ -347,7 +349,7 @@ def build():
             headline = gr.Markdown(elem_id="arch-headline")
             plot = export_plot("Architecture", "arch-plot")
             twin_plot = export_plot("Twin", "arch-twin", visible=False)
-            table = gr.Dataframe(headers=graph.STAGE_HEADERS,
+            table = gr.Dataframe(headers=costs.STAGE_HEADERS,
                                  label="Per stage", interactive=False, elem_id="arch-table")
             notes = gr.Markdown(elem_id="arch-notes")
     outputs = [plot, twin_plot, table, headline, notes]

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import gradio as gr
 
-from explorer import deletion, graph, overlays
-from explorer.data import resolve_source
-from explorer.numbers import magnitude
-from explorer.plans import plan
-from explorer.specs import ResNetSpec, make_spec
+from explorer.core import costs
+from explorer.core.numbers import magnitude
+from explorer.core.plans import plan
+from explorer.core.specs import ResNetSpec, make_spec
+from explorer.data.cifar import resolve_source
+from explorer.studies import deletion, overlays
 
 from .common import WholeNumber, checkpoint_path, user_errors
 
@@ -65,7 +66,7 @@ def block_info(block, depth, version, family, residual, shortcut, seen=None):
     found = [b for b in plan(spec).blocks if b.name == block]
     if not found:
         return f"{spec.name} has no block {block!r}."
-    b, rows = found[0], graph.block_layers(found[0], plan(spec))
+    b, rows = found[0], costs.block_layers(found[0], plan(spec))
     lines = [(f"**{block}** of {spec.name}: {'x'.join(map(str, b.in_shape))} → {'x'.join(map(str, b.out_shape))}, "
               f"{sum(r.params for r in rows):,} parameters, {sum(r.flops for r in rows):,} multiply-adds, "
               f"shortcut: {b.shortcut or 'none (plain)'}.")]

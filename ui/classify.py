@@ -12,9 +12,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from explorer import checkpoints, images, pretrained
-from explorer import classify as classifier
-from explorer.specs import CIFAR_CLASSES
+from explorer.core.specs import CIFAR_CLASSES
+from explorer.data import images
+from explorer.nets import checkpoints
+from explorer.shipped import pretrained
+from explorer.studies import classify as classifier
 
 from .common import (
     checked_upload,

@@ -18,7 +18,7 @@ import pydantic
 from gradio import component_meta
 from gradio.components.plot import PlotData
 
-from explorer import pretrained
+from explorer.shipped import pretrained
 
 from . import session
 

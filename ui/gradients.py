@@ -9,8 +9,9 @@ import warnings
 
 import gradio as gr
 
-from explorer import charts, probes
-from explorer.data import resolve_source
+from explorer.data.cifar import resolve_source
+from explorer.studies import probes
+from explorer.views import charts
 
 from .common import (
     WholeNumber,

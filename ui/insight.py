@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import gradio as gr
 
-from explorer import charts, estimates, imagenet, images, insight, limits, pretrained, stored
-from explorer.data import resolve_source
+from explorer.core import limits
+from explorer.data import images
+from explorer.data.cifar import resolve_source
+from explorer.shipped import pretrained, stored
+from explorer.studies import estimates, imagenet, insight
+from explorer.views import charts
 
 from .common import (
     WholeNumber,
@@ -45,7 +49,7 @@ def lesion(checkpoint: str, samples: int = 1000, compare: str | None = None, req
         compare: an optional second checkpoint (say the plain twin), named the same way.
     """
     names, paths = _paths(checkpoint, compare, request)
-    limits.check_lesion_request(samples, paths)  # refused before the data is looked for
+    insight.check_lesion_request(samples, paths)  # refused before the data is looked for
     source, notice = resolve_source()
     results = insight.lesion_study(paths, samples, names, source, progress_callback(progress))
     reading = " ".join(filter(None, [insight.lesion_reading(results), stored.provenance(results)]))
@@ -65,7 +69,7 @@ def loss_landscape(checkpoint: str, steps: int = 9, samples: int = 128, compare:
         compare: an optional second checkpoint, named the same way.
     """
     names, paths = _paths(checkpoint, compare, request)
-    limits.check_landscape_request(steps, samples, paths)  # refused before the data is looked for
+    insight.check_landscape_request(steps, samples, paths)  # refused before the data is looked for
     source, notice = resolve_source()
     if notice:
         gr.Warning(notice)
@@ -99,7 +103,7 @@ def lesion_expected(checkpoint, samples, compare, request: gr.Request = None) ->
     the button's click says what is wrong)."""
     try:
         paths = _expected_paths(checkpoint, compare, request)
-        samples = limits.check_lesion_request(samples, paths)
+        samples = insight.check_lesion_request(samples, paths)
         return estimates.lesion_line(paths, samples, resolve_source()[0])
     except ValueError:
         return ""
@@ -109,7 +113,7 @@ def landscape_expected(checkpoint, steps, samples, compare, request: gr.Request 
     """The loss landscape's expected time here, before it starts (see `lesion_expected`)."""
     try:
         paths = _expected_paths(checkpoint, compare, request)
-        steps, samples = limits.check_landscape_request(steps, samples, paths)
+        steps, samples = insight.check_landscape_request(steps, samples, paths)
         return estimates.landscape_line(paths, steps, samples, resolve_source()[0])
     except ValueError:
         return ""

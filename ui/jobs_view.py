@@ -10,9 +10,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from explorer import charts
-from explorer.config import PAGE_TEST_IMAGES, page_request
-from explorer.data import resolve_source
+from explorer.data.cifar import resolve_source
+from explorer.train.config import PAGE_TEST_IMAGES, page_request
+from explorer.views import charts
 
 from . import session
 from .common import scratch_path, user_errors

@@ -8,7 +8,8 @@ import dataclasses
 
 import gradio as gr
 
-from explorer import links, pretrained
+from explorer.shipped import pretrained
+from explorer.views import links
 
 from .architecture import build_architecture
 from .common import user_errors

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import gradio as gr
 
-from explorer import charts_paths, limits, paths, pretrained, probes, shattered, signals, subjects
-from explorer.data import resolve_source
+from explorer.core import limits
+from explorer.data.cifar import resolve_source
+from explorer.shipped import pretrained
+from explorer.studies import paths, probes, shattered, signals, subjects
+from explorer.views import path_charts as charts_paths
 
 from .common import (
     WholeNumber,

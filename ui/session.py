@@ -18,9 +18,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from explorer.config import PAGE_DEFAULTS, page_request
-from explorer.data import resolve_source
-from explorer.jobs import JobManager
+from explorer.compute.jobs import JobManager
+from explorer.data.cifar import resolve_source
+from explorer.train.config import PAGE_DEFAULTS, page_request
 
 MAX_OWNER_SESSIONS = 10_000
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from explorer import tour
+from explorer.views import tour
 
 from .common import progress_callback, user_errors
 

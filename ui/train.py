@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import gradio as gr
 
-from explorer import charts, hardware, histories, pretrained
-from explorer.config import PAGE_DEFAULTS
+from explorer.shipped import histories, pretrained
+from explorer.train import hardware
+from explorer.train.config import PAGE_DEFAULTS
+from explorer.views import charts
 
 from . import session
 from .common import depth_and_version, export_plot, user_errors

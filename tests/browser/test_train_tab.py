@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from explorer.charts import PLAIN_COLOR, RESIDUAL_COLOR
+from explorer.views.charts import PLAIN_COLOR, RESIDUAL_COLOR
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -1,0 +1,76 @@
+"""The gradient probe: one forward and backward pass that reads the loss gradient's norm at
+every weight layer and block output of a net, without moving its batch-norm averages.
+
+Probes run the model in training mode (batch statistics, as during training) inside a
+`keras.StatelessScope`, so measuring never moves the model's batch-norm averages.
+The loss is the data loss only (cross-entropy), without the L2 penalty: the question is
+how much of the signal from the labels reaches each layer. Used by the training callback
+(compiled) and by the studies (eager, `studies.probes`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from explorer.nets.models import weight_layers
+
+
+def probe_fn(model, compiled: bool):
+    """The gradient probe of `model`, made once per model and kind (kept on the model).
+
+    Compiled (a tf.function, traced once) for the training callback, which calls it
+    thousands of times; eager for the lab, where tracing a deep net costs several times
+    more than the single forward and backward pass it would speed up. The probe runs in
+    training mode on copies of the variables, so the batch-norm averages stay untouched.
+
+    Args:
+        model: a built `ResNet`.
+        compiled: True for the tf.function, False for the eager function.
+
+    Returns:
+        A function (pixels, labels) -> (norms of dL/d(kernel) per conv and dense layer in the
+        order of `models.weight_layers`, norms of dL/d(block output) per block, the loss).
+    """
+    key = "_explorer_probe_compiled" if compiled else "_explorer_probe_eager"
+    cached = getattr(model, key, None)
+    if cached is not None:
+        return cached
+    import keras
+    import tensorflow as tf
+
+    variables = list(model.trainable_variables) + list(model.non_trainable_variables)
+    trainable_count = len(model.trainable_variables)
+    kernels = [layer.kernel for layer in weight_layers(model)]
+    position = {id(v): i for i, v in enumerate(model.trainable_variables)}
+    kernel_index = [position[id(k)] for k in kernels]
+
+    def probe(pixels, labels):
+        values = [tf.identity(v.value) for v in variables]
+        with tf.GradientTape() as tape:
+            tape.watch(values[:trainable_count])
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                probs, outputs = model.forward(pixels, training=True, collect=True)
+            probs = tf.cast(probs, tf.float32)
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, probs))
+        grads = tape.gradient(loss, [values[i] for i in kernel_index] + outputs)
+        norms = tf.stack([tf.norm(tf.cast(g, tf.float32)) for g in grads])
+        return norms[: len(kernel_index)], norms[len(kernel_index):], loss
+
+    fn = tf.function(probe, reduce_retracing=True) if compiled else probe
+    setattr(model, key, fn)
+    return fn
+
+
+def kernel_gradient_norms(model, pixels, labels):
+    """L2 norm of d(loss)/d(kernel) for every conv and dense layer, input to output.
+
+    Args:
+        model: a built `ResNet`.
+        pixels: raw uint8 images in [0, 255], (batch, *spec.input_shape).
+        labels: integer class labels, (batch,).
+
+    Returns:
+        (layer names, numpy array of norms), in the order of `models.weight_layers`.
+    """
+    kernel_norms, _, _ = probe_fn(model, compiled=True)(np.asarray(pixels), np.asarray(labels))
+    return [layer.name for layer in weight_layers(model)], kernel_norms.numpy()

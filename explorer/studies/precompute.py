@@ -1,0 +1,53 @@
+"""Precompute: measure the app's default lesion studies and loss landscapes of shipped
+checkpoints once, and keep them in `pretrained/studies/` through `shipped.stored`.
+
+It lives among the studies because it runs them; `shipped.stored` only looks results up.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from explorer.shipped import pretrained, stored
+from explorer.studies.insight import lesion, loss_landscape
+
+
+def precompute(names, source: str, root: Path | None = None, log=print) -> list[Path]:
+    """Measures and stores the lesion studies and loss landscapes of shipped checkpoints.
+
+    Args:
+        names: manifest names.
+        source: the data source (the archive the app measures on).
+        root: the shipped checkpoints' folder; None for `pretrained.PRETRAINED`.
+        log: called with a line per study stored.
+
+    Returns:
+        The files written.
+
+    Raises:
+        ValueError: an unknown name, or the data cannot be had.
+    """
+    written = []
+    for name in names:
+        path = pretrained.pretrained_path(name, root)
+        shown = f"pretrained/{path.name}"
+        for samples in stored.LESION_SAMPLES:
+            if stored.lookup("lesion", path, {"samples": samples}, source, root):  # a rerun goes on where it stopped
+                continue
+            result = lesion(path, source, samples)
+            command = f"python -m explorer lesion {shown} --samples {samples} --data {source} --json"
+            written.append(stored.store("lesion", name, {"samples": samples}, source, result, command, root))
+            log(f"{name}: lesion on {samples} images -> {written[-1].name}")
+        for settings in stored.LANDSCAPE_SETTINGS:
+            if stored.lookup("landscape", path, settings, source, root):
+                continue
+            start = time.perf_counter()
+            result = loss_landscape(path, source, settings["samples"], settings["steps"], settings["span"],
+                                    seed=settings["seed"])
+            result["seconds"] = round(time.perf_counter() - start, 1)  # as landscape_study adds it
+            command = (f"python -m explorer landscape {shown} --samples {settings['samples']} --steps "
+                       f"{settings['steps']} --span {settings['span']} --seed {settings['seed']} --data {source} --json")
+            written.append(stored.store("landscape", name, settings, source, result, command, root))
+            log(f"{name}: landscape {settings['steps']}x{settings['steps']} on {settings['samples']} -> {written[-1].name}")
+    return written

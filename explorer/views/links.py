@@ -1,0 +1,167 @@
+"""Links that rebuild a view: the page's state as URL query parameters, and back.
+
+`/?tab=gradients&depth=110&version=1&seed=3` opens the Gradient flow tab on ResNet-110 v1 with
+seed 3 and measures it; `&hide=controls` shows the charts without their input panel and
+`&tab_only=1` hides the other tabs (teacher mode, as TensorFlow Playground's `_hide`
+switches). A link holds inputs only, never results: opening it recomputes the view, so it
+works on any server with the same code and checkpoints.
+
+Every parameter is read with the same checks as the request it feeds (`specs.make_spec`,
+`probes.check_request`, ...). A bad or foreign one (`depth=abc`, `depth=21`, `tab=nope`, an
+unknown checkpoint, a job of another browser) is dropped with a reason, its default kept:
+a link never fails to open.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from urllib.parse import urlencode
+
+from explorer.core.plans import plan
+from explorer.core.specs import FAMILIES, SHORTCUTS, as_bool, make_spec, whole_number
+
+TABS = ("architecture", "train", "gradients", "classify", "insight", "paths", "tour")
+ARCHITECTURE_DEFAULTS = {"depth": 56, "version": 1, "family": "cifar", "residual": True,
+                         "shortcut": "projection", "expand": "none", "twin": False}
+GRADIENT_DEFAULTS = {"depth": 110, "version": 1, "batch": 64, "seed": 0, "view": "kernels"}
+MAX_PARAMETER_LENGTH = 200  # longer values are not read at all
+
+
+@dataclasses.dataclass
+class View:
+    """What a link asks for, every value checked (defaults where it asked for nothing valid)."""
+
+    tab: str = "architecture"  # the tab to open
+    architecture: dict = dataclasses.field(default_factory=lambda: dict(ARCHITECTURE_DEFAULTS))
+    gradients: dict = dataclasses.field(default_factory=lambda: dict(GRADIENT_DEFAULTS))
+    checkpoint: str | None = None  # Classify's and the Insight lab's first checkpoint (shipped)
+    compare: str | None = None  # the Insight lab's second checkpoint (shipped)
+    hide_controls: bool = False  # teacher mode: charts and readings without the input panels
+    tab_only: bool = False  # teacher mode: the other tabs hidden
+    ignored: list = dataclasses.field(default_factory=list)  # "name=value (why)" per dropped parameter
+
+    def notice(self) -> str:
+        """One line for the page saying what the link asked for that was ignored, or ""."""
+        if not self.ignored:
+            return ""
+        return "This link's " + "; ".join(self.ignored) + " could not be used: the defaults are shown instead."
+
+
+def _architecture(params: dict, ignored: list) -> dict:
+    values = dict(ARCHITECTURE_DEFAULTS)
+    readers = {"depth": lambda v: whole_number(v, "depth", 1, 2000), "version": lambda v: whole_number(v, "version", 1, 2),
+               "family": lambda v: _one_of(v, "family", FAMILIES), "residual": lambda v: as_bool(v, "residual"),
+               "shortcut": lambda v: _one_of(v, "shortcut", SHORTCUTS), "twin": lambda v: as_bool(v, "twin"),
+               "expand": _expand}
+    _read(params, readers, values, ignored)
+    try:
+        spec = make_spec(values["depth"], values["version"], values["family"], values["residual"], values["shortcut"])
+    except ValueError as err:  # a depth the version or family has no net for
+        ignored.append(f"depth={params.get('depth', values['depth'])} ({err})")
+        values.update(depth=ARCHITECTURE_DEFAULTS["depth"] if values["family"] == "cifar" else 50, version=1)
+        spec = make_spec(values["depth"], values["version"], values["family"], values["residual"], values["shortcut"])
+    blocks = plan(spec).blocks
+    if re.fullmatch(r"stage\d", values["expand"]) and int(values["expand"][5:]) > blocks[-1].stage:
+        ignored.append(f"expand={values['expand']} ({spec.name} has no such stage)")
+        values["expand"] = "none"
+    elif "_" in values["expand"] and values["expand"] not in {block.name for block in blocks}:
+        ignored.append(f"expand={values['expand']} ({spec.name} has no such block)")
+        values["expand"] = "none"
+    return values
+
+
+def _expand(value) -> str:
+    """An expansion a link may ask for: none, all, stage1..stage4 or a block's name (whether
+    the net has it is checked once the net is known)."""
+    if value in ("none", "all", "stage1", "stage2", "stage3", "stage4") or re.fullmatch(
+            r"stage[1-4]_block[1-9]\d{0,2}", str(value)):
+        return value
+    raise ValueError("expand must be one of none, all, stage1, stage2, stage3, stage4 or a block's name "
+                     "(stage2_block3)")
+
+
+def _gradients(params: dict, ignored: list) -> dict:
+    from explorer.core.specs import MAX_SEED
+    from explorer.studies.probes import (  # TensorFlow only when a gradient link is read
+        MAX_PROBE_BATCH,
+        check_request,
+    )
+
+    values = dict(GRADIENT_DEFAULTS)
+    readers = {"depth": lambda v: whole_number(v, "depth", 1, 2000), "version": lambda v: whole_number(v, "version", 1, 2),
+               "batch": lambda v: whole_number(v, "batch size", 1, MAX_PROBE_BATCH),
+               "seed": lambda v: whole_number(v, "seed", 0, MAX_SEED),
+               "view": lambda v: _one_of(v, "view", ("kernels", "blocks"))}
+    _read(params, readers, values, ignored)
+    try:
+        check_request(values["depth"], values["version"], values["batch"], values["seed"])
+    except ValueError as err:
+        ignored.append(f"depth={params.get('depth', values['depth'])} ({err})")
+        values.update(depth=GRADIENT_DEFAULTS["depth"], version=GRADIENT_DEFAULTS["version"])
+    return values
+
+
+def _one_of(value, name: str, allowed) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}")
+    return value
+
+
+def _read(params: dict, readers: dict, values: dict, ignored: list) -> None:
+    for name, read in readers.items():
+        if name in params:
+            try:
+                values[name] = read(params[name])
+            except ValueError as err:
+                ignored.append(f"{name}={params[name][:40]} ({err})")
+
+
+def _checkpoint(params: dict, name: str, shipped: list[str], ignored: list) -> str | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if value in shipped:
+        return value
+    why = ("a job belongs to the browser that trained it" if value.startswith("job:")
+           else "no shipped checkpoint has that name")
+    ignored.append(f"{name}={value[:40]} ({why})")
+    return None
+
+
+def parse(params, shipped: list[str]) -> View:
+    """The view a link's query parameters ask for.
+
+    Args:
+        params: the query parameters (a mapping of name to text, e.g. `request.query_params`).
+        shipped: the names of the shipped checkpoints (the only ones a link may name).
+
+    Returns:
+        A `View`; what could not be used is in `View.ignored`, never raised.
+    """
+    params = {str(key): str(value) for key, value in dict(params or {}).items()}
+    ignored = [f"{name} (longer than {MAX_PARAMETER_LENGTH} characters)"
+               for name, value in params.items() if len(value) > MAX_PARAMETER_LENGTH]
+    params = {name: value for name, value in params.items() if len(value) <= MAX_PARAMETER_LENGTH}
+    view = View(ignored=ignored)
+    tab = params.get("tab", "architecture")
+    if tab in TABS:
+        view.tab = tab
+    else:
+        ignored.append(f"tab={tab[:40]} (tabs: {', '.join(TABS)})")
+    target = _gradients if view.tab == "gradients" else _architecture
+    setattr(view, "gradients" if view.tab == "gradients" else "architecture", target(params, ignored))
+    view.checkpoint = _checkpoint(params, "checkpoint", shipped, ignored)
+    view.compare = _checkpoint(params, "compare", shipped, ignored)
+    view.hide_controls = params.get("hide") == "controls"
+    view.tab_only = params.get("tab_only") in ("1", "true", "yes")
+    return view
+
+
+def query(tab: str, values: dict, defaults: dict | None = None) -> str:
+    """The query string of a view: its tab and the values that differ from `defaults`, in a
+    fixed order (so the same view always has the same link)."""
+    defaults = defaults or {}
+    shown = {name: value for name, value in values.items() if value is not None and defaults.get(name) != value}
+    encoded = {name: str(value).lower() if isinstance(value, bool) else value for name, value in shown.items()}
+    return urlencode({"tab": tab, **encoded})

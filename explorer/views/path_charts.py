@@ -1,0 +1,115 @@
+"""Plotly figures of the paths-and-signals studies: path lengths (Veit et al. 2016), signal
+propagation plots (Brock et al. 2021) and shattered gradients (Balduzzi et al. 2017), in the
+app's palette (plain red, residual blue) with its log axes (see `charts`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from explorer.views.charts import RESIDUAL_COLOR, kind_colors, log_axis
+
+_LAYOUT = dict(template="plotly_white", legend=dict(orientation="h", x=0, y=-0.2, xanchor="left", yanchor="top"))
+_DASHES = ("solid", "dash", "dot", "dashdot")
+
+
+def paths_figure(result: dict) -> go.Figure:
+    """Veit et al.'s Figure 6 from a `paths.path_lengths` result: how many paths each length
+    has, the gradient one path of that length carries (log axis), and their product, the total
+    gradient per length; the effective range (the shortest range holding `share` of the
+    total) shaded."""
+    lengths, (lo, hi) = result["lengths"], result["effective_range"]
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08, subplot_titles=(
+        "paths of each length", "gradient per path",
+        f"total gradient per length (shaded: {result['share']:.0%} in {lo}-{hi})"))
+    common = dict(x=lengths, mode="lines+markers", marker=dict(size=4), line=dict(color=RESIDUAL_COLOR),
+                  showlegend=False)
+    fig.add_trace(go.Scatter(y=[float(c) for c in result["path_counts"]], name="paths",
+                             hovertemplate="%{y:.3g} paths of %{x} branches<extra></extra>", **common), 1, 1)
+    fig.add_trace(go.Scatter(y=result["gradient_per_path"], name="gradient per path",
+                             hovertemplate="length %{x}: %{y:.3g}<extra></extra>", **common), 1, 2)
+    fig.add_trace(go.Scatter(y=result["total"], name="total", hovertemplate="length %{x}: %{y:.3g}<extra></extra>",
+                             **common), 1, 3)
+    for col in (1, 2, 3):
+        fig.add_vrect(x0=lo - 0.5, x1=hi + 0.5, fillcolor=RESIDUAL_COLOR, opacity=0.12, line_width=0,
+                      row=1, col=col)
+    fig.update_xaxes(title_text="path length (branches passed)")
+    fig.update_yaxes(log_axis([result["gradient_per_path"]], title_text="‖∂L/∂x‖ per path"), row=1, col=2)
+    moment = "" if result.get("at_init") else " (trained)"
+    fig.update_layout(title=f"{result['model']}{moment}: which path lengths carry the gradient "
+                            f"(Veit et al. 2016), {result['blocks']} blocks",
+                      height=400, margin=dict(l=50, r=10, t=70, b=50), **_LAYOUT)
+    return fig
+
+
+def _value_axis(values) -> dict:
+    """`charts.log_axis` where the values span more than a factor of 3; else a linear axis, whose
+    labels tell 0.98 from 1.02 (a log axis over so narrow a span labels every tick "1")."""
+    flat = np.asarray([v for series in values for v in series], dtype=float)
+    flat = flat[np.isfinite(flat) & (flat > 0)]
+    if flat.size and flat.max() > 3 * flat.min():
+        return log_axis(values)
+    return dict(type="linear", tickformat=".4~g")
+
+
+def _stage_lines(fig, result: dict, cols: int) -> None:
+    """A dotted line before each stage's first block, on every panel."""
+    stages = result["stages"]
+    for i in range(1, len(stages)):
+        if stages[i] != stages[i - 1]:
+            for col in range(1, cols + 1):
+                fig.add_vline(x=i + 0.5, line=dict(color="#999", dash="dot"), row=1, col=col)
+
+
+def signals_figure(results: list[dict]) -> go.Figure:
+    """Signal propagation plots (Brock et al. 2021) from `signals.signal_propagation` results:
+    per block, the average squared channel mean, the average channel variance and the
+    residual branch's variance, log axes (where they span more than a factor of 3), one color per net (plain red, residual blue), dotted
+    lines at the stage transitions."""
+    keys = (("mean_sq", "average squared channel mean"), ("variance", "average channel variance"),
+            ("branch_variance", "residual branch variance"))
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, subplot_titles=[title for _, title in keys])
+    for result, color in zip(results, kind_colors([r["residual"] for r in results])):
+        x = list(range(1, len(result["blocks"]) + 1))
+        for col, (key, _) in enumerate(keys, start=1):
+            fig.add_trace(go.Scatter(
+                x=x, y=result[key], name=result["model"], legendgroup=result["model"], showlegend=col == 1,
+                mode="lines+markers", marker=dict(size=4), line=dict(color=color), customdata=result["blocks"],
+                hovertemplate="%{customdata}: %{y:.3g}<extra>" + result["model"] + "</extra>"), 1, col)
+    for col, (key, _) in enumerate(keys, start=1):
+        fig.update_yaxes(_value_axis([r[key] for r in results]), row=1, col=col)
+    if results:
+        _stage_lines(fig, results[0], len(keys))
+    fig.update_xaxes(title_text="block, input → output")
+    fig.update_layout(title="Signal propagation per block, at the add (Brock, De and Smith 2021)",
+                      height=400, margin=dict(l=50, r=10, t=70, b=50), **_LAYOUT)
+    return fig
+
+
+def shattered_figure(result: dict) -> go.Figure:
+    """Shattered gradients (Balduzzi et al. 2017) from a `shattered.shattered` result: the
+    derivative along the line for the deepest plain and residual pair (each scaled to unit
+    spread), and the autocorrelation against lag for every net."""
+    nets = result["nets"]
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, column_widths=[0.5, 0.5], subplot_titles=(
+        "gradient along the line (deepest pair, scaled)", "autocorrelation of the gradient"))
+    depths = sorted({net["depth"] for net in nets})
+    colors = kind_colors([net["residual"] for net in nets])
+    for net, color in zip(nets, colors):
+        dash = _DASHES[depths.index(net["depth"]) % len(_DASHES)]
+        if net["depth"] == depths[-1]:
+            g = np.asarray(net["gradient"], dtype=float)
+            scaled = (g - g.mean()) / (g.std() or 1.0)
+            fig.add_trace(go.Scatter(x=np.linspace(0, 1, len(g)), y=scaled, name=net["model"], legendgroup=net["model"],
+                                     showlegend=False, mode="lines", line=dict(color=color, width=1)), 1, 1)
+        fig.add_trace(go.Scatter(x=result["lags"], y=net["autocorrelation"], name=net["model"],
+                                 legendgroup=net["model"], mode="lines", line=dict(color=color, dash=dash)), 1, 2)
+    fig.update_xaxes(title_text="t along the line", row=1, col=1)
+    fig.update_xaxes(title_text="lag (points)", row=1, col=2)
+    low = min([-0.5] + [min(net["autocorrelation"]) for net in nets])
+    fig.update_yaxes(range=[low - 0.02, 1.02], row=1, col=2)
+    fig.update_layout(title=f"Shattered gradients at initialization (Balduzzi et al. 2017), {result['points']} "
+                            "points between two test images",
+                      height=400, margin=dict(l=50, r=10, t=70, b=50), **_LAYOUT)
+    return fig

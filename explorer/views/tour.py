@@ -1,0 +1,137 @@
+"""The guided tour: six questions on what residual networks fix, each answered from a
+measurement (the shipped histories and checkpoints, or a net measured now), never from text
+typed into the page. Each step names where its number came from and links to the view that
+shows it (`explorer.links` query strings).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from explorer.core.numbers import magnitude
+from explorer.data.cifar import resolve_source
+from explorer.shipped import histories, pretrained, stored
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One question of the tour."""
+
+    title: str  # what the step is about
+    question: str  # asked before anything is shown
+    choices: tuple  # the answers to pick from
+    link: str  # the query string of the view that shows the measurement
+    measure: str  # the name of the function in this module that measures the answer
+
+
+STEPS = (
+    Step("Degradation", "Plain-56 against plain-20, trained with the same recipe: which ends with the higher "
+         "*training* error?", ("plain-56", "plain-20", "about the same"), "tab=train", "degradation"),
+    Step("Gradients at initialization", "At initialization, how does the gradient at plain-110's first layer "
+         "compare with ResNet-110's?", ("vanishing (far smaller)", "similar", "exploding (far larger)"),
+         "tab=gradients&depth=110&version=1", "gradients"),
+    Step("Deleting a block", "Delete one block of a trained ResNet-56, then one of its plain twin: which loses "
+         "more accuracy?", ("the residual net", "the plain net", "both about the same"), "tab=insight", "lesion"),
+    Step("The loss surface", "Around the trained weights, whose loss surface has the wider basin, ResNet-56's "
+         "or its plain twin's?", ("the residual net", "the plain net", "about the same"), "tab=insight",
+         "landscape"),
+    Step("Deeper still", "ResNet-1202 against ResNet-110 on CIFAR-10: does more depth keep helping?",
+         ("yes, lower test error", "no, higher test error", "the same"), "tab=architecture&depth=1202",
+         "depth_limit"),
+    Step("Your turn", "Train a plain net and its residual twin side by side on the Train tab (tick Race): "
+         "which falls behind?", ("the plain net", "the residual net", "neither"), "tab=train", "race"),
+)
+
+
+def _final_train_error(runs, label):
+    run = next((run for run in runs if run["label"] == label), None)
+    return None if run is None or not run["epochs"] else run["epochs"][-1]["train_error"]
+
+
+def degradation(**_) -> tuple[str, str]:
+    """The shipped plain-20 and plain-56 histories: training error at their last epoch."""
+    runs = pretrained.shipped_histories(version=1)
+    deep, shallow = _final_train_error(runs, "Plain-56 v1"), _final_train_error(runs, "Plain-20 v1")
+    if deep is None or shallow is None:
+        return "", "The shipped plain-20 and plain-56 histories are not here, so this step cannot be measured."
+    answer = "plain-56" if deep > shallow + 0.01 else "plain-20" if shallow > deep + 0.01 else "about the same"
+    return answer, (f"Training error at the last epoch: plain-56 {deep:.1%}, plain-20 {shallow:.1%} "
+                    "(the shipped runs' histories, `pretrained/histories/`). " + histories.degradation_reading(runs))
+
+
+def gradients(progress=None, **_) -> tuple[str, str]:
+    """Plain-110 and ResNet-110 v1 at initialization, measured now (seed 0, 64 images)."""
+    from explorer.studies import probes
+
+    flow = probes.gradient_flow(110, 1, 64, 0, progress=progress)
+    ratio = flow.plain[0] / flow.residual[0]
+    answer = "exploding (far larger)" if ratio > 10 else "vanishing (far smaller)" if ratio < 0.1 else "similar"
+    return answer, (f"Measured now: the first layer's gradient norm is {magnitude(flow.plain[0])} in plain-110 and "
+                    f"{magnitude(flow.residual[0])} in ResNet-110, {magnitude(ratio)} times larger ({flow.batch_size} images, "
+                    "seed 0, the same initial weights). " + probes.reading(flow))
+
+
+def _shipped_pair() -> tuple[list[str], list]:
+    """The deepest shipped residual net and its shipped plain twin (ResNet-56 and plain-56 here)."""
+    names = list(pretrained.default_pair(pretrained.checkpoint_choices()))
+    if not all(names):
+        raise ValueError("no shipped residual net with its plain twin: this step needs both")
+    return names, [pretrained.pretrained_path(name) for name in names]
+
+
+def _which(residual: float, plain: float, margin: float, same: str) -> str:
+    return "the plain net" if plain > residual + margin else "the residual net" if residual > plain + margin else same
+
+
+def lesion(progress=None, samples: int = 256, **_) -> tuple[str, str]:
+    """The shipped pair with each block deleted in turn, measured now."""
+    from explorer.studies import insight
+
+    names, paths = _shipped_pair()
+    results = insight.lesion_study(paths, samples, names, resolve_source()[0], progress=progress)
+    costs = [_median_cost(result) for result in results]
+    return _which(costs[0], costs[1], 0.05, "both about the same"), (
+        f"{stored.provenance(results) or 'Measured now.'} On {samples} test images a median deletion costs {names[0]} {costs[0]:.1%} and "
+        f"{names[1]} {costs[1]:.1%} of accuracy. " + insight.lesion_reading(results))
+
+
+def _median_cost(result: dict) -> float:
+    import numpy as np
+
+    lost = [result["baseline"] - accuracy for accuracy in result["accuracy"] if accuracy is not None]
+    return float(np.median(lost)) if lost else 0.0
+
+
+def landscape(progress=None, **_) -> tuple[str, str]:
+    """The loss around the shipped pair, a coarse plane measured now."""
+    from explorer.studies import insight
+
+    names, paths = _shipped_pair()
+    results = insight.landscape_study(paths, 5, 64, names, source=resolve_source()[0], progress=progress)
+    shares = [insight.landscape_summary(result)["basin_fraction"] for result in results]
+    return _which(shares[0], shares[1], 0.02, "about the same"), f"A coarse 5x5 plane on 64 test images. {stored.provenance(results) or 'Measured now.'} " + insight.landscape_reading(results)
+
+
+def depth_limit(**_) -> tuple[str, str]:
+    """The paper's own answer (He et al. 2015, Table 6), and the size of ResNet-1202 from its plan."""
+    from explorer.core.costs import summarize
+    from explorer.core.specs import make_spec
+
+    big, small = (summarize(make_spec(depth, 1))["totals"]["params"] for depth in (1202, 110))
+    return "no, higher test error", (
+        f"The paper's own answer (He et al. 2015, Table 6): ResNet-1202 ({big:,} parameters, counted from its plan "
+        f"here) ends at 7.93% test error against 6.43% for ResNet-110 ({small:,}): its training error is as low, "
+        "so the authors read it as overfitting, a net far too large for 50,000 small images. We have not trained "
+        "ResNet-1202 (about 40 times ResNet-20's work per image): the link opens its architecture.")
+
+
+def race(**_) -> tuple[str, str]:
+    """The user's own race is the measurement; the shipped 56-layer pair's test accuracy
+    (the manifest's, from `python -m explorer ship`) says what to expect."""
+    accuracy = {entry["name"]: entry.get("test_accuracy") for entry in pretrained.manifest()}
+    plain, residual = accuracy.get("plain56_v1"), accuracy.get("resnet56_v1")
+    shipped = (f" The shipped plain-56 ended at {plain:.1%} test accuracy against ResNet-56's {residual:.1%} "
+               "(`pretrained/manifest.json`)." if plain is not None and residual is not None else "")
+    return "the plain net", ("Your race's curves are the measurement: on the Train tab, the plain net's training "
+                             "error stays above its twin's at depth 56 and beyond; at depth 20 the two stay close."
+                             + shipped)
