@@ -75,7 +75,8 @@ def build_demo() -> gr.Blocks:
             tabs, {"architecture": architecture_page, "train": train_page, "gradients": gradients_page,
                    "classify": classify_page, "insight": insight_page, "paths": paths_page,
                    "tour": tour_page},
-            arch_inputs, arch_outputs, grad_inputs, grad_outputs, classify_checkpoint, insight_first, insight_second))
+            arch_inputs, arch_outputs, grad_inputs, grad_outputs, classify_checkpoint, insight_first,
+            insight_second))
         owner = session.owner_state()
         demo.load(session.claim_owner, owner, owner, api_name=False)
     return demo

@@ -1,6 +1,7 @@
 """Benchmark: the ResNet-1202 whole-net view on the `build_architecture` endpoint (raw REST,
 app running) against the strip it replaced: the graph modules as committed at `FLAT_REV` (the
-last commit of the flat `explorer/` layout) imported from a temporary copy and run in-process on the same request (figure, summary, table, notes, JSON).
+last commit of the flat `explorer/` layout) imported from a temporary copy and run in-process
+on the same request (figure, summary, table, notes, JSON).
 Target: the endpoint draws the whole net in under 1 s. Then switching between two overlays
 already computed (ResNet-110) on the `graph_overlay` endpoint: target under 0.3 s.
 
@@ -23,7 +24,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from common import ROOT, alternate, app_server, call, tutorial_module
 
 TARGET_S = 1.0
-HEAD_MODULES = ("__init__.py", "specs.py", "plans.py", "numbers.py", "graph_layout.py", "graph_figure.py", "graph.py")
+HEAD_MODULES = ("__init__.py", "specs.py", "plans.py", "numbers.py", "graph_layout.py", "graph_figure.py",
+                "graph.py")
 
 
 FLAT_REV = "70a49ec"  # the last commit before explorer/ moved into subpackages (#31)
@@ -83,7 +85,8 @@ def _overlay_switch(url, pairs, depth=110):
     for kind in ("gradient", "ratio"):
         call(url, "graph_overlay", [depth, 1, kind, None, None, "none"])
     print(f"ResNet-{depth} overlays computed once in {time.perf_counter() - start:.1f} s", flush=True)
-    switch = {kind: (lambda kind=kind: call(url, "graph_overlay", [depth, 1, kind, None, None, "none"]) and None)
+    switch = {kind: (lambda kind=kind: call(url, "graph_overlay", [depth, 1, kind, None, None, "none"])
+                     and None)
               for kind in ("gradient", "ratio")}
     result = alternate("to_gradient_s", switch["gradient"], "to_ratio_s", switch["ratio"], pairs=pairs)
     worst = max(result["to_gradient_s"], result["to_ratio_s"])

@@ -26,7 +26,8 @@ from common import ROOT, alternate, app_server, call
 def upload(url, path):
     boundary = uuid.uuid4().hex
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{path.name}\"\r\n"
-            f"Content-Type: image/png\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+            f"Content-Type: image/png\r\n\r\n").encode() + path.read_bytes() \
+        + f"\r\n--{boundary}--\r\n".encode()
     req = urllib.request.Request(f"{url}/gradio_api/upload", body,
                                  {"Content-Type": f"multipart/form-data; boundary={boundary}"})
     return json.loads(urllib.request.urlopen(req).read())[0]

@@ -28,9 +28,9 @@ def epoch_seconds(workers: int, args) -> float:
     """The median seconds of an epoch after the first, in a fresh run of `workers` workers."""
     out = Path(tempfile.mkdtemp(prefix=f"bench-cluster-{workers}w-"))
     addresses = [f"127.0.0.1:{_free_port()}" for _ in range(workers)]
-    command = [sys.executable, "-m", "explorer", "train", "--depth", str(args.depth), "--epochs", str(args.epochs),
-               "--subset", str(args.subset), "--test-subset", "64", "--data", "synthetic",
-               "--precision", "float32", "--out", str(out / "run")]
+    command = [sys.executable, "-m", "explorer", "train", "--depth", str(args.depth),
+               "--epochs", str(args.epochs), "--subset", str(args.subset), "--test-subset", "64",
+               "--data", "synthetic", "--precision", "float32", "--out", str(out / "run")]
     env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
     procs = []
     for index in range(workers):

@@ -1,9 +1,9 @@
 """Benchmark: seconds from Start to the first curve point a page can draw, for the Train tab's
-job (ResNet-20 v1 on 4,000 images, 2 epochs: its defaults): `train_start` over the API, then `train_status` polled as
-the page's timer does (every second, here every 0.25 s) until the job's history holds its
-first logged step. Each run is a fresh job; between runs the job is stopped. Prints each run,
-the phases the page showed meanwhile, whether the job found its model built and traced ahead
-(the app's spare prepares the default job: `training.prepare`), and the median.
+job (ResNet-20 v1 on 4,000 images, 2 epochs: its defaults): `train_start` over the API, then
+`train_status` polled as the page's timer does (every second, here every 0.25 s) until the job's
+history holds its first logged step. Each run is a fresh job; between runs the job is stopped.
+Prints each run, the phases the page showed meanwhile, whether the job found its model built and
+traced ahead (the app's spare prepares the default job: `training.prepare`), and the median.
 Target (issue #18): at most 15 s.
 
 Before each run it waits (up to 4 minutes) until a spare that has not served a run yet holds
@@ -80,7 +80,8 @@ def main():
     parser.add_argument("--no-wait", action="store_true",
                         help="start each run at once, without waiting for a spare to prepare the default job")
     parser.add_argument("--whole", action="store_true",
-                        help="follow each job to its end: its wall time and test accuracy (the Train tab's defaults)")
+                        help="follow each job to its end: its wall time and test accuracy "
+                             "(the Train tab's defaults)")
     args = parser.parse_args()
     from gradio_client import Client
 
@@ -91,8 +92,10 @@ def main():
         client = Client(url, verbose=False)
         times = []
         for run in range(args.runs):
-            waited = "" if args.no_wait else f"waited {wait_for_prepared(runs, used):.1f} s for a prepared spare; "
-            seconds, phases, end, job_id = first_point(client, args.depth, args.subset, args.whole, args.epochs)
+            waited = "" if args.no_wait else \
+                f"waited {wait_for_prepared(runs, used):.1f} s for a prepared spare; "
+            seconds, phases, end, job_id = first_point(client, args.depth, args.subset, args.whole,
+                                                       args.epochs)
             times.append(seconds)
             log = runs / job_id / "train.log"
             ahead = "traced ahead" in (log.read_text() if log.exists() else "")
@@ -101,10 +104,11 @@ def main():
                   + (f"; the job ended after {end['job_seconds']} s at test accuracy {end['test_accuracy']} "
                      "(first 2,000 test images)" if end else ""), flush=True)
             time.sleep(2)  # the stopped job's process exits
-    result = {"first_point_median_s": round(statistics.median(times), 1), "runs": [round(t, 1) for t in times],
-              "depth": args.depth, "subset": args.subset}
+    result = {"first_point_median_s": round(statistics.median(times), 1),
+              "runs": [round(t, 1) for t in times], "depth": args.depth, "subset": args.subset}
     print(json.dumps(result))
-    print(f"Start to first curve point, median of {args.runs}: {result['first_point_median_s']} s (target <= 15 s)")
+    print(f"Start to first curve point, median of {args.runs}: {result['first_point_median_s']} s "
+          "(target <= 15 s)")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ def main():
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--cold", action="store_true",
-                        help="a net not seen before in every call (a new seed: new twins to build) against the naive probe")
+                        help="a net not seen before in every call (a new seed: new twins to build) "
+                             "against the naive probe")
     args = parser.parse_args()
     import keras
     import numpy as np
@@ -52,8 +53,8 @@ def main():
         if args.cold:
             seeds = iter(range(1000, 2000))
             result = alternate("endpoint_new_net_s", lambda: call(url, "gradient_flow", [
-                args.depth, 1, args.batch_size, next(seeds), "kernels"]) and None, "naive_tutorial_probe_s", naive,
-                pairs=args.pairs)
+                args.depth, 1, args.batch_size, next(seeds), "kernels"]) and None,
+                "naive_tutorial_probe_s", naive, pairs=args.pairs)
             print(f"endpoint at a net not seen before (depth {args.depth}, a new seed each call) / naive = "
                   f"{1 / result['median_ratio']:.2f} (target <= 0.3)")
             return

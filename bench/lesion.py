@@ -29,12 +29,14 @@ def main():
     x, y = data.x_test[: args.samples], data.y_test[: args.samples]
 
     def plain_way():
-        return [lesioned_accuracy(model, x, y, (i,)) for i, block in enumerate(model.blocks) if block.droppable]
+        return [lesioned_accuracy(model, x, y, (i,))
+                for i, block in enumerate(model.blocks) if block.droppable]
 
     def shared_prefix():
         return accuracies_with_each_block_deleted(model, x, y)
 
-    result = alternate("shared_prefix_s", shared_prefix, "whole_net_per_deletion_s", plain_way, pairs=args.pairs)
+    result = alternate("shared_prefix_s", shared_prefix, "whole_net_per_deletion_s", plain_way,
+                       pairs=args.pairs)
     print(f"{args.checkpoint}, {args.samples} images: the plain way takes {result['median_ratio']:.2f}x "
           "the shared-prefix passes")
 

@@ -42,7 +42,8 @@ def main():
                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
             epochs = json.loads((out / "history.json").read_text())["epochs"]
             name = config.spec().name
-            results[name] = [{key: round(epoch[key], 4) for key in ("epoch", "accuracy", "val_accuracy", "seconds")}
+            results[name] = [{key: round(epoch[key], 4)
+                              for key in ("epoch", "accuracy", "val_accuracy", "seconds")}
                              for epoch in epochs]
             print(name, results[name], flush=True)
     print(json.dumps(results))

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ONE_RUN = """
 import dataclasses, json, sys, time
 import keras
-from explorer.cli import commands as cli
+from explorer.cli import commands
 from explorer.train.config import TrainConfig, page_job
 from explorer.data.cifar import load_cifar10
 from explorer.train.training import compile_model, make_datasets
@@ -51,8 +51,8 @@ print(json.dumps({"first_call_s": ends[0] - start, "step_s": statistics.median(l
 def one_run(per_call: int, calls: int) -> dict:
     data = str(ARCHIVE) if ARCHIVE.exists() else "synthetic"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "1"}  # as a job's process
-    result = subprocess.run([sys.executable, "-c", "import statistics\n" + ONE_RUN, str(per_call), str(calls), data],
-                            cwd=ROOT, capture_output=True, text=True, check=True, env=env)
+    result = subprocess.run([sys.executable, "-c", "import statistics\n" + ONE_RUN, str(per_call),
+                             str(calls), data], cwd=ROOT, capture_output=True, text=True, check=True, env=env)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -66,8 +66,8 @@ def main():
         for per_call in ((3, 1) if round_ % 2 == 0 else (1, 3)):
             run = one_run(per_call, args.calls)
             runs[per_call].append(run)
-            print(f"{per_call} step(s) a call: first call ends {run['first_call_s']:.1f} s after fit's start; "
-                  f"then {run['step_s']:.2f} s a step", flush=True)
+            print(f"{per_call} step(s) a call: first call ends {run['first_call_s']:.1f} s "
+                  f"after fit's start; then {run['step_s']:.2f} s a step", flush=True)
     for per_call, results in runs.items():
         print(f"{per_call} step(s) a call, median of {args.rounds}: first call "
               f"{statistics.median(r['first_call_s'] for r in results):.1f} s, "

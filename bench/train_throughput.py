@@ -44,7 +44,8 @@ def main():
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--depth", type=int, default=20)
     parser.add_argument("--precisions", default="float32,mixed_bfloat16", help="ours, comma-separated")
-    parser.add_argument("--tutorial-onednn", action="store_true", help="oneDNN kernels on for the tutorial too")
+    parser.add_argument("--tutorial-onednn", action="store_true",
+                        help="oneDNN kernels on for the tutorial too")
     args = parser.parse_args()
     if not ARCHIVE.exists():
         raise SystemExit(f"needs the CIFAR-10 archive at {ARCHIVE}")
@@ -53,7 +54,8 @@ def main():
     for i in range(args.rounds):
         base = tutorial(args.depth, args.steps, args.tutorial_onednn)
         rates = {precision: ours(args.depth, args.steps, precision) for precision in precisions}
-        after = tutorial(args.depth, args.steps, args.tutorial_onednn)  # bracket ours between two baseline runs
+        # bracket ours between two baseline runs
+        after = tutorial(args.depth, args.steps, args.tutorial_onednn)
         ref = (base + after) / 2
         for precision, rate in rates.items():
             ratios[precision].append(rate / ref)

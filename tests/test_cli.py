@@ -1,5 +1,5 @@
 """`python -m explorer ...` as a user runs it: a subprocess in the repository root; commands
-that only read a checkpoint run `cli.main` in this process too (`run_main`), which spares
+that only read a checkpoint run `commands.main` in this process too (`run_main`), which spares
 CI a TensorFlow start per call."""
 
 import contextlib
@@ -24,14 +24,14 @@ def run_cli(*args, timeout=120, **extra_env) -> subprocess.CompletedProcess:
 
 
 def run_main(*args) -> subprocess.CompletedProcess:
-    """`python -m explorer *args` through `cli.main` in this process: the same parser, exit
+    """`python -m explorer *args` through `commands.main` in this process: the same parser, exit
     statuses and printing as `run_cli`, without starting Python and TensorFlow again."""
-    from explorer.cli import commands as cli
+    from explorer.cli import commands
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            code = cli.main(list(map(str, args)))
+            code = commands.main(list(map(str, args)))
         except SystemExit as exit_:  # argparse refusing its arguments
             code = exit_.code
     return subprocess.CompletedProcess(["explorer", *map(str, args)], code, out.getvalue(), err.getvalue())

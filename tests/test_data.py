@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from explorer.core.specs import CIFAR_CLASSES
-from explorer.data import cifar as data
+from explorer.data import cifar
 
 
 def as_pairs(x, y) -> list:
@@ -17,7 +17,7 @@ def as_pairs(x, y) -> list:
 
 
 def test_tiny_archive_loads(tiny_archive):
-    ds = data.load_cifar10(str(tiny_archive))
+    ds = cifar.load_cifar10(str(tiny_archive))
     assert ds.x_train.shape == (60, 32, 32, 3) and ds.x_train.dtype == np.uint8
     assert ds.x_test.shape == (20, 32, 32, 3) and ds.x_test.dtype == np.uint8
     assert ds.y_train.shape == (60,) and ds.y_test.shape == (20,)
@@ -29,7 +29,7 @@ def test_tiny_archive_loads(tiny_archive):
 
 
 def test_labels_follow_the_folders(tiny_archive, archive_tools):
-    ds = data.load_cifar10(str(tiny_archive))
+    ds = cifar.load_cifar10(str(tiny_archive))
     for label in range(10):  # each class was generated around its own colour
         expected = archive_tools.image(label, 0).reshape(-1, 3).mean(axis=0)
         got = ds.x_train[ds.y_train == label].reshape(-1, 3).mean(axis=0)
@@ -37,15 +37,15 @@ def test_labels_follow_the_folders(tiny_archive, archive_tools):
 
 
 def test_second_load_comes_from_the_cache(tiny_archive, monkeypatch):
-    first = data.load_cifar10(str(tiny_archive))
-    entries = [p for p in data.cache_dir().iterdir() if p.is_dir()]
+    first = cifar.load_cifar10(str(tiny_archive))
+    entries = [p for p in cifar.cache_dir().iterdir() if p.is_dir()]
     assert any((p / "x_train.npy").exists() and (p / "classes.txt").exists() for p in entries)
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again instead of reading the cache")
 
-    monkeypatch.setattr(data, "_decode", no_decoding)
-    second = data.load_cifar10(str(tiny_archive))
+    monkeypatch.setattr(cifar, "_decode", no_decoding)
+    second = cifar.load_cifar10(str(tiny_archive))
     for name in ("x_train", "y_train", "x_test", "y_test"):
         np.testing.assert_array_equal(getattr(second, name), getattr(first, name))
     assert second.classes == first.classes
@@ -55,14 +55,14 @@ def test_unwritable_cache_still_loads(tiny_archive, tmp_path, monkeypatch):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
     monkeypatch.setenv("EXPLORER_CACHE", str(blocker))
-    assert data.load_cifar10(str(tiny_archive)).x_train.shape == (60, 32, 32, 3)
+    assert cifar.load_cifar10(str(tiny_archive)).x_train.shape == (60, 32, 32, 3)
 
 
 def test_folder_source_matches_the_archive(tiny_archive, tmp_path):
     with tarfile.open(tiny_archive) as archive:
         archive.extractall(tmp_path / "cifar", filter="data")
-    from_folder = data.load_cifar10(str(tmp_path / "cifar"))
-    from_archive = data.load_cifar10(str(tiny_archive))
+    from_folder = cifar.load_cifar10(str(tmp_path / "cifar"))
+    from_archive = cifar.load_cifar10(str(tiny_archive))
     assert from_folder.classes == CIFAR_CLASSES
     assert from_folder.x_train.shape == (60, 32, 32, 3)
     assert as_pairs(from_folder.x_train, from_folder.y_train) == as_pairs(
@@ -78,7 +78,7 @@ def test_archive_with_a_top_folder_and_odd_sizes(tmp_path, archive_tools):
             members[f"cifar10/{split}/{name}/0.jpg"] = archive_tools.jpeg(archive_tools.image(label, 1, 40))
     members["cifar10/README.txt"] = b"not an image"
     members["cifar10/train/cat/notes.txt"] = b"not an image either"
-    ds = data.load_cifar10(str(archive_tools.write(tmp_path / "nested.tar.gz", members)))
+    ds = cifar.load_cifar10(str(archive_tools.write(tmp_path / "nested.tar.gz", members)))
     assert ds.x_train.shape == (3, 32, 32, 3) and ds.x_test.shape == (3, 32, 32, 3)
     assert ds.classes == CIFAR_CLASSES
     assert sorted(ds.y_train.tolist()) == [0, 1, 2]
@@ -87,24 +87,24 @@ def test_archive_with_a_top_folder_and_odd_sizes(tmp_path, archive_tools):
 def test_own_class_names_are_sorted(tmp_path, archive_tools):
     members = {f"{split}/{name}/{i}.jpg": archive_tools.jpeg(archive_tools.image(i, 0))
                for split in ("train", "test") for i, name in enumerate(["zebra", "apple"])}
-    ds = data.load_cifar10(str(archive_tools.write(tmp_path / "own.tar.gz", members)))
+    ds = cifar.load_cifar10(str(archive_tools.write(tmp_path / "own.tar.gz", members)))
     assert ds.classes == ("apple", "zebra")
 
 
 def test_synthetic_source():
-    ds = data.load_cifar10("synthetic")
+    ds = cifar.load_cifar10("synthetic")
     assert ds.x_train.shape == (2000, 32, 32, 3) and ds.x_test.shape == (500, 32, 32, 3)
     assert ds.x_train.dtype == np.uint8 and ds.y_train.dtype == np.int64
     assert ds.classes == CIFAR_CLASSES and ds.source == "synthetic"
     assert set(ds.y_train.tolist()) == set(range(10))
-    again = data.synthetic()
+    again = cifar.synthetic()
     np.testing.assert_array_equal(again.x_train, ds.x_train)
 
 
 def test_synthetic_classes_are_learnable():
     # Each class is an oriented, coloured stripe pattern with a random phase, so the class
     # means of the amplitude spectrum (phase-free) tell the classes apart.
-    ds = data.synthetic()
+    ds = cifar.synthetic()
 
     def spectrum(x):
         x = x.astype(np.float32) - x.mean(axis=(1, 2), keepdims=True)
@@ -121,7 +121,7 @@ def test_synthetic_classes_are_learnable():
 def test_missing_path_is_a_clear_error(tmp_path):
     missing = tmp_path / "nope.tar.gz"
     with pytest.raises(ValueError, match="neither 'keras', 'synthetic' nor an existing archive") as err:
-        data.load_cifar10(str(missing))
+        cifar.load_cifar10(str(missing))
     assert str(missing) in str(err.value)
 
 
@@ -129,7 +129,7 @@ def test_not_a_tar_file_is_a_value_error(tmp_path):
     fake = tmp_path / "cifar.tar.gz"
     fake.write_text("this is not an archive")
     with pytest.raises(ValueError, match="is not a readable tar archive"):
-        data.load_cifar10(str(fake))
+        cifar.load_cifar10(str(fake))
 
 
 def test_truncated_archive_is_a_value_error(tiny_archive, tmp_path):
@@ -137,46 +137,46 @@ def test_truncated_archive_is_a_value_error(tiny_archive, tmp_path):
     raw = tiny_archive.read_bytes()
     cut.write_bytes(raw[: len(raw) // 2])
     with pytest.raises(ValueError, match="is not a readable tar archive"):
-        data.load_cifar10(str(cut))
+        cifar.load_cifar10(str(cut))
 
 
 def test_folder_without_images_is_a_value_error(tmp_path):
     (tmp_path / "empty" / "train" / "cat").mkdir(parents=True)
     with pytest.raises(ValueError, match="holds no train/<class>/ and test/<class>/ images"):
-        data.load_cifar10(str(tmp_path / "empty"))
+        cifar.load_cifar10(str(tmp_path / "empty"))
 
 
 def test_fallback_to_synthetic_says_why(tmp_path):
-    ds = data.load_or_synthetic(str(tmp_path / "missing"))
+    ds = cifar.load_or_synthetic(str(tmp_path / "missing"))
     assert ds.source == "synthetic" and "Using generated data" in ds.notice
 
 
 def test_explorer_data_sets_the_default_source(monkeypatch):
     monkeypatch.delenv("EXPLORER_DATA", raising=False)
-    assert data.default_source() == "keras"
+    assert cifar.default_source() == "keras"
     monkeypatch.setenv("EXPLORER_DATA", "synthetic")
-    assert data.default_source() == "synthetic"
-    assert data.load_cifar10().source == "synthetic"
+    assert cifar.default_source() == "synthetic"
+    assert cifar.load_cifar10().source == "synthetic"
 
 
 def test_explorer_cache_sets_the_cache_folder(monkeypatch, tmp_path):
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "c"))
-    assert data.cache_dir() == tmp_path / "c"
+    assert cifar.cache_dir() == tmp_path / "c"
 
 
 def test_folder_cache_sees_new_images(tiny_archive, tmp_path, archive_tools):
     with tarfile.open(tiny_archive) as archive:
         archive.extractall(tmp_path / "cifar", filter="data")
-    assert data.load_cifar10(str(tmp_path / "cifar")).x_train.shape[0] == 60
+    assert cifar.load_cifar10(str(tmp_path / "cifar")).x_train.shape[0] == 60
     extra = tmp_path / "cifar" / "train" / "cat" / "0099.jpg"
     extra.write_bytes(archive_tools.jpeg(archive_tools.image(3, 99)))
-    assert data.load_cifar10(str(tmp_path / "cifar")).x_train.shape[0] == 61
+    assert cifar.load_cifar10(str(tmp_path / "cifar")).x_train.shape[0] == 61
 
 
 def test_corrupt_image_is_a_value_error(tmp_path, archive_tools):
     members = {f"{split}/cat/0000.jpg": b"not a jpeg" for split in ("train", "test")}
     with pytest.raises(ValueError):
-        data.load_cifar10(str(archive_tools.write(tmp_path / "corrupt.tar.gz", members)))
+        cifar.load_cifar10(str(archive_tools.write(tmp_path / "corrupt.tar.gz", members)))
 
 
 @pytest.mark.slow
@@ -184,7 +184,7 @@ def test_real_cifar10_archive(shared_archive, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("EXPLORER_CACHE", str(cache))
     try:
-        ds = data.load_cifar10(str(shared_archive))
+        ds = cifar.load_cifar10(str(shared_archive))
         assert ds.x_train.shape == (50000, 32, 32, 3) and ds.x_test.shape == (10000, 32, 32, 3)
         assert ds.classes == CIFAR_CLASSES
         assert np.bincount(ds.y_train).tolist() == [5000] * 10
@@ -199,22 +199,22 @@ def test_real_cifar10_archive(shared_archive, tmp_path, monkeypatch):
 
 def test_resolve_source(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setattr(data, "_REACHABLE", {"https://www.cs.toronto.edu": (False, 1e18)})  # offline
-    source, notice = data.resolve_source("keras")
+    monkeypatch.setattr(cifar, "_REACHABLE", {"https://www.cs.toronto.edu": (False, 1e18)})  # offline
+    source, notice = cifar.resolve_source("keras")
     assert source == "synthetic" and "offline" in notice
     # Keras 3 keeps CIFAR-10 in datasets/cifar-10-batches-py-target/cifar-10-batches-py
     folder = tmp_path / "keras" / "datasets" / "cifar-10-batches-py-target" / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     (folder / "test_batch").write_bytes(b"")
-    assert data.resolve_source("keras") == ("keras", "")
-    assert data.resolve_source("synthetic") == ("synthetic", "")
-    source, notice = data.resolve_source(str(tmp_path / "missing.tar.gz"))
+    assert cifar.resolve_source("keras") == ("keras", "")
+    assert cifar.resolve_source("synthetic") == ("synthetic", "")
+    source, notice = cifar.resolve_source(str(tmp_path / "missing.tar.gz"))
     assert source == "synthetic" and "not found" in notice
-    assert data.resolve_source(str(folder)) == (str(folder.resolve()), "")
+    assert cifar.resolve_source(str(folder)) == (str(folder.resolve()), "")
 
 
 def test_an_offline_answer_is_asked_again_later(monkeypatch):
-    monkeypatch.setattr(data, "_REACHABLE", {"https://x.test": (False, 0.0)})  # asked long ago
+    monkeypatch.setattr(cifar, "_REACHABLE", {"https://x.test": (False, 0.0)})  # asked long ago
     calls = []
 
     def fake_urlopen(url, timeout):
@@ -222,5 +222,5 @@ def test_an_offline_answer_is_asked_again_later(monkeypatch):
         raise OSError("no network")
 
     monkeypatch.setattr("urllib.request.urlopen", fake_urlopen)
-    assert data.host_reachable("https://x.test") is False and len(calls) == 1
-    assert data.host_reachable("https://x.test") is False and len(calls) == 1  # remembered for a while
+    assert cifar.host_reachable("https://x.test") is False and len(calls) == 1
+    assert cifar.host_reachable("https://x.test") is False and len(calls) == 1  # remembered for a while

@@ -92,7 +92,7 @@ def test_a_host_that_answers_with_an_http_error_is_online(monkeypatch):
     import urllib.error
     import urllib.request
 
-    from explorer.data import cifar as data
+    from explorer.data import cifar
 
     def answers_403(url, timeout):
         raise urllib.error.HTTPError(url, 403, "Forbidden", {}, None)
@@ -100,11 +100,11 @@ def test_a_host_that_answers_with_an_http_error_is_online(monkeypatch):
     def unreachable(url, timeout):
         raise urllib.error.URLError("no route")
 
-    monkeypatch.setattr(data, "_REACHABLE", {})
+    monkeypatch.setattr(cifar, "_REACHABLE", {})
     monkeypatch.setattr(urllib.request, "urlopen", answers_403)
-    assert data.host_reachable("https://example.invalid/a") is True
+    assert cifar.host_reachable("https://example.invalid/a") is True
     monkeypatch.setattr(urllib.request, "urlopen", unreachable)
-    assert data.host_reachable("https://example.invalid/b") is False
+    assert cifar.host_reachable("https://example.invalid/b") is False
 
 
 def _lesion_result(model, baseline, accuracy, downsampling):

@@ -5,29 +5,29 @@ the app's jobs included, and the user's own setting kept everywhere."""
 import os
 from pathlib import Path
 
-from explorer.cli import commands as cli
+from explorer.cli import commands
 from explorer.compute.spare import child_environment
-from explorer.core import runtime as kernels
+from explorer.core import runtime
 
 
 def test_the_app_turns_onednn_off_for_itself_and_its_jobs_get_it_back(monkeypatch):
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
-    monkeypatch.delenv(kernels.THREADS_MARK, raising=False)
-    kernels.thread_safe_tensorflow()
+    monkeypatch.delenv(runtime.THREADS_MARK, raising=False)
+    runtime.thread_safe_tensorflow()
     assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
     job = child_environment()
     monkeypatch.setattr(os, "environ", job)  # the job's process: `train` turns them on
-    kernels.fast_training()
+    runtime.fast_training()
     assert job["TF_ENABLE_ONEDNN_OPTS"] == "1"
 
 
 def test_a_setting_made_outside_is_kept_in_the_app_and_its_jobs(monkeypatch):
     for value in ("0", "1"):
         monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", value)
-        monkeypatch.delenv(kernels.THREADS_MARK, raising=False)
-        kernels.thread_safe_tensorflow()
+        monkeypatch.delenv(runtime.THREADS_MARK, raising=False)
+        runtime.thread_safe_tensorflow()
         job = child_environment()
-        assert job["TF_ENABLE_ONEDNN_OPTS"] == value and kernels.THREADS_MARK not in job
+        assert job["TF_ENABLE_ONEDNN_OPTS"] == value and runtime.THREADS_MARK not in job
 
 
 def test_the_app_makes_the_setting_before_anything_imports_tensorflow():
@@ -37,9 +37,9 @@ def test_the_app_makes_the_setting_before_anything_imports_tensorflow():
 
 def test_a_training_command_turns_it_back_on_and_the_others_off(monkeypatch):
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
-    monkeypatch.setenv(kernels.THREADS_MARK, "1")  # as a test process or the app leaves it
-    kernels.fast_training()  # `python -m explorer train`, started from such a process
-    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1" and kernels.THREADS_MARK not in os.environ
+    monkeypatch.setenv(runtime.THREADS_MARK, "1")  # as a test process or the app leaves it
+    runtime.fast_training()  # `python -m explorer train`, started from such a process
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1" and runtime.THREADS_MARK not in os.environ
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
-    assert cli.main(["evaluate", "/nonexistent.keras"]) == 2  # refused before TensorFlow loads
-    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0" and os.environ[kernels.THREADS_MARK] == "1"
+    assert commands.main(["evaluate", "/nonexistent.keras"]) == 2  # refused before TensorFlow loads
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0" and os.environ[runtime.THREADS_MARK] == "1"

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from explorer.nets import gradient_probe
 from explorer.nets.models import weight_layers
 from explorer.studies import probes
 
@@ -51,13 +52,13 @@ def test_traced_probe_gives_the_eager_numbers_for_any_batch_size(flow):
     for size in (16, 5):
         x, y, _, _ = probes.probe_batch(size, "synthetic", 3)
         traced = probes._probe(plain, x, y, traced=True)
-        eager = probes.probe_fn(plain, compiled=False)(x, y)
+        eager = gradient_probe.probe_fn(plain, compiled=False)(x, y)
         np.testing.assert_allclose(traced[1], eager[0].numpy(), rtol=1e-4)
         np.testing.assert_allclose(traced[2], eager[1].numpy(), rtol=1e-4)
         np.testing.assert_allclose(traced[1], _by_hand(plain, x, y), rtol=2e-4)
     assert probes.gradient_flow(20, 1, batch_size=7, seed=3, source="synthetic").traced
     # one trace serves every batch size
-    assert len(probes.probe_fn(plain, compiled=True)._list_all_concrete_functions()) == 1
+    assert len(gradient_probe.probe_fn(plain, compiled=True)._list_all_concrete_functions()) == 1
 
 
 def test_probe_leaves_batch_norm_statistics_alone():

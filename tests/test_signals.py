@@ -12,7 +12,7 @@ from explorer.core import limits
 from explorer.core.specs import make_spec
 from explorer.nets.models import build_model
 from explorer.studies import shattered, signals, subjects
-from explorer.views import path_charts as charts_paths
+from explorer.views import path_charts
 from tests.test_cli import assert_clean_failure, run_main
 
 
@@ -75,7 +75,7 @@ def test_signals_reading_and_chart():
                for plain in (False, True)]
     reading = signals.signals_reading(results)
     assert "ResNet-29 v2 at initialization" in reading and "Plain-29 v2" in reading and "Brock" in reading
-    figure = charts_paths.signals_figure(results)
+    figure = path_charts.signals_figure(results)
     assert {trace.name for trace in figure.data} == {"ResNet-29 v2 at initialization", "Plain-29 v2 at initialization"}
 
 
@@ -97,7 +97,7 @@ def test_shattered_gradients_of_plain_and_residual_twins():
         assert net["autocorrelation"][0] == pytest.approx(1.0) and len(net["gradient"]) == 32
         assert len(net["autocorrelation"]) == 17
     assert "Balduzzi" in shattered.shattered_reading(result)
-    assert len(charts_paths.shattered_figure(result).data) == 2 + 4  # the deepest pair's gradients, 4 curves
+    assert len(path_charts.shattered_figure(result).data) == 2 + 4  # the deepest pair's gradients, 4 curves
 
 
 def test_shattered_bounds():

@@ -4,6 +4,7 @@ graph (overlays) and one block chosen, its numbers and its deletion."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import gradio as gr
@@ -19,6 +20,7 @@ from . import session
 from .block_panel import (
     CLICK_JS,
     CLICKED_JS,
+    BlockPanel,
     block_info,
     build_panel,
     choose_block,
@@ -218,7 +220,47 @@ def _net_blocks(depth, version, family, residual, shortcut):
     return gr.Dropdown(choices=blocks, value=blocks[0])
 
 
-def _overlay_controls():
+@dataclasses.dataclass
+class NetControls:
+    """The controls that describe the net drawn, in the order of `build_architecture`'s inputs."""
+
+    depth: gr.Number
+    version: gr.Radio
+    family: gr.Radio
+    residual: gr.Checkbox
+    shortcut: gr.Radio
+    expand: gr.Dropdown
+    show_twin: gr.Checkbox
+
+    def spec(self) -> list:
+        """What makes the net: depth, version, family, residual, shortcut."""
+        return [self.depth, self.version, self.family, self.residual, self.shortcut]
+
+    def drawing(self) -> list:
+        """The net and how it is drawn (`spec()` and expand)."""
+        return [*self.spec(), self.expand]
+
+    def all(self) -> list:
+        """Every control, as `build_architecture` takes them."""
+        return [*self.drawing(), self.show_twin]
+
+
+@dataclasses.dataclass
+class OverlayControls:
+    """The "Measure on the graph" components, the block panel and the numbers."""
+
+    overlay: gr.Dropdown
+    checkpoint: gr.Dropdown
+    job: gr.Textbox  # a job id of this browser, for the checkpoint
+    epoch: gr.Slider  # gradient over training's epoch
+    epoch_value: gr.Number  # the slider's, or none (the last): the API's
+    apply: gr.Button
+    panel: BlockPanel
+    numbers: gr.JSON
+    deletion: gr.JSON
+
+
+def _overlay_controls() -> OverlayControls:
     with gr.Accordion("Measure on the graph", open=True, elem_id="arch-measure"):
         overlay = gr.Dropdown(OVERLAY_CHOICES, value="none", label="Overlay", elem_id="arch-overlay")
         choices = checkpoint_choices()
@@ -235,39 +277,42 @@ def _overlay_controls():
     with gr.Accordion("Numbers (JSON)", open=False):
         numbers = gr.JSON(label="overlay", elem_id="arch-numbers")
         deletion = gr.JSON(label="deletion", elem_id="arch-deletion")
-    return overlay, checkpoint, job, (epoch, epoch_value), apply, panel, numbers, deletion
+    return OverlayControls(overlay, checkpoint, job, epoch, epoch_value, apply, panel, numbers, deletion)
 
 
-def _wire_block(inputs, plots, controls, seen):
+def _wire_block(net: NetControls, plots, controls: OverlayControls, seen):
     """The block panel: a click on the graph chooses the block, its button expands it."""
-    overlay, checkpoint, _, (_, epoch_value), _, (block, clicked, info, expand, samples, delete, deleted), _, \
-        deletion = controls
-    view = [*inputs, overlay, checkpoint, epoch_value]
+    panel = controls.panel
+    view = [*net.all(), controls.overlay, controls.checkpoint, controls.epoch_value]
     plots[0].change(None, js=CLICK_JS, api_name=False)  # wires the click once the first figure is drawn
-    clicked.click(choose_block, [block, *inputs[:5], seen], block, js=CLICKED_JS, api_name=False)
-    block.change(block_info, [block, *inputs[:5], seen], info, api_name=False)
-    expand.click(_expand_block, block, inputs[5], api_name=False).then(
+    panel.clicked.click(choose_block, [panel.block, *net.spec(), seen], panel.block, js=CLICKED_JS, api_name=False)
+    panel.block.change(block_info, [panel.block, *net.spec(), seen], panel.info, api_name=False)
+    panel.expand.click(_expand_block, panel.block, net.expand, api_name=False).then(
         expand_view, view, plots, api_name=False, concurrency_limit=1, concurrency_id="probes")
     # `select`, not `input`: Gradio's Dropdown sends `input` for a pick and again for the blur
     # that follows it (and for any blur), which drew every view twice
-    inputs[5].select(expand_view, view, plots, api_name=False, concurrency_limit=1, concurrency_id="probes")
-    delete.click(delete_block, [checkpoint, block, samples], deletion, api_name="delete_block",
-                 concurrency_limit=1, concurrency_id="probes").success(deletion_text, deletion, deleted, api_name=False)
+    net.expand.select(expand_view, view, plots, api_name=False, concurrency_limit=1, concurrency_id="probes")
+    panel.delete.click(delete_block, [controls.checkpoint, panel.block, panel.samples], controls.deletion,
+                       api_name="delete_block", concurrency_limit=1, concurrency_id="probes").success(
+        deletion_text, controls.deletion, panel.deleted, api_name=False)
 
 
-def _wire_overlays(inputs, plots, controls, built):
+def _wire_overlays(net: NetControls, plots, controls: OverlayControls, built):
     """Overlays redraw at once on a new choice, the epoch slider replays a run; Apply is the API."""
-    overlay, checkpoint, job, (epoch, epoch_value), apply, (block, _, info, *_), numbers, _ = controls
-    depth, version, expand = inputs[0], inputs[1], inputs[5]
+    overlay, checkpoint, job, epoch, numbers = (controls.overlay, controls.checkpoint, controls.job,
+                                                controls.epoch, controls.numbers)
+    block, info = controls.panel.block, controls.panel.info
+    depth, version, expand = net.depth, net.version, net.expand
     seen = gr.State({})
     shown = [plots[0], numbers]
 
     def after(event):
         event.success(_measured, [numbers, seen, block], [epoch, block, seen], api_name=False).then(
-            block_info, [block, *inputs[:5], seen], info, api_name=False)
+            block_info, [block, *net.spec(), seen], info, api_name=False)
 
-    epoch.change(lambda value: value, epoch, epoch_value, api_name=False, show_progress="hidden")
-    after(apply.click(graph_overlay, [depth, version, overlay, checkpoint, epoch_value, expand], shown,
+    epoch.change(lambda value: value, epoch, controls.epoch_value, api_name=False, show_progress="hidden")
+    after(controls.apply.click(graph_overlay, [depth, version, overlay, checkpoint, controls.epoch_value, expand],
+                               shown,
                       api_name="graph_overlay", concurrency_limit=1, concurrency_id="probes"))
     # a pick from either list (`select`: see `_wire_block`); a typed name waits for Apply
     after(gr.on([overlay.select, checkpoint.select], _overlay_now, [depth, version, overlay, checkpoint, expand], shown,
@@ -278,11 +323,11 @@ def _wire_overlays(inputs, plots, controls, built):
                      api_name=False).then(_overlay_now, [depth, version, overlay, checkpoint, expand], shown,
                                           api_name=False, concurrency_limit=1, concurrency_id="probes"))
     for event in built:
-        after(event.success(_net_blocks, inputs[:5], block, api_name=False).then(
-            _after_build, [overlay, depth, version, inputs[2], checkpoint, expand], [*shown, overlay], api_name=False,
+        after(event.success(_net_blocks, net.spec(), block, api_name=False).then(
+            _after_build, [overlay, depth, version, net.family, checkpoint, expand], [*shown, overlay], api_name=False,
             concurrency_limit=1, concurrency_id="probes"))
     checkpoint.focus(refresh_checkpoints, checkpoint, checkpoint, api_name=False)  # this browser's new jobs
-    _wire_block(inputs, plots, controls, seen)
+    _wire_block(net, plots, controls, seen)
 
 
 DEPTH_HELP = {"cifar": "v1: 20, 32, 44, 56, 110, 1202...; v2: 29, 56, 164, 1001...",
@@ -308,7 +353,7 @@ def follow_family(family, depth):
             gr.Number(value=depth, info=DEPTH_HELP["imagenet" if imagenet else "cifar"]))
 
 
-def _controls():
+def _controls() -> NetControls:
     family = gr.Radio([("CIFAR-10", "cifar"), ("ImageNet", "imagenet")], value="cifar", label="Family")
     version = gr.Radio([("v1: basic blocks, 6n+2", 1), ("v2: pre-activation bottlenecks, 9n+2", 2)],
                        value=1, label="Version")
@@ -318,20 +363,22 @@ def _controls():
     expand = gr.Dropdown(EXPAND_CHOICES, value="none", label="Expand", elem_id="arch-expand",
                          allow_custom_value=True)  # a block's name too (the block panel's button)
     show_twin = gr.Checkbox(value=False, label="Show the twin beside it")
-    return depth, version, family, residual, shortcut, expand, show_twin
+    return NetControls(depth, version, family, residual, shortcut, expand, show_twin)
 
 
-def _wire(inputs, outputs, build_button):
+def _wire(net: NetControls, outputs, build_button):
     """One rule for the whole tab: every control redraws at once (the depth box when it is
     left or Enter is pressed, so a half-typed number is not built); Build does the same."""
-    depth, version, family, residual, shortcut, expand, show_twin = inputs
+    inputs = net.all()
+    depth, version, family, residual, shortcut, expand, show_twin = (
+        net.depth, net.version, net.family, net.residual, net.shortcut, net.expand, net.show_twin)
     return [
         build_button.click(build_architecture, inputs, outputs, api_name="build_architecture", concurrency_limit=4),
         family.input(follow_family, [family, depth], [version, depth], api_name=False).then(
-            _fit_expand, inputs[:6], expand, api_name=False).then(
+            _fit_expand, net.drawing(), expand, api_name=False).then(
             build_architecture, inputs, outputs, api_name=False, concurrency_limit=4),
         gr.on([depth.submit, depth.blur, version.input, residual.input, shortcut.input, show_twin.input],
-              _fit_expand, inputs[:6], expand, api_name=False).then(
+              _fit_expand, net.drawing(), expand, api_name=False).then(
             build_architecture, inputs, outputs, api_name=False, concurrency_limit=4)]
 
 
@@ -340,7 +387,7 @@ def build():
     default net on load)."""
     with gr.Row():
         with gr.Column(scale=1, min_width=260, elem_id="arch-controls"):
-            inputs = list(_controls())
+            net = _controls()
             build_button = gr.Button("Build", variant="primary", elem_id="arch-build")
             download = gr.Button("Prepare .keras download", elem_id="arch-download")
             keras_file = gr.File(label=".keras file (open it in Netron)", interactive=False, visible=False)
@@ -353,7 +400,7 @@ def build():
                                  label="Per stage", interactive=False, elem_id="arch-table")
             notes = gr.Markdown(elem_id="arch-notes")
     outputs = [plot, twin_plot, table, headline, notes]
-    _wire_overlays(inputs, [plot, twin_plot], controls, _wire(inputs, outputs, build_button))
-    download.click(download_architecture, inputs[:5], keras_file, api_name="download_architecture",
+    _wire_overlays(net, [plot, twin_plot], controls, _wire(net, outputs, build_button))
+    download.click(download_architecture, net.spec(), keras_file, api_name="download_architecture",
                    concurrency_limit=1).success(lambda: gr.File(visible=True), None, keras_file, api_name=False)
-    return inputs, outputs
+    return net.all(), outputs

@@ -4,6 +4,8 @@ on the graph, its residual branch deleted."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import gradio as gr
 
 from explorer.core import costs
@@ -115,9 +117,22 @@ def deletion_text(result) -> str:
     return text + " Apply the lesion overlay with this checkpoint to see it beside the median deletion."
 
 
-def build_panel():
+@dataclasses.dataclass
+class BlockPanel:
+    """The block panel's components."""
+
+    block: gr.Dropdown  # the block chosen (a click on the graph sets it)
+    clicked: gr.Button  # hidden: the click script presses it
+    info: gr.Markdown  # the block's layers and numbers
+    expand: gr.Button  # its layers on the graph
+    samples: gr.Number  # test images of its deletion
+    delete: gr.Button
+    deleted: gr.Markdown  # what its deletion cost
+
+
+def build_panel() -> BlockPanel:
     """The panel's layout: the selector (a click on the graph sets it), the block's numbers,
-    its expansion on the graph, its deletion; returns the components."""
+    its expansion on the graph, its deletion."""
     names = [b.name for b in plan(make_spec(56, 1)).blocks]  # the net the page opens on
     block = gr.Dropdown(names, value=names[0], label="Block", info="or click a block in the graph",
                         elem_id="arch-block", allow_custom_value=True)
@@ -127,4 +142,4 @@ def build_panel():
     samples = WholeNumber(overlays.OVERLAY_SAMPLES, precision=0, label="Test images", elem_id="arch-samples")
     delete = gr.Button("Delete this block", variant="stop", elem_id="arch-delete")
     deleted = gr.Markdown(elem_id="arch-deleted")
-    return block, clicked, info, expand, samples, delete, deleted
+    return BlockPanel(block, clicked, info, expand, samples, delete, deleted)

@@ -10,7 +10,7 @@ from explorer.core import limits
 from explorer.data.cifar import resolve_source
 from explorer.shipped import pretrained
 from explorer.studies import paths, probes, shattered, signals, subjects
-from explorer.views import path_charts as charts_paths
+from explorer.views import path_charts
 
 from .common import (
     WholeNumber,
@@ -55,7 +55,7 @@ def path_lengths(net: str = "init", checkpoint: str | None = None, depth: int = 
     limits.check_paths_request(samples, subsets, subject.spec)  # refused before the data is looked for
     source, notice = resolve_source()
     result = paths.path_lengths(subject, samples, subsets, method, source, progress_callback(progress), budget=True)
-    return charts_paths.paths_figure(result), data_notice(notice, paths.paths_reading(result))
+    return path_charts.paths_figure(result), data_notice(notice, paths.paths_reading(result))
 
 
 @user_errors
@@ -83,7 +83,7 @@ def signal_plot(net: str = "init", checkpoint: str | None = None, depth: int = 5
     source, notice = resolve_source()
     report = progress_callback(progress)
     results = [signals.signal_propagation(s, samples, source, report) for s in nets]
-    return charts_paths.signals_figure(results), data_notice(notice, signals.signals_reading(results))
+    return path_charts.signals_figure(results), data_notice(notice, signals.signals_reading(results))
 
 
 @user_errors
@@ -104,7 +104,7 @@ def shattered_gradients(depths: str = "20, 56", version: int = 1, points: int = 
     source, notice = resolve_source()
     result = shattered.shattered(depth_list, version, points, seed, source, progress_callback(progress),
                                  budget=True)
-    return charts_paths.shattered_figure(result), data_notice(notice, shattered.shattered_reading(result))
+    return path_charts.shattered_figure(result), data_notice(notice, shattered.shattered_reading(result))
 
 
 def _paths_panel(net_inputs):

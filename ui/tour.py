@@ -16,7 +16,7 @@ def reveal(index: int, answer, progress=gr.Progress()):
     step = tour.STEPS[index]
     if not answer:
         raise ValueError("pick your answer first: the measurement comes after the prediction")
-    measured, text = getattr(tour, step.measure)(progress=progress_callback(progress))
+    measured, text = step.measure(progress=progress_callback(progress))
     verdict = ("" if not measured else f"**You said {answer}; the measurement says {measured}.** "
                if answer != measured else f"**Right: {measured}.** ")
     return f"{verdict}{text}\n\n[Open the view that shows it](?{step.link})"

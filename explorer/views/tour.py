@@ -7,6 +7,7 @@ shows it (`explorer.links` query strings).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from explorer.core.numbers import magnitude
 from explorer.data.cifar import resolve_source
@@ -21,26 +22,7 @@ class Step:
     question: str  # asked before anything is shown
     choices: tuple  # the answers to pick from
     link: str  # the query string of the view that shows the measurement
-    measure: str  # the name of the function in this module that measures the answer
-
-
-STEPS = (
-    Step("Degradation", "Plain-56 against plain-20, trained with the same recipe: which ends with the higher "
-         "*training* error?", ("plain-56", "plain-20", "about the same"), "tab=train", "degradation"),
-    Step("Gradients at initialization", "At initialization, how does the gradient at plain-110's first layer "
-         "compare with ResNet-110's?", ("vanishing (far smaller)", "similar", "exploding (far larger)"),
-         "tab=gradients&depth=110&version=1", "gradients"),
-    Step("Deleting a block", "Delete one block of a trained ResNet-56, then one of its plain twin: which loses "
-         "more accuracy?", ("the residual net", "the plain net", "both about the same"), "tab=insight", "lesion"),
-    Step("The loss surface", "Around the trained weights, whose loss surface has the wider basin, ResNet-56's "
-         "or its plain twin's?", ("the residual net", "the plain net", "about the same"), "tab=insight",
-         "landscape"),
-    Step("Deeper still", "ResNet-1202 against ResNet-110 on CIFAR-10: does more depth keep helping?",
-         ("yes, lower test error", "no, higher test error", "the same"), "tab=architecture&depth=1202",
-         "depth_limit"),
-    Step("Your turn", "Train a plain net and its residual twin side by side on the Train tab (tick Race): "
-         "which falls behind?", ("the plain net", "the residual net", "neither"), "tab=train", "race"),
-)
+    measure: Callable[..., tuple[str, str]]  # measures the answer: (the answer, what was measured)
 
 
 def _final_train_error(runs, label):
@@ -135,3 +117,23 @@ def race(**_) -> tuple[str, str]:
     return "the plain net", ("Your race's curves are the measurement: on the Train tab, the plain net's training "
                              "error stays above its twin's at depth 56 and beyond; at depth 20 the two stay close."
                              + shipped)
+
+
+# the steps in the order the tour asks them, each holding the function that measures its answer
+STEPS = (
+    Step("Degradation", "Plain-56 against plain-20, trained with the same recipe: which ends with the higher "
+         "*training* error?", ("plain-56", "plain-20", "about the same"), "tab=train", degradation),
+    Step("Gradients at initialization", "At initialization, how does the gradient at plain-110's first layer "
+         "compare with ResNet-110's?", ("vanishing (far smaller)", "similar", "exploding (far larger)"),
+         "tab=gradients&depth=110&version=1", gradients),
+    Step("Deleting a block", "Delete one block of a trained ResNet-56, then one of its plain twin: which loses "
+         "more accuracy?", ("the residual net", "the plain net", "both about the same"), "tab=insight", lesion),
+    Step("The loss surface", "Around the trained weights, whose loss surface has the wider basin, ResNet-56's "
+         "or its plain twin's?", ("the residual net", "the plain net", "about the same"), "tab=insight",
+         landscape),
+    Step("Deeper still", "ResNet-1202 against ResNet-110 on CIFAR-10: does more depth keep helping?",
+         ("yes, lower test error", "no, higher test error", "the same"), "tab=architecture&depth=1202",
+         depth_limit),
+    Step("Your turn", "Train a plain net and its residual twin side by side on the Train tab (tick Race): "
+         "which falls behind?", ("the plain net", "the residual net", "neither"), "tab=train", race),
+)
