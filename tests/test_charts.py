@@ -4,8 +4,14 @@ the reading of a race's gradient heatmaps."""
 import numpy as np
 import pytest
 
+from explorer.core.specs import make_spec
 from explorer.views import charts
 from explorer.views.charts import PLAIN_COLOR, RESIDUAL_COLOR
+
+
+def _net(depth, residual):
+    """A study result's "net": what its net's kind is read from."""
+    return make_spec(depth, 1, residual=residual).to_config()
 
 
 def _history(epochs, lr=0.1):
@@ -56,11 +62,11 @@ def test_every_chart_draws_plain_red_and_residual_blue():
     longer = dict(runs[0], label="ResNet-20 v1, 200 epochs", repeat=True)
     shown = {t.name: t.visible for t in charts.degradation_figure(runs + [longer]).data}
     assert shown == {"ResNet-20 v1": True, "Plain-20 v1": True, "ResNet-20 v1, 200 epochs": "legendonly"}
-    lesion = [{"model": m, "baseline": 0.9, "blocks": ["b1"], "accuracy": [0.5], "downsampling": [False]}
-              for m in ("Plain-56 v1", "ResNet-56 v1")]
+    lesion = [{"model": m, "baseline": 0.9, "blocks": ["b1"], "accuracy": [0.5], "downsampling": [False],
+               "net": _net(56, r)} for m, r in (("Plain-56 v1", False), ("ResNet-56 v1", True))]
     assert [t.marker.color for t in charts.lesion_figure(lesion).data] == [PLAIN_COLOR, RESIDUAL_COLOR]
     grid = [-1.0, 0.0, 1.0]
-    landscape = [{"model": m, "residual": r, "alphas": grid, "loss_1d": [2.0, 0.5, 2.0], "grid": grid,
+    landscape = [{"model": m, "net": _net(20, r), "alphas": grid, "loss_1d": [2.0, 0.5, 2.0], "grid": grid,
                   "loss_2d": [[1.0] * 3] * 3} for m, r in (("net a", False), ("net b", True))]
     lines = [t.line.color for t in charts.landscape_figure(landscape).data if t.type == "scatter"]
     assert lines == [PLAIN_COLOR, RESIDUAL_COLOR]

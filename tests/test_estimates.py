@@ -1,4 +1,4 @@
-"""Expected times said before a long study starts (explorer/estimates.py), the Train tab's
+"""Expected times said before a long study starts (explorer/studies/estimates.py), the Train tab's
 race defaults, and where TensorFlow's oneDNN kernels are turned on."""
 
 import os

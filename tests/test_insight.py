@@ -9,6 +9,11 @@ from explorer.nets.models import build_model
 from explorer.studies.insight import lesion
 
 
+def _net(depth, residual):
+    """A study result's "net": what its net's kind and depth are read from."""
+    return make_spec(depth, 1, residual=residual).to_config()
+
+
 @pytest.mark.parametrize("residual", [True, False])
 def test_lesion_deletes_each_block_once(tmp_path, residual):
     path = tmp_path / "m.keras"
@@ -17,6 +22,7 @@ def test_lesion_deletes_each_block_once(tmp_path, residual):
     assert result["blocks"][0] == "stage1_block1" and len(result["blocks"]) == 9
     assert result["downsampling"] == [False] * 3 + [True, False, False] * 2
     assert result["n"] == 40 and 0 <= result["baseline"] <= 1
+    assert result["net"] == make_spec(20, 1, residual=residual).to_config()  # what readers take the kind from
     for acc, down in zip(result["accuracy"], result["downsampling"]):
         if down and not residual:
             assert acc is None  # a plain block that changes shape cannot be bypassed
@@ -165,22 +171,52 @@ def test_landscape_reading_says_plainly_where_it_differs_from_li_et_al():
                 "grid": grid.tolist(), "loss_2d": (steepness * bowl).tolist(), **extra}
 
     # the plain net's basin the wider: one reading, which says it differs from the paper and how
-    text = landscape_reading([result("ResNet-56 v1", 4.0), result("Plain-56 v1", 1.0)])
+    text = landscape_reading([result("ResNet-56 v1", 4.0, net=_net(56, True)),
+                              result("Plain-56 v1", 1.0, net=_net(56, False))])
     assert "Plain-56 v1's basin is wider (ResNet-56 v1 4%, Plain-56 v1 36%)." in text
     assert "This differs from Li et al. (2018), whose plain-56 landscape was chaotic" in text
     assert "training loss on training images" in text and "without Cutout or label smoothing" in text
     assert "this is the test loss on 128 images at 5x5" in text
     assert "found the opposite" not in text and "keep deep nets' landscapes wide" not in text
-    # the flag of a result, when there is one, decides the kind (a job's net may be named apart)
-    flagged = landscape_reading([result("net a", 4.0, residual=True), result("net b", 1.0, residual=False)])
+    # the net a result carries decides the kind, never its name (a job's net may be named apart)
+    flagged = landscape_reading([result("net a", 4.0, net=_net(56, True)), result("net b", 1.0, net=_net(56, False))])
     assert "This differs from Li et al." in flagged
     # the residual net's basin the wider: as in the paper
-    text = landscape_reading([result("ResNet-56 v1", 1.0), result("Plain-56 v1", 4.0)])
+    text = landscape_reading([result("ResNet-56 v1", 1.0, net=_net(56, True)),
+                              result("Plain-56 v1", 4.0, net=_net(56, False))])
     assert "ResNet-56 v1's basin is wider" in text and "As in Li et al. (2018)" in text
     assert "differs" not in text
     # at 20 layers Li et al. saw no difference either
-    text = landscape_reading([result("ResNet-20 v1", 4.0), result("Plain-20 v1", 1.0)])
+    text = landscape_reading([result("ResNet-20 v1", 4.0, net=_net(20, True)),
+                              result("Plain-20 v1", 1.0, net=_net(20, False))])
     assert "also found plain and residual landscapes alike at 20 layers" in text and "differs" not in text
+
+
+def test_readers_take_the_kind_and_depth_from_the_net_a_result_carries_not_its_name():
+    """A name may be anything (`name_apart` adds a job's id): the kind and the depth are the
+    carried net's, and a result that carries none is of a kind unknown."""
+    from explorer.studies.insight import landscape_reading
+    from explorer.views.charts import PALETTE, RESIDUAL_COLOR, is_residual, lesion_figure
+
+    grid, alphas = np.linspace(-1, 1, 5), np.linspace(-1, 1, 9)
+    bowl = (grid[:, None] ** 2 + grid[None] ** 2)
+
+    def result(model, steepness, **extra):
+        return {"model": model, "n": 128, "alphas": alphas.tolist(), "loss_1d": (alphas ** 2).tolist(),
+                "grid": grid.tolist(), "loss_2d": (steepness * bowl).tolist(), **extra}
+
+    # names that say the opposite kind and another depth: the nets decide (plain 20 wider: "alike at 20")
+    text = landscape_reading([result("Plain-56 v1 (job:ab12)", 4.0, net=_net(20, True)),
+                              result("ResNet-110 v1", 1.0, net=_net(20, False))])
+    assert "also found plain and residual landscapes alike at 20 layers" in text
+    unknown = landscape_reading([result("ResNet-56 v1", 4.0), result("Plain-56 v1", 1.0)])
+    assert "Li et al." not in unknown  # no nets carried: no kinds to compare
+    assert is_residual({"model": "Plain-56 v1", "net": _net(56, True)}) is True
+    assert is_residual({"model": "Plain-56 v1"}) is None
+    lesions = [{**_lesion_result(name, 0.9, [0.5], [False]), **extra}
+               for name, extra in (("Plain-20 v1", {"net": _net(20, True)}), ("ResNet-20 v1", {}))]
+    # a kind unknown takes its place in the run-order palette
+    assert [t.marker.color for t in lesion_figure(lesions).data] == [RESIDUAL_COLOR, PALETTE[1]]
 
 
 def test_same_architecture_names():
@@ -248,6 +284,7 @@ def test_studies_check_the_request_then_measure_each_checkpoint(tmp_path):
     landscapes = landscape_study(paths[:1], steps=3.0, samples=4, source="synthetic")
     assert len(landscapes) == 1 and len(landscapes[0]["loss_2d"]) == 3 and landscapes[0]["seconds"] >= 0
     assert landscapes[0]["model"] == "ResNet-8 v1"
+    assert landscapes[0]["net"] == make_spec(8, 1).to_config() and results[0]["net"] == make_spec(8, 1).to_config()
     with pytest.raises(ValueError, match="steps must be between 3 and 51, got 1"):
         landscape_study(paths, steps=1, source="synthetic")
     with pytest.raises(ValueError, match="times what this host allows"):

@@ -161,7 +161,7 @@ def test_kill_9_of_the_app_ends_its_jobs_and_keeps_finished_checkpoints(tmp_path
         raise AssertionError("the job never finished two epochs")
     app.kill()  # SIGKILL: no cleanup code runs in the app
     app.wait()
-    pattern = str(root)  # the job (`--out ROOT/<id>`) and the warm spare (`explorer.spare ROOT`)
+    pattern = str(root)  # the job (`--out ROOT/<id>`) and the warm spare (`explorer.compute.spare ROOT`)
     deadline = time.time() + 20
     while time.time() < deadline and subprocess.run(["pgrep", "-f", pattern], capture_output=True,
                                                     check=False).returncode == 0:

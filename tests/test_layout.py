@@ -1,25 +1,31 @@
 """The house rules of docs/ARCHITECTURE.md, checked on the source itself: a newcomer finds one
-concern per module, so modules stay small, function bodies short, and Gradio stays out of
-`explorer/`."""
+concern per module, so modules stay small, function bodies short, the map names every module,
+the layers of `explorer/` point down (`lint-imports`), Gradio stays out of them and no import
+cycle joins two modules."""
 
 from __future__ import annotations
 
 import ast
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("explorer", "ui")
 MAX_MODULE_LINES = 400
 MAX_BODY_LINES = 60
 MAX_APP_LINES = 150
 # argparse tables read best as one long list of add_argument calls
-LONG_ON_PURPOSE = {("explorer/cli.py", "build_parser")}
+LONG_ON_PURPOSE = {("explorer/cli/commands.py", "build_parser")}
+ARCHITECTURE = ROOT / "docs" / "ARCHITECTURE.md"
+NOT_MAPPED = {"__init__.py", "__main__.py"}  # a folder's docstring, `python -m explorer`
 
 
 def _modules():
-    return sorted(path for package in PACKAGES for path in (ROOT / package).glob("*.py"))
+    """Every module of explorer/ (its subpackages included) and of ui/."""
+    return sorted([*(ROOT / "explorer").rglob("*.py"), *(ROOT / "ui").glob("*.py")])
 
 
 def _body_lines(node) -> int:
@@ -63,6 +69,92 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "explorer").glob("*.py")), ids=lambda p: p.name)
-def test_explorer_never_imports_the_ui(path):
-    assert not _imports(path) & {"gradio", "gradio_client", "ui", "app"}
+def test_import_contracts_hold():
+    """The layers of explorer/ and the Gradio ban, as pyproject.toml's [tool.importlinter] says."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "explorer").rglob("*.py")),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_explorer_never_imports_the_app(path):
+    # app.py is a top-level script, outside import-linter's packages
+    assert "app" not in _imports(path)
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one node (Tarjan, without recursion)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+    for root in sorted(edges):
+        if root in index:
+            continue
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        work = [(root, iter(sorted(edges[root])))]
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_cycles_finds_a_cycle():
+    edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert _cycles(edges) == [["a", "b", "c"]]
+
+
+def test_no_import_cycle_in_explorer():
+    """Modules of explorer/ import one another without a cycle, imports inside functions counted."""
+    import grimp
+
+    graph = grimp.build_graph("explorer", cache_dir=None)  # nothing written into the repo
+    modules = {name for name in graph.modules if name.split(".")[0] == "explorer"}
+    edges = {name: graph.find_modules_directly_imported_by(name) & modules for name in modules}
+    assert not _cycles(edges), f"import cycles: {_cycles(edges)}"
+
+
+def _mapped() -> set[str]:
+    """Every module that must be named in docs/ARCHITECTURE.md, by its repo-relative path."""
+    return {str(path.relative_to(ROOT)) for path in _modules() if path.name not in NOT_MAPPED}
+
+
+def test_architecture_names_every_module():
+    named = set(re.findall(r"(?<![\w/.])((?:explorer|ui)/[\w/]*\.py)\b", ARCHITECTURE.read_text()))
+    missing = sorted(_mapped() - named)
+    assert not missing, f"modules docs/ARCHITECTURE.md does not name: {missing}"
+    stale = sorted(path for path in named if not (ROOT / path).is_file())
+    assert not stale, f"docs/ARCHITECTURE.md names modules that do not exist: {stale}"
+
+
+def test_no_module_directly_under_explorer():
+    """explorer/ holds its subpackages; a module belongs in the folder of its concern."""
+    loose = sorted(path.name for path in (ROOT / "explorer").glob("*.py") if path.name not in NOT_MAPPED)
+    assert not loose, f"modules directly under explorer/: {loose}"

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from explorer.core.specs import make_spec
 from explorer.nets import gradient_probe
 from explorer.nets.models import weight_layers
 from explorer.studies import probes
@@ -31,6 +32,21 @@ def test_twins_share_initial_weights():
         np.testing.assert_array_equal(variable.numpy(), weights[variable.path.split("/", 1)[1]])
 
 
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_kept_pair_reinitialised_for_a_seed_equals_a_pair_built_with_it(version):
+    depth = 20 if version == 1 else 29
+    probes.twins(depth, version, 0)  # the kept pair, at seed 0
+    residual, plain = probes.twins(depth, version, 5)  # re-initialised, not built
+    assert probes._kept_twins(depth, version, "projection").residual is residual
+    fresh_residual, fresh_plain, _ = probes._build_twins(make_spec(depth, version), 5)
+    for kept, fresh in ((residual, fresh_residual), (plain, fresh_plain)):
+        assert [v.path for v in kept.weights] == [v.path for v in fresh.weights]
+        for mine, theirs in zip(kept.weights, fresh.weights):
+            np.testing.assert_array_equal(mine.numpy(), theirs.numpy(), err_msg=mine.path)
+    other, _ = probes.twins(depth, version, 6)
+    assert not np.array_equal(other.weights[0].numpy(), fresh_residual.weights[0].numpy())  # a seed changes them
+
+
 def test_probe_matches_hand_written_gradient_tape(flow):
     x, y, _, _ = probes.probe_batch(16, "synthetic", 3)
     residual, plain = probes.twins(20, 1, 3)
@@ -41,13 +57,8 @@ def test_probe_matches_hand_written_gradient_tape(flow):
 
 
 def test_traced_probe_gives_the_eager_numbers_for_any_batch_size(flow):
-    import time
-
     residual, plain = probes.twins(20, 1, 3)
-    for _ in range(600):  # the first gradient_flow call started the traces in the background
-        if getattr(residual, "_explorer_probe_ready", False) and getattr(plain, "_explorer_probe_ready", False):
-            break
-        time.sleep(0.1)
+    assert probes.trace(20, 1, 16, "synthetic")  # the warm-up task the page submits after a first answer
     assert getattr(residual, "_explorer_probe_ready", False) and getattr(plain, "_explorer_probe_ready", False)
     for size in (16, 5):
         x, y, _, _ = probes.probe_batch(size, "synthetic", 3)

@@ -118,8 +118,8 @@ def _job_history(checkpoint, request) -> dict:
 
 
 @user_errors
-def graph_overlay(depth, version, overlay, checkpoint=None, epoch=None, expand="none", request: gr.Request = None,
-                  progress=gr.Progress()):
+def graph_overlay(depth, version, overlay, checkpoint=None, epoch=None, expand="none",
+                  request: gr.Request = None, progress=gr.Progress()):
     """The whole-net graph with its blocks coloured by a measurement (a colour bar, the value
     on hover), the twin below on the same scale; returns the figure and the numbers as JSON:
     {"overlay", "blocks" (input to output), "values", "twin_values" (where a twin is drawn), ...}.
@@ -146,10 +146,12 @@ def graph_overlay(depth, version, overlay, checkpoint=None, epoch=None, expand="
     source, notice = resolve_source()
     result = overlays.overlay(depth, version, kind, path, history, epoch, source,
                               progress=progress_callback(progress))
-    return overlay_figures.overlay_figure(result, expand), {**result, **({"notice": notice} if notice else {})}
+    return overlay_figures.overlay_figure(result, expand), {**result,
+                                                            **({"notice": notice} if notice else {})}
 
 
-def _overlay_now(depth, version, overlay, checkpoint, expand, request: gr.Request = None, progress=gr.Progress()):
+def _overlay_now(depth, version, overlay, checkpoint, expand, request: gr.Request = None,
+                 progress=gr.Progress()):
     """A new overlay or checkpoint: drawn as the graph is expanded, at the last epoch."""
     return graph_overlay(depth, version, overlay, checkpoint, None, expand, request, progress)
 
@@ -161,16 +163,16 @@ def _measured(result, seen, block):
     seen["drawn"] = result.get("net")  # none: the net the controls describe
     if result.get("overlay"):
         twin = dict(zip(result["blocks"], result.get("twin_values") or []))
-        seen["kinds"] = {**seen["kinds"], result["overlay"]: {"model": result["model"], "quantity": result["quantity"],
-                                   "values": dict(zip(result["blocks"], result["values"])),
-                                   "twin_label": result.get("twin_label"), "twin": twin, "net": result["net"],
-                                   "percent": result["overlay"] == "lesion"}}
+        seen["kinds"] = {**seen["kinds"], result["overlay"]: {
+            "model": result["model"], "quantity": result["quantity"],
+            "values": dict(zip(result["blocks"], result["values"])), "twin_label": result.get("twin_label"),
+            "twin": twin, "net": result["net"], "percent": result["overlay"] == "lesion"}}
     blocks = result.get("blocks") or []
     training = result.get("overlay") == "gradient_training"
-    slider = gr.Slider(visible=training, maximum=max(result.get("epochs", 1), 1), value=result.get("epoch", 0)) \
-        if training else gr.Slider(visible=False)
-    choice = gr.Dropdown(choices=blocks, value=block if block in blocks else (blocks[0] if blocks else None)) \
-        if blocks else gr.skip()
+    slider = gr.Slider(visible=training, maximum=max(result.get("epochs", 1), 1),
+                       value=result.get("epoch", 0)) if training else gr.Slider(visible=False)
+    choice = (gr.Dropdown(choices=blocks, value=block if block in blocks else (blocks[0] if blocks else None))
+              if blocks else gr.skip())
     return slider, choice, seen
 
 
@@ -178,7 +180,8 @@ def _measured(result, seen, block):
 def _after_build(overlay, depth, version, family, checkpoint, expand, progress=gr.Progress()):
     """After the net is rebuilt: an overlay measured at initialization is measured on the new
     net; one of a checkpoint (which drew the checkpoint's net) is dropped."""
-    if family == "cifar" and (overlay in ("gradient", "ratio") or (overlay == "branch_share" and not checkpoint)):
+    if family == "cifar" and (overlay in ("gradient", "ratio")
+                              or (overlay == "branch_share" and not checkpoint)):
         return *graph_overlay(depth, version, overlay, None, None, expand, None, progress), gr.skip()
     if overlay == "none":
         return gr.skip(), {}, gr.skip()  # the bare graph the build drew
@@ -186,8 +189,8 @@ def _after_build(overlay, depth, version, family, checkpoint, expand, progress=g
 
 
 @user_errors
-def expand_view(depth, version, family, residual, shortcut, expand, show_twin, overlay="none", checkpoint=None,
-                epoch=None, request: gr.Request = None, progress=gr.Progress()):
+def expand_view(depth, version, family, residual, shortcut, expand, show_twin, overlay="none",
+                checkpoint=None, epoch=None, request: gr.Request = None, progress=gr.Progress()):
     """A new expansion redraws what is on screen expanded: the overlay (its measurement is
     kept, so only the drawing is new) or the bare graph and its twin."""
     if overlay == "none":
@@ -270,7 +273,8 @@ def _overlay_controls() -> OverlayControls:
                          elem_id="arch-job")
         epoch = gr.Slider(0, 1, value=0, step=1, label="Epoch (gradient over training)", visible=False,
                           elem_id="arch-epoch")
-        epoch_value = WholeNumber(None, precision=0, visible=False)  # the slider's, or none (the last): the API's
+        # the slider's, or none (the last): the API's
+        epoch_value = WholeNumber(None, precision=0, visible=False)
         apply = gr.Button("Apply overlay", elem_id="arch-apply")
     with gr.Accordion("A block", open=True, elem_id="arch-block-panel"):
         panel = build_panel()
@@ -285,7 +289,8 @@ def _wire_block(net: NetControls, plots, controls: OverlayControls, seen):
     panel = controls.panel
     view = [*net.all(), controls.overlay, controls.checkpoint, controls.epoch_value]
     plots[0].change(None, js=CLICK_JS, api_name=False)  # wires the click once the first figure is drawn
-    panel.clicked.click(choose_block, [panel.block, *net.spec(), seen], panel.block, js=CLICKED_JS, api_name=False)
+    panel.clicked.click(choose_block, [panel.block, *net.spec(), seen], panel.block, js=CLICKED_JS,
+                        api_name=False)
     panel.block.change(block_info, [panel.block, *net.spec(), seen], panel.info, api_name=False)
     panel.expand.click(_expand_block, panel.block, net.expand, api_name=False).then(
         expand_view, view, plots, api_name=False, concurrency_limit=1, concurrency_id="probes")
@@ -311,21 +316,22 @@ def _wire_overlays(net: NetControls, plots, controls: OverlayControls, built):
             block_info, [block, *net.spec(), seen], info, api_name=False)
 
     epoch.change(lambda value: value, epoch, controls.epoch_value, api_name=False, show_progress="hidden")
-    after(controls.apply.click(graph_overlay, [depth, version, overlay, checkpoint, controls.epoch_value, expand],
-                               shown,
-                      api_name="graph_overlay", concurrency_limit=1, concurrency_id="probes"))
+    after(controls.apply.click(graph_overlay,
+                               [depth, version, overlay, checkpoint, controls.epoch_value, expand], shown,
+                               api_name="graph_overlay", concurrency_limit=1, concurrency_id="probes"))
     # a pick from either list (`select`: see `_wire_block`); a typed name waits for Apply
-    after(gr.on([overlay.select, checkpoint.select], _overlay_now, [depth, version, overlay, checkpoint, expand], shown,
+    after(gr.on([overlay.select, checkpoint.select], _overlay_now,
+                [depth, version, overlay, checkpoint, expand], shown,
                 api_name=False, concurrency_limit=1, concurrency_id="probes"))
-    after(epoch.release(graph_overlay, [depth, version, overlay, checkpoint, epoch, expand], shown, api_name=False,
-                        concurrency_limit=1, concurrency_id="probes"))
+    after(epoch.release(graph_overlay, [depth, version, overlay, checkpoint, epoch, expand], shown,
+                        api_name=False, concurrency_limit=1, concurrency_id="probes"))
     after(job.submit(lambda text: f"job:{text.strip()}" if text.strip() else gr.skip(), job, checkpoint,
                      api_name=False).then(_overlay_now, [depth, version, overlay, checkpoint, expand], shown,
                                           api_name=False, concurrency_limit=1, concurrency_id="probes"))
     for event in built:
         after(event.success(_net_blocks, net.spec(), block, api_name=False).then(
-            _after_build, [overlay, depth, version, net.family, checkpoint, expand], [*shown, overlay], api_name=False,
-            concurrency_limit=1, concurrency_id="probes"))
+            _after_build, [overlay, depth, version, net.family, checkpoint, expand], [*shown, overlay],
+            api_name=False, concurrency_limit=1, concurrency_id="probes"))
     checkpoint.focus(refresh_checkpoints, checkpoint, checkpoint, api_name=False)  # this browser's new jobs
     _wire_block(net, plots, controls, seen)
 
@@ -373,7 +379,8 @@ def _wire(net: NetControls, outputs, build_button):
     depth, version, family, residual, shortcut, expand, show_twin = (
         net.depth, net.version, net.family, net.residual, net.shortcut, net.expand, net.show_twin)
     return [
-        build_button.click(build_architecture, inputs, outputs, api_name="build_architecture", concurrency_limit=4),
+        build_button.click(build_architecture, inputs, outputs, api_name="build_architecture",
+                           concurrency_limit=4),
         family.input(follow_family, [family, depth], [version, depth], api_name=False).then(
             _fit_expand, net.drawing(), expand, api_name=False).then(
             build_architecture, inputs, outputs, api_name=False, concurrency_limit=4),
@@ -402,5 +409,6 @@ def build():
     outputs = [plot, twin_plot, table, headline, notes]
     _wire_overlays(net, [plot, twin_plot], controls, _wire(net, outputs, build_button))
     download.click(download_architecture, net.spec(), keras_file, api_name="download_architecture",
-                   concurrency_limit=1).success(lambda: gr.File(visible=True), None, keras_file, api_name=False)
+                   concurrency_limit=1).success(lambda: gr.File(visible=True), None, keras_file,
+                                                api_name=False)
     return net.all(), outputs

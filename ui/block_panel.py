@@ -18,7 +18,7 @@ from explorer.studies import deletion, overlays
 from .common import WholeNumber, checkpoint_path, user_errors
 
 # gr.Plot has no click event, but Plotly tells listeners on the figure's div of a click on a
-# point (customdata: the block's name, see explorer/graph_figure.py). Gradio makes a new div
+# point (customdata: the block's name, see explorer/views/graph_figure.py). Gradio makes a new div
 # whenever it mounts the plot again, so the page looks for unwired plots every second; a click
 # hands the name to the hidden button's event (its js returns the value the handler gets).
 CLICK_JS = """() => {
@@ -39,7 +39,8 @@ CLICK_JS = """() => {
   wire();
   window.explorerBlockClicks = setInterval(wire, 1000);
 }"""
-CLICKED_JS = "(current, ...rest) => [window.explorerClickedBlock || current, ...rest]"  # every input, the first replaced
+# every input, the first replaced
+CLICKED_JS = "(current, ...rest) => [window.explorerClickedBlock || current, ...rest]"
 
 
 def drawn_spec(seen, depth, version, family, residual, shortcut) -> ResNetSpec:
@@ -69,9 +70,9 @@ def block_info(block, depth, version, family, residual, shortcut, seen=None):
     if not found:
         return f"{spec.name} has no block {block!r}."
     b, rows = found[0], costs.block_layers(found[0], plan(spec))
-    lines = [(f"**{block}** of {spec.name}: {'x'.join(map(str, b.in_shape))} → {'x'.join(map(str, b.out_shape))}, "
-              f"{sum(r.params for r in rows):,} parameters, {sum(r.flops for r in rows):,} multiply-adds, "
-              f"shortcut: {b.shortcut or 'none (plain)'}.")]
+    lines = [(f"**{block}** of {spec.name}: {'x'.join(map(str, b.in_shape))} → "
+              f"{'x'.join(map(str, b.out_shape))}, {sum(r.params for r in rows):,} parameters, "
+              f"{sum(r.flops for r in rows):,} multiply-adds, shortcut: {b.shortcut or 'none (plain)'}.")]
     try:
         deletion.check_block(spec, block)
         lines.append("Its residual branch can be deleted (choose a checkpoint of this net).")
@@ -109,8 +110,9 @@ def deletion_text(result) -> str:
         return ""
     cost = result["cost"] * 100
     said = f"{cost:.1f} points lost" if cost >= 0 else f"{-cost:.1f} points gained"
-    text = (f"**{result['model']} without {result['block']}'s residual branch**: {result['accuracy_without']:.1%} "
-            f"of {result['n']:,} test images right instead of {result['accuracy_with']:.1%} ({said}).")
+    text = (f"**{result['model']} without {result['block']}'s residual branch**: "
+            f"{result['accuracy_without']:.1%} of {result['n']:,} test images right instead of "
+            f"{result['accuracy_with']:.1%} ({said}).")
     if "lesion_median_cost" in result:
         return text + (f" A median deletion costs {result['lesion_median_cost'] * 100:.1f} points "
                        "(the lesion overlay's study, same images).")
@@ -136,7 +138,8 @@ def build_panel() -> BlockPanel:
     names = [b.name for b in plan(make_spec(56, 1)).blocks]  # the net the page opens on
     block = gr.Dropdown(names, value=names[0], label="Block", info="or click a block in the graph",
                         elem_id="arch-block", allow_custom_value=True)
-    clicked = gr.Button("chosen on the graph", elem_id="arch-block-clicked", elem_classes=["explorer-trigger"])
+    clicked = gr.Button("chosen on the graph", elem_id="arch-block-clicked",
+                        elem_classes=["explorer-trigger"])
     info = gr.Markdown(block_info(names[0], 56, 1, "cifar", True, "projection"), elem_id="arch-block-info")
     expand = gr.Button("Show this block's layers in the graph", size="sm", elem_id="arch-expand-block")
     samples = WholeNumber(overlays.OVERLAY_SAMPLES, precision=0, label="Test images", elem_id="arch-samples")

@@ -41,7 +41,7 @@ def classify(image: gr.FileData | str | None, checkpoint: str | None = None, tta
         image: an image file (PNG, JPEG, WebP, GIF, ...; at most 10 MB).
         checkpoint: a shipped checkpoint's name (see pretrained/manifest.json) or `job:<id>` of a job of this session; none: the first shipped one.
         tta: "none" (the image alone) or "flip" (its probabilities averaged with its mirror image's).
-    """
+    """  # noqa: E501 - Gradio's API page reads each parameter's description from its one line
     model = checkpoints.load(checkpoint_path(checkpoint, request))
     return classifier.classify(model, images.image_path(image), tta=tta)[0]
 
@@ -62,7 +62,7 @@ def classify_sketch(sketch, checkpoint: str | None = None, tta: str = "none",
         sketch: a gr.Sketchpad value (its "composite" image is classified).
         checkpoint: a shipped checkpoint's name (see pretrained/manifest.json) or `job:<id>` of a job of this session; none: the first shipped one.
         tta: "none" (the drawing alone) or "flip" (averaged with its mirror image).
-    """
+    """  # noqa: E501 - Gradio's API page reads each parameter's description from its one line
     model = checkpoints.load(checkpoint_path(checkpoint, request))
     return classifier.classify(model, images.sketch_image(sketch), tta=tta)[0]
 
@@ -83,7 +83,7 @@ def gradcam(image: gr.FileData | str | None, checkpoint: str | None = None, clas
         image: an image file.
         checkpoint: a shipped checkpoint's name (see pretrained/manifest.json) or `job:<id>` of a job of this session; none: the first shipped one.
         class_name: "predicted" or a CIFAR-10 class (airplane, automobile, ...).
-    """
+    """  # noqa: E501 - Gradio's API page reads each parameter's description from its one line
     model = checkpoints.load(checkpoint_path(checkpoint, request))
     return classifier.gradcam(model, images.image_path(image), class_name)
 
@@ -97,7 +97,7 @@ def gradcam_sketch(sketch, checkpoint: str | None = None, class_name: str = "pre
         sketch: a gr.Sketchpad value.
         checkpoint: a shipped checkpoint's name (see pretrained/manifest.json) or `job:<id>` of a job of this session; none: the first shipped one.
         class_name: "predicted" or a CIFAR-10 class.
-    """
+    """  # noqa: E501 - Gradio's API page reads each parameter's description from its one line
     model = checkpoints.load(checkpoint_path(checkpoint, request))
     return classifier.gradcam(model, images.sketch_image(sketch), class_name)
 
@@ -147,7 +147,8 @@ def _draw_panel():
 
 
 def _upload_panel():
-    upload = checked_upload(gr.File(label="Image file", file_types=["image"], type="filepath", elem_id="cls-upload"))
+    upload = checked_upload(gr.File(label="Image file", file_types=["image"], type="filepath",
+                                    elem_id="cls-upload"))
     with gr.Row():
         run = gr.Button("Classify upload", variant="primary", elem_id="cls-upload-run")
         explain = gr.Button("Grad-CAM", elem_id="cls-gradcam")
@@ -162,8 +163,9 @@ def build():
                 "automobile, bird, cat, deer, dog, frog, horse, ship and truck.")
     with gr.Row():
         choices = checkpoint_choices()
-        checkpoint = checkpoint_dropdown("Checkpoint", "cls-checkpoint", pretrained.most_accurate(choices), choices,
-                                         info="shipped checkpoints and the models you trained in this session")
+        checkpoint = checkpoint_dropdown(
+            "Checkpoint", "cls-checkpoint", pretrained.most_accurate(choices), choices,
+            info="shipped checkpoints and the models you trained in this session")
         refresh = gr.Button("Refresh list", size="sm")
     with gr.Row():
         with gr.Column(elem_id="cls-input"):
@@ -196,7 +198,8 @@ def build():
     explain.click(gradcam, [upload, checkpoint, cam_class], [cam, cam_text], api_name="gradcam",
                   concurrency_limit=2, concurrency_id="gradcam", scroll_to_output=True)
     explain_drawing.click(gradcam_sketch, [sketch, checkpoint, cam_class], [cam, cam_text],
-                          api_name="gradcam_sketch", concurrency_limit=2, concurrency_id="gradcam", scroll_to_output=True)
+                          api_name="gradcam_sketch", concurrency_limit=2, concurrency_id="gradcam",
+                          scroll_to_output=True)
     classify_drawing.click(classify_sketch, [sketch, checkpoint, tta], label, api_name="classify_sketch",
                            concurrency_limit=4, concurrency_id="classify", scroll_to_output=True).success(
         seen_sketch, sketch, seen, api_name=False)

@@ -160,7 +160,7 @@ with no_stub():
         """A whole-number box (`gr.Number`, precision 0) whose API value reaches the handler
         as sent when Gradio cannot round it (text, a list, a file): Gradio's rounding would
         fail with "Could not preprocess input component at index 0", a traceback in the log;
-        the handler's named bound (`explorer.specs.whole_number`) refuses it in its own words."""
+        the handler's named bound (`explorer.core.specs.whole_number`) refuses it in its own words."""
 
         is_template = True  # the browser draws it with gr.Number's own component
 

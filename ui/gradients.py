@@ -39,9 +39,11 @@ def gradient_flow(depth: int, version: int, batch_size: int = 64, seed: int = 0,
         view: "kernels" (per weight layer) or "blocks" (per block output).
     """
     charts.check_flow_view(view)
-    depth, version, batch_size, seed = probes.check_request(depth, version, batch_size, seed)  # before any wait
+    # checked before any wait
+    depth, version, batch_size, seed = probes.check_request(depth, version, batch_size, seed)
     source, notice = resolve_source()  # offline: generated data at once, not a stalled download
-    flow = probes.gradient_flow(depth, version, batch_size, seed, source, progress=progress_callback(progress))
+    flow = probes.gradient_flow(depth, version, batch_size, seed, source,
+                                progress=progress_callback(progress))
     path = scratch_path(f"gradients_{depth}_v{version}.json")
     with open(path, "w") as f:
         json.dump(flow.to_dict(), f)
@@ -61,7 +63,8 @@ def warm_default_view() -> threading.Thread:
             probes.gradient_flow(**DEFAULT_VIEW, source=resolve_source()[0])
             _default_ready.set()
         except Exception as err:  # noqa: BLE001 - the button still measures; only the head start is lost
-            warnings.warn(f"the gradient tab's default view was not measured at start-up: {err}", stacklevel=1)
+            warnings.warn(f"the gradient tab's default view was not measured at start-up: {err}",
+                          stacklevel=1)
 
     thread = threading.Thread(target=measure, name="warm-gradient-view", daemon=True)
     thread.start()
@@ -87,7 +90,8 @@ def depth_sweep(version: int = 1, depths: str = "20, 56, 110, 218", progress=gr.
         depths: 1 to 8 depths valid for `version`, separated by commas.
     """
     probes.sweep_depths(version, depths)  # bad values refused before any wait
-    sweep = probes.depth_sweep(version, depths, source=resolve_source()[0], progress=progress_callback(progress))
+    sweep = probes.depth_sweep(version, depths, source=resolve_source()[0],
+                               progress=progress_callback(progress))
     return charts.sweep_figure(sweep)
 
 
@@ -155,7 +159,8 @@ def build():
                 "residual twin: how large is the gradient that reaches each layer?")
     with gr.Row(elem_id="grad-controls"):
         depth, version = depth_and_version(DEFAULT_VIEW["depth"], "grad-depth")
-        batch = WholeNumber(value=DEFAULT_VIEW["batch_size"], precision=0, label="Batch size", elem_id="grad-batch")
+        batch = WholeNumber(value=DEFAULT_VIEW["batch_size"], precision=0, label="Batch size",
+                            elem_id="grad-batch")
         seed = WholeNumber(value=DEFAULT_VIEW["seed"], precision=0, label="Seed", elem_id="grad-seed")
         view = gr.Radio([("per weight layer", "kernels"), ("per block output", "blocks")],
                         value="kernels", label="View")

@@ -47,7 +47,7 @@ def lesion(checkpoint: str, samples: int = 1000, compare: str | None = None, req
         checkpoint: a shipped checkpoint's name (see pretrained/manifest.json) or `job:<id>` of a job of this session; none: the first shipped one.
         samples: test images to measure on.
         compare: an optional second checkpoint (say the plain twin), named the same way.
-    """
+    """  # noqa: E501 - Gradio's API page reads each parameter's description from its one line
     names, paths = _paths(checkpoint, compare, request)
     insight.check_lesion_request(samples, paths)  # refused before the data is looked for
     source, notice = resolve_source()
@@ -67,7 +67,7 @@ def loss_landscape(checkpoint: str, steps: int = 9, samples: int = 128, compare:
         steps: grid points per axis of the plane (the slice has 2 steps - 1).
         samples: test images the loss is computed on.
         compare: an optional second checkpoint, named the same way.
-    """
+    """  # noqa: E501 - Gradio's API page reads each parameter's description from its one line
     names, paths = _paths(checkpoint, compare, request)
     insight.check_landscape_request(steps, samples, paths)  # refused before the data is looked for
     source, notice = resolve_source()
@@ -148,8 +148,9 @@ def _lesion_panel(first, second):
 def _landscape_panel(first, second):
     with gr.Accordion("Loss landscape (Li et al. 2018)", open=False):
         with gr.Row():
-            steps = WholeNumber(value=limits.default_landscape_steps(), precision=0, label="Grid steps per axis",
-                              info="9: about a minute on 2 CPU cores for ResNet-56; a GPU starts finer")
+            steps = WholeNumber(value=limits.default_landscape_steps(), precision=0,
+                                label="Grid steps per axis",
+                                info="9: about a minute on 2 CPU cores for ResNet-56; a GPU starts finer")
             samples = WholeNumber(value=128, precision=0, label="Test images")
             run = gr.Button("Compute", elem_id="ins-landscape")
             stop = gr.Button("Stop", variant="stop", elem_id="ins-landscape-stop")

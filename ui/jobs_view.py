@@ -76,7 +76,8 @@ def progress_line(status: dict) -> str:
         current = status.get("current_epoch") or min(status["epoch"] + 1, status["epochs"])
         line += (f", epoch {current}/{status['epochs']}, "
                  f"step {status['step']}/{status['steps_per_epoch'] or '?'}, "
-                 f"ETA {eta_text(status['eta_seconds'])}") + (", testing" if status.get("phase") == "testing" else "")
+                 f"ETA {eta_text(status['eta_seconds'])}"
+                 + (", testing" if status.get("phase") == "testing" else ""))
     if status["device"]:
         line += f" · {status['device']}"
     if status["data"]:
@@ -98,14 +99,16 @@ def job_views(job_text, charted=None):
         curves = heatmap = gr.skip()
     else:
         curves = charts.training_curves([(status["label"], status["history"]) for status in statuses],
-                                        title=f"Training curves (dashed: test, first {JOB_TEST_IMAGES:,} test images)",
+                                        title=f"Training curves (dashed: test, first {JOB_TEST_IMAGES:,} "
+                                              "test images)",
                                         residual=[status["residual"] for status in statuses])
         heatmap = charts.gradient_heatmaps(
             [(status["label"], status["history"].get("grad_norms", {})) for status in statuses[-2:]])
     active = any(status["state"] in ("queued", "running") for status in statuses)
     text = "\n\n".join(progress_line(status) for status in statuses)
     reading = charts.training_gradient_reading(  # a race: plain against residual, during training
-        [(status["label"], status["residual"], status["history"].get("grad_norms", {})) for status in statuses])
+        [(status["label"], status["residual"], status["history"].get("grad_norms", {}))
+         for status in statuses])
     if reading:
         text += "\n\n" + reading
     return curves, heatmap, text, gr.Timer(active=active), now

@@ -1,4 +1,4 @@
-"""Links that rebuild a view (`explorer.links`): the page reads its URL on load, the address
+"""Links that rebuild a view (`explorer.views.links`): the page reads its URL on load, the address
 bar follows the page (replaced, not pushed, so Back still leaves the app), "Copy link" copies
 it, and `&hide=controls` / `&tab_only=1` are the teacher mode."""
 
@@ -17,9 +17,10 @@ from .gradients import gradient_flow, show_file
 
 # the address bar follows the page; teacher mode hides what the link asks to hide
 FOLLOW_JS = "(query) => { if (query) history.replaceState(null, '', '?' + query); return []; }"
-TEACHER_JS = """() => { const params = new URLSearchParams(location.search);
+TEACHER_JS = ("""() => { const params = new URLSearchParams(location.search);
   if (params.get('hide') === 'controls') document.body.classList.add('explorer-hide-controls');
-  if (['1', 'true', 'yes'].includes(params.get('tab_only'))) document.body.classList.add('explorer-tab-only'); }"""
+  if (['1', 'true', 'yes'].includes(params.get('tab_only')))"""
+              " document.body.classList.add('explorer-tab-only'); }")
 # what a link sets, in `wire`'s output order: the tab (selected and remembered), the
 # Architecture and Gradient flow inputs, Classify's checkpoint and the Insight lab's pair
 LINKED_VALUES = 2 + len(links.ARCHITECTURE_DEFAULTS) + len(links.GRADIENT_DEFAULTS) + 3
@@ -57,9 +58,9 @@ def open_link(request: gr.Request):
     view = links.parse(params, _shipped())
     arch, grad = view.architecture, view.gradients
     return [gr.Tabs(selected=view.tab), view.tab,
-            arch["depth"], arch["version"], arch["family"], arch["residual"], arch["shortcut"], arch["expand"],
-            arch["twin"], grad["depth"], grad["version"], grad["batch"], grad["seed"], grad["view"],
-            view.checkpoint or keep, view.checkpoint or keep, view.compare or keep,
+            arch["depth"], arch["version"], arch["family"], arch["residual"], arch["shortcut"],
+            arch["expand"], arch["twin"], grad["depth"], grad["version"], grad["batch"], grad["seed"],
+            grad["view"], view.checkpoint or keep, view.checkpoint or keep, view.compare or keep,
             gr.Markdown(view.notice(), visible=bool(view.notice()))]
 
 

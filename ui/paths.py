@@ -49,12 +49,13 @@ def path_lengths(net: str = "init", checkpoint: str | None = None, depth: int = 
         samples: test images.
         subsets: passes per path length (a random path per image in each).
         method: "single" (one path, Veit et al.'s) or "subnet" (the branches off the path deleted).
-    """
+    """  # noqa: E501 - Gradio's API page reads each parameter's description from its one line
     subject = _subject(net, checkpoint, depth, version, seed, request)
     paths.path_method(method)
     limits.check_paths_request(samples, subsets, subject.spec)  # refused before the data is looked for
     source, notice = resolve_source()
-    result = paths.path_lengths(subject, samples, subsets, method, source, progress_callback(progress), budget=True)
+    result = paths.path_lengths(subject, samples, subsets, method, source, progress_callback(progress),
+                                budget=True)
     return path_charts.paths_figure(result), data_notice(notice, paths.paths_reading(result))
 
 
@@ -139,7 +140,8 @@ def _shattered_panel(version, seed):
         with gr.Row():
             depths = gr.Textbox(value="20, 56", label="Depths", info="110 adds about a minute on 2 CPU cores",
                                 elem_id="shattered-depths")
-            points = WholeNumber(value=256, precision=0, label="Points along the line", elem_id="shattered-points")
+            points = WholeNumber(value=256, precision=0, label="Points along the line",
+                                 elem_id="shattered-points")
             run = gr.Button("Measure along a line", elem_id="shattered-run")
         plot = export_plot("Shattered gradients", "shattered-plot")
         text = gr.Markdown(elem_id="shattered-text")
@@ -156,8 +158,8 @@ def build():
     with gr.Row():
         net = gr.Radio([("a checkpoint", "checkpoint"), ("a fresh net at initialization", "init")],
                        value="checkpoint" if choices else "init", label="Measure", elem_id="paths-net")
-        checkpoint = checkpoint_dropdown("Checkpoint", "paths-checkpoint", pretrained.default_pair(choices)[0],
-                                         choices)
+        checkpoint = checkpoint_dropdown("Checkpoint", "paths-checkpoint",
+                                         pretrained.default_pair(choices)[0], choices)
         depth, version = depth_and_version(56, "paths-depth")
         seed = WholeNumber(value=0, precision=0, label="Seed")
         refresh = gr.Button("Refresh list", size="sm")

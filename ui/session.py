@@ -9,7 +9,6 @@ API clients keep their session.
 
 from __future__ import annotations
 
-import collections
 import os
 import re
 import threading
@@ -19,13 +18,13 @@ from pathlib import Path
 import gradio as gr
 
 from explorer.compute.jobs import JobManager
+from explorer.core.caches import BoundedCache
 from explorer.data.cifar import resolve_source
 from explorer.train.config import PAGE_DEFAULTS, page_request
 
 MAX_OWNER_SESSIONS = 10_000
 
-_owners: collections.OrderedDict[str, str] = collections.OrderedDict()
-_owners_lock = threading.Lock()
+_owners = BoundedCache(MAX_OWNER_SESSIONS)  # session -> owner token, the newest claims kept
 _manager: JobManager | None = None
 _manager_lock = threading.Lock()
 
@@ -56,8 +55,7 @@ def jobs() -> JobManager:
 def owner(request) -> str:
     """Who owns jobs for this request: the browser's token for a page, else the session."""
     session = getattr(request, "session_hash", None) or "anonymous"
-    with _owners_lock:
-        return _owners.get(session, session)
+    return _owners.get(session, session)
 
 
 def claim_owner(token, request: gr.Request):
@@ -66,11 +64,7 @@ def claim_owner(token, request: gr.Request):
         token = uuid.uuid4().hex
     session = getattr(request, "session_hash", None)
     if session:
-        with _owners_lock:
-            _owners[session] = token
-            _owners.move_to_end(session)
-            while len(_owners) > MAX_OWNER_SESSIONS:
-                _owners.popitem(last=False)
+        _owners.put(session, token)
     return token
 
 

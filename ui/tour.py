@@ -1,5 +1,5 @@
 """The Tour tab: six steps through what residual networks fix. Each asks first ("make a
-prediction"), then reveals the measurement (`explorer.tour`) and links to the view that
+prediction"), then reveals the measurement (`explorer.views.tour`) and links to the view that
 shows it."""
 
 from __future__ import annotations

@@ -137,11 +137,13 @@ def build():
     gr.Markdown(hardware.train_tab_note(), elem_id="train-hardware")  # the device, a job's cost there
     with gr.Row():
         depth, version = depth_and_version(JOB_DEPTH, "train-depth")
-        plain = gr.Checkbox(value=False, label="Plain (no shortcuts)", min_width=170,  # whole words on a phone
+        plain = gr.Checkbox(value=False, label="Plain (no shortcuts)",
+                            min_width=170,  # whole words on a phone
                             elem_id="train-plain")
         race = gr.Checkbox(value=False, label="Race: plain vs residual", min_width=170, elem_id="train-race")
         epochs = gr.Number(value=JOB_EPOCHS, precision=0, label="Epochs", elem_id="train-epochs")
-        subset = gr.Number(value=JOB_SUBSET, precision=0, label="Training images (0: all)", elem_id="train-subset")
+        subset = gr.Number(value=JOB_SUBSET, precision=0, label="Training images (0: all)",
+                           elem_id="train-subset")
     with gr.Row():
         start_button = gr.Button("Start", variant="primary", elem_id="train-start")
         stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
@@ -157,7 +159,8 @@ def build():
     start_button.click(start_from_page, [depth, version, plain, epochs, subset, race], [job_text, timer],
                        api_name=False)
     views = [curves, heatmap, progress, timer, charted]
-    timer.tick(tick_jobs, [job_text, charted], views, api_name=False, show_progress="hidden", concurrency_limit=8)
+    timer.tick(tick_jobs, [job_text, charted], views, api_name=False, show_progress="hidden",
+               concurrency_limit=8)
     job_text.submit(watch_jobs, job_text, views, api_name=False)
     stop.click(stop_from_page, job_text, views, api_name=False)
     _degradation_view(job_text)

@@ -141,8 +141,8 @@ def cmd_bench(args):
     from explorer.train.training import bench_train
 
     config = TrainConfig(depth=args.depth, version=args.version, residual=not args.plain,
-                         shortcut=args.shortcut, batch_size=args.batch_size, data=args.data or "", precision=args.precision,
-                         steps_per_execution=args.steps_per_execution)
+                         shortcut=args.shortcut, batch_size=args.batch_size, data=args.data or "",
+                         precision=args.precision, steps_per_execution=args.steps_per_execution)
     result = bench_train(config, args.steps)
     print(json.dumps(result) if args.json else f"{result['model']}: {result['img_per_s']} img/s")
 
@@ -268,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="the archive or folder to evaluate on")
     p.set_defaults(func=cmd_ship)
 
-    p = sub.add_parser("remeasure", help="evaluate shipped checkpoints again (flips included) into the manifest")
+    p = sub.add_parser("remeasure",
+                       help="evaluate shipped checkpoints again (flips included) into the manifest")
     p.add_argument("names", nargs="+", help="manifest names, e.g. resnet20_v1")
     p.add_argument("--data", required=True, help="the archive or folder to evaluate on")
     p.set_defaults(func=cmd_remeasure)
@@ -279,8 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON line per checkpoint")
     p.set_defaults(func=cmd_lesion)
 
-    p = _checkpoint_parser(sub, "landscape", "loss along filter-normalized random directions (Li et al. 2018)",
-                           compare=True)
+    p = _checkpoint_parser(sub, "landscape",
+                           "loss along filter-normalized random directions (Li et al. 2018)", compare=True)
     p.add_argument("--samples", type=int, default=128, help="test images the loss is computed on")
     p.add_argument("--steps", type=int, default=9, help="grid points per axis of the 2-D plane")
     p.add_argument("--span", type=float, default=1.0, help="how far out, in filter norms")

@@ -31,7 +31,8 @@ def cmd_paths(args):
     print(paths_reading(result).replace("**", ""))
     for k, count, g, total in zip(result["lengths"], result["path_counts"], result["gradient_per_path"],
                                   result["total"]):
-        print(f"  length {k:>4}  paths {float(count):10.3g}  gradient per path {g:10.3g}  total {total:10.3g}")
+        print(f"  length {k:>4}  paths {float(count):10.3g}  gradient per path {g:10.3g}  "
+              f"total {total:10.3g}")
 
 
 def cmd_signals(args):
@@ -44,7 +45,8 @@ def cmd_signals(args):
     print(signals_reading([result]).replace("**", ""))
     for name, mean_sq, variance, branch in zip(result["blocks"], result["mean_sq"], result["variance"],
                                                result["branch_variance"]):
-        print(f"  {name:<16} mean² {mean_sq:10.3g}  variance {variance:10.3g}  branch variance {branch:10.3g}")
+        print(f"  {name:<16} mean² {mean_sq:10.3g}  variance {variance:10.3g}  "
+              f"branch variance {branch:10.3g}")
 
 
 def cmd_shattered(args):
@@ -77,8 +79,10 @@ def add_study_commands(sub) -> None:
     p = sub.add_parser("paths", help="gradient per path length of a residual net (Veit et al. 2016)")
     net_args(p, plain=False)
     p.add_argument("--samples", type=int, default=64, help="test images")
-    p.add_argument("--subsets", type=int, default=1, help="passes per path length (a random path per image in each)")
-    p.add_argument("--method", default="single", help="single (one path, Veit et al.'s) or subnet (the k-block net)")
+    p.add_argument("--subsets", type=int, default=1,
+                   help="passes per path length (a random path per image in each)")
+    p.add_argument("--method", default="single",
+                   help="single (one path, Veit et al.'s) or subnet (the k-block net)")
     p.set_defaults(func=cmd_paths)
 
     p = sub.add_parser("signals", help="signal propagation per block (Brock, De and Smith 2021)")
@@ -96,8 +100,8 @@ def add_study_commands(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON line")
     p.set_defaults(func=cmd_shattered)
 
-    p = sub.add_parser("precompute", help="measure the app's default lesion studies and landscapes of shipped "
-                                           "checkpoints once, into pretrained/studies/")
+    p = sub.add_parser("precompute", help="measure the app's default lesion studies and landscapes "
+                                           "of shipped checkpoints once, into pretrained/studies/")
     p.add_argument("names", nargs="+", help="manifest names, e.g. resnet56_v1 plain56_v1")
     p.add_argument("--data", required=True, help="the archive the app measures on")
     p.set_defaults(func=cmd_precompute)

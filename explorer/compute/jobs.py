@@ -12,7 +12,8 @@ lists earlier runs. Jobs survive browser disconnects: nothing here depends on a 
 
 Where asked (`spares`, as the app does), a job's process is not started for it: the manager
 keeps spare processes with Python and TensorFlow already loaded (`explorer.spare`), hands one
-the job's command, and warms a new spare behind it. That saves the ~6 s a new process takes before it reads an image.
+the job's command, and warms a new spare behind it. That saves the ~6 s a new process takes
+before it reads an image.
 """
 
 from __future__ import annotations
@@ -102,8 +103,8 @@ class JobManager:
         self.max_queued = max_queued
         self._jobs: dict[str, Job] = {}
         # warm processes the next jobs take, started by the pump thread (see `spare.die_with_parent`)
-        self._spares = SparePool(self.root, max(0, min(spares, max_running)), Path(__file__).resolve().parents[2],
-                                 prepare)
+        self._spares = SparePool(self.root, max(0, min(spares, max_running)),
+                                 Path(__file__).resolve().parents[2], prepare)
         self._lock = threading.RLock()
         self._closed = threading.Event()  # set by shutdown: the pump starts nothing more
         self._load_previous()

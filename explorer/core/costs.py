@@ -171,5 +171,6 @@ def stage_rows(summary: dict) -> list[list[str]]:
         return [name, f"{blocks:,}", shape, f"{params:,}", f"{flops:,}"]
 
     totals = summary["totals"]
-    return [row(s["stage"], s["blocks"], s["output_shape"], s["params"], s["flops"]) for s in summary["stages"]] \
+    return [row(s["stage"], s["blocks"], s["output_shape"], s["params"], s["flops"])
+            for s in summary["stages"]] \
         + [row("total", totals["blocks"], "", totals["params"], totals["flops"])]

@@ -100,7 +100,8 @@ def check_budget(work: float, budget: float, request: str, advice: str) -> None:
     """
     budget *= 20 if has_gpu() else 1
     if work > budget:
-        raise ValueError(f"{request} is {work / budget:.1f} times what this host allows per request; {advice}")
+        raise ValueError(f"{request} is {work / budget:.1f} times what this host allows per request; "
+                         f"{advice}")
 
 
 def check_landscape_budget(steps: int, samples: int, checkpoints: int = 1, specs=()) -> None:
@@ -138,8 +139,9 @@ def check_lesion_budget(samples: int, specs) -> None:
         ValueError: the request is over budget.
     """
     work = sum((len(plan(spec).blocks) + 1) * int(samples) * relative_cost([spec]) for spec in specs)
-    check_budget(work, LESION_BUDGET_CPU, f"deleting each block of {' and '.join(spec.name for spec in specs)} "
-           f"on {samples} images", "use fewer images")
+    check_budget(work, LESION_BUDGET_CPU,
+                 f"deleting each block of {' and '.join(spec.name for spec in specs)} on {samples} images",
+                 "use fewer images")
 
 
 def default_landscape_steps() -> int:

@@ -26,6 +26,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from explorer.core.checks import one_of
+
 FAMILIES = ("cifar", "imagenet")
 SHORTCUTS = ("projection", "zeropad")
 MAX_DEPTH = 2000  # refuse absurd sizes before anything is built
@@ -132,6 +134,25 @@ def from_dict(cls, values: dict, what: str):
     return cls(**values)
 
 
+def result_net(result: dict) -> ResNetSpec | None:
+    """The net a study's result was measured on: its "net", a `ResNetSpec.to_config()` dict.
+
+    Readers take the kind and the depth of a result's net from here, never from its display
+    name (`insight.name_apart` may rename it).
+
+    Args:
+        result: a lesion, landscape or overlay result.
+
+    Returns:
+        The `ResNetSpec`, or None for a result that carries no net (one made by hand).
+
+    Raises:
+        ValueError: the result's "net" describes no valid network.
+    """
+    config = result.get("net")
+    return None if config is None else ResNetSpec.from_config(config)
+
+
 def _short(value) -> str:
     """A value for a message: a 400-digit number from an API call is cut short."""
     text = str(value)
@@ -210,10 +231,8 @@ def validate(spec: ResNetSpec) -> None:
     object.__setattr__(spec, "depth", depth)
     object.__setattr__(spec, "version", version)
     object.__setattr__(spec, "num_classes", _as_int(spec.num_classes, "num_classes"))
-    if spec.family not in FAMILIES:
-        raise ValueError(f"family must be one of {', '.join(FAMILIES)}; got {spec.family!r}")
-    if spec.shortcut not in SHORTCUTS:
-        raise ValueError(f"shortcut must be one of {', '.join(SHORTCUTS)}; got {spec.shortcut!r}")
+    one_of(spec.family, FAMILIES, "family")
+    one_of(spec.shortcut, SHORTCUTS, "shortcut")
     if not isinstance(spec.residual, bool):
         raise ValueError(f"residual must be true or false, got {spec.residual!r}")
     if not 1 <= spec.num_classes <= 100_000:
@@ -296,8 +315,7 @@ def make_spec(depth, version=1, family="cifar", residual=True, shortcut="project
         ValueError: a value is malformed or out of range; for an invalid depth the message
             names the nearest valid ones.
     """
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {', '.join(FAMILIES)}; got {family!r}")
+    one_of(family, FAMILIES, "family")
     if num_classes is None:
         num_classes = 10 if family == "cifar" else 1000
     if isinstance(depth, str):

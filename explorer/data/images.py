@@ -8,15 +8,15 @@ anything else is refused with a `ValueError` a person can act on.
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import io
-import threading
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from explorer.core.caches import BoundedCache
 
 MAX_PIXELS = 40_000_000  # refuse decompression bombs (a 4000x3000 photo is 12 M)
 MAX_BYTES = 10 * 1024 * 1024
@@ -67,7 +67,8 @@ def open_image(image) -> Image.Image:
     if isinstance(image, Image.Image):
         return image
     if isinstance(image, np.ndarray):
-        if image.ndim not in (2, 3) or image.size == 0 or (image.ndim == 3 and image.shape[-1] not in (1, 3, 4)):
+        if (image.ndim not in (2, 3) or image.size == 0
+                or (image.ndim == 3 and image.shape[-1] not in (1, 3, 4))):
             raise ValueError(f"not an image array (shape {image.shape}): gray, RGB or RGBA")
         array = image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image  # Pillow wants (H, W)
         if array.dtype != np.uint8:
@@ -93,9 +94,8 @@ def open_image(image) -> Image.Image:
 # The last few decodes, by file identity or array content: the page classifies an upload and
 # then shows the 32x32 image the model saw (two steps of one click, the second not part of the
 # scripted API), and the second step reuses the first one's decode instead of decoding again.
-_RECENT: collections.OrderedDict[tuple, np.ndarray] = collections.OrderedDict()
-_RECENT_LOCK = threading.Lock()
 RECENT_DECODES = 16
+_RECENT = BoundedCache(RECENT_DECODES, lru=True)  # decode key -> pixels, the most recently used kept
 
 
 def _decode_key(image, size: int) -> tuple | None:
@@ -131,16 +131,11 @@ def prepare(image, size: int = 32) -> np.ndarray:
             a truncated or corrupt file, or a decompression bomb (over 40 million pixels).
     """
     key = _decode_key(image, size)
-    with _RECENT_LOCK:
-        if key is not None and key in _RECENT:
-            _RECENT.move_to_end(key)
-            return _RECENT[key].copy()
-    pixels = _decode(image, size)
-    if key is not None:
-        with _RECENT_LOCK:
-            _RECENT[key] = pixels
-            while len(_RECENT) > RECENT_DECODES:
-                _RECENT.popitem(last=False)
+    pixels = None if key is None else _RECENT.get(key)
+    if pixels is None:
+        pixels = _decode(image, size)
+        if key is not None:
+            _RECENT.put(key, pixels)
     return pixels.copy()
 
 
@@ -167,7 +162,8 @@ def _decode(image, size: int) -> np.ndarray:
         except UnidentifiedImageError:
             raise ValueError(not_an_image(image)) from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ValueError(f"the image is too large (over {MAX_PIXELS // 1_000_000} million pixels)") from None
+            raise ValueError(f"the image is too large (over {MAX_PIXELS // 1_000_000} "
+                             "million pixels)") from None
         except (OSError, SyntaxError, EOFError) as err:
             raise ValueError(f"the image cannot be decoded (truncated or corrupt: {err})") from None
 

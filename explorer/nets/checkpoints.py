@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.core.checks import checkpoint_file, file_stamp, one_of
 from explorer.core.specs import is_whole
 from explorer.data.cifar import Dataset, load_cifar10
 
@@ -36,8 +37,7 @@ def load_checkpoint(path):
     Raises:
         ValueError: there is no file at `path`, or it is not a loadable ResNet checkpoint.
     """
-    if not Path(path).is_file():
-        raise ValueError(f"no checkpoint at {path}")
+    checkpoint_file(path)
     from explorer.nets.models import load_model  # here: a wrong path is refused before Keras loads
 
     try:
@@ -67,10 +67,7 @@ def load(path):
     Raises:
         ValueError: there is no file at `path`, or it is not a loadable ResNet checkpoint.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"no checkpoint at {path}")
-    return _load(str(path), path.stat().st_mtime_ns)
+    return _load(*file_stamp(path))
 
 
 def predict(model, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
@@ -114,9 +111,7 @@ TTA_MODES = ("none", "flip")
 
 def check_tta(tta) -> str:
     """`tta` if it is one of `TTA_MODES`; raises ValueError naming them otherwise."""
-    if tta not in TTA_MODES:
-        raise ValueError(f"test-time augmentation must be one of {', '.join(TTA_MODES)}, got {str(tta)[:40]!r}")
-    return tta
+    return one_of(tta, TTA_MODES, "test-time augmentation")
 
 
 def predict_augmented(model, images: np.ndarray, tta: str = "none") -> np.ndarray:

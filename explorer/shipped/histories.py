@@ -80,14 +80,16 @@ def _findings(known: dict) -> list[str]:
     for residual, kind in ((False, "plain"), (True, "residual")):
         depths = sorted(d for res, d in known if res == residual)
         if len(depths) >= 2:
-            line, worse = _compare(known[residual, depths[0]], known[residual, depths[-1]], f"Deeper {kind} net")
+            line, worse = _compare(known[residual, depths[0]], known[residual, depths[-1]],
+                                   f"Deeper {kind} net")
             if worse and not residual:
                 line += (" Higher training error for the deeper plain net is the degradation problem "
                          "(it is not overfitting: the training error itself is worse).")
             findings.append(line)
     for depth in sorted({d for _, d in known}):
         if (False, depth) in known and (True, depth) in known:
-            findings.append(_compare(known[False, depth], known[True, depth], f"Shortcuts at depth {depth}")[0])
+            findings.append(_compare(known[False, depth], known[True, depth],
+                                     f"Shortcuts at depth {depth}")[0])
     return findings
 
 
@@ -107,4 +109,5 @@ def _compare(first: dict, second: dict, what: str) -> tuple[str, bool]:
     worse = b["train_error"] > a["train_error"]
     return (f"- {what}: at epoch {epoch}, **{second['label']}** has {'higher' if worse else 'lower'} "
             f"training error than **{first['label']}** ({b['train_error']:.1%} against "
-            f"{a['train_error']:.1%}; test error {b['test_error']:.1%} against {a['test_error']:.1%})."), worse
+            f"{a['train_error']:.1%}; test error {b['test_error']:.1%} against "
+            f"{a['test_error']:.1%})."), worse

@@ -68,7 +68,8 @@ def lookup(study: str, checkpoint, settings: dict, source, root: Path | None = N
 
     Returns:
         The result as the study's function returned it, with "stored": the command and date
-        it was measured with; or None.
+        it was measured with; or None. A result kept before results carried their "net" (see
+        `specs.result_net`) gets it from the checkpoint's manifest entry.
     """
     shipped = _shipped_name(checkpoint, root)
     if shipped is None:
@@ -77,14 +78,20 @@ def lookup(study: str, checkpoint, settings: dict, source, root: Path | None = N
     path = _file(study, name, settings, root)
     try:
         record = json.loads(path.read_text())
-        if record["sha256"] != sha or record["settings"] != settings or record["data"] != _data_identity(source):
+        if (record["sha256"] != sha or record["settings"] != settings
+                or record["data"] != _data_identity(source)):
             return None
         # the manifest's sha256 is the file's: a file changed under the same name is not it
         if pretrained.sha256(Path(checkpoint)) != sha:
             return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return {**record["result"], "stored": {"command": record["command"], "measured": record["measured"]}}
+    result = dict(record["result"])
+    if "net" not in result:  # kept before results carried their net: the manifest's entry says it
+        net = pretrained.shipped_spec(name, root)
+        if net is not None:
+            result["net"] = net.to_config()
+    return {**result, "stored": {"command": record["command"], "measured": record["measured"]}}
 
 
 def store(study: str, name: str, settings: dict, source: str, result: dict, command: str,

@@ -106,8 +106,8 @@ def gradcam(model, image, class_name: str | None = None, factor: int = 6) -> tup
     cam, index, probability = gradcam_map(model, pixels, class_name)
     names = class_names(model)
     size = pixels.shape[0] * factor
-    heat = np.asarray(Image.fromarray((cam * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BILINEAR),
-                      dtype=np.float32) / 255
+    heat = np.asarray(Image.fromarray((cam * 255).astype(np.uint8))
+                      .resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32) / 255
     # grayscale picture under a red-to-yellow heat, so the heat shows on any colors
     gray = enlarge(pixels, factor).astype(np.float32).mean(-1)
     base = np.repeat(gray[..., None], 3, -1)

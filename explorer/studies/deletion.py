@@ -12,10 +12,11 @@ import functools
 
 import numpy as np
 
+from explorer.core.checks import file_stamp, one_of
 from explorer.core.limits import LESION_BUDGET_CPU, check_budget, lesion_samples, relative_cost
 from explorer.core.plans import plan
 from explorer.core.specs import ResNetSpec
-from explorer.studies.overlays import OVERLAY_SAMPLES, checkpoint_net, file_stamp, measured_lesion
+from explorer.studies.overlays import OVERLAY_SAMPLES, checkpoint_net, measured_lesion
 
 
 def check_block(spec: ResNetSpec, block) -> int:
@@ -34,10 +35,7 @@ def check_block(spec: ResNetSpec, block) -> int:
     """
     blocks = plan(spec).blocks
     names = [b.name for b in blocks]
-    if not isinstance(block, str) or block not in names:
-        raise ValueError(f"block must be one of {spec.name}'s blocks, {names[0]} to {names[-1]}; "
-                         f"got {str(block)[:40]!r}")
-    index = names.index(block)
+    index = names.index(one_of(block, names, "block", f"{spec.name}'s blocks, {names[0]} to {names[-1]}"))
     if not spec.residual and blocks[index].downsamples:
         shapes = "x".join(map(str, blocks[index].in_shape)), "x".join(map(str, blocks[index].out_shape))
         raise ValueError(f"{block} cannot be deleted: in a plain net it changes the shape ({shapes[0]} to "

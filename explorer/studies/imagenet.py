@@ -65,5 +65,6 @@ def classify_imagenet(image, depth: int = 50, top: int = 5) -> dict:
     try:
         decoded = keras.applications.resnet50.decode_predictions(probs, top=top)[0]
     except Exception as err:  # noqa: BLE001 - the class index is another download
-        raise ValueError(f"the ImageNet class names cannot be downloaded here: {type(err).__name__}") from None
+        raise ValueError("the ImageNet class names cannot be downloaded here: "
+                         f"{type(err).__name__}") from None
     return {name: float(p) for _, name, p in decoded}

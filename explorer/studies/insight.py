@@ -9,12 +9,12 @@ its input straight through, which is only possible where the block keeps the sha
 
 from __future__ import annotations
 
-import re
 import time
 
 import numpy as np
 
 from explorer.core.limits import check_landscape_budget, check_lesion_budget, landscape_values, lesion_samples
+from explorer.core.specs import result_net
 from explorer.data.cifar import load_cifar10
 from explorer.nets.checkpoints import load, load_checkpoint
 from explorer.nets.models import checkpoint_spec
@@ -105,11 +105,12 @@ def lesion(checkpoint, source: str | None = None, samples: int = 1000, progress=
         progress: optional `progress(fraction, text)` callback, called before each block.
 
     Returns:
-        {"baseline", "blocks", "accuracy", "downsampling", "residual", "n", "model"}: the
-        intact accuracy, the block names, the accuracy with each block deleted (None for
+        {"baseline", "blocks", "accuracy", "downsampling", "residual", "n", "model", "net"}:
+        the intact accuracy, the block names, the accuracy with each block deleted (None for
         plain downsampling blocks, whose input cannot pass through), whether each block
-        downsamples, whether the net is residual, the number of test images and the model's
-        name. Accuracies are fractions rounded to 4 places.
+        downsamples, whether the net is residual, the number of test images, the model's
+        name and its net (`ResNetSpec.to_config()`, what readers take the net's kind and
+        depth from: see `specs.result_net`). Accuracies are fractions rounded to 4 places.
 
     Raises:
         ValueError: `samples` is out of range, the checkpoint cannot be loaded, or the data
@@ -128,7 +129,7 @@ def lesion(checkpoint, source: str | None = None, samples: int = 1000, progress=
     return {"baseline": round(baseline, 4), "blocks": [block.name for block in blocks],
             "accuracy": [None if value is None else round(value, 4) for value in without],
             "downsampling": [block.plan.downsamples for block in blocks], "residual": model.spec.residual,
-            "n": len(y), "model": model.spec.name}
+            "n": len(y), "model": model.spec.name, "net": model.spec.to_config()}
 
 
 def name_apart(results: list[dict], checkpoints: list[str]) -> list[dict]:
@@ -238,10 +239,11 @@ def loss_landscape(checkpoint, source: str | None = None, samples: int = 128, st
         progress: optional `progress(fraction, text)` callback, called before each evaluation.
 
     Returns:
-        {"alphas", "loss_1d", "grid", "loss_2d", "model", "n"}: the loss along one
-        direction (1-D) and over the plane of two directions (2-D, steps x steps, with
-        `loss_2d[i][j]` at `grid[j]` along the first and `grid[i]` along the second), each
-        coordinate in [-span, span]; then the model's name and the number of test images.
+        {"alphas", "loss_1d", "grid", "loss_2d", "model", "residual", "n", "net"}: the loss
+        along one direction (1-D) and over the plane of two directions (2-D, steps x steps,
+        with `loss_2d[i][j]` at `grid[j]` along the first and `grid[i]` along the second),
+        each coordinate in [-span, span]; then the model's name, whether it is residual, the
+        number of test images and its net (`ResNetSpec.to_config()`, as `lesion`'s).
 
     Raises:
         ValueError: `steps`, `samples` or `span` is out of range, the checkpoint cannot be
@@ -290,7 +292,8 @@ def loss_landscape(checkpoint, source: str | None = None, samples: int = 128, st
             variable.assign(weights)
     return {"alphas": alphas.round(4).tolist(), "loss_1d": [round(v, 5) for v in loss_1d],
             "grid": grid.round(4).tolist(), "loss_2d": loss_2d.round(5).tolist(),
-            "model": model.spec.name, "residual": bool(model.spec.residual), "n": int(x.shape[0])}
+            "model": model.spec.name, "residual": bool(model.spec.residual), "n": int(x.shape[0]),
+            "net": model.spec.to_config()}
 
 
 def landscape_summary(result: dict) -> dict:
@@ -307,23 +310,18 @@ def landscape_summary(result: dict) -> dict:
             "edge_loss": round(edge, 4), "basin_fraction": round(basin, 4), "span": span}
 
 
-def _plain_and_depth(result: dict) -> tuple[bool, int | None]:
-    """Whether a result is a plain net's (its "residual" flag, else its name), and its depth."""
-    plain = not result["residual"] if "residual" in result else str(result["model"]).startswith("Plain")
-    depth = re.search(r"-(\d+)", str(result["model"]))
-    return plain, int(depth.group(1)) if depth else None
-
-
 def _against_li(results: list[dict], fractions: list[float]) -> str:
-    """How a plain-against-residual pair compares with Li et al. (2018), from the basins measured."""
-    kinds = [_plain_and_depth(r) for r in results]
-    if sorted(plain for plain, _ in kinds) != [False, True]:
-        return ""  # two nets of one kind: nothing of Li et al.'s to compare with
-    plain_share, residual_share = (fractions[0], fractions[1]) if kinds[0][0] else (fractions[1], fractions[0])
-    depth = next(d for plain, d in kinds if plain)
+    """How a plain-against-residual pair compares with Li et al. (2018), from the basins measured
+    and the nets the results carry (see `specs.result_net`)."""
+    nets = [result_net(r) for r in results]
+    if None in nets or sorted(net.residual for net in nets) != [False, True]:
+        return ""  # two nets of one kind, or of a kind unknown: nothing of Li et al.'s to compare with
+    plain_share, residual_share = ((fractions[1], fractions[0]) if nets[0].residual
+                                   else (fractions[0], fractions[1]))
+    depth = next(net.depth for net in nets if not net.residual)
     if plain_share < residual_share:
         return " As in Li et al. (2018), the residual net's basin is the wider one."
-    if depth is not None and depth < 56:
+    if depth < 56:
         return (" Li et al. (2018) also found plain and residual landscapes alike at 20 layers; they saw "
                 "plain nets' landscapes turn chaotic from 56 layers on.")
     steps, n = len(results[0]["grid"]), results[0]["n"]

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from explorer.core.caches import BoundedCache
+from explorer.core.checks import file_stamp, one_of
 from explorer.core.limits import lesion_samples
 from explorer.core.plans import plan
 from explorer.core.specs import ResNetSpec, make_spec, whole_number
@@ -71,13 +72,15 @@ OVERLAY_KINDS = {kind.name: kind for kind in (
     OverlayKind("gradient", GRADIENT, "none", "gradient norm per block at initialization"),
     OverlayKind("gradient_trained", GRADIENT, "required",
                 "gradient norm per block, trained against at initialization"),
-    OverlayKind("gradient_training", "‖∂L/∂W‖ of the block", "required", "gradient norm per block during training"),
-    OverlayKind("lesion", "accuracy lost", "required", "accuracy lost when the block's residual branch is deleted",
-                log=False, center=0.0, missing="cannot be deleted: a plain block that changes shape", percent=True),
+    OverlayKind("gradient_training", "‖∂L/∂W‖ of the block", "required",
+                "gradient norm per block during training"),
+    OverlayKind("lesion", "accuracy lost", "required",
+                "accuracy lost when the block's residual branch is deleted", log=False, center=0.0,
+                missing="cannot be deleted: a plain block that changes shape", percent=True),
     OverlayKind("branch_share", "‖F(x)‖ / ‖x‖", "optional", "residual branch against the skip at each add",
                 center=1.0),
-    OverlayKind("ratio", "residual / plain", "none", "gradient norm per block, residual net over its plain twin",
-                center=1.0),
+    OverlayKind("ratio", "residual / plain", "none",
+                "gradient norm per block, residual net over its plain twin", center=1.0),
 )}
 KINDS = tuple(OVERLAY_KINDS)
 
@@ -91,17 +94,7 @@ def needs_checkpoint(kind: str, checkpoint=None) -> bool:
 
 def check_kind(kind) -> str:
     """`kind` if it is one of `KINDS`; raises ValueError naming them otherwise."""
-    if not isinstance(kind, str) or kind not in KINDS:
-        raise ValueError(f"overlay must be one of {', '.join(KINDS)}; got {str(kind)[:40]!r}")
-    return kind
-
-
-def file_stamp(path) -> tuple[str, int]:
-    """A checkpoint's cache key: its path and modification time (a job's next epoch is new)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"no checkpoint at {path.name}")
-    return str(path), path.stat().st_mtime_ns
+    return one_of(kind, KINDS, "overlay")
 
 
 def _probe_images(depth: int, source):
@@ -157,8 +150,7 @@ def _initial(spec: ResNetSpec, kind: str, source) -> list:
     return _branch_shares(model, x) if kind == "branch_share" else _block_gradients(model, x, y)
 
 
-_LESIONS: dict = {}  # (path, modification time, samples, source) -> lesion result: the newest 16
-_LESIONS_LOCK = threading.Lock()
+_LESIONS = BoundedCache(16)  # (path, modification time, samples, source) -> lesion result: the newest 16
 
 
 def measured_lesion(path: str, stamp: int, samples: int, source, progress=None,
@@ -169,14 +161,11 @@ def measured_lesion(path: str, stamp: int, samples: int, source, progress=None,
     from explorer.studies.insight import lesion_study
 
     key = (path, stamp, samples, source)
-    with _LESIONS_LOCK:
-        if key in _LESIONS or not compute:
-            return _LESIONS.get(key)
+    result = _LESIONS.get(key)
+    if result is not None or not compute:
+        return result
     result = lesion_study([path], samples, source=source, progress=progress, budget=False)[0]
-    with _LESIONS_LOCK:
-        _LESIONS[key] = result
-        while len(_LESIONS) > 16:
-            _LESIONS.pop(next(iter(_LESIONS)))
+    _LESIONS.put(key, result)
     return result
 
 
@@ -189,7 +178,8 @@ def checkpoint_net(checkpoint_path) -> ResNetSpec:
 
 def _result(kind, spec, values, twin_spec=None, twin_values=None, label="", twin_label="", **extra) -> dict:
     out = {"overlay": kind, "model": spec.name, "blocks": [b.name for b in plan(spec).blocks],
-           "values": values, "quantity": OVERLAY_KINDS[kind].quantity, "label": label, "net": spec.to_config()}
+           "values": values, "quantity": OVERLAY_KINDS[kind].quantity, "label": label,
+           "net": spec.to_config()}
     if twin_spec is not None:
         out.update(twin_values=twin_values, twin_model=twin_spec.name, twin_label=twin_label,
                    twin_net=twin_spec.to_config())
@@ -206,9 +196,11 @@ def _at_initialization(kind, depth, version, source, progress) -> dict:
     extra = {"batch_size": flow.batch_size, "data": flow.data}
     if kind == "ratio":
         ratio = [r / p if p > 0 else None for r, p in zip(flow.residual_blocks, flow.plain_blocks)]
-        return _result(kind, spec, ratio, label=f"{spec.name} over {spec.twin().name}, at initialization", **extra)
+        return _result(kind, spec, ratio, label=f"{spec.name} over {spec.twin().name}, at initialization",
+                       **extra)
     return _result(kind, spec, list(flow.residual_blocks), spec.twin(), list(flow.plain_blocks),
-                   f"{spec.name}, at initialization", f"{spec.twin().name} (plain twin), at initialization", **extra)
+                   f"{spec.name}, at initialization", f"{spec.twin().name} (plain twin), at initialization",
+                   **extra)
 
 
 def training_epoch(history: dict, epoch=None) -> tuple[int, list[str], list[float], list[float]]:
@@ -226,7 +218,8 @@ def training_epoch(history: dict, epoch=None) -> tuple[int, list[str], list[floa
         ValueError: nothing was logged yet, or `epoch` is out of range.
     """
     grads = (history or {}).get("grad_norms") or {}
-    steps, norms, finished = grads.get("steps") or [], grads.get("norms") or [], len(history.get("epochs") or [])
+    steps, norms, finished = (grads.get("steps") or [], grads.get("norms") or [],
+                              len(history.get("epochs") or []))
     if not steps or not norms:
         raise ValueError("this run has logged no gradient norms yet: wait for its first steps")
     epoch = finished if epoch is None else whole_number(epoch, "epoch", 0, max(finished, 0))
@@ -301,7 +294,8 @@ def _with_checkpoint(kind, checkpoint_path, history, epoch, source, samples, pro
     if progress is not None:
         progress(0.2, f"measuring {spec.name} and its net at initialization")
     trained, initial = _trained(path, stamp, kind, source)
-    return _result(kind, spec, trained, spec, initial, f"{spec.name}, trained", f"{spec.name}, at initialization")
+    return _result(kind, spec, trained, spec, initial, f"{spec.name}, trained",
+                   f"{spec.name}, at initialization")
 
 
 def overlay(depth, version, kind, checkpoint_path=None, history=None, epoch=None, source=None,

@@ -28,6 +28,7 @@ import math
 
 import numpy as np
 
+from explorer.core.checks import one_of
 from explorer.core.limits import check_paths_request
 from explorer.core.numbers import magnitude
 from explorer.studies.subjects import Subject, run, test_images
@@ -73,9 +74,7 @@ def effective_range(total, share: float = SHARE) -> list[int]:
 
 def path_method(method) -> str:
     """`method` if it is one of `METHODS`; raises ValueError otherwise."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {str(method)[:40]!r}")
-    return method
+    return one_of(method, METHODS, "method")
 
 
 def _random_sets(blocks: int, k: int, count: int, rng) -> list[tuple[int, ...]]:
@@ -167,9 +166,11 @@ def _per_length(subject: Subject, model, x, y, k: int, subsets: int, method: str
     n = len(model.blocks)
     passes = _sets(n, k, subsets, rng)
     if method == "subnet" or len(passes) == 1:
-        return float(np.mean([measure_set(subject, model, x, y, _gates(n, kept), method)[1] for kept in passes]))
-    return float(np.mean([measure_set(subject, model, x, y, _gates(n, _random_sets(n, k, len(x), rng), len(x)),
-                                      method)[1] for _ in passes]))
+        return float(np.mean([measure_set(subject, model, x, y, _gates(n, kept), method)[1]
+                              for kept in passes]))
+    return float(np.mean([measure_set(subject, model, x, y,
+                                      _gates(n, _random_sets(n, k, len(x), rng), len(x)), method)[1]
+                          for _ in passes]))
 
 
 def path_lengths(subject: Subject, samples=64, subsets=1, method="single", source: str | None = None,
@@ -243,7 +244,8 @@ def paths_reading(result: dict) -> str:
     how = ("a random path per image, the forward pass whole (Veit et al.'s way)"
            if result["method"] == "single" else "the net left after deleting the other branches")
     text = [(f"**{result['model']}** ({moment}{result['samples']} test images, {result['subsets']} "
-            f"pass{'es' * (result['subsets'] > 1)} per length, {how}): {n} blocks, 2^{n} = {magnitude(2.0 ** n)} paths, "
+            f"pass{'es' * (result['subsets'] > 1)} per length, {how}): {n} blocks, "
+            f"2^{n} = {magnitude(2.0 ** n)} paths, "
             f"the typical path goes through {n / 2:g} branches.")]
     if decay is not None:
         text.append(f"Each extra branch on a path multiplies the gradient it carries by about "
@@ -253,7 +255,8 @@ def paths_reading(result: dict) -> str:
     g = result["gradient_per_path"]
     jumps = [k for k in range(1, len(g)) if g[k] > 3 * g[k - 1] > 0]
     if jumps:
-        text.append(f"The gradient per path jumps up at length{'s' * (len(jumps) > 1)} {', '.join(map(str, jumps))} (over 3 times the "
+        text.append(f"The gradient per path jumps up at length{'s' * (len(jumps) > 1)} "
+                    f"{', '.join(map(str, jumps))} (over 3 times the "
                     "length before): a few random paths dominate so small a sample; more test images or "
                     "passes smooth the curve and the range.")
     text.append("Veit et al. (2016, Figure 6) found almost all the gradient of a trained ResNet-110 (54 "

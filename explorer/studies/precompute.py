@@ -33,7 +33,8 @@ def precompute(names, source: str, root: Path | None = None, log=print) -> list[
         path = pretrained.pretrained_path(name, root)
         shown = f"pretrained/{path.name}"
         for samples in stored.LESION_SAMPLES:
-            if stored.lookup("lesion", path, {"samples": samples}, source, root):  # a rerun goes on where it stopped
+            # a rerun goes on where it stopped
+            if stored.lookup("lesion", path, {"samples": samples}, source, root):
                 continue
             result = lesion(path, source, samples)
             command = f"python -m explorer lesion {shown} --samples {samples} --data {source} --json"
@@ -47,7 +48,9 @@ def precompute(names, source: str, root: Path | None = None, log=print) -> list[
                                     seed=settings["seed"])
             result["seconds"] = round(time.perf_counter() - start, 1)  # as landscape_study adds it
             command = (f"python -m explorer landscape {shown} --samples {settings['samples']} --steps "
-                       f"{settings['steps']} --span {settings['span']} --seed {settings['seed']} --data {source} --json")
+                       f"{settings['steps']} --span {settings['span']} --seed {settings['seed']} "
+                       f"--data {source} --json")
             written.append(stored.store("landscape", name, settings, source, result, command, root))
-            log(f"{name}: landscape {settings['steps']}x{settings['steps']} on {settings['samples']} -> {written[-1].name}")
+            log(f"{name}: landscape {settings['steps']}x{settings['steps']} on {settings['samples']} "
+                f"-> {written[-1].name}")
     return written

@@ -87,9 +87,9 @@ def shattered(depths=(20, 56, 110), version=1, points=256, seed=0, source: str |
     for i, subject in enumerate(subjects):
         report(i / len(subjects), f"{subject.spec.name}: {points} points")
         g = _line_derivative(subject.model(), line, direction)
-        nets.append({"model": subject.spec.name, "depth": subject.spec.depth, "residual": subject.spec.residual,
-                     "gradient": [float(f"{v:.5g}") for v in g], "autocorrelation":
-                     [round(c, 5) for c in autocorrelation(g)]})
+        nets.append({"model": subject.spec.name, "depth": subject.spec.depth,
+                     "residual": subject.spec.residual, "gradient": [float(f"{v:.5g}") for v in g],
+                     "autocorrelation": [round(c, 5) for c in autocorrelation(g)]})
     return {"version": version, "points": points, "lags": list(range(points // 2 + 1)), "nets": nets,
             "data": data_source, "notice": notice}
 
@@ -115,8 +115,8 @@ def shattered_reading(result: dict) -> str:
     for net in result["nets"]:
         pairs.setdefault(net["depth"], {})[net["residual"]] = correlation_length(net["autocorrelation"])
     deeper = [d for d, pair in pairs.items() if len(pair) == 2 and pair[True] > pair[False]]
-    lines.append(f"The residual net's gradient stays correlated longer than its plain twin's at {len(deeper)} "
-                 f"of {len(pairs)} depths. Balduzzi et al. (2017): the correlation between gradients decays "
-                 "exponentially with depth in a plain feedforward net, until they look like white noise, "
-                 "and only sublinearly in a residual net.")
+    lines.append(f"The residual net's gradient stays correlated longer than its plain twin's at "
+                 f"{len(deeper)} of {len(pairs)} depths. Balduzzi et al. (2017): the correlation between "
+                 "gradients decays exponentially with depth in a plain feedforward net, until they look "
+                 "like white noise, and only sublinearly in a residual net.")
     return " ".join(lines[:1]) + "\n\n" + "\n\n".join(lines[1:])

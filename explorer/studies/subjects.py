@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from explorer.core.checks import checkpoint_file, one_of
 from explorer.core.specs import MAX_DEPTH, MAX_SEED, MAX_VERSION, ResNetSpec, make_spec, whole_number
 
 KINDS = ("checkpoint", "init")  # what a request measures: a checkpoint, or a fresh net at initialization
@@ -60,9 +61,7 @@ class Subject:
 
 def subject_kind(kind) -> str:
     """`kind` if it is one of `KINDS` ("checkpoint" or "init"); raises ValueError otherwise."""
-    if kind not in KINDS:
-        raise ValueError(f"net must be one of {', '.join(KINDS)}, got {str(kind)[:40]!r}")
-    return kind
+    return one_of(kind, KINDS, "net")
 
 
 def fresh(depth, version=1, seed=0, plain=False) -> Subject:
@@ -79,7 +78,8 @@ def fresh(depth, version=1, seed=0, plain=False) -> Subject:
     """
     depth = whole_number(depth, "depth", 1, MAX_DEPTH)
     version = whole_number(version, "version", 1, MAX_VERSION)
-    return Subject(make_spec(depth, version, residual=not plain), None, whole_number(seed, "seed", 0, MAX_SEED))
+    return Subject(make_spec(depth, version, residual=not plain), None,
+                   whole_number(seed, "seed", 0, MAX_SEED))
 
 
 def trained(path) -> Subject:
@@ -90,9 +90,8 @@ def trained(path) -> Subject:
     """
     from explorer.nets.models import checkpoint_spec
 
-    if not Path(path).is_file():
-        raise ValueError(f"no checkpoint at {path}")
-    return Subject(checkpoint_spec(path), Path(path))
+    path = checkpoint_file(path)
+    return Subject(checkpoint_spec(path), path)
 
 
 def run(subject: Subject, model, pixels, **forward):

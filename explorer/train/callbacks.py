@@ -199,7 +199,8 @@ class RunLog(keras.callbacks.Callback):
         remaining = (self.config.epochs - epoch_done) * per_epoch - (
             0 if finished_epoch is not None else min(elapsed, per_epoch or 0)) if per_epoch else None
         write_json_atomic(self.out / "status.json", {
-            "state": state, "phase": phase, "device": self.device, "data": self.data_source, "epoch": epoch_done,
+            "state": state, "phase": phase, "device": self.device, "data": self.data_source,
+            "epoch": epoch_done,
             # the epoch the step count belongs to (1-based): the one just finished at an epoch
             # end, else the one running, so a page never reads "epoch 2/2, step 7/7" for epoch 1
             "current_epoch": finished_epoch if finished_epoch is not None else self.epoch + 1,

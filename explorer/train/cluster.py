@@ -166,7 +166,8 @@ def start(cluster: Cluster) -> None:
         keras.distribution.initialize(cluster.coordinator, cluster.size, cluster.index)
     except Exception as err:  # noqa: BLE001 - JAX raises its runtime's errors (timeouts, bind failures)
         raise ValueError(f"worker {cluster.index} cannot join the cluster coordinated at "
-                         f"{cluster.coordinator}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+                         f"{cluster.coordinator}: "
+                         f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
     # the workers cut their own shards (see shard()): Keras need not, and cannot for a generator
     keras.distribution.set_distribution(
         keras.distribution.DataParallel(devices=jax.devices(), auto_shard_dataset=False))

@@ -145,7 +145,8 @@ class TrainConfig:
         checks = [
             (self._within("epochs"), f"epochs must be between 1 and {MAX_EPOCHS}, got {self.epochs!r}"),
             (self._within("subset"),
-             f"subset must be 0 (all) or a positive number of images up to {MAX_SUBSET}, got {self.subset!r}"),
+             (f"subset must be 0 (all) or a positive number of images up to {MAX_SUBSET}, "
+              f"got {self.subset!r}")),
             (self._within("batch_size"),
              f"batch size must be between 1 and {MAX_BATCH_SIZE}, got {self.batch_size!r}"),
             (self.optimizer in ("sgd", "adam"), f"optimizer must be sgd or adam, got {self.optimizer!r}"),
@@ -154,11 +155,13 @@ class TrainConfig:
              f"normalization must be per_channel or per_pixel_mean, got {self.normalization!r}"),
             (_real(self.learning_rate) and 0 < self.learning_rate < MAX_LEARNING_RATE,
              f"learning rate out of range: {self.learning_rate!r}"),
-            (_real(self.label_smoothing) and 0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
+            (_real(self.label_smoothing) and 0 <= self.label_smoothing < 1,
+             "label smoothing must be in [0, 1)"),
             (self.precision in ("auto", "float32", "mixed_bfloat16", "mixed_float16"),
              f"unknown precision {self.precision!r}"),
             (self._within("test_subset"),
-             f"test subset must be 0 (all) or a positive number up to {MAX_SUBSET}, got {self.test_subset!r}"),
+             (f"test subset must be 0 (all) or a positive number up to {MAX_SUBSET}, "
+              f"got {self.test_subset!r}")),
             (self._within("grad_every"), f"grad_every must be 0 or more steps, at most {MAX_GRAD_EVERY}"),
             (self._within("log_points"), f"log points must be 0 to {MAX_LOG_POINTS} per epoch"),
             (self._within("cutout"), f"cutout must be 0 to {MAX_CUTOUT} pixels"),
@@ -174,7 +177,8 @@ class TrainConfig:
             (_real(self.ema_momentum) and 0 <= self.ema_momentum < 1,
              f"EMA momentum must be 0 (off) or in (0, 1), got {self.ema_momentum!r}"),
             (self._within("holdout"),
-             f"holdout must be 0 (none) or a number of training images up to {MAX_SUBSET}, got {self.holdout!r}"),
+             (f"holdout must be 0 (none) or a number of training images up to {MAX_SUBSET}, "
+              f"got {self.holdout!r}")),
         ]
         for ok, message in checks:
             if not ok:

@@ -57,5 +57,5 @@ def check_same_run(saved: Path, config: TrainConfig) -> None:
     differ = [key for key in here if there.get(key) != here[key]]
     if differ:  # name the fields: a relative --data from another folder reads as a new run
         details = "; ".join(f"{key}: {there.get(key)!r} there, {here[key]!r} here" for key in differ[:4])
-        raise ValueError(f"{saved.parent} holds a different run ({saved}: {details}); resume it with the same "
-                         "options or choose another --out")
+        raise ValueError(f"{saved.parent} holds a different run ({saved}: {details}); "
+                         "resume it with the same options or choose another --out")

@@ -82,8 +82,8 @@ def device_name() -> str:
 
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
-        details = tf.config.experimental.get_device_details(gpus[0])
-        return f"GPU: {details.get('device_name', gpus[0].name)}" + (f" x{len(gpus)}" if len(gpus) > 1 else "")
+        name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
+        return f"GPU: {name}" + (f" x{len(gpus)}" if len(gpus) > 1 else "")
     return f"CPU ({os.cpu_count()} cores)"
 
 

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from explorer.core.numbers import magnitude
+from explorer.core.specs import result_net
 
 # One palette for the whole app: plain nets red, residual nets blue, on every tab.
 PLAIN_COLOR = "#d62728"
@@ -33,11 +34,11 @@ def kind_colors(residual: list) -> list[str]:
     return colors
 
 
-def is_residual(result: dict) -> bool:
-    """Whether a lesion or landscape result is a residual net's: its "residual" flag, else its
-    model name (a plain net's starts with "Plain")."""
-    flag = result.get("residual")
-    return not str(result.get("model", "")).startswith("Plain") if flag is None else bool(flag)
+def is_residual(result: dict) -> bool | None:
+    """Whether a lesion or landscape result is a residual net's, from the net it carries (see
+    `specs.result_net`); None for a result that carries none (its kind is unknown)."""
+    net = result_net(result)
+    return None if net is None else net.residual
 
 
 def log_axis(values, **extra) -> dict:
@@ -225,8 +226,9 @@ def flow_figure(flow, view: str = "kernels") -> go.Figure:
         fig.add_vline(x=start - 0.5, line=dict(color="#999", dash="dot"),
                       annotation_text=f"stage {i + 1}", annotation_position="top right")
     fig.update_layout(
-        title=f"{flow.spec_name}: gradient norm per {'layer' if view == 'kernels' else 'block'} at initialization"
-              f"<br><sup>plain vs residual, same initial weights, same {flow.batch_size} images</sup>",
+        title=f"{flow.spec_name}: gradient norm per {'layer' if view == 'kernels' else 'block'} "
+              f"at initialization<br><sup>plain vs residual, same initial weights, "
+              f"same {flow.batch_size} images</sup>",
         xaxis_title=("weight layer, input → output" if view == "kernels" else "block, input → output"),
         yaxis=log_axis(list(plain) + list(residual), title=y_title), height=420, template="plotly_white",
         margin=dict(l=60, r=10, t=60, b=50), legend=dict(orientation="h", y=1.02, x=1, xanchor="right"))
@@ -249,8 +251,8 @@ def sweep_figure(sweep: dict) -> go.Figure:
     if sweep.get("data") == "synthetic":  # say so on the chart, as the other views do
         title += "<br><sup>on generated images, not CIFAR-10</sup>"
     fig.update_layout(title=title,
-                      xaxis=dict(title="depth", type="log", tickvals=depths, ticktext=[str(d) for d in depths],
-                                 exponentformat="power"),
+                      xaxis=dict(title="depth", type="log", tickvals=depths,
+                                 ticktext=[str(d) for d in depths], exponentformat="power"),
                       yaxis=log_axis([trace.y for trace in fig.data], title="‖∂L/∂W‖"),
                       height=400, template="plotly_white",
                       margin=dict(l=60, r=10, t=60, b=50))

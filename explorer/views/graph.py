@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from explorer.core.checks import one_of
 from explorer.core.costs import fmt_shape, layer_table, summarize
 from explorer.core.plans import BlockPlan, NetworkPlan, plan
 from explorer.core.specs import ResNetSpec
@@ -31,7 +32,8 @@ from explorer.views.graph_layout import (
 
 def _signature(block: BlockPlan) -> tuple:
     """What makes two blocks identical but for their names."""
-    return (block.units, block.shortcut, block.shortcut_bn, block.in_shape, block.out_shape, block.post_activation)
+    return (block.units, block.shortcut, block.shortcut_bn, block.in_shape, block.out_shape,
+            block.post_activation)
 
 
 def stage_items(blocks: list[BlockPlan], single: str | None = None) -> list[list[BlockPlan]]:
@@ -50,7 +52,8 @@ def stage_items(blocks: list[BlockPlan], single: str | None = None) -> list[list
     items = []
     for run in runs:
         if len(run) > 2 * KEEP + 2:
-            items += [[block] for block in run[:KEEP]] + [run[KEEP:-KEEP]] + [[block] for block in run[-KEEP:]]
+            items += ([[block] for block in run[:KEEP]] + [run[KEEP:-KEEP]]
+                      + [[block] for block in run[-KEEP:]])
         else:
             items += [[block] for block in run]
     for i, item in enumerate(items):
@@ -65,11 +68,9 @@ def stage_items(blocks: list[BlockPlan], single: str | None = None) -> list[list
 def check_expand(expand, net: NetworkPlan) -> str:
     """`expand` if `net` can be drawn so: "none", "all", "stageK" of one of its stages, or the
     name of one of its blocks; raises ValueError naming the choices otherwise."""
-    valid = {"none", "all"} | {f"stage{i}" for i in range(1, net.blocks[-1].stage + 1)}
-    if isinstance(expand, str) and (expand in valid or expand in {block.name for block in net.blocks}):
-        return expand
-    raise ValueError(f"expand must be one of {', '.join(sorted(valid))} or a block's name "
-                     f"({net.blocks[0].name} to {net.blocks[-1].name}); got {str(expand)[:40]!r}")
+    valid = sorted({"none", "all"} | {f"stage{i}" for i in range(1, net.blocks[-1].stage + 1)})
+    return one_of(expand, valid + [block.name for block in net.blocks], "expand",
+                  f"{', '.join(valid)} or a block's name ({net.blocks[0].name} to {net.blocks[-1].name})")
 
 
 def build_graph(spec: ResNetSpec, expand: str = "none") -> Graph:
@@ -121,7 +122,8 @@ def build_graph(spec: ResNetSpec, expand: str = "none") -> Graph:
     return drawing.graph
 
 
-def figure(spec: ResNetSpec, expand: str = "none", title: str | None = None, paint=None, twin=None) -> go.Figure:
+def figure(spec: ResNetSpec, expand: str = "none", title: str | None = None, paint=None,
+           twin=None) -> go.Figure:
     """The interactive architecture figure (zoom, pan, hover): the whole net on one screen.
 
     Args:

@@ -112,9 +112,11 @@ def _node_traces(graph: Graph, dy: float, paint: Paint | None, scatter) -> list[
             hovers = [f"{h}<br><b>{paint.quantity}: {paint.text(v) if measured else paint.missing}</b>"
                       for h, v in zip(hovers, raw)]
             color = [paint.color_value(v) for v in raw] if measured else UNMEASURED
-        marker = dict(size=[n["size"] for n in group], color=color, opacity=1,  # sizes per node: 0.7 otherwise
+        marker = dict(size=[n["size"] for n in group], color=color,
+                      opacity=1,  # sizes per node: 0.7 otherwise
                       symbol=[n.get("symbol", "circle") for n in group],
-                      line=dict(width=2 if kind == "stacked" else 1, color="#2c3e50" if measured else "white"))
+                      line=dict(width=2 if kind == "stacked" else 1,
+                                color="#2c3e50" if measured else "white"))
         if measured:
             marker["coloraxis"] = "coloraxis"
         traces.append(scatter(
@@ -138,7 +140,8 @@ def _stack_traces(graph: Graph, dy: float, scatter) -> list[dict]:
                   line=dict(color="#55606e", width=1), hoverinfo="skip", showlegend=False, name="stacks")
     labels = scatter(
         x=[(s["x0"] + s["x1"]) / 2 for s in graph.stacks], y=[s["y"] + dy - 0.5 for s in graph.stacks],
-        mode="text", text=[f"× {s['count']:,}" for s in graph.stacks], textfont=dict(size=11, color="#2c3e50"),
+        mode="text", text=[f"× {s['count']:,}" for s in graph.stacks],
+        textfont=dict(size=11, color="#2c3e50"),
         hovertext=[f"{s['count']:,} identical blocks, {s['first']} to {s['last']}, each with its skip"
                    for s in graph.stacks], hoverinfo="text", showlegend=False, name="stack sizes")
     return [box, labels]
@@ -154,14 +157,16 @@ def _panel(parts: dict, graph: Graph, dy: float, paint: Paint | None, heading: s
         parts["annotations"].append(dict(x=X_RANGE[0] + 0.1, y=top + dy + 0.93, text=label, showarrow=False,
                                          xanchor="left", yanchor="top", font=dict(size=11, color="#2c3e50")))
     if heading:
-        parts["annotations"].append(dict(x=X_RANGE[1] - 0.1, y=dy + 1.0, text=f"<b>{heading}</b>", showarrow=False,
-                                         xanchor="right", yanchor="bottom", font=dict(size=12)))
+        parts["annotations"].append(dict(x=X_RANGE[1] - 0.1, y=dy + 1.0, text=f"<b>{heading}</b>",
+                                         showarrow=False, xanchor="right", yanchor="bottom",
+                                         font=dict(size=12)))
     for kind, (color, dash, width, label) in EDGE_STYLES.items():
         xs, ys = edge_lines(graph, kind)
         if xs:
             parts["data"].append(scatter(
-                x=xs, y=[None if y is None else y + dy for y in ys], mode="lines", name=label, legendgroup=kind,
-                showlegend=kind not in seen, hoverinfo="skip", line=dict(color=color, dash=dash, width=width)))
+                x=xs, y=[None if y is None else y + dy for y in ys], mode="lines", name=label,
+                legendgroup=kind, showlegend=kind not in seen, hoverinfo="skip",
+                line=dict(color=color, dash=dash, width=width)))
             seen.add(kind)
     parts["data"] += _stack_traces(graph, dy, scatter) + _node_traces(graph, dy, paint, scatter)
 

@@ -107,12 +107,14 @@ def part_node(drawing: Drawing, part: str, layers: list[Layer], prev: dict | Non
     drawing.x += 1
     return drawing.node(part, part, hover(
         part, part, layers[-1].output_shape, sum(layer.params for layer in layers),
-        sum(layer.flops for layer in layers), " → ".join(layer.detail for layer in layers)), size=18, after=prev)
+        sum(layer.flops for layer in layers), " → ".join(layer.detail for layer in layers)),
+        size=18, after=prev)
 
 
 def _block_hover(block: BlockPlan, members: list[Layer]) -> str:
     return hover(block.name, "block", block.out_shape, sum(m.params for m in members),
-                 sum(m.flops for m in members), " → ".join(m.detail.split(",")[0] for m in members if not m.shortcut))
+                 sum(m.flops for m in members),
+                 " → ".join(m.detail.split(",")[0] for m in members if not m.shortcut))
 
 
 def block_node(drawing: Drawing, block: BlockPlan, members: list[Layer], prev: dict, size: int = 16) -> dict:
@@ -170,8 +172,9 @@ def _layer_node(drawing: Drawing, member: Layer, prev: dict, block: str, label: 
     """One layer of an expanded block on the main path, a step after `prev`; it carries its
     block's name, so an overlay colours the block's layers and a click on one chooses it."""
     drawing.x += LAYER_STEP
-    return drawing.node(label, member.kind, hover(member.name, member.kind, member.output_shape, member.params,
-                                                  member.flops, member.detail),
+    return drawing.node(label, member.kind,
+                        hover(member.name, member.kind, member.output_shape, member.params,
+                              member.flops, member.detail),
                         size=size or (12 if member.kind == "conv" else 7), after=prev, block=block)
 
 
@@ -180,7 +183,8 @@ def expanded_width(members: list[Layer]) -> float:
     return (sum(1 for member in members if not member.shortcut and member.kind != "add") + 2) * LAYER_STEP
 
 
-def expanded_block(drawing: Drawing, block: BlockPlan, members: list[Layer], prev: dict, size: int = 16) -> dict:
+def expanded_block(drawing: Drawing, block: BlockPlan, members: list[Layer], prev: dict,
+                   size: int = 16) -> dict:
     """An expanded block, node by node: main path, add and shortcut arc, ReLU after the add (v1);
     on a new row when it does not fit in this one."""
     main = [member for member in members if not member.shortcut and member.kind != "add"]
@@ -230,7 +234,8 @@ def edge_lines(graph: Graph, kind: str) -> tuple[list, list]:
             px, py = [a["x"], b["x"]], [a["y"], b["y"]]
         else:  # a skip: an arc as high as a block's, lower over a stack's packed blocks
             dx = b["x"] - a["x"]
-            px, py = arc(a["x"], a["y"], b["x"], b["y"], ARC_LIFT if dx >= 0.5 else 0.36, 9 if dx >= 0.5 else 5)
+            px, py = arc(a["x"], a["y"], b["x"], b["y"], ARC_LIFT if dx >= 0.5 else 0.36,
+                         9 if dx >= 0.5 else 5)
         xs += px + [None]
         ys += py + [None]
     return xs, ys

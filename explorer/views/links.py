@@ -18,6 +18,7 @@ import dataclasses
 import re
 from urllib.parse import urlencode
 
+from explorer.core.checks import one_of
 from explorer.core.plans import plan
 from explorer.core.specs import FAMILIES, SHORTCUTS, as_bool, make_spec, whole_number
 
@@ -45,22 +46,27 @@ class View:
         """One line for the page saying what the link asked for that was ignored, or ""."""
         if not self.ignored:
             return ""
-        return "This link's " + "; ".join(self.ignored) + " could not be used: the defaults are shown instead."
+        return ("This link's " + "; ".join(self.ignored)
+                + " could not be used: the defaults are shown instead.")
 
 
 def _architecture(params: dict, ignored: list) -> dict:
     values = dict(ARCHITECTURE_DEFAULTS)
-    readers = {"depth": lambda v: whole_number(v, "depth", 1, 2000), "version": lambda v: whole_number(v, "version", 1, 2),
-               "family": lambda v: _one_of(v, "family", FAMILIES), "residual": lambda v: as_bool(v, "residual"),
-               "shortcut": lambda v: _one_of(v, "shortcut", SHORTCUTS), "twin": lambda v: as_bool(v, "twin"),
+    readers = {"depth": lambda v: whole_number(v, "depth", 1, 2000),
+               "version": lambda v: whole_number(v, "version", 1, 2),
+               "family": lambda v: one_of(v, FAMILIES, "family"),
+               "residual": lambda v: as_bool(v, "residual"),
+               "shortcut": lambda v: one_of(v, SHORTCUTS, "shortcut"), "twin": lambda v: as_bool(v, "twin"),
                "expand": _expand}
     _read(params, readers, values, ignored)
     try:
-        spec = make_spec(values["depth"], values["version"], values["family"], values["residual"], values["shortcut"])
+        spec = make_spec(values["depth"], values["version"], values["family"], values["residual"],
+                         values["shortcut"])
     except ValueError as err:  # a depth the version or family has no net for
         ignored.append(f"depth={params.get('depth', values['depth'])} ({err})")
         values.update(depth=ARCHITECTURE_DEFAULTS["depth"] if values["family"] == "cifar" else 50, version=1)
-        spec = make_spec(values["depth"], values["version"], values["family"], values["residual"], values["shortcut"])
+        spec = make_spec(values["depth"], values["version"], values["family"], values["residual"],
+                         values["shortcut"])
     blocks = plan(spec).blocks
     if re.fullmatch(r"stage\d", values["expand"]) and int(values["expand"][5:]) > blocks[-1].stage:
         ignored.append(f"expand={values['expand']} ({spec.name} has no such stage)")
@@ -89,10 +95,11 @@ def _gradients(params: dict, ignored: list) -> dict:
     )
 
     values = dict(GRADIENT_DEFAULTS)
-    readers = {"depth": lambda v: whole_number(v, "depth", 1, 2000), "version": lambda v: whole_number(v, "version", 1, 2),
+    readers = {"depth": lambda v: whole_number(v, "depth", 1, 2000),
+               "version": lambda v: whole_number(v, "version", 1, 2),
                "batch": lambda v: whole_number(v, "batch size", 1, MAX_PROBE_BATCH),
                "seed": lambda v: whole_number(v, "seed", 0, MAX_SEED),
-               "view": lambda v: _one_of(v, "view", ("kernels", "blocks"))}
+               "view": lambda v: one_of(v, ("kernels", "blocks"), "view")}
     _read(params, readers, values, ignored)
     try:
         check_request(values["depth"], values["version"], values["batch"], values["seed"])
@@ -100,12 +107,6 @@ def _gradients(params: dict, ignored: list) -> dict:
         ignored.append(f"depth={params.get('depth', values['depth'])} ({err})")
         values.update(depth=GRADIENT_DEFAULTS["depth"], version=GRADIENT_DEFAULTS["version"])
     return values
-
-
-def _one_of(value, name: str, allowed) -> str:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}")
-    return value
 
 
 def _read(params: dict, readers: dict, values: dict, ignored: list) -> None:
@@ -162,6 +163,8 @@ def query(tab: str, values: dict, defaults: dict | None = None) -> str:
     """The query string of a view: its tab and the values that differ from `defaults`, in a
     fixed order (so the same view always has the same link)."""
     defaults = defaults or {}
-    shown = {name: value for name, value in values.items() if value is not None and defaults.get(name) != value}
-    encoded = {name: str(value).lower() if isinstance(value, bool) else value for name, value in shown.items()}
+    shown = {name: value for name, value in values.items()
+             if value is not None and defaults.get(name) != value}
+    encoded = {name: str(value).lower() if isinstance(value, bool) else value
+               for name, value in shown.items()}
     return urlencode({"tab": tab, **encoded})

@@ -31,8 +31,10 @@ def overlay_figure(result: dict, expand: str = "none"):
 
     twin = None
     if "twin_values" in result:
-        twin = (ResNetSpec.from_config(result["twin_net"]), paint(result["twin_values"], result["twin_label"]))
-    said = f"{result['label']} (top) and {result['twin_label']} (below), one colour scale" if twin else result["label"]
+        twin = (ResNetSpec.from_config(result["twin_net"]),
+                paint(result["twin_values"], result["twin_label"]))
+    said = (f"{result['label']} (top) and {result['twin_label']} (below), one colour scale" if twin
+            else result["label"])
     title = f"{result['model']}: {kind.what}<br><sup>{said}; hover a block for its value</sup>"
     return graph_figure(ResNetSpec.from_config(result["net"]), expand, title,
                         paint(result["values"], result["label"]), twin)

@@ -10,7 +10,8 @@ from plotly.subplots import make_subplots
 
 from explorer.views.charts import RESIDUAL_COLOR, kind_colors, log_axis
 
-_LAYOUT = dict(template="plotly_white", legend=dict(orientation="h", x=0, y=-0.2, xanchor="left", yanchor="top"))
+_LAYOUT = dict(template="plotly_white",
+               legend=dict(orientation="h", x=0, y=-0.2, xanchor="left", yanchor="top"))
 _DASHES = ("solid", "dash", "dot", "dashdot")
 
 
@@ -29,8 +30,8 @@ def paths_figure(result: dict) -> go.Figure:
                              hovertemplate="%{y:.3g} paths of %{x} branches<extra></extra>", **common), 1, 1)
     fig.add_trace(go.Scatter(y=result["gradient_per_path"], name="gradient per path",
                              hovertemplate="length %{x}: %{y:.3g}<extra></extra>", **common), 1, 2)
-    fig.add_trace(go.Scatter(y=result["total"], name="total", hovertemplate="length %{x}: %{y:.3g}<extra></extra>",
-                             **common), 1, 3)
+    fig.add_trace(go.Scatter(y=result["total"], name="total",
+                             hovertemplate="length %{x}: %{y:.3g}<extra></extra>", **common), 1, 3)
     for col in (1, 2, 3):
         fig.add_vrect(x0=lo - 0.5, x1=hi + 0.5, fillcolor=RESIDUAL_COLOR, opacity=0.12, line_width=0,
                       row=1, col=col)
@@ -65,8 +66,8 @@ def _stage_lines(fig, result: dict, cols: int) -> None:
 def signals_figure(results: list[dict]) -> go.Figure:
     """Signal propagation plots (Brock et al. 2021) from `signals.signal_propagation` results:
     per block, the average squared channel mean, the average channel variance and the
-    residual branch's variance, log axes (where they span more than a factor of 3), one color per net (plain red, residual blue), dotted
-    lines at the stage transitions."""
+    residual branch's variance, log axes (where they span more than a factor of 3), one color per
+    net (plain red, residual blue), dotted lines at the stage transitions."""
     keys = (("mean_sq", "average squared channel mean"), ("variance", "average channel variance"),
             ("branch_variance", "residual branch variance"))
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, subplot_titles=[title for _, title in keys])
@@ -75,7 +76,8 @@ def signals_figure(results: list[dict]) -> go.Figure:
         for col, (key, _) in enumerate(keys, start=1):
             fig.add_trace(go.Scatter(
                 x=x, y=result[key], name=result["model"], legendgroup=result["model"], showlegend=col == 1,
-                mode="lines+markers", marker=dict(size=4), line=dict(color=color), customdata=result["blocks"],
+                mode="lines+markers", marker=dict(size=4), line=dict(color=color),
+                customdata=result["blocks"],
                 hovertemplate="%{customdata}: %{y:.3g}<extra>" + result["model"] + "</extra>"), 1, col)
     for col, (key, _) in enumerate(keys, start=1):
         fig.update_yaxes(_value_axis([r[key] for r in results]), row=1, col=col)
@@ -101,15 +103,17 @@ def shattered_figure(result: dict) -> go.Figure:
         if net["depth"] == depths[-1]:
             g = np.asarray(net["gradient"], dtype=float)
             scaled = (g - g.mean()) / (g.std() or 1.0)
-            fig.add_trace(go.Scatter(x=np.linspace(0, 1, len(g)), y=scaled, name=net["model"], legendgroup=net["model"],
-                                     showlegend=False, mode="lines", line=dict(color=color, width=1)), 1, 1)
+            fig.add_trace(go.Scatter(x=np.linspace(0, 1, len(g)), y=scaled, name=net["model"],
+                                     legendgroup=net["model"], showlegend=False, mode="lines",
+                                     line=dict(color=color, width=1)), 1, 1)
         fig.add_trace(go.Scatter(x=result["lags"], y=net["autocorrelation"], name=net["model"],
-                                 legendgroup=net["model"], mode="lines", line=dict(color=color, dash=dash)), 1, 2)
+                                 legendgroup=net["model"], mode="lines",
+                                 line=dict(color=color, dash=dash)), 1, 2)
     fig.update_xaxes(title_text="t along the line", row=1, col=1)
     fig.update_xaxes(title_text="lag (points)", row=1, col=2)
     low = min([-0.5] + [min(net["autocorrelation"]) for net in nets])
     fig.update_yaxes(range=[low - 0.02, 1.02], row=1, col=2)
-    fig.update_layout(title=f"Shattered gradients at initialization (Balduzzi et al. 2017), {result['points']} "
-                            "points between two test images",
+    fig.update_layout(title="Shattered gradients at initialization (Balduzzi et al. 2017), "
+                            f"{result['points']} points between two test images",
                       height=400, margin=dict(l=50, r=10, t=70, b=50), **_LAYOUT)
     return fig

@@ -35,10 +35,13 @@ def degradation(**_) -> tuple[str, str]:
     runs = pretrained.shipped_histories(version=1)
     deep, shallow = _final_train_error(runs, "Plain-56 v1"), _final_train_error(runs, "Plain-20 v1")
     if deep is None or shallow is None:
-        return "", "The shipped plain-20 and plain-56 histories are not here, so this step cannot be measured."
-    answer = "plain-56" if deep > shallow + 0.01 else "plain-20" if shallow > deep + 0.01 else "about the same"
+        return "", ("The shipped plain-20 and plain-56 histories are not here, so this step cannot be "
+                    "measured.")
+    answer = ("plain-56" if deep > shallow + 0.01 else "plain-20" if shallow > deep + 0.01
+              else "about the same")
     return answer, (f"Training error at the last epoch: plain-56 {deep:.1%}, plain-20 {shallow:.1%} "
-                    "(the shipped runs' histories, `pretrained/histories/`). " + histories.degradation_reading(runs))
+                    "(the shipped runs' histories, `pretrained/histories/`). "
+                    + histories.degradation_reading(runs))
 
 
 def gradients(progress=None, **_) -> tuple[str, str]:
@@ -47,10 +50,12 @@ def gradients(progress=None, **_) -> tuple[str, str]:
 
     flow = probes.gradient_flow(110, 1, 64, 0, progress=progress)
     ratio = flow.plain[0] / flow.residual[0]
-    answer = "exploding (far larger)" if ratio > 10 else "vanishing (far smaller)" if ratio < 0.1 else "similar"
-    return answer, (f"Measured now: the first layer's gradient norm is {magnitude(flow.plain[0])} in plain-110 and "
-                    f"{magnitude(flow.residual[0])} in ResNet-110, {magnitude(ratio)} times larger ({flow.batch_size} images, "
-                    "seed 0, the same initial weights). " + probes.reading(flow))
+    answer = ("exploding (far larger)" if ratio > 10 else "vanishing (far smaller)" if ratio < 0.1
+              else "similar")
+    return answer, (f"Measured now: the first layer's gradient norm is {magnitude(flow.plain[0])} in "
+                    f"plain-110 and {magnitude(flow.residual[0])} in ResNet-110, {magnitude(ratio)} times "
+                    f"larger ({flow.batch_size} images, seed 0, the same initial weights). "
+                    + probes.reading(flow))
 
 
 def _shipped_pair() -> tuple[list[str], list]:
@@ -62,7 +67,8 @@ def _shipped_pair() -> tuple[list[str], list]:
 
 
 def _which(residual: float, plain: float, margin: float, same: str) -> str:
-    return "the plain net" if plain > residual + margin else "the residual net" if residual > plain + margin else same
+    return ("the plain net" if plain > residual + margin
+            else "the residual net" if residual > plain + margin else same)
 
 
 def lesion(progress=None, samples: int = 256, **_) -> tuple[str, str]:
@@ -73,8 +79,9 @@ def lesion(progress=None, samples: int = 256, **_) -> tuple[str, str]:
     results = insight.lesion_study(paths, samples, names, resolve_source()[0], progress=progress)
     costs = [_median_cost(result) for result in results]
     return _which(costs[0], costs[1], 0.05, "both about the same"), (
-        f"{stored.provenance(results) or 'Measured now.'} On {samples} test images a median deletion costs {names[0]} {costs[0]:.1%} and "
-        f"{names[1]} {costs[1]:.1%} of accuracy. " + insight.lesion_reading(results))
+        f"{stored.provenance(results) or 'Measured now.'} On {samples} test images a median deletion "
+        f"costs {names[0]} {costs[0]:.1%} and {names[1]} {costs[1]:.1%} of accuracy. "
+        + insight.lesion_reading(results))
 
 
 def _median_cost(result: dict) -> float:
@@ -91,7 +98,9 @@ def landscape(progress=None, **_) -> tuple[str, str]:
     names, paths = _shipped_pair()
     results = insight.landscape_study(paths, 5, 64, names, source=resolve_source()[0], progress=progress)
     shares = [insight.landscape_summary(result)["basin_fraction"] for result in results]
-    return _which(shares[0], shares[1], 0.02, "about the same"), f"A coarse 5x5 plane on 64 test images. {stored.provenance(results) or 'Measured now.'} " + insight.landscape_reading(results)
+    return _which(shares[0], shares[1], 0.02, "about the same"), (
+        f"A coarse 5x5 plane on 64 test images. {stored.provenance(results) or 'Measured now.'} "
+        + insight.landscape_reading(results))
 
 
 def depth_limit(**_) -> tuple[str, str]:
@@ -101,10 +110,11 @@ def depth_limit(**_) -> tuple[str, str]:
 
     big, small = (summarize(make_spec(depth, 1))["totals"]["params"] for depth in (1202, 110))
     return "no, higher test error", (
-        f"The paper's own answer (He et al. 2015, Table 6): ResNet-1202 ({big:,} parameters, counted from its plan "
-        f"here) ends at 7.93% test error against 6.43% for ResNet-110 ({small:,}): its training error is as low, "
-        "so the authors read it as overfitting, a net far too large for 50,000 small images. We have not trained "
-        "ResNet-1202 (about 40 times ResNet-20's work per image): the link opens its architecture.")
+        f"The paper's own answer (He et al. 2015, Table 6): ResNet-1202 ({big:,} parameters, counted "
+        f"from its plan here) ends at 7.93% test error against 6.43% for ResNet-110 ({small:,}): its "
+        "training error is as low, so the authors read it as overfitting, a net far too large for "
+        "50,000 small images. We have not trained ResNet-1202 (about 40 times ResNet-20's work per "
+        "image): the link opens its architecture.")
 
 
 def race(**_) -> tuple[str, str]:
@@ -114,9 +124,9 @@ def race(**_) -> tuple[str, str]:
     plain, residual = accuracy.get("plain56_v1"), accuracy.get("resnet56_v1")
     shipped = (f" The shipped plain-56 ended at {plain:.1%} test accuracy against ResNet-56's {residual:.1%} "
                "(`pretrained/manifest.json`)." if plain is not None and residual is not None else "")
-    return "the plain net", ("Your race's curves are the measurement: on the Train tab, the plain net's training "
-                             "error stays above its twin's at depth 56 and beyond; at depth 20 the two stay close."
-                             + shipped)
+    return "the plain net", ("Your race's curves are the measurement: on the Train tab, the plain net's "
+                             "training error stays above its twin's at depth 56 and beyond; at depth 20 "
+                             "the two stay close." + shipped)
 
 
 # the steps in the order the tour asks them, each holding the function that measures its answer
@@ -126,11 +136,12 @@ STEPS = (
     Step("Gradients at initialization", "At initialization, how does the gradient at plain-110's first layer "
          "compare with ResNet-110's?", ("vanishing (far smaller)", "similar", "exploding (far larger)"),
          "tab=gradients&depth=110&version=1", gradients),
-    Step("Deleting a block", "Delete one block of a trained ResNet-56, then one of its plain twin: which loses "
-         "more accuracy?", ("the residual net", "the plain net", "both about the same"), "tab=insight", lesion),
-    Step("The loss surface", "Around the trained weights, whose loss surface has the wider basin, ResNet-56's "
-         "or its plain twin's?", ("the residual net", "the plain net", "about the same"), "tab=insight",
-         landscape),
+    Step("Deleting a block", "Delete one block of a trained ResNet-56, then one of its plain twin: "
+         "which loses more accuracy?", ("the residual net", "the plain net", "both about the same"),
+         "tab=insight", lesion),
+    Step("The loss surface", "Around the trained weights, whose loss surface has the wider basin, "
+         "ResNet-56's or its plain twin's?", ("the residual net", "the plain net", "about the same"),
+         "tab=insight", landscape),
     Step("Deeper still", "ResNet-1202 against ResNet-110 on CIFAR-10: does more depth keep helping?",
          ("yes, lower test error", "no, higher test error", "the same"), "tab=architecture&depth=1202",
          depth_limit),

@@ -1,0 +1,283 @@
+"""The engine: every study the page asks for runs as a task on a Dask cluster, never in the web
+process's threads.
+
+By default the app starts its own cluster: a scheduler in its process and `dask worker`
+processes beside it (one thread each, so TensorFlow in a worker runs one pass at a time and
+keeps its oneDNN kernels, which corrupt the heap of a process that runs passes from several
+threads). `EXPLORER_SCHEDULER=tcp://host:8786` makes the app a client of a cluster started
+elsewhere instead; more machines join it with the command `worker_command` prints.
+
+Why `dask worker` processes and not `LocalCluster(processes=True)`: a LocalCluster spawns its
+workers with multiprocessing, which imports the parent's main module again in each child;
+for `python app.py` that is the whole page (Gradio, every tab built) in every worker. A
+`dask worker` process starts clean, and it is the same command a second machine runs.
+
+A visitor's request outranks any warm-up (`USER` against `WARM`, Dask task priorities), and a
+warm-up is one pass long, so it never holds a worker a visitor waits for for longer.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import inspect
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+SCHEDULER = "EXPLORER_SCHEDULER"  # tcp://host:8786: use that cluster, start none
+FALLBACK = "EXPLORER_SCHEDULER_FALLBACK"  # "local": start one if the scheduler does not answer
+WORKERS = "EXPLORER_WORKERS"  # how many local workers (default: one per core, at most 4)
+MAX_LOCAL_WORKERS = 4  # each holds TensorFlow and its models (0.5-2 GB)
+CONNECT_SECONDS = 10  # how long an unanswered scheduler address is waited for
+USER, WARM = 10, -10  # task priorities: a visitor's request, a warm-up
+WORKER_PRELOAD = "explorer.compute.worker"  # sets TensorFlow up in a worker before its first task
+ROOT = Path(__file__).resolve().parents[2]  # the repository: local workers run here
+
+
+class EngineError(RuntimeError):
+    """The engine could not answer: a worker died during the task, or no cluster answers."""
+
+
+def worker_command(address: str, gpu: bool = False) -> list[str]:
+    """The command that adds a worker to the cluster at `address` (run in a checkout of this
+    repository, with its requirements installed).
+
+    Args:
+        address: the scheduler's address, "tcp://host:8786".
+        gpu: advertise the machine's GPU, so training jobs ask for it.
+
+    Returns:
+        The argument list: `dask worker ADDRESS --nthreads 1 --preload explorer.compute.worker`,
+        with `--resources GPU=1` on a GPU machine.
+    """
+    command = [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+               "--preload", WORKER_PRELOAD, "--no-dashboard"]
+    return command + (["--resources", "GPU=1"] if gpu else [])
+
+
+def local_workers(requested: str | None = None) -> int:
+    """How many workers the app's own cluster starts: `EXPLORER_WORKERS`, or one per core, at
+    most `MAX_LOCAL_WORKERS`.
+
+    Raises:
+        ValueError: the setting is not a whole number from 1 to `MAX_LOCAL_WORKERS`.
+    """
+    if requested is None:
+        requested = os.environ.get(WORKERS)
+    if requested in (None, ""):
+        return max(1, min(os.cpu_count() or 1, MAX_LOCAL_WORKERS))
+    try:
+        count = int(requested)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= MAX_LOCAL_WORKERS:
+        raise ValueError(f"{WORKERS} must be a whole number from 1 to {MAX_LOCAL_WORKERS}; got {requested!r}")
+    return count
+
+
+def _forward(topic: str):
+    """In a worker: a `progress(fraction, text)` callback that sends each call to the page."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    return lambda fraction, text: worker.log_event(topic, [float(fraction), str(text)])
+
+
+def call(fn, args, kwargs, topic: str | None):
+    """In a worker: runs `fn(*args, **kwargs)`, its progress (if it reports any) sent back."""
+    if topic is not None:
+        kwargs = {**kwargs, "progress": _forward(topic)}
+    return fn(*args, **kwargs)
+
+
+def _takes_progress(fn) -> bool:
+    try:
+        return "progress" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class Engine:
+    """The app's client of a Dask cluster: submits studies, forwards their progress, turns a
+    dead worker into a clear message.
+
+    Args:
+        client: a connected `distributed.Client`.
+        cluster: the scheduler this app started (None when it joined one).
+        processes: the local worker processes this app started.
+    """
+
+    def __init__(self, client, cluster=None, processes=()):
+        self.client = client
+        self.cluster = cluster
+        self.processes = list(processes)
+        self._closed = False
+
+    @property
+    def address(self) -> str:
+        return self.client.scheduler.address
+
+    @classmethod
+    def start(cls, address: str | None = None, workers: int | None = None, fallback: str | None = None,
+              wait: bool = False) -> Engine:
+        """Connects to the scheduler at `address` (default `EXPLORER_SCHEDULER`), or starts the
+        app's own cluster when there is none.
+
+        Args:
+            address: a scheduler's address; None reads `EXPLORER_SCHEDULER`, "" starts a local one.
+            workers: local workers to start (default `local_workers()`).
+            fallback: "local" to start a local cluster when `address` does not answer (default
+                `EXPLORER_SCHEDULER_FALLBACK`).
+            wait: wait until the local workers have joined.
+
+        Raises:
+            EngineError: the scheduler does not answer within `CONNECT_SECONDS` and no fallback
+                was asked for.
+        """
+        from distributed import Client
+
+        address = os.environ.get(SCHEDULER, "") if address is None else address
+        fallback = os.environ.get(FALLBACK, "") if fallback is None else fallback
+        if address:
+            try:
+                return cls(Client(address, timeout=CONNECT_SECONDS, set_as_default=False))
+            except (OSError, TimeoutError) as err:
+                if fallback != "local":
+                    raise EngineError(f"the Dask scheduler at {address} did not answer within {CONNECT_SECONDS} s "
+                                      f"({type(err).__name__}); start it, or set {FALLBACK}=local to run on "
+                                      "this machine instead") from None
+                print(f"the Dask scheduler at {address} did not answer; {FALLBACK}=local: starting a local "
+                      "cluster", file=sys.stderr, flush=True)
+        return cls._local(workers if workers is not None else local_workers(), wait)
+
+    @classmethod
+    def _local(cls, workers: int, wait: bool) -> Engine:
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(n_workers=0, host="127.0.0.1", scheduler_port=0, dashboard_address=None)
+        processes = [_start_worker(cluster.scheduler_address) for _ in range(workers)]
+        engine = cls(Client(cluster, set_as_default=False), cluster, processes)
+        atexit.register(engine.close)
+        if wait:
+            engine.client.wait_for_workers(workers, timeout=120)
+        return engine
+
+    # ------------------------------------------------------------------------- tasks
+
+    def submit(self, fn, *args, priority: int = USER, progress=None, resources=None, workers=None, **kwargs):
+        """Submits `fn(*args, **kwargs)` as a task; returns its Dask future.
+
+        Args:
+            fn: a function of the package (workers import it by name).
+            priority: `USER` or `WARM`.
+            progress: a `progress(fraction, text)` callback of the page, called as the task
+                reports (only for functions that take `progress`).
+            resources: Dask worker resources the task needs ({"GPU": 1}).
+            workers: the workers it may run on (None: any).
+        """
+        topic = None
+        if progress is not None and _takes_progress(fn):
+            topic = f"progress-{uuid.uuid4().hex}"
+            self.client.subscribe_topic(topic, lambda event: progress(*event[1]))
+        kwargs.pop("progress", None)
+        future = self.client.submit(call, fn, args, kwargs, topic, priority=priority, pure=False,
+                                    resources=resources, workers=workers, key=f"{fn.__name__}-{uuid.uuid4().hex}")
+        if topic is not None:
+            future.add_done_callback(lambda _: self._unsubscribe(topic))
+        return future
+
+    def _unsubscribe(self, topic: str) -> None:
+        with contextlib.suppress(Exception):  # the client may be closing: nothing left to forward to
+            self.client.unsubscribe_topic(topic)
+
+    def run(self, fn, *args, priority: int = USER, progress=None, timeout: float | None = None, **kwargs):
+        """Runs `fn(*args, **kwargs)` on the cluster and returns its result; the exceptions it
+        raises (a ValueError for a bad request) are raised here.
+
+        Raises:
+            EngineError: a worker died during the task (twice: the engine reruns it once on
+                another worker), or the cluster is gone.
+        """
+        from distributed import KilledWorker
+
+        future = self.submit(fn, *args, priority=priority, progress=progress, **kwargs)
+        try:
+            return future.result(timeout=timeout)
+        except KilledWorker:
+            raise EngineError(f"the engine's worker died while running {fn.__name__} (out of memory, or "
+                              "killed); the page is still up: try again, or ask for less") from None
+        except (OSError, TimeoutError) as err:
+            raise EngineError(f"the engine did not answer {fn.__name__}: {type(err).__name__}") from None
+
+    def workers(self) -> dict:
+        """The cluster's workers: address -> {"name", "resources", "nthreads"}."""
+        return {address: {"name": info.get("name"), "resources": info.get("resources") or {},
+                          "nthreads": info.get("nthreads")}
+                for address, info in self.client.scheduler_info(n_workers=-1)["workers"].items()}
+
+    def has_gpu(self) -> bool:
+        """Whether a worker with a GPU has joined."""
+        return any(info["resources"].get("GPU") for info in self.workers().values())
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self.client.close(timeout=5)
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=10)
+            if process.poll() is None:
+                process.kill()
+        if self.cluster is not None:
+            with contextlib.suppress(Exception):
+                self.cluster.close(timeout=5)
+
+
+def _start_worker(address: str) -> subprocess.Popen:
+    """A local worker process: `worker_command`, dying with the app (a killed app leaves no
+    worker behind), its output in the app's."""
+    from explorer.compute.spare import die_with_parent
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("TF_CONFIG", None)  # a cluster run's setting is the CLI's, never a worker's
+    return subprocess.Popen(worker_command(address), cwd=ROOT, env=env,  # noqa: S603 - our own command
+                            stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)  # noqa: PLW1509 - one C call
+
+
+_ENGINE: Engine | None = None
+_LOCK = threading.Lock()
+
+
+def engine() -> Engine:
+    """The process's engine, started on first use (the app starts it at launch)."""
+    global _ENGINE
+    with _LOCK:
+        if _ENGINE is None:
+            _ENGINE = Engine.start()
+        return _ENGINE
+
+
+@functools.wraps(Engine.run)
+def run(fn, *args, **kwargs):
+    """`engine().run(...)`: a study on the cluster."""
+    return engine().run(fn, *args, **kwargs)
+
+
+def wait_for_workers(count: int = 1, seconds: float = 120.0) -> None:
+    """Blocks until `count` workers have joined (tests, benchmarks)."""
+    deadline = time.monotonic() + seconds
+    while len(engine().workers()) < count:
+        if time.monotonic() > deadline:
+            raise EngineError(f"{count} worker(s) did not join within {seconds:.0f} s")
+        time.sleep(0.2)
