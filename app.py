@@ -20,6 +20,7 @@ thread_safe_tensorflow()  # before TensorFlow's import: oneDNN off in this proce
 
 import gradio as gr  # after thread_safe_tensorflow, as is every import that may load TensorFlow
 
+from explorer.compute.engine import EngineError, engine  # noqa: E402 - after thread_safe_tensorflow
 from ui import architecture, classify, gradients, insight, links, paths, session, tour, train
 from ui.common import refresh_checkpoints, refresh_compare
 
@@ -87,6 +88,10 @@ demo = build_demo()
 
 def main():
     settings = Settings.from_environment()
+    try:
+        engine()  # the engine: a local Dask cluster, or EXPLORER_SCHEDULER's
+    except EngineError as err:
+        raise SystemExit(str(err)) from None  # one clear line, no traceback
     gradients.warm_default_view()  # the Gradient flow tab's first view, measured before it is asked for
     session.jobs()  # the job manager warms its spare processes: the first job starts warm too
     demo.queue(default_concurrency_limit=2, max_size=settings.queue_size).launch(

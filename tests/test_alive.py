@@ -40,7 +40,8 @@ def test_a_page_job_logs_at_least_24_points_where_its_images_allow(subset, epoch
 
 
 def test_the_default_page_job_keeps_the_papers_batch():
-    config = page_job(TrainConfig(subset=PAGE_DEFAULTS["subset"], epochs=PAGE_DEFAULTS["epochs"], data="synthetic"))
+    config = page_job(TrainConfig(subset=PAGE_DEFAULTS["subset"], epochs=PAGE_DEFAULTS["epochs"],
+                                  data="synthetic"))
     assert PAGE_DEFAULTS["subset"] == 4000 and config.batch_size == 128 and config.steps_per_execution == 1
     assert config.grad_every == 3  # 62 steps: gradients at steps 1, 4, ..., 61: 21 columns
     assert logged_steps(31, 2, config.log_points) == list(range(1, 63))
@@ -84,13 +85,15 @@ def test_the_curves_draw_the_steps_in_fractions_of_an_epoch():
     assert list(traces["ResNet-8 v1 test loss"].x) == [1]
 
 
-@pytest.mark.parametrize("phase, shown", [(None, "starting Python and TensorFlow"), ("loading data", "loading data"),
-                                          ("compiling: the first steps trace the training graph", "compiling")])
+@pytest.mark.parametrize("phase, shown", [
+    (None, "starting Python and TensorFlow"), ("loading data", "loading data"),
+    ("compiling: the first steps trace the training graph", "compiling")])
 def test_the_progress_line_says_what_a_job_does_before_its_first_step(phase, shown):
     from ui.jobs_view import progress_line
 
-    status = {"label": "ResNet-20 v1", "id": "abc", "state": "running", "phase": phase, "epoch": 0, "epochs": 2,
-              "step": 0, "steps_per_epoch": None, "eta_seconds": None, "device": "", "data": "", "error": ""}
+    status = {"label": "ResNet-20 v1", "id": "abc", "state": "running", "phase": phase, "epoch": 0,
+              "epochs": 2, "step": 0, "steps_per_epoch": None, "eta_seconds": None, "device": "",
+              "data": "", "error": ""}
     assert shown in progress_line(status)
     assert "step 0" not in progress_line(status)
 
@@ -101,7 +104,8 @@ def test_the_gradient_tab_opens_on_its_default_view_once_measured(monkeypatch):
     from ui import gradients
 
     calls = []
-    monkeypatch.setattr(gradients, "gradient_flow", lambda *args: calls.append(args) or ("figure", "reading", "file"))
+    monkeypatch.setattr(gradients, "gradient_flow",
+                        lambda *args: calls.append(args) or ("figure", "reading", "file"))
     monkeypatch.setattr(gradients, "_default_ready", __import__("threading").Event())
     defaults = gradients.DEFAULT_VIEW
     asked = (defaults["depth"], defaults["version"], defaults["batch_size"], defaults["seed"], "kernels")

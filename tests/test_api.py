@@ -19,7 +19,8 @@ def test_endpoints_are_named(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     for name in ("/build_architecture", "/download_architecture", "/train_start", "/train_status",
                  "/train_stop", "/gradient_flow", "/depth_sweep", "/classify", "/classify_sketch",
-                 "/gradcam", "/gradcam_sketch", "/lesion", "/loss_landscape", "/classify_imagenet", "/degradation"):
+                 "/gradcam", "/gradcam_sketch", "/lesion", "/loss_landscape", "/classify_imagenet",
+                 "/degradation"):
         assert name in names
 
 

@@ -170,7 +170,8 @@ def test_a_block_clicked_on_the_graph_is_chosen_and_one_block_expands():
     assert choose_block("stage3_block9", 56, 1, "cifar", True, "projection").value == "stage3_block9"
     with pytest.raises(gr.Error, match="ResNet-20 v1 has no block 'stage3_block9'"):
         choose_block("stage3_block9", 20, 1, "cifar", True, "projection")
-    drawn = {"drawn": {"depth": 20, "version": 1, "family": "cifar", "residual": True, "shortcut": "projection"}}
+    drawn = {"drawn": {"depth": 20, "version": 1, "family": "cifar", "residual": True,
+                       "shortcut": "projection"}}
     with pytest.raises(gr.Error, match="has no block"):  # an overlay drew ResNet-20: its blocks count
         choose_block("stage3_block9", 56, 1, "cifar", True, "projection", drawn)
     choice = _expand_block("stage2_block4")

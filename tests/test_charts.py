@@ -15,8 +15,8 @@ def _net(depth, residual):
 
 
 def _history(epochs, lr=0.1):
-    return {"epochs": [{"epoch": e, "loss": 2.0 / e, "val_loss": 2.2 / e, "accuracy": 0.3, "val_accuracy": 0.28,
-                        "learning_rate": lr} for e in epochs]}
+    return {"epochs": [{"epoch": e, "loss": 2.0 / e, "val_loss": 2.2 / e, "accuracy": 0.3,
+                        "val_accuracy": 0.28, "learning_rate": lr} for e in epochs]}
 
 
 def _colors(fig, suffix):
@@ -51,12 +51,14 @@ def test_every_chart_draws_plain_red_and_residual_blue():
                                  residual_blocks=[]))
     by_name = {t.name: t.line.color for t in charts.flow_figure(flow).data}
     assert by_name == {"plain": PLAIN_COLOR, "residual": RESIDUAL_COLOR}
-    rows = [{"depth": d, "plain_first": 1.0, "residual_first": 1.0, "plain_median": 1.0, "residual_median": 1.0}
-            for d in (20, 56)]
+    rows = [{"depth": d, "plain_first": 1.0, "residual_first": 1.0, "plain_median": 1.0,
+             "residual_median": 1.0} for d in (20, 56)]
     sweep = charts.sweep_figure({"version": 1, "rows": rows})
     assert {t.line.color for t in sweep.data if t.name.startswith("plain")} == {PLAIN_COLOR}
-    runs = [{"label": "ResNet-20 v1", "residual": True, "epochs": [{"epoch": 1, "train_error": .5, "test_error": .5}]},
-            {"label": "Plain-20 v1", "residual": False, "epochs": [{"epoch": 1, "train_error": .5, "test_error": .5}]}]
+    runs = [{"label": "ResNet-20 v1", "residual": True,
+             "epochs": [{"epoch": 1, "train_error": .5, "test_error": .5}]},
+            {"label": "Plain-20 v1", "residual": False,
+             "epochs": [{"epoch": 1, "train_error": .5, "test_error": .5}]}]
     assert _colors(charts.degradation_figure(runs), "v1") == [RESIDUAL_COLOR] * 2 + [PLAIN_COLOR] * 2
     # a second, longer run of a shipped net is listed but starts hidden, off the epoch axis
     longer = dict(runs[0], label="ResNet-20 v1, 200 epochs", repeat=True)
@@ -89,8 +91,8 @@ def test_log_axes_write_powers_of_ten_and_numbers_not_digits():
     assert sweep.yaxis.exponentformat == "power" and sweep.xaxis.exponentformat == "power"
     assert list(sweep.xaxis.ticktext) == ["2", "15"]
     grid = [-1.0, 0.0, 1.0]
-    landscape = charts.landscape_figure([{"model": "m", "alphas": grid, "loss_1d": [0.9, 0.4, 0.8], "grid": grid,
-                                          "loss_2d": [[1.0] * 3] * 3}])
+    landscape = charts.landscape_figure([{"model": "m", "alphas": grid, "loss_1d": [0.9, 0.4, 0.8],
+                                          "grid": grid, "loss_2d": [[1.0] * 3] * 3}])
     assert landscape.layout.yaxis.type == "log" and landscape.layout.yaxis.tickformat == ",.2~g"
 
 
@@ -140,5 +142,6 @@ def test_a_run_without_gradients_yet_says_so_over_its_own_subplot():
 
 
 def test_a_few_columns_are_labelled_by_whole_steps():
-    fig = charts.gradient_heatmaps([("Plain-20 v1", _grads([1], [1.0])), ("ResNet-20 v1", _grads(list(range(1, 200, 4)), [1.0] * 50))])
+    fig = charts.gradient_heatmaps([("Plain-20 v1", _grads([1], [1.0])),
+                                    ("ResNet-20 v1", _grads(list(range(1, 200, 4)), [1.0] * 50))])
     assert fig.layout.xaxis.dtick == 1 and fig.layout.xaxis2.dtick is None  # a long run keeps Plotly's own

@@ -162,7 +162,8 @@ def test_ship_records_what_evaluate_prints(trained_run, tmp_path):
     out, _ = trained_run
     pretrained = tmp_path / "pretrained"
     for _ in range(2):  # shipping again replaces the entry
-        result = run_cli("ship", out, "--name", "tiny", "--data", "synthetic", EXPLORER_PRETRAINED=str(pretrained))
+        result = run_cli("ship", out, "--name", "tiny", "--data", "synthetic",
+                         EXPLORER_PRETRAINED=str(pretrained))
         assert result.returncode == 0, result.stderr[-3000:]
     (entry,) = json.loads((pretrained / "manifest.json").read_text())["checkpoints"]
     scores = json_lines(run_cli("evaluate", pretrained / "tiny.keras", "--data", "synthetic", "--json",
@@ -224,7 +225,8 @@ def test_lesion_and_landscape_compare_a_checkpoint_with_its_plain_twin(trained_r
     assert lesions[1]["accuracy"][3] is None  # a plain downsampling block cannot be deleted
     text = run_main("lesion", out / "model.keras", *common).stdout
     assert "ResNet-20 v1: baseline" in text and "Plain-20 v1: baseline" in text
-    landscapes = json_lines(run_main("landscape", out / "model.keras", *common, "--steps", 3, "--json").stdout)
+    landscapes = json_lines(run_main("landscape", out / "model.keras", *common, "--steps", 3,
+                                     "--json").stdout)
     assert [r["model"] for r in landscapes] == ["ResNet-20 v1", "Plain-20 v1"]
     assert all(r["seconds"] > 0 for r in landscapes)
     text = run_main("landscape", out / "model.keras", *common, "--steps", 3).stdout

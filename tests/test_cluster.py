@@ -43,7 +43,8 @@ def _start_workers(out: Path, ports: list[int], scratch: Path, launch: int) -> l
     env["JAX_COMPILATION_CACHE_DIR"] = str(scratch / "jax-cache")
     procs = []
     for index in range(len(workers)):
-        env["TF_CONFIG"] = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        env["TF_CONFIG"] = json.dumps({"cluster": {"worker": workers},
+                                       "task": {"type": "worker", "index": index}})
         log = open(scratch / f"launch{launch}-worker{index}.log", "w")  # noqa: SIM115 - closed with the process
         procs.append(subprocess.Popen(TRAIN + ["--out", str(out)], cwd=ROOT, env=dict(env), stdout=log,
                                       stderr=subprocess.STDOUT, text=True))

@@ -35,11 +35,13 @@ def test_a_request_is_read_with_the_same_bounds():
 
     config = TrainConfig.from_request(depth="56", version=1.0, residual="false", epochs=3.0, subset="5000",
                                      seed=MAX_SEED, learning_rate="0.05")
-    assert (config.depth, config.version, config.residual, config.epochs, config.subset) == (56, 1, False, 3, 5000)
+    assert ((config.depth, config.version, config.residual, config.epochs, config.subset)
+            == (56, 1, False, 3, 5000))
     assert config.seed == MAX_SEED and config.learning_rate == 0.05
     for fields, message in [({"depth": 10**9}, "depth must be a whole number from 1 to 2000"),
                             ({"version": 3}, "version must be a whole number from 1 to 2"),
-                            ({"epochs": MAX_EPOCHS + 1}, f"epochs must be a whole number from 1 to {MAX_EPOCHS}"),
+                            ({"epochs": MAX_EPOCHS + 1},
+                             f"epochs must be a whole number from 1 to {MAX_EPOCHS}"),
                             ({"subset": -1}, f"subset must be a whole number from 0 to {MAX_SUBSET}"),
                             ({"seed": MAX_SEED + 1}, "seed must be a whole number"),
                             ({"depth": 21}, "nearest valid depths are 20 and 26"),

@@ -29,7 +29,8 @@ def test_the_work_of_a_study_counts_its_passes():
 def test_before_any_study_the_benchmarks_pace_gives_back_their_seconds():
     spec = make_spec(56, 1)
     assert estimates.seconds("lesion", estimates.lesion_work(spec, 256)) == (pytest.approx(26.6), False)
-    assert estimates.seconds("landscape", estimates.landscape_work(spec, 9, 128)) == (pytest.approx(48.2), False)
+    assert (estimates.seconds("landscape", estimates.landscape_work(spec, 9, 128))
+            == (pytest.approx(48.2), False))
     # twice the images, twice the time
     assert estimates.seconds("lesion", estimates.lesion_work(spec, 512))[0] == pytest.approx(53.2)
 
@@ -70,9 +71,11 @@ def test_ticking_race_sets_the_race_defaults_and_unticking_a_single_jobs():
     )
 
     depth, epochs, subset = race_defaults(True)
-    assert (depth["value"], epochs["value"], subset["value"]) == (RACE_DEPTH, RACE_EPOCHS, RACE_SUBSET) == (56, 2, 5000)
+    assert ((depth["value"], epochs["value"], subset["value"]) == (RACE_DEPTH, RACE_EPOCHS, RACE_SUBSET)
+            == (56, 2, 5000))
     depth, epochs, subset = race_defaults(False)
-    assert (depth["value"], epochs["value"], subset["value"]) == (JOB_DEPTH, JOB_EPOCHS, JOB_SUBSET) == (20, 2, 4000)
+    assert ((depth["value"], epochs["value"], subset["value"]) == (JOB_DEPTH, JOB_EPOCHS, JOB_SUBSET)
+            == (20, 2, 4000))
 
 
 def test_onednn_is_turned_on_for_training_processes_only():

@@ -171,7 +171,8 @@ def arguments(draw, params: list[dict]) -> dict:
 
 def _last_exception(traceback: str) -> str:
     """The line naming the exception a (chained) traceback ended in."""
-    lines = re.findall(r"^[A-Za-z_][\w.]*(?:Error|Exception|Group|Exit|Interrupt)\b.*$", traceback, re.MULTILINE)
+    lines = re.findall(r"^[A-Za-z_][\w.]*(?:Error|Exception|Group|Exit|Interrupt)\b.*$", traceback,
+                       re.MULTILINE)
     return lines[-1] if lines else ""
 
 

@@ -196,7 +196,8 @@ def test_stage_rows_are_the_table_with_thousands_separators():
     assert costs.STAGE_HEADERS[-1] == "multiply-adds" and "FLOPs" not in costs.STAGE_HEADERS
 
 
-@pytest.mark.parametrize("name, expand", [("resnet50", "none"), ("resnet50", "stage2"), ("resnet29_v2", "all")])
+@pytest.mark.parametrize("name, expand", [("resnet50", "none"), ("resnet50", "stage2"),
+                                          ("resnet29_v2", "all")])
 def test_tooltips_name_multiply_adds_and_wrap_long_lines(name, expand):
     from explorer.views.graph_layout import HOVER_WIDTH
 
@@ -243,7 +244,8 @@ def test_a_block_expanded_inside_a_stack_splits_it():
 
 @pytest.mark.parametrize("expand", ["stage2_block4", "stage9_block1", "block1"])
 def test_expanding_a_block_the_net_has_not_is_refused(expand):
-    with pytest.raises(ValueError, match=r"expand must be one of .* or a block's name \(stage1_block1 to stage3_block3\)"):
+    with pytest.raises(ValueError, match=r"expand must be one of .* or a block's name "
+                                         r"\(stage1_block1 to stage3_block3\)"):
         graph.build_graph(get_spec("resnet20_v1"), expand=expand)
 
 

@@ -12,7 +12,8 @@ def test_cpu_cost_is_derived_from_the_measured_figure_and_scaled_by_multiply_add
     assert hardware.epoch_minutes(56) == pytest.approx(3.1 * hardware.epoch_minutes(20), rel=0.05)
     note = hardware.cost_note("CPU (2 cores)")
     assert note.startswith("**Hardware: CPU (2 cores).**")
-    assert "ResNet-20 4.5, ResNet-56 13.7, ResNet-110 27.6" in note and "bench/train_throughput.py" in note  # 187 img/s
+    # 187 img/s
+    assert "ResNet-20 4.5, ResNet-56 13.7, ResNet-110 27.6" in note and "bench/train_throughput.py" in note
 
 
 def test_gpu_cost_names_the_device_and_no_unmeasured_number():
@@ -39,7 +40,8 @@ def test_notice_quotes_tensorflows_reason_when_it_misses_the_gpu():
 def test_the_reason_comes_from_tensorflows_own_log(monkeypatch):
     class Done:
         stdout = "GPUS 0\n"
-        stderr = ("I0000 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.\n"
+        stderr = ("I0000 cudart_stub.cc:31] Could not find cuda drivers on your machine, "
+                  "GPU will not be used.\n"
                   "I0000 cpu_feature_guard.cc:210] This TensorFlow binary is optimized to use AVX512F\n")
 
     monkeypatch.setattr(hardware.subprocess, "run", lambda *a, **k: Done)

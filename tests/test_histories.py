@@ -18,9 +18,11 @@ def test_degradation_reading_states_what_the_numbers_show():
             _run("ResNet-20 v1", 20, True, [0.4, 0.2, 0.1]),
             _run("ResNet-56 v1", 56, True, [0.3, 0.15, 0.05])]
     text = degradation_reading(runs)
-    assert "at epoch 2, **Plain-56 v1** has higher training error than **Plain-20 v1** (40.0% against 30.0%" in text
+    assert ("at epoch 2, **Plain-56 v1** has higher training error than **Plain-20 v1** "
+            "(40.0% against 30.0%" in text)
     assert "degradation problem" in text
-    assert "at epoch 3, **ResNet-56 v1** has lower training error than **ResNet-20 v1** (5.0% against 10.0%" in text
+    assert ("at epoch 3, **ResNet-56 v1** has lower training error than **ResNet-20 v1** "
+            "(5.0% against 10.0%" in text)
     assert "Shortcuts at depth 20: at epoch 3, **ResNet-20 v1** has lower" in text
     assert "Not shipped yet" not in text
 
@@ -49,5 +51,6 @@ def test_a_longer_run_of_a_net_is_listed_but_compared_only_within_its_schedule()
     assert "**ResNet-20 v1, 6 epochs** after 6 epochs: training error 5.0%" in text
     # its twin had 3 epochs of a 3-epoch schedule; the longer run at epoch 3 (40%, still at a
     # high rate) would read as "shortcuts hurt": it is never compared
-    assert "at epoch 3, **ResNet-20 v1** has lower training error than **Plain-20 v1** (15.0% against 20.0%" in text
+    assert ("at epoch 3, **ResNet-20 v1** has lower training error than **Plain-20 v1** "
+            "(15.0% against 20.0%" in text)
     assert text.count("Shortcuts at depth 20") == 1 and "6 epochs** has" not in text

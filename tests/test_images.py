@@ -86,7 +86,8 @@ BAD = {
     "zero bytes": b"",
     "text named png": b"hello, this is not an image\n" * 10,
     "truncated jpeg": _png_bytes(Image.new("RGB", (64, 64), (1, 2, 3)), "JPEG")[:200],
-    "svg": b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>',
+    "svg": (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+            b'<rect width="10" height="10"/></svg>'),
     "pdf": b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n",
     "bomb 40000x40000": _bomb_png(),
 }

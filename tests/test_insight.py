@@ -179,7 +179,8 @@ def test_landscape_reading_says_plainly_where_it_differs_from_li_et_al():
     assert "this is the test loss on 128 images at 5x5" in text
     assert "found the opposite" not in text and "keep deep nets' landscapes wide" not in text
     # the net a result carries decides the kind, never its name (a job's net may be named apart)
-    flagged = landscape_reading([result("net a", 4.0, net=_net(56, True)), result("net b", 1.0, net=_net(56, False))])
+    flagged = landscape_reading([result("net a", 4.0, net=_net(56, True)),
+                                 result("net b", 1.0, net=_net(56, False))])
     assert "This differs from Li et al." in flagged
     # the residual net's basin the wider: as in the paper
     text = landscape_reading([result("ResNet-56 v1", 1.0, net=_net(56, True)),
@@ -235,8 +236,9 @@ def test_landscape_contours_share_one_color_scale_and_levels():
     alphas = np.linspace(-1, 1, 5)
 
     def result(model, scale):
-        return {"model": model, "n": 8, "alphas": alphas.tolist(), "loss_1d": (1 + scale * alphas ** 2).tolist(),
-                "grid": grid.tolist(), "loss_2d": (1 + scale * (grid[:, None] ** 2 + grid[None] ** 2)).tolist()}
+        return {"model": model, "n": 8, "alphas": alphas.tolist(),
+                "loss_1d": (1 + scale * alphas ** 2).tolist(), "grid": grid.tolist(),
+                "loss_2d": (1 + scale * (grid[:, None] ** 2 + grid[None] ** 2)).tolist()}
 
     fig = landscape_figure([result("ResNet-56 v1", 1.0), result("Plain-56 v1", 99.0)])
     contours = [trace for trace in fig.data if trace.type == "contour"]
@@ -284,7 +286,7 @@ def test_studies_check_the_request_then_measure_each_checkpoint(tmp_path):
     landscapes = landscape_study(paths[:1], steps=3.0, samples=4, source="synthetic")
     assert len(landscapes) == 1 and len(landscapes[0]["loss_2d"]) == 3 and landscapes[0]["seconds"] >= 0
     assert landscapes[0]["model"] == "ResNet-8 v1"
-    assert landscapes[0]["net"] == make_spec(8, 1).to_config() and results[0]["net"] == make_spec(8, 1).to_config()
+    assert landscapes[0]["net"] == results[0]["net"] == make_spec(8, 1).to_config()
     with pytest.raises(ValueError, match="steps must be between 3 and 51, got 1"):
         landscape_study(paths, steps=1, source="synthetic")
     with pytest.raises(ValueError, match="times what this host allows"):

@@ -55,7 +55,8 @@ def test_a_job_takes_the_warm_spare_and_a_new_one_warms_up(tmp_path):
         manager.shutdown()
     time.sleep(1.0)  # four rounds of the pump: none may warm a spare behind the ones killed
     assert manager._spares.processes == []
-    spares = subprocess.run(["pgrep", "-f", f"explorer.compute.spare {tmp_path / 'runs'}"], capture_output=True, check=False)
+    spares = subprocess.run(["pgrep", "-f", f"explorer.compute.spare {tmp_path / 'runs'}"],
+                            capture_output=True, check=False)
     assert spares.returncode != 0, "a spare outlived its manager's shutdown"
 
 
@@ -72,12 +73,14 @@ def _takes_the_spare(manager):
     assert manager._jobs[job_id].process is spare  # the job runs in the spare, not a new process
     status = _wait(manager, job_id)
     assert status["state"] == "done", status["error"]
-    assert "\"test_accuracy\"" in (manager.root / job_id / "train.log").read_text()  # its output: the job's log
+    # its output: the job's log
+    assert "\"test_accuracy\"" in (manager.root / job_id / "train.log").read_text()
     assert spare.returncode == 0
     deadline = time.time() + 10
     while not manager._spares.processes and time.time() < deadline:
         time.sleep(0.1)
-    assert len(manager._spares.processes) == 1 and manager._spares.processes[0] is not spare and manager._spares.processes[0].poll() is None
+    assert (len(manager._spares.processes) == 1 and manager._spares.processes[0] is not spare
+            and manager._spares.processes[0].poll() is None)
 
 
 def test_no_spare_where_no_job_can_run(tmp_path):

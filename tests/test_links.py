@@ -44,7 +44,8 @@ def test_a_bad_or_foreign_parameter_is_dropped_with_its_reason(params, reason):
 def test_a_link_opens_one_block_expanded():
     view = links.parse({"depth": "20", "expand": "stage2_block3"}, SHIPPED)
     assert view.ignored == [] and view.architecture["expand"] == "stage2_block3"
-    assert "expand=stage2_block3" in links.query("architecture", view.architecture, links.ARCHITECTURE_DEFAULTS)
+    assert "expand=stage2_block3" in links.query("architecture", view.architecture,
+                                                 links.ARCHITECTURE_DEFAULTS)
 
 
 def test_a_link_names_only_shipped_checkpoints():

@@ -32,7 +32,8 @@ def test_a_setting_made_outside_is_kept_in_the_app_and_its_jobs(monkeypatch):
 
 def test_the_app_makes_the_setting_before_anything_imports_tensorflow():
     source = (Path(__file__).resolve().parents[1] / "app.py").read_text()
-    assert source.index("thread_safe_tensorflow()") < source.index("import gradio") < source.index("from ui import")
+    assert (source.index("thread_safe_tensorflow()") < source.index("import gradio")
+            < source.index("from ui import"))
 
 
 def test_a_training_command_turns_it_back_on_and_the_others_off(monkeypatch):

@@ -132,7 +132,8 @@ def test_the_figure_colours_blocks_with_a_colour_bar_and_the_twin_below(checkpoi
     assert len(painted) == 2  # the net and its twin, on one scale
     assert all("‖∂L/∂(block output)‖: " in h for t in painted for h in t.hovertext)
     assert {a.text for a in fig.layout.annotations} >= {"<b>Plain-8 v1 (plain twin), at initialization</b>"}
-    plain = overlay_figures.overlay_figure(overlays.overlay(0, 0, "lesion", checkpoints[False], source=SOURCE, samples=40))
+    plain = overlay_figures.overlay_figure(overlays.overlay(0, 0, "lesion", checkpoints[False],
+                                                            source=SOURCE, samples=40))
     assert any("cannot be deleted" in h for t in plain.data if t.hovertext for h in t.hovertext)
 
 
@@ -179,6 +180,7 @@ def test_the_tab_names_its_overlay_and_deletion_endpoints():
     named = demo.get_api_info()["named_endpoints"]
     assert [p["parameter_name"] for p in named["/graph_overlay"]["parameters"]] == [
         "depth", "version", "overlay", "checkpoint", "epoch", "expand"]
-    assert [p["parameter_name"] for p in named["/delete_block"]["parameters"]] == ["checkpoint", "block", "samples"]
+    assert [p["parameter_name"] for p in named["/delete_block"]["parameters"]] == [
+        "checkpoint", "block", "samples"]
     assert [p["parameter_name"] for p in named["/build_architecture"]["parameters"]] == [
         "depth", "version", "family", "residual", "shortcut", "expand", "show_twin"]

@@ -76,7 +76,8 @@ def test_the_gradients_of_all_single_paths_add_up_to_the_whole_gradient(checkpoi
     _, whole = paths.input_gradients(subject, model, pixels, labels)
     total = sum(paths.input_gradients(subject, model, pixels, labels, path=np.asarray(gates, np.float32))[1]
                 for gates in itertools.product([0.0, 1.0], repeat=n))
-    np.testing.assert_allclose(total.numpy(), whole.numpy(), rtol=1e-3, atol=1e-3 * float(np.abs(whole).max()))
+    np.testing.assert_allclose(total.numpy(), whole.numpy(), rtol=1e-3,
+                               atol=1e-3 * float(np.abs(whole).max()))
 
 
 @pytest.mark.parametrize("method", paths.METHODS)
@@ -152,7 +153,8 @@ def test_the_tab_handlers_answer_with_a_chart_and_a_reading_or_a_message():
     from ui import paths as tab
 
     figure, reading = tab.signal_plot("init", None, 8, 1, 0, 8, progress=_no_progress)
-    assert {trace.name for trace in figure.data} == {"ResNet-8 v1 at initialization", "Plain-8 v1 at initialization"}
+    assert {trace.name for trace in figure.data} == {"ResNet-8 v1 at initialization",
+                                                     "Plain-8 v1 at initialization"}
     assert "Brock" in reading
     figure, reading = tab.path_lengths("init", None, 8, 1, 0, 4, 1, "single", progress=_no_progress)
     assert "ResNet-8 v1 at initialization" in reading and figure.data

@@ -76,7 +76,8 @@ def test_numpy_augment_crops_a_window_of_the_padded_image_flips_and_cuts_out():
     offsets, flips = set(), 0
     for image, source in zip(out, padded):
         found = [(r, c, f) for r in range(9) for c in range(9) for f in (0, 1)
-                 if np.array_equal(image, source[r:r + 32, c:c + 32][:, ::-1] if f else source[r:r + 32, c:c + 32])]
+                 if np.array_equal(image, source[r:r + 32, c:c + 32][:, ::-1] if f
+                                   else source[r:r + 32, c:c + 32])]
         assert found, "not a window of the padded image"
         offsets.add(found[0][:2])
         flips += found[0][2]

@@ -31,7 +31,8 @@ def test_a_prepared_job_trains_as_the_same_job_built_on_the_spot(tmp_path):
     assert any("traced ahead" in line for line in lines)  # it took the prepared model
     assert training._PREPARED == {}  # taken once
     fresh = training.train(JOB, tmp_path / "fresh", verbose=0)
-    (steps_p, grads_p, epochs_p), (steps_f, grads_f, epochs_f) = _steps(tmp_path / "prepared"), _steps(tmp_path / "fresh")
+    (steps_p, grads_p, epochs_p), (steps_f, grads_f, epochs_f) = (_steps(tmp_path / "prepared"),
+                                                                  _steps(tmp_path / "fresh"))
     # the step that traced fit's function was undone: the same losses from the first step on
     assert steps_p["step"] == steps_f["step"] and len(steps_p["step"]) == 8
     np.testing.assert_allclose(steps_p["loss"], steps_f["loss"], rtol=1e-5)
@@ -64,7 +65,8 @@ def test_the_manager_hands_the_default_job_to_the_spare_that_prepared_it(tmp_pat
                 manager._spares.state(process) == "ready" for process in manager._spares.processes):
             time.sleep(0.5)
         assert manager._spares.processes, "no spare"
-        assert manager._spares.state(manager._spares.processes[0]) == "ready", "the spare did not prepare the job"
+        assert manager._spares.state(manager._spares.processes[0]) == "ready", (
+            "the spare did not prepare the job")
         first = manager.start(JOB, owner="alice")
         _wait(manager, first)
         assert "traced ahead" in (tmp_path / "runs" / first / "train.log").read_text()
@@ -111,8 +113,10 @@ def test_each_job_goes_to_the_best_spare(tmp_path):
 
 def test_the_page_default_job():
     config = page_request(**PAGE_DEFAULTS)
-    assert (config.depth, config.version, config.residual, config.epochs, config.subset) == (20, 1, True, 2, 4000)
-    assert (config.batch_size, config.steps_per_execution, config.test_subset, config.seed) == (128, 1, 2000, 0)
+    assert ((config.depth, config.version, config.residual, config.epochs, config.subset)
+            == (20, 1, True, 2, 4000))
+    assert ((config.batch_size, config.steps_per_execution, config.test_subset, config.seed)
+            == (128, 1, 2000, 0))
 
 
 def _wait(manager, job_id, timeout=180):

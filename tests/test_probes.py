@@ -44,7 +44,8 @@ def test_a_kept_pair_reinitialised_for_a_seed_equals_a_pair_built_with_it(versio
         for mine, theirs in zip(kept.weights, fresh.weights):
             np.testing.assert_array_equal(mine.numpy(), theirs.numpy(), err_msg=mine.path)
     other, _ = probes.twins(depth, version, 6)
-    assert not np.array_equal(other.weights[0].numpy(), fresh_residual.weights[0].numpy())  # a seed changes them
+    # a seed changes them
+    assert not np.array_equal(other.weights[0].numpy(), fresh_residual.weights[0].numpy())
 
 
 def test_probe_matches_hand_written_gradient_tape(flow):
@@ -59,7 +60,8 @@ def test_probe_matches_hand_written_gradient_tape(flow):
 def test_traced_probe_gives_the_eager_numbers_for_any_batch_size(flow):
     residual, plain = probes.twins(20, 1, 3)
     assert probes.trace(20, 1, 16, "synthetic")  # the warm-up task the page submits after a first answer
-    assert getattr(residual, "_explorer_probe_ready", False) and getattr(plain, "_explorer_probe_ready", False)
+    assert (getattr(residual, "_explorer_probe_ready", False)
+            and getattr(plain, "_explorer_probe_ready", False))
     for size in (16, 5):
         x, y, _, _ = probes.probe_batch(size, "synthetic", 3)
         traced = probes._probe(plain, x, y, traced=True)

@@ -58,7 +58,8 @@ def test_a_manifest_entry_without_sha256_is_measured_live(tmp_path):
     from explorer.shipped import stored
 
     (tmp_path / "net.keras").write_bytes(b"weights")
-    (tmp_path / "manifest.json").write_text(json.dumps({"checkpoints": [{"name": "net", "file": "net.keras"}]}))
+    (tmp_path / "manifest.json").write_text(
+        json.dumps({"checkpoints": [{"name": "net", "file": "net.keras"}]}))
     assert stored.lookup("lesion", tmp_path / "net.keras", {"samples": 1000}, None, root=tmp_path) is None
 
 

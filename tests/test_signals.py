@@ -76,7 +76,8 @@ def test_signals_reading_and_chart():
     reading = signals.signals_reading(results)
     assert "ResNet-29 v2 at initialization" in reading and "Plain-29 v2" in reading and "Brock" in reading
     figure = path_charts.signals_figure(results)
-    assert {trace.name for trace in figure.data} == {"ResNet-29 v2 at initialization", "Plain-29 v2 at initialization"}
+    assert {trace.name for trace in figure.data} == {"ResNet-29 v2 at initialization",
+                                                     "Plain-29 v2 at initialization"}
 
 
 def test_autocorrelation():
@@ -91,7 +92,8 @@ def test_autocorrelation():
 
 def test_shattered_gradients_of_plain_and_residual_twins():
     result = shattered.shattered("8, 14", 1, points=32, source="synthetic")
-    assert [net["model"] for net in result["nets"]] == ["ResNet-8 v1", "Plain-8 v1", "ResNet-14 v1", "Plain-14 v1"]
+    assert [net["model"] for net in result["nets"]] == ["ResNet-8 v1", "Plain-8 v1", "ResNet-14 v1",
+                                                        "Plain-14 v1"]
     assert result["lags"] == list(range(17))
     for net in result["nets"]:
         assert net["autocorrelation"][0] == pytest.approx(1.0) and len(net["gradient"]) == 32
@@ -107,16 +109,19 @@ def test_shattered_bounds():
             shattered.shattered("56", 1, points=points)
     with pytest.raises(ValueError, match="times what this host allows"):
         limits.check_shattered_request(256, [make_spec(110, 1)] * 20)
-    limits.check_shattered_request(256, [make_spec(d, 1, residual=r) for d in (20, 56, 110) for r in (True, False)])
+    limits.check_shattered_request(256, [make_spec(d, 1, residual=r)
+                                         for d in (20, 56, 110) for r in (True, False)])
 
 
 def test_cli_signals_and_shattered_json(checkpoint):
     out = json.loads(run_main("signals", checkpoint, "--samples", 8, "--data", "synthetic", "--json").stdout)
-    assert {"blocks", "mean_sq", "variance", "branch_variance", "fits"} <= set(out) and len(out["blocks"]) == 9
+    assert ({"blocks", "mean_sq", "variance", "branch_variance", "fits"} <= set(out)
+            and len(out["blocks"]) == 9)
     out = json.loads(run_main("signals", "--depth", 8, "--plain", "--samples", 8, "--data", "synthetic",
                               "--json").stdout)
     assert out["model"] == "Plain-8 v1 at initialization" and out["branch_variance"] == out["variance"]
-    out = json.loads(run_main("shattered", "--depth", 8, "--points", 16, "--data", "synthetic", "--json").stdout)
+    out = json.loads(run_main("shattered", "--depth", 8, "--points", 16, "--data", "synthetic",
+                              "--json").stdout)
     assert [net["residual"] for net in out["nets"]] == [True, False]
     assert all(net["autocorrelation"][0] == 1.0 for net in out["nets"])
 

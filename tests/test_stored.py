@@ -23,7 +23,8 @@ def shipped(tmp_path):
 
 def test_a_stored_result_is_served_only_for_its_file_settings_and_data(shipped):
     root, path, archive = shipped
-    stored.store("lesion", "resnet20_v1", {"samples": 256}, str(archive), {"baseline": 0.9}, "python -m ...", root)
+    stored.store("lesion", "resnet20_v1", {"samples": 256}, str(archive), {"baseline": 0.9}, "python -m ...",
+                 root)
     found = stored.lookup("lesion", path, {"samples": 256}, str(archive), root)
     assert found["baseline"] == 0.9 and found["stored"]["command"] == "python -m ..."
     assert stored.lookup("lesion", path, {"samples": 255}, str(archive), root) is None  # other settings
@@ -45,7 +46,8 @@ def test_the_study_serves_the_stored_result_and_the_command_line_measures(shippe
     monkeypatch.setattr(pretrained, "PRETRAINED", root)
     result = {"baseline": 0.9, "blocks": ["stage1_block1"], "accuracy": [0.5], "downsampling": [False],
               "residual": True, "n": 256, "model": "ResNet-20 v1"}
-    stored.store("lesion", "resnet20_v1", {"samples": 256}, str(archive), result, "python -m explorer lesion", root)
+    stored.store("lesion", "resnet20_v1", {"samples": 256}, str(archive), result,
+                 "python -m explorer lesion", root)
     measured = []
     monkeypatch.setattr(insight, "lesion", lambda *args, **kwargs: measured.append(args) or dict(result, n=1))
     (served,) = insight.lesion_study([path], 256, ["resnet20_v1"], str(archive))
@@ -54,6 +56,22 @@ def test_the_study_serves_the_stored_result_and_the_command_line_measures(shippe
     assert len(measured) == 1
     assert "pretrained/studies/" in stored.provenance([served])
     assert stored.provenance([dict(result)]) == ""
+
+
+def test_a_result_kept_without_its_net_gets_it_from_the_manifest(shipped):
+    """Results measured before they carried their "net" (the shipped studies' files, which
+    never change) are served with the net of their checkpoint's manifest entry."""
+    from explorer.core.specs import make_spec, result_net
+
+    root, path, archive = shipped
+    settings, command = {"samples": 256}, "python -m ..."
+    stored.store("lesion", "resnet20_v1", settings, str(archive), {"model": "Plain-1 v1"}, command, root)
+    found = stored.lookup("lesion", path, settings, str(archive), root)
+    assert result_net(found) == make_spec(20, 1, residual=True, shortcut="projection")
+    carried = make_spec(20, 1, residual=False).to_config()  # a result that carries one keeps it
+    stored.store("lesion", "resnet20_v1", settings, str(archive), {"net": carried}, command, root)
+    assert stored.lookup("lesion", path, settings, str(archive), root)["net"] == carried
+    assert pretrained.shipped_spec("no_such_name", root) is None
 
 
 STORED = sorted(stored.studies_dir().glob("*.json"))
@@ -65,6 +83,8 @@ def test_every_stored_study_belongs_to_a_shipped_file():
         record = json.loads(path.read_text())
         assert names.get(record["checkpoint"]) == record["sha256"], path.name
         assert record["command"].startswith("python -m explorer ")
+        # each names a manifest entry that says its net: what a result kept without "net" is read with
+        assert "net" in record["result"] or pretrained.shipped_spec(record["checkpoint"]), path.name
 
 
 @pytest.mark.slow

@@ -20,8 +20,8 @@ def test_the_degradation_step_reads_the_shipped_histories(tmp_path, monkeypatch)
     (tmp_path / "histories").mkdir()
     entries = []
     for name, depth, accuracy in (("plain20_v1", 20, 0.9), ("plain56_v1", 56, 0.8)):
-        entries.append({"name": name, "file": f"{name}.keras", "depth": depth, "version": 1, "residual": False,
-                        "shortcut": "projection"})
+        entries.append({"name": name, "file": f"{name}.keras", "depth": depth, "version": 1,
+                        "residual": False, "shortcut": "projection"})
         epochs = [{"epoch": 1, "train_error": round(1 - accuracy, 4), "test_error": round(1 - accuracy, 4)}]
         (tmp_path / "histories" / f"{name}.json").write_text(json.dumps({"epochs": epochs}))
     (tmp_path / "manifest.json").write_text(json.dumps({"checkpoints": entries}))

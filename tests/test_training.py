@@ -57,7 +57,8 @@ def test_stop_and_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path,
     # float sums in another order differ by ~1e-7; another batch order moves weights by ~1e-2
     assert worst < 1e-4, worst
     if averaging:  # the average was restored too: the same held-out accuracy at the end
-        decisions = [json.loads((tmp_path / run / "weights.json").read_text()) for run in ("whole", "resumed")]
+        decisions = [json.loads((tmp_path / run / "weights.json").read_text())
+                     for run in ("whole", "resumed")]
         assert decisions[0] == decisions[1]
 
 

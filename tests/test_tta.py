@@ -23,7 +23,8 @@ def test_flip_is_the_mean_of_the_image_and_its_mirror_computed_by_hand(model):
     by_hand = []
     for image in images:
         mirror = np.ascontiguousarray(image[:, ::-1])  # columns reversed: left and right swap
-        probs = [np.asarray(model(np.stack([view]).astype(np.uint8), training=False))[0] for view in (image, mirror)]
+        probs = [np.asarray(model(np.stack([view]).astype(np.uint8), training=False))[0]
+                 for view in (image, mirror)]
         by_hand.append((probs[0] + probs[1]) / 2)
     np.testing.assert_allclose(predict_augmented(model, images, "flip"), np.array(by_hand), atol=1e-5)
     np.testing.assert_allclose(predict_augmented(model, images, "none"), predict(model, images), atol=0)
@@ -32,7 +33,8 @@ def test_flip_is_the_mean_of_the_image_and_its_mirror_computed_by_hand(model):
 def test_a_mirror_symmetric_image_reads_the_same_with_and_without_flips(model):
     half = np.random.default_rng(1).integers(0, 256, (1, 32, 16, 3), dtype=np.uint8)
     symmetric = np.concatenate([half, half[:, :, ::-1]], axis=2)
-    np.testing.assert_allclose(predict_augmented(model, symmetric, "flip"), predict(model, symmetric), atol=1e-5)
+    np.testing.assert_allclose(predict_augmented(model, symmetric, "flip"), predict(model, symmetric),
+                               atol=1e-5)
 
 
 @pytest.mark.parametrize("tta", ["mirror", "", None, 1, "FLIP"])

@@ -9,6 +9,7 @@ import os
 
 import gradio as gr
 
+from explorer.compute.engine import engine
 from explorer.core import costs
 from explorer.core.plans import plan
 from explorer.core.specs import as_bool, make_spec
@@ -144,10 +145,10 @@ def graph_overlay(depth, version, overlay, checkpoint=None, epoch=None, expand="
     if overlays.needs_checkpoint(kind, checkpoint):
         path = checkpoint_path(checkpoint, request)
     source, notice = resolve_source()
-    result = overlays.overlay(depth, version, kind, path, history, epoch, source,
-                              progress=progress_callback(progress))
-    return overlay_figures.overlay_figure(result, expand), {**result,
-                                                            **({"notice": notice} if notice else {})}
+    result = engine().run(overlays.overlay, depth, version, kind, path, history, epoch, source,
+                          progress=progress_callback(progress))
+    return (overlay_figures.overlay_figure(result, expand),
+            {**result, **({"notice": notice} if notice else {})})
 
 
 def _overlay_now(depth, version, overlay, checkpoint, expand, request: gr.Request = None,

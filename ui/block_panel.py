@@ -8,6 +8,7 @@ import dataclasses
 
 import gradio as gr
 
+from explorer.compute.engine import engine
 from explorer.core import costs
 from explorer.core.numbers import magnitude
 from explorer.core.plans import plan
@@ -101,7 +102,7 @@ def delete_block(checkpoint, block, samples=overlays.OVERLAY_SAMPLES, request: g
         samples: test images (the first ones).
     """
     path = checkpoint_path(checkpoint, request)
-    return deletion.delete_block(path, block, samples, resolve_source()[0])
+    return engine().run(deletion.delete_block, path, block, samples, resolve_source()[0])
 
 
 def deletion_text(result) -> str:

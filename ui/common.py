@@ -18,6 +18,7 @@ import pydantic
 from gradio import component_meta
 from gradio.components.plot import PlotData
 
+from explorer.compute.engine import EngineError
 from explorer.shipped import pretrained
 
 from . import session
@@ -30,13 +31,14 @@ PNG_SCALE = 2  # a PNG twice the size on screen: sharp on slides
 
 
 def user_errors(fn):
-    """Turns the package's ValueError into a message in the page, never a traceback."""
+    """Turns the package's ValueError (a bad request) and the engine's EngineError (a worker
+    lost) into a message in the page, never a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except ValueError as err:
+        except (ValueError, EngineError) as err:
             # stays until closed: a message that fades leaves only a bare "Error" badge behind
             raise gr.Error(str(err), duration=None, print_exception=False) from None
 

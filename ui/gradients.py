@@ -9,6 +9,7 @@ import warnings
 
 import gradio as gr
 
+from explorer.compute.engine import WARM, engine
 from explorer.data.cifar import resolve_source
 from explorer.studies import probes
 from explorer.views import charts
@@ -42,25 +43,41 @@ def gradient_flow(depth: int, version: int, batch_size: int = 64, seed: int = 0,
     # checked before any wait
     depth, version, batch_size, seed = probes.check_request(depth, version, batch_size, seed)
     source, notice = resolve_source()  # offline: generated data at once, not a stalled download
-    flow = probes.gradient_flow(depth, version, batch_size, seed, source,
-                                progress=progress_callback(progress))
+    flow = measure_flow(depth, version, batch_size, seed, source, progress_callback(progress))
     path = scratch_path(f"gradients_{depth}_v{version}.json")
     with open(path, "w") as f:
         json.dump(flow.to_dict(), f)
     return charts.flow_figure(flow, view), data_notice(notice or flow.notice, probes.reading(flow)), path
 
 
-# What the tab opens on: measured at start-up in the background (`warm_default_view`), so the
+def measure_flow(depth, version, batch_size, seed, source, progress=None):
+    """`probes.gradient_flow` on the engine, on the worker that keeps the depth's twins if it
+    is free; after a first answer there, a warm-up traces the twins' probe (`probes.trace`)."""
+    work = engine()
+    future = work.submit(probes.gradient_flow, depth, version, batch_size, seed, source, progress=progress,
+                         home=("twins", depth, version))
+    flow = work.result(future)
+    if not flow.traced and depth <= probes.MAX_TRACED_DEPTH:
+        work.warm_after(future, probes.trace, depth, version, batch_size, source)
+    return flow
+
+
+# What the tab opens on: measured at start-up by a warm-up task (`warm_default_view`), so the
 # first view is drawn when the tab opens instead of after a click and a build of two nets.
 DEFAULT_VIEW = {"depth": 110, "version": 1, "batch_size": 64, "seed": 0}
 _default_ready = threading.Event()
 
 
 def warm_default_view() -> threading.Thread:
-    """Measures the default view in a daemon thread (the app's start-up calls it)."""
+    """Measures the default view as a warm-up task (the app's start-up calls it): a visitor's
+    request outranks it."""
     def measure():
         try:
-            probes.gradient_flow(**DEFAULT_VIEW, source=resolve_source()[0])
+            work = engine()
+            home = ("twins", DEFAULT_VIEW["depth"], DEFAULT_VIEW["version"])
+            future = work.submit(probes.gradient_flow, **DEFAULT_VIEW, source=resolve_source()[0],
+                                 priority=WARM, home=home)
+            work.result(future)
             _default_ready.set()
         except Exception as err:  # noqa: BLE001 - the button still measures; only the head start is lost
             warnings.warn(f"the gradient tab's default view was not measured at start-up: {err}",
@@ -90,8 +107,8 @@ def depth_sweep(version: int = 1, depths: str = "20, 56, 110, 218", progress=gr.
         depths: 1 to 8 depths valid for `version`, separated by commas.
     """
     probes.sweep_depths(version, depths)  # bad values refused before any wait
-    sweep = probes.depth_sweep(version, depths, source=resolve_source()[0],
-                               progress=progress_callback(progress))
+    sweep = engine().run(probes.depth_sweep, version, depths, source=resolve_source()[0],
+                         progress=progress_callback(progress))
     return charts.sweep_figure(sweep)
 
 

@@ -7,6 +7,7 @@ import gradio as gr
 
 from explorer.core import limits
 from explorer.data import images
+from explorer.compute.engine import engine
 from explorer.data.cifar import resolve_source
 from explorer.shipped import pretrained, stored
 from explorer.studies import estimates, imagenet, insight
@@ -51,7 +52,8 @@ def lesion(checkpoint: str, samples: int = 1000, compare: str | None = None, req
     names, paths = _paths(checkpoint, compare, request)
     insight.check_lesion_request(samples, paths)  # refused before the data is looked for
     source, notice = resolve_source()
-    results = insight.lesion_study(paths, samples, names, source, progress_callback(progress))
+    results = engine().run(insight.lesion_study, paths, samples, names, source,
+                           progress=progress_callback(progress))
     reading = " ".join(filter(None, [insight.lesion_reading(results), stored.provenance(results)]))
     return charts.lesion_figure(results), data_notice(notice, reading)
 
@@ -73,8 +75,8 @@ def loss_landscape(checkpoint: str, steps: int = 9, samples: int = 128, compare:
     source, notice = resolve_source()
     if notice:
         gr.Warning(notice)
-    results = insight.landscape_study(paths, steps, samples, names, source=source,
-                                      progress=progress_callback(progress))
+    results = engine().run(insight.landscape_study, paths, steps, samples, names, source=source,
+                           progress=progress_callback(progress))
     return charts.landscape_figure(results), " ".join(filter(None, [insight.landscape_reading(results),
                                                                     stored.provenance(results)]))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gradio as gr
 
 from explorer.core import limits
+from explorer.compute.engine import engine
 from explorer.data.cifar import resolve_source
 from explorer.shipped import pretrained
 from explorer.studies import paths, probes, shattered, signals, subjects
@@ -54,8 +55,8 @@ def path_lengths(net: str = "init", checkpoint: str | None = None, depth: int = 
     paths.path_method(method)
     limits.check_paths_request(samples, subsets, subject.spec)  # refused before the data is looked for
     source, notice = resolve_source()
-    result = paths.path_lengths(subject, samples, subsets, method, source, progress_callback(progress),
-                                budget=True)
+    result = engine().run(paths.path_lengths, subject, samples, subsets, method, source,
+                          progress=progress_callback(progress), budget=True)
     return path_charts.paths_figure(result), data_notice(notice, paths.paths_reading(result))
 
 
@@ -83,7 +84,7 @@ def signal_plot(net: str = "init", checkpoint: str | None = None, depth: int = 5
     samples = limits.check_signals_request(samples, [s.spec for s in nets])
     source, notice = resolve_source()
     report = progress_callback(progress)
-    results = [signals.signal_propagation(s, samples, source, report) for s in nets]
+    results = [engine().run(signals.signal_propagation, s, samples, source, progress=report) for s in nets]
     return path_charts.signals_figure(results), data_notice(notice, signals.signals_reading(results))
 
 
@@ -103,8 +104,8 @@ def shattered_gradients(depths: str = "20, 56", version: int = 1, points: int = 
     specs = [subjects.fresh(d, version, seed, plain).spec for d in depth_list for plain in (False, True)]
     limits.check_shattered_request(points, specs)  # refused before the data is looked for
     source, notice = resolve_source()
-    result = shattered.shattered(depth_list, version, points, seed, source, progress_callback(progress),
-                                 budget=True)
+    result = engine().run(shattered.shattered, depth_list, version, points, seed, source,
+                          progress=progress_callback(progress), budget=True)
     return path_charts.shattered_figure(result), data_notice(notice, shattered.shattered_reading(result))
 
 

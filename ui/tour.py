@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from explorer.compute.engine import engine
 from explorer.views import tour
 
 from .common import progress_callback, user_errors
@@ -16,7 +17,7 @@ def reveal(index: int, answer, progress=gr.Progress()):
     step = tour.STEPS[index]
     if not answer:
         raise ValueError("pick your answer first: the measurement comes after the prediction")
-    measured, text = step.measure(progress=progress_callback(progress))
+    measured, text = engine().run(step.measure, progress=progress_callback(progress))
     verdict = ("" if not measured else f"**You said {answer}; the measurement says {measured}.** "
                if answer != measured else f"**Right: {measured}.** ")
     return f"{verdict}{text}\n\n[Open the view that shows it](?{step.link})"

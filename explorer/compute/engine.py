@@ -23,6 +23,7 @@ import contextlib
 import functools
 import inspect
 import os
+import queue
 import subprocess
 import sys
 import threading
@@ -118,6 +119,8 @@ class Engine:
         self.cluster = cluster
         self.processes = list(processes)
         self._closed = False
+        self._homes: dict = {}  # what a worker keeps warm -> its address
+        self._pending_homes: dict = {}  # task key -> home, until its result is read
 
     @property
     def address(self) -> str:
@@ -161,7 +164,7 @@ class Engine:
         from distributed import Client, LocalCluster
 
         cluster = LocalCluster(n_workers=0, host="127.0.0.1", scheduler_port=0, dashboard_address=None)
-        processes = [_start_worker(cluster.scheduler_address) for _ in range(workers)]
+        processes = _spawn(cluster.scheduler_address, workers)
         engine = cls(Client(cluster, set_as_default=False), cluster, processes)
         atexit.register(engine.close)
         if wait:
@@ -170,7 +173,8 @@ class Engine:
 
     # ------------------------------------------------------------------------- tasks
 
-    def submit(self, fn, *args, priority: int = USER, progress=None, resources=None, workers=None, **kwargs):
+    def submit(self, fn, *args, priority: int = USER, progress=None, resources=None, workers=None, home=None,
+               **kwargs):
         """Submits `fn(*args, **kwargs)` as a task; returns its Dask future.
 
         Args:
@@ -179,15 +183,24 @@ class Engine:
             progress: a `progress(fraction, text)` callback of the page, called as the task
                 reports (only for functions that take `progress`).
             resources: Dask worker resources the task needs ({"GPU": 1}).
-            workers: the workers it may run on (None: any).
+            workers: the only workers it may run on (None: any).
+            home: what the task's worker keeps warm (("twins", 110, 1)): the task goes to the
+                worker that ran the last task of that home, if it is free soon enough for
+                Dask (a preference, not a rule).
         """
+        allow_other = False
+        if workers is None and home is not None and home in self._homes:
+            workers, allow_other = [self._homes[home]], True
         topic = None
         if progress is not None and _takes_progress(fn):
             topic = f"progress-{uuid.uuid4().hex}"
             self.client.subscribe_topic(topic, lambda event: progress(*event[1]))
         kwargs.pop("progress", None)
         future = self.client.submit(call, fn, args, kwargs, topic, priority=priority, pure=False,
-                                    resources=resources, workers=workers, key=f"{fn.__name__}-{uuid.uuid4().hex}")
+                                    resources=resources, workers=workers, allow_other_workers=allow_other,
+                                    key=f"{fn.__name__}-{uuid.uuid4().hex}")
+        if home is not None:
+            self._pending_homes[future.key] = home
         if topic is not None:
             future.add_done_callback(lambda _: self._unsubscribe(topic))
         return future
@@ -206,14 +219,38 @@ class Engine:
         """
         from distributed import KilledWorker
 
-        future = self.submit(fn, *args, priority=priority, progress=progress, **kwargs)
+        return self.result(self.submit(fn, *args, priority=priority, progress=progress, **kwargs), timeout)
+
+    def result(self, future, timeout: float | None = None):
+        """The result of a submitted task, as `run` returns it (and raises as it does)."""
+        from distributed import KilledWorker
+
+        name = str(future.key).rsplit("-", 1)[0]
         try:
-            return future.result(timeout=timeout)
+            result = future.result(timeout=timeout)
         except KilledWorker:
-            raise EngineError(f"the engine's worker died while running {fn.__name__} (out of memory, or "
-                              "killed); the page is still up: try again, or ask for less") from None
+            raise EngineError(f"the engine's worker died while running {name} (out of memory, or killed); "
+                              "the page is still up: try again, or ask for less") from None
         except (OSError, TimeoutError) as err:
-            raise EngineError(f"the engine did not answer {fn.__name__}: {type(err).__name__}") from None
+            raise EngineError(f"the engine did not answer {name}: {type(err).__name__}") from None
+        home = self._pending_homes.pop(future.key, None)
+        if home is not None:
+            held = self.where(future)
+            if held:
+                self._homes[home] = held[0]
+        return result
+
+    def where(self, future) -> list[str]:
+        """The workers that hold a finished task's result (the one that ran it)."""
+        with contextlib.suppress(Exception):  # a worker gone since: no preference
+            return sorted(self.client.who_has(future).get(future.key, ()))
+        return []
+
+    def warm_after(self, future, fn, *args, **kwargs):
+        """Submits the warm-up `fn(*args, **kwargs)` at `WARM` priority to the worker that ran
+        `future` (what it warms lives in that worker's memory); returns its future."""
+        held = self.where(future)
+        return self.submit(fn, *args, priority=WARM, workers=held or None, **kwargs)
 
     def workers(self) -> dict:
         """The cluster's workers: address -> {"name", "resources", "nthreads"}."""
@@ -244,12 +281,33 @@ class Engine:
                 self.cluster.close(timeout=5)
 
 
+def _spawn(address: str, count: int) -> list[subprocess.Popen]:
+    """Starts `count` local workers from a thread that lives as long as the app: Linux sends a
+    child its parent-death signal when the *thread* that started it ends, and the first call
+    may come from a request's thread."""
+    started: queue.Queue = queue.Queue()
+
+    def own():
+        try:
+            started.put([_start_worker(address) for _ in range(count)])
+        except Exception as err:  # noqa: BLE001 - handed to the caller, raised there
+            started.put(err)
+            return
+        threading.Event().wait()
+
+    threading.Thread(target=own, name="engine-workers", daemon=True).start()
+    processes = started.get()
+    if isinstance(processes, Exception):
+        raise EngineError(f"cannot start the engine's workers: {processes}")
+    return processes
+
+
 def _start_worker(address: str) -> subprocess.Popen:
     """A local worker process: `worker_command`, dying with the app (a killed app leaves no
     worker behind), its output in the app's."""
     from explorer.compute.spare import die_with_parent
 
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "DASK_LOGGING__DISTRIBUTED": "warning"}
     env.pop("TF_CONFIG", None)  # a cluster run's setting is the CLI's, never a worker's
     return subprocess.Popen(worker_command(address), cwd=ROOT, env=env,  # noqa: S603 - our own command
                             stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)  # noqa: PLW1509 - one C call

@@ -47,7 +47,8 @@ def test_resnet1202_whole_net_on_one_screen(page, screenshot):
 def test_overlays_on_resnet56_and_the_checkpoints_then_delete_a_block(page, screenshot):
     _build(page, 56)
     page.get_by_text("ResNet-56 v1: 861,770 parameters").first.wait_for(timeout=60_000)
-    _overlay(page, "gradient norm at initialization, plain twin below", "gradient norm per block at initialization")
+    _overlay(page, "gradient norm at initialization, plain twin below",
+             "gradient norm per block at initialization")
     page.locator("#arch-plot").get_by_text("Plain-56 v1 (plain twin), at initialization").first.wait_for()
     page.locator("#arch-block-info").get_by_text("gradient (‖∂L/∂(block output)‖)").wait_for(timeout=30_000)
     screenshot("architecture_overlay_gradient")
@@ -108,17 +109,18 @@ def test_gradient_over_training_replays_a_job(page, screenshot):
 
 # The screen centre of the graph's marker for a block (its customdata), read from Plotly's own
 # axes so the click lands where Plotly looks for the nearest point.
-POINT_JS = """(name) => {
+POINT_JS = ("""(name) => {
   const gd = document.querySelector('#arch-plot .js-plotly-plot');
   const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
   const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
   for (const trace of gd._fullData) {
     const names = trace.customdata || [];
     const i = Array.from(names).indexOf(name);
-    if (i >= 0 && trace.mode === 'markers+text') return {x: box.left + xa.l2p(trace.x[i]), y: box.top + ya.l2p(trace.y[i])};
+    if (i >= 0 && trace.mode === 'markers+text')"""
+            """ return {x: box.left + xa.l2p(trace.x[i]), y: box.top + ya.l2p(trace.y[i])};
   }
   return null;
-}"""
+}""")
 
 
 def _click_block(page, name):
@@ -127,7 +129,8 @@ def _click_block(page, name):
     person's in the same tenth of a second)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    page.wait_for_function("() => document.querySelector('#arch-plot .js-plotly-plot')?.explorerClicks === true")
+    page.wait_for_function(
+        "() => document.querySelector('#arch-plot .js-plotly-plot')?.explorerClicks === true")
     for _ in range(10):
         page.evaluate("() => { window.explorerClickedBlock = null; }")
         point = page.evaluate(POINT_JS, name)
@@ -149,7 +152,8 @@ def test_a_click_on_the_graph_chooses_a_block_whose_layers_show_under_the_overla
     info = page.locator("#arch-block-info")
     info.get_by_text("stage2_block2").first.wait_for(timeout=30_000)
     assert page.locator("#arch-block input").input_value() == "stage2_block2"  # the selector follows
-    _overlay(page, "gradient norm at initialization, plain twin below", "gradient norm per block at initialization")
+    _overlay(page, "gradient norm at initialization, plain twin below",
+             "gradient norm per block at initialization")
     _click_block(page, "stage3_block1")
     info.get_by_text("stage3_block1 of ResNet-20 v1").wait_for(timeout=30_000)
     info.get_by_text("gradient (‖∂L/∂(block output)‖)").wait_for()  # the overlay's value for it

@@ -50,8 +50,8 @@ def test_classify_drawing_and_upload(page, screenshot, ensure_checkpoint):
     screenshot("classify_upload")
 
 
-def test_a_text_file_named_png_says_what_is_wrong_and_clears_stale_answers(page, screenshot, ensure_checkpoint,
-                                                                          tmp_path):
+def test_a_text_file_named_png_says_what_is_wrong_and_clears_stale_answers(page, screenshot,
+                                                                          ensure_checkpoint, tmp_path):
     ensure_checkpoint()
     page.get_by_role("tab", name="Classify").click()
     page.get_by_role("tab", name="Upload").click()

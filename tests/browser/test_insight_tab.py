@@ -29,7 +29,8 @@ def test_insight_lab_lesion_and_landscape(page, screenshot, ensure_checkpoint):
     # and loses focus (that sent Gradio's `input`, and the twin replaced the choice)
     page.locator("#ins-second input").click()
     page.get_by_role("option", name="r20_untrained").first.click()
-    page.wait_for_function("() => document.querySelector('#ins-second input').value.includes('r20_untrained')")
+    page.wait_for_function(
+        "() => document.querySelector('#ins-second input').value.includes('r20_untrained')")
     page.locator("#ins-first input").click()
     page.mouse.click(5, 5)  # away, on the page's margin
     page.wait_for_timeout(1500)

@@ -57,7 +57,8 @@ def test_walking_the_tour(page, screenshot):
         answer = page.locator(f"#tour-answer-{step} label").first
         answer.click()
         reveal.click()
-        page.locator(f"#tour-result-{step}").get_by_text("Open the view that shows it").wait_for(timeout=300_000)
+        page.locator(f"#tour-result-{step}").get_by_text("Open the view that shows it").wait_for(
+            timeout=300_000)
         text = page.locator(f"#tour-result-{step}").inner_text()
         assert "Traceback" not in text
     screenshot("tour_walked")

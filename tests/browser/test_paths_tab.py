@@ -27,7 +27,8 @@ def test_paths_and_signals_of_a_fresh_resnet20(page, screenshot, fill_and_keep):
     assert "ResNet-20 v1 at initialization" in reading and "Plain-20 v1 at initialization" in reading, reading
     colors = page.evaluate("() => Object.fromEntries(document.querySelector('#signals-plot .js-plotly-plot')"
                            ".data.map(trace => [trace.name, trace.line.color]))")
-    assert colors == {"ResNet-20 v1 at initialization": RESIDUAL_COLOR, "Plain-20 v1 at initialization": PLAIN_COLOR}
+    assert colors == {"ResNet-20 v1 at initialization": RESIDUAL_COLOR,
+                      "Plain-20 v1 at initialization": PLAIN_COLOR}
     page.wait_for_timeout(500)
     screenshot("paths_signals")
 

@@ -13,7 +13,8 @@ def test_train_tab_starts_updates_and_stops(page, screenshot):
     page.get_by_label("Race: plain vs residual").check()
     # ticking Race sets its defaults: depth 56, where the plain net falls behind
     page.wait_for_function("() => document.querySelector('#train-depth input').value === '56'")
-    page.wait_for_function("() => document.querySelector('#train-subset input').value === '5000'")  # as measured
+    # and its subset, as measured
+    page.wait_for_function("() => document.querySelector('#train-subset input').value === '5000'")
     page.locator("#train-depth input").fill("8")  # a small race for the test
     page.locator("#train-epochs input").fill("3")
     page.locator("#train-subset input").fill("1024")
@@ -33,7 +34,8 @@ def test_train_tab_starts_updates_and_stops(page, screenshot):
     # one palette for the whole app: plain red, residual blue, as on the Gradient flow tab
     colors = page.evaluate("() => Object.fromEntries(document.querySelector('#train-curves .js-plotly-plot')"
                            ".data.map(trace => [trace.name, trace.line.color]))")
-    assert colors["Plain-8 v1 train loss"] == PLAIN_COLOR and colors["ResNet-8 v1 train loss"] == RESIDUAL_COLOR
+    assert (colors["Plain-8 v1 train loss"] == PLAIN_COLOR
+            and colors["ResNet-8 v1 train loss"] == RESIDUAL_COLOR)
     page.locator("#train-stop").click()
     # both jobs end stopped (or done); a timer tick sent before the stop may show "running"
     # once more, so wait for the page to settle rather than read it at the first "stopped"
