@@ -20,7 +20,7 @@ thread_safe_tensorflow()  # before TensorFlow's import: oneDNN off in this proce
 
 import gradio as gr  # after thread_safe_tensorflow, as is every import that may load TensorFlow
 
-from explorer.compute.engine import EngineError, engine  # noqa: E402 - after thread_safe_tensorflow
+from explorer.compute.engine import EngineError, engine  # after thread_safe_tensorflow
 from ui import architecture, classify, gradients, insight, links, paths, session, tour, train
 from ui.common import refresh_checkpoints, refresh_compare
 

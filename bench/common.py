@@ -50,7 +50,8 @@ def alternate(name_a, fn_a, name_b, fn_b, pairs=3, warmup=True):
         ratios.append(b / a)
         print(f"pair {i + 1}: {name_a} {a:.3f} s   {name_b} {b:.3f} s   ratio {b / a:.2f}", flush=True)
     result = {name_a: statistics.median(times_a), name_b: statistics.median(times_b),
-              "median_ratio": statistics.median(ratios), "pairs": pairs}
+              "median_ratio": statistics.median(ratios), "pairs": pairs,
+              "ratios": [a / b for a, b in zip(times_a, times_b)]}  # a over b, pair by pair
     print(json.dumps(result), flush=True)
     return result
 

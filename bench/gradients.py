@@ -7,7 +7,13 @@ The endpoint keeps built twins cached, as a server does between requests; the fi
 in the background; the benchmark reports how long until answers come from the traced graph
 (the JSON's "traced"), and the eager answers given meanwhile, then alternates in steady state.
 
-    python bench/gradients.py [--depth 110] [--pairs 3] [--batch-size 64]
+With --cold, every call asks for a net not seen before (a new seed), on a settled app (its
+default view measured, its warm-ups done), or, with --after S, from S seconds after the app
+first answers HTTP (the first visitor of a Space that just woke). It prints the median and the
+worst of the pairs' ratios (endpoint / naive). The issue's bars: worst <= 0.5 settled (aim
+0.3), <= 1.0 five seconds after start.
+
+    python bench/gradients.py [--depth 110] [--pairs 3] [--batch-size 64] [--cold [--after 5]]
 """
 
 import argparse
@@ -29,6 +35,8 @@ def main():
     parser.add_argument("--cold", action="store_true",
                         help="a net not seen before in every call (a new seed: new twins to build) "
                              "against the naive probe")
+    parser.add_argument("--after", type=float, default=None,
+                        help="with --cold: start S seconds after the app first answers, unsettled")
     args = parser.parse_args()
     import keras
     import numpy as np
@@ -49,14 +57,22 @@ def main():
             grads = tape.gradient(loss, model.trainable_weights)
             [float(tf.norm(g)) for g in grads]
 
+    if args.cold:
+        naive()  # this process's TensorFlow loaded and its kernels warm before the app starts
     with app_server(EXPLORER_DATA="synthetic") as url:
         if args.cold:
+            if args.after is not None:
+                time.sleep(args.after)
+            else:  # settled: the default view measured (the call waits for its warm-up), then idle
+                call(url, "gradient_flow", [110, 1, 64, 0, "kernels"])
+                time.sleep(15)
             seeds = iter(range(1000, 2000))
             result = alternate("endpoint_new_net_s", lambda: call(url, "gradient_flow", [
                 args.depth, 1, args.batch_size, next(seeds), "kernels"]) and None,
-                "naive_tutorial_probe_s", naive, pairs=args.pairs)
-            print(f"endpoint at a net not seen before (depth {args.depth}, a new seed each call) / naive = "
-                  f"{1 / result['median_ratio']:.2f} (target <= 0.3)")
+                "naive_tutorial_probe_s", naive, pairs=args.pairs, warmup=False)
+            when = f"{args.after:g} s after start" if args.after is not None else "settled app"
+            print(f"endpoint at a net not seen before (depth {args.depth}, a new seed each call, {when}) "
+                  f"/ naive: median {1 / result['median_ratio']:.2f}, worst {max(result['ratios']):.2f}")
             return
         request = [args.depth, 1, args.batch_size, 0, "kernels"]
         start = time.perf_counter()

@@ -8,6 +8,8 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # before anything imports TensorFlow
 from explorer.core.runtime import thread_safe_tensorflow  # imports no TensorFlow
 
 thread_safe_tensorflow()  # the tests run probes from several threads: no oneDNN (heap corruption)
+# one engine worker per app or test process: two test processes each run apps of their own
+os.environ.setdefault("EXPLORER_WORKERS", "1")
 
 import contextlib
 import io

@@ -71,7 +71,7 @@ def test_a_result_kept_without_its_net_gets_it_from_the_manifest(shipped):
     carried = make_spec(20, 1, residual=False).to_config()  # a result that carries one keeps it
     stored.store("lesion", "resnet20_v1", settings, str(archive), {"net": carried}, command, root)
     assert stored.lookup("lesion", path, settings, str(archive), root)["net"] == carried
-    assert pretrained.shipped_spec("no_such_name", root) is None
+    assert stored.shipped_net("no_such_name", root) is None
 
 
 STORED = sorted(stored.studies_dir().glob("*.json"))
@@ -84,7 +84,7 @@ def test_every_stored_study_belongs_to_a_shipped_file():
         assert names.get(record["checkpoint"]) == record["sha256"], path.name
         assert record["command"].startswith("python -m explorer ")
         # each names a manifest entry that says its net: what a result kept without "net" is read with
-        assert "net" in record["result"] or pretrained.shipped_spec(record["checkpoint"]), path.name
+        assert "net" in record["result"] or stored.shipped_net(record["checkpoint"]), path.name
 
 
 @pytest.mark.slow

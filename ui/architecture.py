@@ -4,7 +4,6 @@ graph (overlays) and one block chosen, its numbers and its deletion."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import gradio as gr
@@ -18,20 +17,23 @@ from explorer.studies import overlays
 from explorer.views import graph, overlay_figures
 
 from . import session
+from .architecture_controls import (
+    EXPAND_CHOICES,
+    NetControls,
+    OverlayControls,
+    follow_family,
+    net_controls,
+    overlay_controls,
+)
 from .block_panel import (
     CLICK_JS,
     CLICKED_JS,
-    BlockPanel,
     block_info,
-    build_panel,
     choose_block,
     delete_block,
     deletion_text,
 )
 from .common import (
-    WholeNumber,
-    checkpoint_choices,
-    checkpoint_dropdown,
     checkpoint_path,
     clean_scratch,
     export_plot,
@@ -40,10 +42,6 @@ from .common import (
     scratch_path,
     user_errors,
 )
-
-EXPAND_CHOICES = [("blocks (collapsed)", "none"), ("stage 1 layers", "stage1"),
-                  ("stage 2 layers", "stage2"), ("stage 3 layers", "stage3"),
-                  ("stage 4 layers (ImageNet)", "stage4"), ("every layer", "all")]
 
 
 @user_errors
@@ -98,13 +96,7 @@ def download_architecture(depth, version, family="cifar", residual=True, shortcu
 
 # ----------------------------------------------------------------------------- measurements on the graph
 
-OVERLAY_CHOICES = [("none: the bare graph", "none"),
-                   ("gradient norm at initialization, plain twin below", "gradient"),
-                   ("gradient norm, trained against at initialization", "gradient_trained"),
-                   ("gradient norm over training (a job's log)", "gradient_training"),
-                   ("lesion: accuracy lost per deleted block", "lesion"),
-                   ("residual-branch share ‖F(x)‖ / ‖x‖", "branch_share"),
-                   ("ratio residual / plain gradient norm", "ratio")]
+
 
 
 def _job_history(checkpoint, request) -> dict:
@@ -224,67 +216,6 @@ def _net_blocks(depth, version, family, residual, shortcut):
     return gr.Dropdown(choices=blocks, value=blocks[0])
 
 
-@dataclasses.dataclass
-class NetControls:
-    """The controls that describe the net drawn, in the order of `build_architecture`'s inputs."""
-
-    depth: gr.Number
-    version: gr.Radio
-    family: gr.Radio
-    residual: gr.Checkbox
-    shortcut: gr.Radio
-    expand: gr.Dropdown
-    show_twin: gr.Checkbox
-
-    def spec(self) -> list:
-        """What makes the net: depth, version, family, residual, shortcut."""
-        return [self.depth, self.version, self.family, self.residual, self.shortcut]
-
-    def drawing(self) -> list:
-        """The net and how it is drawn (`spec()` and expand)."""
-        return [*self.spec(), self.expand]
-
-    def all(self) -> list:
-        """Every control, as `build_architecture` takes them."""
-        return [*self.drawing(), self.show_twin]
-
-
-@dataclasses.dataclass
-class OverlayControls:
-    """The "Measure on the graph" components, the block panel and the numbers."""
-
-    overlay: gr.Dropdown
-    checkpoint: gr.Dropdown
-    job: gr.Textbox  # a job id of this browser, for the checkpoint
-    epoch: gr.Slider  # gradient over training's epoch
-    epoch_value: gr.Number  # the slider's, or none (the last): the API's
-    apply: gr.Button
-    panel: BlockPanel
-    numbers: gr.JSON
-    deletion: gr.JSON
-
-
-def _overlay_controls() -> OverlayControls:
-    with gr.Accordion("Measure on the graph", open=True, elem_id="arch-measure"):
-        overlay = gr.Dropdown(OVERLAY_CHOICES, value="none", label="Overlay", elem_id="arch-overlay")
-        choices = checkpoint_choices()
-        checkpoint = checkpoint_dropdown("Checkpoint (trained overlays, deletion)", "arch-checkpoint",
-                                         value=choices[0][1] if choices else None, choices=choices)
-        job = gr.Textbox(label="or a job id of this browser", placeholder="e.g. 3f2a9c1b7d4e", max_lines=1,
-                         elem_id="arch-job")
-        epoch = gr.Slider(0, 1, value=0, step=1, label="Epoch (gradient over training)", visible=False,
-                          elem_id="arch-epoch")
-        # the slider's, or none (the last): the API's
-        epoch_value = WholeNumber(None, precision=0, visible=False)
-        apply = gr.Button("Apply overlay", elem_id="arch-apply")
-    with gr.Accordion("A block", open=True, elem_id="arch-block-panel"):
-        panel = build_panel()
-    with gr.Accordion("Numbers (JSON)", open=False):
-        numbers = gr.JSON(label="overlay", elem_id="arch-numbers")
-        deletion = gr.JSON(label="deletion", elem_id="arch-deletion")
-    return OverlayControls(overlay, checkpoint, job, epoch, epoch_value, apply, panel, numbers, deletion)
-
-
 def _wire_block(net: NetControls, plots, controls: OverlayControls, seen):
     """The block panel: a click on the graph chooses the block, its button expands it."""
     panel = controls.panel
@@ -337,42 +268,6 @@ def _wire_overlays(net: NetControls, plots, controls: OverlayControls, built):
     _wire_block(net, plots, controls, seen)
 
 
-DEPTH_HELP = {"cifar": "v1: 20, 32, 44, 56, 110, 1202...; v2: 29, 56, 164, 1001...",
-              "imagenet": "18, 34 (basic blocks); 50, 101, 152 (bottlenecks)"}
-IMAGENET_DEPTHS = (18, 34, 50, 101, 152)
-
-
-def follow_family(family, depth):
-    """A new family: the version choice applies to CIFAR-10 nets only (ImageNet ResNets are
-    fixed by their depth: basic blocks to 34, bottlenecks from 50), so it is hidden and reset
-    for ImageNet; a depth the family has no net for becomes its nearest (ResNet-50 and
-    ResNet-56 as the defaults)."""
-    imagenet = family == "imagenet"
-    try:
-        depth = int(depth)
-    except (TypeError, ValueError):
-        depth = 0
-    if imagenet and depth not in IMAGENET_DEPTHS:
-        depth = 50
-    elif not imagenet and depth in IMAGENET_DEPTHS:
-        depth = 56
-    return (gr.Radio(value=1, visible=not imagenet),
-            gr.Number(value=depth, info=DEPTH_HELP["imagenet" if imagenet else "cifar"]))
-
-
-def _controls() -> NetControls:
-    family = gr.Radio([("CIFAR-10", "cifar"), ("ImageNet", "imagenet")], value="cifar", label="Family")
-    version = gr.Radio([("v1: basic blocks, 6n+2", 1), ("v2: pre-activation bottlenecks, 9n+2", 2)],
-                       value=1, label="Version")
-    depth = WholeNumber(value=56, precision=0, label="Depth", info=DEPTH_HELP["cifar"], elem_id="arch-depth")
-    residual = gr.Checkbox(value=True, label="Residual (untick for the plain twin)")
-    shortcut = gr.Radio(["projection", "zeropad"], value="projection", label="Shortcut where shapes change")
-    expand = gr.Dropdown(EXPAND_CHOICES, value="none", label="Expand", elem_id="arch-expand",
-                         allow_custom_value=True)  # a block's name too (the block panel's button)
-    show_twin = gr.Checkbox(value=False, label="Show the twin beside it")
-    return NetControls(depth, version, family, residual, shortcut, expand, show_twin)
-
-
 def _wire(net: NetControls, outputs, build_button):
     """One rule for the whole tab: every control redraws at once (the depth box when it is
     left or Enter is pressed, so a half-typed number is not built); Build does the same."""
@@ -395,11 +290,11 @@ def build():
     default net on load)."""
     with gr.Row():
         with gr.Column(scale=1, min_width=260, elem_id="arch-controls"):
-            net = _controls()
+            net = net_controls()
             build_button = gr.Button("Build", variant="primary", elem_id="arch-build")
             download = gr.Button("Prepare .keras download", elem_id="arch-download")
             keras_file = gr.File(label=".keras file (open it in Netron)", interactive=False, visible=False)
-            controls = _overlay_controls()
+            controls = overlay_controls()
         with gr.Column(scale=3, elem_id="arch-view"):
             headline = gr.Markdown(elem_id="arch-headline")
             plot = export_plot("Architecture", "arch-plot")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import gradio as gr
 
+from explorer.compute.engine import engine
 from explorer.core import limits
 from explorer.data import images
-from explorer.compute.engine import engine
 from explorer.data.cifar import resolve_source
 from explorer.shipped import pretrained, stored
 from explorer.studies import estimates, imagenet, insight

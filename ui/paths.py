@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from explorer.core import limits
 from explorer.compute.engine import engine
+from explorer.core import limits
 from explorer.data.cifar import resolve_source
 from explorer.shipped import pretrained
 from explorer.studies import paths, probes, shattered, signals, subjects

@@ -36,6 +36,7 @@ FALLBACK = "EXPLORER_SCHEDULER_FALLBACK"  # "local": start one if the scheduler 
 WORKERS = "EXPLORER_WORKERS"  # how many local workers (default: one per core, at most 4)
 MAX_LOCAL_WORKERS = 4  # each holds TensorFlow and its models (0.5-2 GB)
 CONNECT_SECONDS = 10  # how long an unanswered scheduler address is waited for
+ALLOWED_FAILURES = 1  # reruns of a task whose worker died, before it is reported
 USER, WARM = 10, -10  # task priorities: a visitor's request, a warm-up
 WORKER_PRELOAD = "explorer.compute.worker"  # sets TensorFlow up in a worker before its first task
 ROOT = Path(__file__).resolve().parents[2]  # the repository: local workers run here
@@ -161,8 +162,12 @@ class Engine:
 
     @classmethod
     def _local(cls, workers: int, wait: bool) -> Engine:
+        import dask
         from distributed import Client, LocalCluster
 
+        # a task whose worker dies is run once more elsewhere, then reported: a study that kills
+        # its worker (out of memory) says so in seconds instead of killing three more
+        dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES})
         cluster = LocalCluster(n_workers=0, host="127.0.0.1", scheduler_port=0, dashboard_address=None)
         processes = _spawn(cluster.scheduler_address, workers)
         engine = cls(Client(cluster, set_as_default=False), cluster, processes)

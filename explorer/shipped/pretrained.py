@@ -15,7 +15,7 @@ import re
 import shutil
 from pathlib import Path
 
-from explorer.core.specs import ResNetSpec, make_spec
+from explorer.core.specs import make_spec
 from explorer.nets.checkpoints import evaluate
 from explorer.shipped.histories import error_history
 
@@ -72,29 +72,6 @@ def shipped_twin(name: str, root: Path | None = None) -> str | None:
     return next((e["name"] for e in entries
                  if all(e.get(field) == chosen[field] for field in fields)
                  and e.get("residual") is (not chosen["residual"])), None)
-
-
-def shipped_spec(name: str, root: Path | None = None) -> ResNetSpec | None:
-    """The net of a shipped checkpoint, from its manifest entry, without reading the file.
-
-    Args:
-        name: a manifest entry's name, such as "resnet20_v1".
-        root: the folder holding the manifest; None for `PRETRAINED`.
-
-    Returns:
-        The `ResNetSpec` of its "depth", "version", "residual" and "shortcut" (and "family",
-        CIFAR-10 when it has none); None when `name` is not in the manifest, or its entry
-        does not say or describes no valid network.
-
-    Raises:
-        ValueError: the manifest is damaged.
-    """
-    entry = next((e for e in manifest(root) if e["name"] == name), None)
-    try:
-        return make_spec(entry["depth"], entry["version"], entry.get("family", "cifar"),
-                         residual=entry["residual"], shortcut=entry["shortcut"])
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def pretrained_path(name: str, root: Path | None = None) -> Path:

@@ -17,6 +17,7 @@ import os
 import time
 from pathlib import Path
 
+from explorer.core.specs import ResNetSpec, make_spec
 from explorer.shipped import pretrained
 
 # The settings stored per study: what the Insight lab opens with on a CPU, and the tour's.
@@ -55,6 +56,29 @@ def _shipped_name(checkpoint, root: Path | None) -> tuple[str, str] | None:
     return None
 
 
+def shipped_net(name: str, root: Path | None = None) -> ResNetSpec | None:
+    """The net of a shipped checkpoint, from its manifest entry, without reading the file.
+
+    Args:
+        name: a manifest entry's name, such as "resnet20_v1".
+        root: the shipped checkpoints' folder; None for `pretrained.PRETRAINED`.
+
+    Returns:
+        The `ResNetSpec` of its "depth", "version", "residual" and "shortcut" (and "family",
+        CIFAR-10 when it has none); None when `name` is not in the manifest, or its entry
+        does not say or describes no valid network.
+
+    Raises:
+        ValueError: the manifest is damaged.
+    """
+    entry = next((e for e in pretrained.manifest(root) if e["name"] == name), None)
+    try:
+        return make_spec(entry["depth"], entry["version"], entry.get("family", "cifar"),
+                         residual=entry["residual"], shortcut=entry["shortcut"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def lookup(study: str, checkpoint, settings: dict, source, root: Path | None = None) -> dict | None:
     """The stored result of `study` on `checkpoint` at `settings` on `source`, if one was
     measured on the very file and data; None otherwise (measure it live).
@@ -88,7 +112,7 @@ def lookup(study: str, checkpoint, settings: dict, source, root: Path | None = N
         return None
     result = dict(record["result"])
     if "net" not in result:  # kept before results carried their net: the manifest's entry says it
-        net = pretrained.shipped_spec(name, root)
+        net = shipped_net(name, root)
         if net is not None:
             result["net"] = net.to_config()
     return {**result, "stored": {"command": record["command"], "measured": record["measured"]}}

@@ -118,7 +118,8 @@ def _kept_twins(depth: int, version: int, shortcut: str) -> _Twins:
             index[value] = draws
         draws += 1
     if len(index) < len(wanted):
-        raise RuntimeError(f"cannot replay the initial weights of {spec.name}: the build drew its seeds otherwise")
+        raise RuntimeError(f"cannot replay the initial weights of {spec.name}: "
+                           "the build drew its seeds otherwise")
     plan = [(initializer, variable, index[initializer.seed]) for initializer, variable in initializers]
     return _Twins(residual, plain, 0, plan, shared)
 

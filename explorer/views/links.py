@@ -80,11 +80,10 @@ def _architecture(params: dict, ignored: list) -> dict:
 def _expand(value) -> str:
     """An expansion a link may ask for: none, all, stage1..stage4 or a block's name (whether
     the net has it is checked once the net is known)."""
-    if value in ("none", "all", "stage1", "stage2", "stage3", "stage4") or re.fullmatch(
-            r"stage[1-4]_block[1-9]\d{0,2}", str(value)):
+    if isinstance(value, str) and re.fullmatch(r"stage[1-4]_block[1-9]\d{0,2}", value):
         return value
-    raise ValueError("expand must be one of none, all, stage1, stage2, stage3, stage4 or a block's name "
-                     "(stage2_block3)")
+    views = ("none", "all", "stage1", "stage2", "stage3", "stage4")
+    return one_of(value, views, "expand", f"{', '.join(views)} or a block's name (stage2_block3)")
 
 
 def _gradients(params: dict, ignored: list) -> dict:

@@ -1,0 +1,106 @@
+"""The engine: studies as tasks on a real Dask cluster (local worker processes, or a scheduler
+and worker started with the engine's own commands), priorities, progress, errors and faults."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from explorer.compute import engine as engines
+from explorer.compute.engine import USER, WARM, Engine, EngineError
+from explorer.studies import probes
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def local():
+    work = Engine.start(address="", workers=1, wait=True)
+    yield work
+    work.close()
+
+
+def test_a_study_runs_on_a_worker_process_with_its_progress_sent_back(local):
+    seen = []
+    flow = local.run(probes.gradient_flow, 8, 1, 4, 0, "synthetic", progress=lambda f, t: seen.append((f, t)))
+    assert flow.spec_name == "ResNet-8 v1" and len(flow.residual) == len(flow.plain) > 0
+    deadline = time.monotonic() + 5
+    while len(seen) < 3 and time.monotonic() < deadline:  # events travel beside the result
+        time.sleep(0.05)
+    assert len(seen) >= 3 and all(0 <= fraction <= 1 for fraction, _ in seen)
+    assert local.run(os.getpid) not in (os.getpid(), None)  # not this process
+    assert local.run(os.environ.get, "TF_ENABLE_ONEDNN_OPTS") == "1"  # a worker runs one pass at a time
+
+
+def test_a_bad_request_raises_its_value_error_here(local):
+    with pytest.raises(ValueError, match="depth"):
+        local.run(probes.check_request, 7, 1)
+
+
+def test_a_visitor_outranks_the_warm_ups_waiting(local):
+    blocker = local.submit(time.sleep, 1.5)  # holds the only worker while the rest queue
+    time.sleep(0.3)
+    warm = [local.submit(time.time, priority=WARM) for _ in range(3)]
+    user = local.submit(time.time, priority=USER)
+    blocker.result()
+    assert local.result(user) < min(local.result(future) for future in warm)
+
+
+def test_a_killed_worker_gives_a_clear_message_and_the_engine_goes_on(local):
+    start = time.monotonic()
+    with pytest.raises(EngineError, match="worker died"):
+        local.run(os._exit, 3)  # the worker's process ends mid-task
+    assert time.monotonic() - start < 30
+    local.client.wait_for_workers(1, timeout=60)  # its nanny starts a new one
+    assert local.run(sum, [1, 2]) == 3
+
+
+def test_an_address_that_does_not_answer_is_one_clear_line():
+    start = time.monotonic()
+    with pytest.raises(EngineError, match="did not answer.*EXPLORER_SCHEDULER_FALLBACK=local"):
+        Engine.start(address="tcp://127.0.0.1:9", fallback="")
+    assert time.monotonic() - start < engines.CONNECT_SECONDS + 5
+
+
+def test_the_local_worker_count_is_checked():
+    assert engines.local_workers("2") == 2
+    for bad in ("0", "x", str(engines.MAX_LOCAL_WORKERS + 1)):
+        with pytest.raises(ValueError, match="EXPLORER_WORKERS"):
+            engines.local_workers(bad)
+
+
+def test_a_cluster_started_with_the_engines_own_commands(tmp_path):
+    """`dask scheduler` and the worker command `worker_command` prints, in another folder:
+    the app's engine joins it by its address."""
+    port_file = tmp_path / "scheduler.json"
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                  "--port", "0", "--scheduler-file", str(port_file), "--no-dashboard"],
+                                 cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = None
+    try:
+        for _ in range(200):
+            if port_file.exists() and port_file.stat().st_size:
+                break
+            time.sleep(0.1)
+        import json
+
+        address = json.loads(port_file.read_text())["address"]
+        env = {**os.environ, "PYTHONPATH": str(engines.ROOT)}
+        worker = subprocess.Popen(engines.worker_command(address), cwd=tmp_path, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        work = Engine.start(address=address)
+        try:
+            work.client.wait_for_workers(1, timeout=90)
+            assert work.cluster is None and not work.processes  # joined, started nothing
+            assert work.run(probes.check_request, 20, 1) == (20, 1, 64, 0)
+            assert not work.has_gpu()
+        finally:
+            work.close()
+    finally:
+        for process in (worker, scheduler):
+            if process is not None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=30)
