@@ -25,7 +25,7 @@ def main():
     args = parser.parse_args()
     from explorer.core.specs import make_spec
     from explorer.nets.models import build_model
-    from explorer.studies import insight
+    from explorer.studies import landscape
     from explorer.train.training import device_name
 
     checkpoints = args.checkpoints
@@ -40,7 +40,7 @@ def main():
     total = 0.0
     for checkpoint in checkpoints:
         start = time.perf_counter()
-        result = insight.loss_landscape(checkpoint, args.data, args.samples, args.steps)
+        result = landscape.loss_landscape(checkpoint, args.data, args.samples, args.steps)
         seconds = time.perf_counter() - start
         total += seconds
         print(f"{result['model']}: {seconds:.1f} s")

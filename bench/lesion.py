@@ -1,6 +1,6 @@
 """Benchmark: the lesion study's passes (explorer/lesion_pass.py: each deletion starts from its
 block's input in one intact pass) against the plain way (the whole net again for every
-deletion, `insight.lesioned_accuracy` per block), on a shipped checkpoint, alternating.
+deletion, `lesion.lesioned_accuracy` per block), on a shipped checkpoint, alternating.
 
     python bench/lesion.py [--checkpoint resnet56_v1] [--samples 256] [--pairs 3]
 """
@@ -21,7 +21,7 @@ def main():
     from explorer.data.cifar import load_cifar10
     from explorer.nets.checkpoints import load
     from explorer.shipped import pretrained
-    from explorer.studies.insight import lesioned_accuracy
+    from explorer.studies.lesion import lesioned_accuracy
     from explorer.studies.lesion_pass import accuracies_with_each_block_deleted
 
     model = load(pretrained.pretrained_path(args.checkpoint))

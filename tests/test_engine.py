@@ -76,8 +76,9 @@ def test_a_cluster_started_with_the_engines_own_commands(tmp_path):
     """`dask scheduler` and the worker command `worker_command` prints, in another folder:
     the app's engine joins it by its address."""
     port_file = tmp_path / "scheduler.json"
-    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-                                  "--port", "0", "--scheduler-file", str(port_file), "--no-dashboard"],
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host",
+                                  "127.0.0.1", "--port", "0", "--scheduler-file", str(port_file),
+                                  "--no-dashboard"],
                                  cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     worker = None
     try:

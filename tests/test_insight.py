@@ -6,7 +6,7 @@ import pytest
 
 from explorer.core.specs import make_spec
 from explorer.nets.models import build_model
-from explorer.studies.insight import lesion
+from explorer.studies.lesion import lesion
 
 
 def _net(depth, residual):
@@ -35,7 +35,7 @@ def test_the_shared_prefix_pass_gives_what_deleting_each_block_alone_gives(resid
     """lesion_pass against the plain way: the whole net run again for every deletion."""
     import keras
 
-    from explorer.studies.insight import lesioned_accuracy
+    from explorer.studies.lesion import lesioned_accuracy
     from explorer.studies.lesion_pass import accuracies_with_each_block_deleted
 
     keras.utils.set_random_seed(1)
@@ -62,7 +62,7 @@ def test_deleting_a_residual_branch_keeps_the_shortcut():
 
 def test_loss_landscape_restores_weights_and_has_its_minimum_grid(tmp_path):
     from explorer.nets.models import load_model
-    from explorer.studies.insight import loss_landscape
+    from explorer.studies.landscape import loss_landscape
 
     path = tmp_path / "m.keras"
     build_model(make_spec(8, 1)).save(path)
@@ -76,7 +76,7 @@ def test_loss_landscape_restores_weights_and_has_its_minimum_grid(tmp_path):
 
 
 def test_filter_normalized_direction_matches_filter_norms():
-    from explorer.studies.insight import _filter_normalized_direction
+    from explorer.studies.landscape import _filter_normalized_direction
 
     kernel = np.random.default_rng(0).standard_normal((3, 3, 4, 5)).astype(np.float32)
     bias = np.ones(5, np.float32)
@@ -119,7 +119,7 @@ def _lesion_result(model, baseline, accuracy, downsampling):
 
 
 def test_lesion_reading_compares_median_costs():
-    from explorer.studies.insight import lesion_reading
+    from explorer.studies.lesion import lesion_reading
 
     text = lesion_reading([_lesion_result("ResNet-56 v1", 0.9, [0.89, 0.88, 0.5], [False] * 3),
                            _lesion_result("Plain-56 v1", 0.8, [0.1, None, 0.2], [False, True, False])])
@@ -139,7 +139,7 @@ def test_lesion_reading_compares_median_costs():
 
 
 def test_landscape_summary_from_a_known_bowl():
-    from explorer.studies.insight import landscape_reading, landscape_summary
+    from explorer.studies.landscape import landscape_reading, landscape_summary
 
     grid = np.linspace(-1, 1, 5)
     alphas = np.linspace(-1, 1, 9)
@@ -161,7 +161,7 @@ def test_landscape_summary_from_a_known_bowl():
 
 
 def test_landscape_reading_says_plainly_where_it_differs_from_li_et_al():
-    from explorer.studies.insight import landscape_reading
+    from explorer.studies.landscape import landscape_reading
 
     grid, alphas = np.linspace(-1, 1, 5), np.linspace(-1, 1, 9)
     bowl = (grid[:, None] ** 2 + grid[None] ** 2)
@@ -196,7 +196,7 @@ def test_landscape_reading_says_plainly_where_it_differs_from_li_et_al():
 def test_readers_take_the_kind_and_depth_from_the_net_a_result_carries_not_its_name():
     """A name may be anything (`name_apart` adds a job's id): the kind and the depth are the
     carried net's, and a result that carries none is of a kind unknown."""
-    from explorer.studies.insight import landscape_reading
+    from explorer.studies.landscape import landscape_reading
     from explorer.views.charts import PALETTE, RESIDUAL_COLOR, is_residual, lesion_figure
 
     grid, alphas = np.linspace(-1, 1, 5), np.linspace(-1, 1, 9)
@@ -221,7 +221,7 @@ def test_readers_take_the_kind_and_depth_from_the_net_a_result_carries_not_its_n
 
 
 def test_same_architecture_names():
-    from explorer.studies.insight import name_apart
+    from explorer.studies.lesion import name_apart
 
     results = name_apart([{"model": "ResNet-20 v1"}, {"model": "ResNet-20 v1"}], ["resnet20_v1", "job:ab12"])
     assert [r["model"] for r in results] == ["ResNet-20 v1 (resnet20_v1)", "ResNet-20 v1 (job:ab12)"]
@@ -273,7 +273,8 @@ def test_checkpoint_spec_reads_the_config_without_building(tmp_path):
 def test_studies_check_the_request_then_measure_each_checkpoint(tmp_path):
     """One request, for the app and the CLI alike: the values and the budget checked before
     any work, then one result per checkpoint, told apart when they share an architecture."""
-    from explorer.studies.insight import landscape_study, lesion_study
+    from explorer.studies.landscape import landscape_study
+    from explorer.studies.lesion import lesion_study
 
     paths = [tmp_path / "a.keras", tmp_path / "b.keras"]
     for path in paths:
@@ -297,7 +298,8 @@ def test_the_command_line_is_not_held_to_the_hosts_budget(tmp_path):
     import json
     import zipfile
 
-    from explorer.studies.insight import check_landscape_request, check_lesion_request
+    from explorer.studies.landscape import check_landscape_request
+    from explorer.studies.lesion import check_lesion_request
 
     path = tmp_path / "deep.keras"  # what checkpoint_spec reads of a ResNet-1202, without building one
     with zipfile.ZipFile(path, "w") as archive:

@@ -13,7 +13,7 @@ from explorer.core.numbers import magnitude
 from explorer.core.specs import make_spec
 from explorer.nets.models import build_model
 from explorer.studies import deletion, overlays
-from explorer.studies.insight import lesion
+from explorer.studies.lesion import lesion
 from explorer.studies.probes import gradient_flow
 from explorer.views import overlay_figures
 

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from explorer.shipped import pretrained, stored
-from explorer.studies import insight
+from explorer.studies import lesion
 
 
 @pytest.fixture
@@ -49,10 +49,10 @@ def test_the_study_serves_the_stored_result_and_the_command_line_measures(shippe
     stored.store("lesion", "resnet20_v1", {"samples": 256}, str(archive), result,
                  "python -m explorer lesion", root)
     measured = []
-    monkeypatch.setattr(insight, "lesion", lambda *args, **kwargs: measured.append(args) or dict(result, n=1))
-    (served,) = insight.lesion_study([path], 256, ["resnet20_v1"], str(archive))
+    monkeypatch.setattr(lesion, "lesion", lambda *args, **kwargs: measured.append(args) or dict(result, n=1))
+    (served,) = lesion.lesion_study([path], 256, ["resnet20_v1"], str(archive))
     assert served["n"] == 256 and not measured
-    insight.lesion_study([path], 256, ["resnet20_v1"], str(archive), budget=False, use_stored=False)
+    lesion.lesion_study([path], 256, ["resnet20_v1"], str(archive), budget=False, use_stored=False)
     assert len(measured) == 1
     assert "pretrained/studies/" in stored.provenance([served])
     assert stored.provenance([dict(result)]) == ""
@@ -90,7 +90,7 @@ def test_every_stored_study_belongs_to_a_shipped_file():
 @pytest.mark.slow
 def test_a_stored_lesion_study_is_what_measuring_again_gives(shared_archive):
     record = json.loads((stored.studies_dir() / "resnet20_v1.lesion.samples256.json").read_text())
-    again = insight.lesion(pretrained.pretrained_path("resnet20_v1"), str(shared_archive), 256)
+    again = lesion.lesion(pretrained.pretrained_path("resnet20_v1"), str(shared_archive), 256)
     kept = record["result"]
     assert again["blocks"] == kept["blocks"]
     assert again["baseline"] == pytest.approx(kept["baseline"], abs=0.004)  # a thread count may flip an image

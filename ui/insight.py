@@ -10,7 +10,8 @@ from explorer.core import limits
 from explorer.data import images
 from explorer.data.cifar import resolve_source
 from explorer.shipped import pretrained, stored
-from explorer.studies import estimates, imagenet, insight
+from explorer.studies import estimates, imagenet, landscape
+from explorer.studies import lesion as lesions
 from explorer.views import charts
 
 from .common import (
@@ -50,11 +51,11 @@ def lesion(checkpoint: str, samples: int = 1000, compare: str | None = None, req
         compare: an optional second checkpoint (say the plain twin), named the same way.
     """  # noqa: E501 - Gradio's API page reads each parameter's description from its one line
     names, paths = _paths(checkpoint, compare, request)
-    insight.check_lesion_request(samples, paths)  # refused before the data is looked for
+    lesions.check_lesion_request(samples, paths)  # refused before the data is looked for
     source, notice = resolve_source()
-    results = engine().run(insight.lesion_study, paths, samples, names, source,
+    results = engine().run(lesions.lesion_study, paths, samples, names, source,
                            progress=progress_callback(progress))
-    reading = " ".join(filter(None, [insight.lesion_reading(results), stored.provenance(results)]))
+    reading = " ".join(filter(None, [lesions.lesion_reading(results), stored.provenance(results)]))
     return charts.lesion_figure(results), data_notice(notice, reading)
 
 
@@ -71,13 +72,13 @@ def loss_landscape(checkpoint: str, steps: int = 9, samples: int = 128, compare:
         compare: an optional second checkpoint, named the same way.
     """  # noqa: E501 - Gradio's API page reads each parameter's description from its one line
     names, paths = _paths(checkpoint, compare, request)
-    insight.check_landscape_request(steps, samples, paths)  # refused before the data is looked for
+    landscape.check_landscape_request(steps, samples, paths)  # refused before the data is looked for
     source, notice = resolve_source()
     if notice:
         gr.Warning(notice)
-    results = engine().run(insight.landscape_study, paths, steps, samples, names, source=source,
+    results = engine().run(landscape.landscape_study, paths, steps, samples, names, source=source,
                            progress=progress_callback(progress))
-    return charts.landscape_figure(results), " ".join(filter(None, [insight.landscape_reading(results),
+    return charts.landscape_figure(results), " ".join(filter(None, [landscape.landscape_reading(results),
                                                                     stored.provenance(results)]))
 
 
@@ -105,7 +106,7 @@ def lesion_expected(checkpoint, samples, compare, request: gr.Request = None) ->
     the button's click says what is wrong)."""
     try:
         paths = _expected_paths(checkpoint, compare, request)
-        samples = insight.check_lesion_request(samples, paths)
+        samples = lesions.check_lesion_request(samples, paths)
         return estimates.lesion_line(paths, samples, resolve_source()[0])
     except ValueError:
         return ""
@@ -115,7 +116,7 @@ def landscape_expected(checkpoint, steps, samples, compare, request: gr.Request 
     """The loss landscape's expected time here, before it starts (see `lesion_expected`)."""
     try:
         paths = _expected_paths(checkpoint, compare, request)
-        steps, samples = insight.check_landscape_request(steps, samples, paths)
+        steps, samples = landscape.check_landscape_request(steps, samples, paths)
         return estimates.landscape_line(paths, steps, samples, resolve_source()[0])
     except ValueError:
         return ""

@@ -166,7 +166,7 @@ def _checkpoints(args) -> list[str]:
 
 
 def cmd_lesion(args):
-    from explorer.studies.insight import lesion_reading, lesion_study
+    from explorer.studies.lesion import lesion_reading, lesion_study
 
     names = _checkpoints(args)
     # the budgets guard the app's shared host; here the user's own machine does the work
@@ -184,7 +184,7 @@ def cmd_lesion(args):
 
 
 def cmd_landscape(args):
-    from explorer.studies.insight import landscape_reading, landscape_study, landscape_summary
+    from explorer.studies.landscape import landscape_reading, landscape_study, landscape_summary
 
     names = _checkpoints(args)
     # the budgets guard the app's shared host; here the user's own machine does the work

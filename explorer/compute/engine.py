@@ -153,9 +153,9 @@ class Engine:
                 return cls(Client(address, timeout=CONNECT_SECONDS, set_as_default=False))
             except (OSError, TimeoutError) as err:
                 if fallback != "local":
-                    raise EngineError(f"the Dask scheduler at {address} did not answer within {CONNECT_SECONDS} s "
-                                      f"({type(err).__name__}); start it, or set {FALLBACK}=local to run on "
-                                      "this machine instead") from None
+                    raise EngineError(f"the Dask scheduler at {address} did not answer within "
+                                      f"{CONNECT_SECONDS} s ({type(err).__name__}); start it, or set "
+                                      f"{FALLBACK}=local to run on this machine instead") from None
                 print(f"the Dask scheduler at {address} did not answer; {FALLBACK}=local: starting a local "
                       "cluster", file=sys.stderr, flush=True)
         return cls._local(workers if workers is not None else local_workers(), wait)
@@ -222,8 +222,6 @@ class Engine:
             EngineError: a worker died during the task (twice: the engine reruns it once on
                 another worker), or the cluster is gone.
         """
-        from distributed import KilledWorker
-
         return self.result(self.submit(fn, *args, priority=priority, progress=progress, **kwargs), timeout)
 
     def result(self, future, timeout: float | None = None):
@@ -314,7 +312,7 @@ def _start_worker(address: str) -> subprocess.Popen:
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "DASK_LOGGING__DISTRIBUTED": "warning"}
     env.pop("TF_CONFIG", None)  # a cluster run's setting is the CLI's, never a worker's
-    return subprocess.Popen(worker_command(address), cwd=ROOT, env=env,  # noqa: S603 - our own command
+    return subprocess.Popen(worker_command(address), cwd=ROOT, env=env,
                             stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)  # noqa: PLW1509 - one C call
 
 

@@ -138,7 +138,7 @@ def result_net(result: dict) -> ResNetSpec | None:
     """The net a study's result was measured on: its "net", a `ResNetSpec.to_config()` dict.
 
     Readers take the kind and the depth of a result's net from here, never from its display
-    name (`insight.name_apart` may rename it).
+    name (`lesion.name_apart` may rename it).
 
     Args:
         result: a lesion, landscape or overlay result.

@@ -2,7 +2,7 @@
 branch, beside the lesion study's median deletion (Veit et al. 2016), for the Architecture
 tab's block panel and its `/delete_block` API.
 
-The numbers are the lesion study's (`insight.lesion`: the same code and the same first test
+The numbers are the lesion study's (`lesion.lesion`: the same code and the same first test
 images), taken from the lesion overlay's study when it has been measured (`overlays`).
 """
 
@@ -49,7 +49,7 @@ def _deletion(path: str, stamp: int, samples: int, source, index: int) -> tuple[
     """(accuracy with the block, without its residual branch, images): the lesion's code and images."""
     from explorer.data.cifar import load_cifar10
     from explorer.nets.checkpoints import load
-    from explorer.studies.insight import lesioned_accuracy
+    from explorer.studies.lesion import lesioned_accuracy
 
     model = load(path)
     data = load_cifar10(source)
@@ -61,7 +61,7 @@ def _deletion(path: str, stamp: int, samples: int, source, index: int) -> tuple[
 def delete_block(checkpoint_path, block, samples=OVERLAY_SAMPLES, source=None, budget=True) -> dict:
     """A checkpoint's test accuracy with and without one block's residual branch.
 
-    The numbers are the lesion study's (`insight.lesion`) for the same images: taken from it
+    The numbers are the lesion study's (`lesion.lesion`) for the same images: taken from it
     when it has been measured for this checkpoint and these images, with its median beside.
 
     Args:

@@ -1,7 +1,7 @@
 """The lesion study's forward passes: every block deleted in turn, sharing what they share.
 
 Deleting block i changes nothing before it: the net's activations up to block i's input are
-the intact net's. The plain way (`insight.lesioned_accuracy` once per block) runs the whole
+the intact net's. The plain way (`lesion.lesioned_accuracy` once per block) runs the whole
 net again for every deletion, so a study of n blocks computes about n whole passes; here
 the intact pass keeps every block's input, and each deletion starts from its block's input,
 about n / 2 whole passes in all. The numbers are the same computations on the same inputs

@@ -11,7 +11,7 @@ Overlay kinds (`OVERLAY_KINDS`, one table):
                        sum of squares over the block's kernels), at an epoch, against the run's
                        first logged step.
     lesion             accuracy lost when the block's residual branch is deleted:
-                       `insight.lesion_study`'s numbers (`python -m explorer lesion --json`).
+                       `lesion.lesion_study`'s numbers (`python -m explorer lesion --json`).
     branch_share       ||F(x)|| / ||x|| at each add (signal propagation, De & Smith 2020): at
                        initialization, and for a checkpoint trained against at initialization.
     ratio              residual / plain gradient norm per block at initialization.
@@ -156,9 +156,9 @@ _LESIONS = BoundedCache(16)  # (path, modification time, samples, source) -> les
 def measured_lesion(path: str, stamp: int, samples: int, source, progress=None,
                     compute: bool = True) -> dict | None:
     """The lesion study of a checkpoint, measured once per file version, images and source
-    (`insight.lesion_study`, the lesion CLI's numbers); with `compute=False`, only a result
+    (`lesion.lesion_study`, the lesion CLI's numbers); with `compute=False`, only a result
     already measured (else None)."""
-    from explorer.studies.insight import lesion_study
+    from explorer.studies.lesion import lesion_study
 
     key = (path, stamp, samples, source)
     result = _LESIONS.get(key)

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from explorer.shipped import pretrained, stored
-from explorer.studies.insight import lesion, loss_landscape
+from explorer.studies.landscape import loss_landscape
+from explorer.studies.lesion import lesion
 
 
 def precompute(names, source: str, root: Path | None = None, log=print) -> list[Path]:

@@ -73,15 +73,15 @@ def _which(residual: float, plain: float, margin: float, same: str) -> str:
 
 def lesion(progress=None, samples: int = 256, **_) -> tuple[str, str]:
     """The shipped pair with each block deleted in turn, measured now."""
-    from explorer.studies import insight
+    from explorer.studies import lesion
 
     names, paths = _shipped_pair()
-    results = insight.lesion_study(paths, samples, names, resolve_source()[0], progress=progress)
+    results = lesion.lesion_study(paths, samples, names, resolve_source()[0], progress=progress)
     costs = [_median_cost(result) for result in results]
     return _which(costs[0], costs[1], 0.05, "both about the same"), (
         f"{stored.provenance(results) or 'Measured now.'} On {samples} test images a median deletion "
         f"costs {names[0]} {costs[0]:.1%} and {names[1]} {costs[1]:.1%} of accuracy. "
-        + insight.lesion_reading(results))
+        + lesion.lesion_reading(results))
 
 
 def _median_cost(result: dict) -> float:
@@ -93,14 +93,14 @@ def _median_cost(result: dict) -> float:
 
 def landscape(progress=None, **_) -> tuple[str, str]:
     """The loss around the shipped pair, a coarse plane measured now."""
-    from explorer.studies import insight
+    from explorer.studies import landscape
 
     names, paths = _shipped_pair()
-    results = insight.landscape_study(paths, 5, 64, names, source=resolve_source()[0], progress=progress)
-    shares = [insight.landscape_summary(result)["basin_fraction"] for result in results]
+    results = landscape.landscape_study(paths, 5, 64, names, source=resolve_source()[0], progress=progress)
+    shares = [landscape.landscape_summary(result)["basin_fraction"] for result in results]
     return _which(shares[0], shares[1], 0.02, "about the same"), (
         f"A coarse 5x5 plane on 64 test images. {stored.provenance(results) or 'Measured now.'} "
-        + insight.landscape_reading(results))
+        + landscape.landscape_reading(results))
 
 
 def depth_limit(**_) -> tuple[str, str]:
