@@ -9,7 +9,8 @@ import warnings
 
 import gradio as gr
 
-from explorer.compute.engine import WARM, engine
+from explorer.compute.engine import USER, WARM, engine
+from explorer.core.caches import BoundedCache
 from explorer.data.cifar import resolve_source
 from explorer.studies import probes
 from explorer.views import charts
@@ -50,16 +51,25 @@ def gradient_flow(depth: int, version: int, batch_size: int = 64, seed: int = 0,
     return charts.flow_figure(flow, view), data_notice(notice or flow.notice, probes.reading(flow)), path
 
 
-def measure_flow(depth, version, batch_size, seed, source, progress=None):
-    """`probes.gradient_flow` on the engine, on the worker that keeps the depth's twins if it
-    is free; after a first answer there, a warm-up traces the twins' probe (`probes.trace`)."""
+def measure_flow(depth, version, batch_size, seed, source, progress=None, priority=USER):
+    """`probes.gradient_flow` on the engine, its two passes at once: the residual net's and the
+    plain twin's halves (`probes.probe_twin`) as two tasks, each on the worker that keeps its
+    twins if that worker is free, joined here (`probes.combine`)."""
+    key = (depth, version, batch_size, seed, source)
+    known = _FLOWS.get(key)
+    if known is not None:  # the same numbers (another view of them, the default view opened)
+        return known
     work = engine()
-    future = work.submit(probes.gradient_flow, depth, version, batch_size, seed, source, progress=progress,
-                         home=("twins", depth, version))
-    flow = work.result(future)
-    if not flow.traced and depth <= probes.MAX_TRACED_DEPTH:
-        work.warm_after(future, probes.trace, depth, version, batch_size, source)
+    halves = [work.submit(probes.probe_twin, depth, version, batch_size, seed, source, residual,
+                          progress=progress if residual else None, priority=priority,
+                          home=("twins", depth, version, residual))
+              for residual in (True, False)]
+    flow = probes.combine(*(work.result(half) for half in halves))
+    _FLOWS.put(key, flow)
     return flow
+
+
+_FLOWS = BoundedCache(32)  # measured flows: pure results of their arguments
 
 
 # What the tab opens on: measured at start-up by a warm-up task (`warm_default_view`), so the
@@ -73,11 +83,7 @@ def warm_default_view() -> threading.Thread:
     request outranks it."""
     def measure():
         try:
-            work = engine()
-            home = ("twins", DEFAULT_VIEW["depth"], DEFAULT_VIEW["version"])
-            future = work.submit(probes.gradient_flow, **DEFAULT_VIEW, source=resolve_source()[0],
-                                 priority=WARM, home=home)
-            work.result(future)
+            measure_flow(**DEFAULT_VIEW, source=resolve_source()[0], priority=WARM)
             _default_ready.set()
         except Exception as err:  # noqa: BLE001 - the button still measures; only the head start is lost
             warnings.warn(f"the gradient tab's default view was not measured at start-up: {err}",

@@ -13,7 +13,7 @@ import numpy as np
 
 from explorer.core.limits import sweep_depths  # the sweep's request check, used in depth_sweep
 from explorer.core.numbers import magnitude
-from explorer.core.specs import MAX_DEPTH, MAX_SEED, MAX_VERSION, make_spec, whole_number
+from explorer.core.specs import MAX_DEPTH, MAX_SEED, MAX_VERSION, ResNetSpec, make_spec, whole_number
 from explorer.data.cifar import load_or_synthetic
 from explorer.nets.gradient_probe import probe_fn
 from explorer.nets.models import BUILD_LOCK, build_model, weight_layers
@@ -251,28 +251,60 @@ def _measure(depth, version, batch_size, seed, source, report=None) -> FlowResul
     if key in _MEASURED:
         return _MEASURED[key]
     report = report or (lambda fraction, text: None)
-    spec = make_spec(depth, version)
-    x, y, data_source, notice = probe_batch(batch_size, source, seed)
-    # one pass at a time: oneDNN's kernels corrupt the heap when passes run on several threads
-    with TWINS_LOCK:
-        residual, plain = twins(depth, version, seed)
-        traced = all(getattr(m, "_explorer_probe_ready", False) for m in (residual, plain))
-        report(0.4, f"forward and backward pass of {spec.name}")
-        names_r, kernels_r, blocks_r, loss_r = _probe(residual, x, y, traced)
-        report(0.7, "the same for its plain twin")
-        names_p, kernels_p, blocks_p, loss_p = _probe(plain, x, y, traced)
-    by_name = dict(zip(names_r, kernels_r))
-    shortcut = [n for n in names_r if n.endswith("_shortcut")]
-    stage_starts = [i for i, n in enumerate(names_p) if n.endswith("_block1_conv1")]
-    result = FlowResult(
-        spec.name, names_p, [float(v) for v in kernels_p], [float(by_name[n]) for n in names_p],
-        shortcut, [float(by_name[n]) for n in shortcut], [b.name for b in residual.blocks],
-        [float(v) for v in blocks_p], [float(v) for v in blocks_r], stage_starts, len(x),
-        data_source, notice, float(loss_p), float(loss_r), traced)
+    report(0.4, f"forward and backward pass of {make_spec(depth, version).name}")
+    residual = probe_twin(depth, version, batch_size, seed, source, residual=True)
+    report(0.7, "the same for its plain twin")
+    result = combine(residual, probe_twin(depth, version, batch_size, seed, source, residual=False))
     _MEASURED[key] = result
     while len(_MEASURED) > 32:
         _MEASURED.pop(next(iter(_MEASURED)))
     return result
+
+
+def probe_twin(depth, version, batch_size=64, seed=0, source: str | None = None,
+               residual: bool = True, progress=None) -> dict:
+    """One twin's half of `gradient_flow`: its forward and backward pass on the probe batch.
+
+    The engine runs the two halves on two workers at once (each keeps the depth's twins), so a
+    gradient flow takes one pass's time, not two; `combine` joins them.
+
+    Args:
+        depth, version, batch_size, seed, source: as for `gradient_flow` (checked the same way).
+        residual: the residual net's half, or the plain twin's.
+        progress: optional `progress(fraction, text)` callback.
+
+    Returns:
+        {"names", "kernels", "blocks", "block_names", "loss", "images", "source", "notice",
+        "traced"}: the weight layers' names and gradient norms, the block outputs' norms.
+    """
+    depth, version, batch_size, seed = check_request(depth, version, batch_size, seed)
+    batch_size = largest_batch(depth, batch_size)
+    x, y, data_source, notice = probe_batch(batch_size, source, seed)
+    if progress:
+        progress(0.3, "one forward and backward pass")
+    # one pass at a time: oneDNN's kernels corrupt the heap when passes run on several threads
+    with TWINS_LOCK:
+        model = twins(depth, version, seed)[0 if residual else 1]
+        traced = bool(getattr(model, "_explorer_probe_ready", False))
+        names, kernels, blocks, loss = _probe(model, x, y, traced)
+        block_names = [block.name for block in model.blocks]
+    net = make_spec(depth, version, residual=residual).to_config()
+    return {"names": names, "kernels": [float(v) for v in kernels], "blocks": [float(v) for v in blocks],
+            "block_names": block_names, "loss": float(loss), "images": len(x), "source": data_source,
+            "notice": notice, "traced": traced, "net": net}
+
+
+def combine(residual: dict, plain: dict) -> FlowResult:
+    """The `FlowResult` of the twins' halves (`probe_twin`)."""
+    spec = ResNetSpec.from_config(residual["net"])
+    by_name = dict(zip(residual["names"], residual["kernels"]))
+    shortcut = [n for n in residual["names"] if n.endswith("_shortcut")]
+    stage_starts = [i for i, n in enumerate(plain["names"]) if n.endswith("_block1_conv1")]
+    return FlowResult(
+        spec.name, plain["names"], plain["kernels"], [by_name[n] for n in plain["names"]],
+        shortcut, [by_name[n] for n in shortcut], residual["block_names"], plain["blocks"],
+        residual["blocks"], stage_starts, residual["images"], residual["source"], residual["notice"],
+        plain["loss"], residual["loss"], residual["traced"] and plain["traced"])
 
 
 def _probe(model, x, y, traced: bool):
