@@ -69,7 +69,7 @@ def main():
             times.append(time.perf_counter() - start)
         return statistics.median(times)
 
-    # a distinct file per call: the app keeps its last few decodes (explorer/images.py, for the
+    # a distinct file per call: the app keeps its last few decodes (explorer/data/images.py, for the
     # page's label-then-view click), and the same bytes uploaded again would be served from there
     variants = iter(_variants(image, args.calls * (2 * args.pairs + 2)))
 

@@ -1,6 +1,6 @@
 """Benchmark: training throughput (images/s) of a cluster run of one worker against two, both
 on this machine's loopback, started as a user starts them (`TF_CONFIG` and `python -m explorer
-train`, the JAX engine of explorer/cluster.py). An epoch's time comes from the run's
+train`, the JAX engine of explorer/train/cluster.py). An epoch's time comes from the run's
 history.json; the first epoch (compilation) is left out. The runs alternate; the figure is the
 median over pairs.
 

@@ -1,5 +1,5 @@
-"""Benchmark: the lesion study's passes (explorer/lesion_pass.py: each deletion starts from its
-block's input in one intact pass) against the plain way (the whole net again for every
+"""Benchmark: the lesion study's passes (explorer/studies/lesion_pass.py: each deletion starts
+from its block's input in one intact pass) against the plain way (the whole net again for every
 deletion, `lesion.lesioned_accuracy` per block), on a shipped checkpoint, alternating.
 
     python bench/lesion.py [--checkpoint resnet56_v1] [--samples 256] [--pairs 3]

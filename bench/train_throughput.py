@@ -3,7 +3,7 @@ against the tutorial's recipe (../shared/reference/tutorial_recipe.py: batch 32,
 ImageDataGenerator), alternating the runs and reporting the median of pairwise ratios,
 for fp32 and bf16. Floor 1.3x, aim 2x.
 
-Our training processes turn TensorFlow's oneDNN kernels on (`explorer/cli.py`,
+Our training processes turn TensorFlow's oneDNN kernels on (`explorer/cli/commands.py`,
 `fast_training`); the tutorial runs as TensorFlow comes, which on CPUs without AVX-512 leaves
 them off. `--tutorial-onednn` turns them on for the tutorial too: the recipes alone compared.
 

@@ -7,7 +7,7 @@ slot (see `jobs.JobManager`): a job that starts takes a spare, whose first curve
 that much sooner, and a new spare warms up behind it. A spare serves one job and exits, so a
 job still gets a process of its own (its own TensorFlow settings, its own Stop).
 
-    python -m explorer.spare ROOT [--prepare CONFIG]   (ROOT: the manager's run folder, named
+    python -m explorer.compute.spare ROOT [--prepare CONFIG]   (ROOT: the manager's run folder, named
                                                         so `pgrep` finds it)
 
 With `--prepare`, a TrainConfig's JSON file (the page's default job), the spare also builds,

@@ -53,7 +53,7 @@ def choose_strategy():
 
     if os.environ.get("TF_CONFIG"):
         raise ValueError("TF_CONFIG is set: a cluster run is started by `python -m explorer train` on "
-                         "each worker and trains under JAX (explorer/cluster.py); unset TF_CONFIG here")
+                         "each worker and trains under JAX (explorer/train/cluster.py); unset TF_CONFIG here")
     gpus = tf.config.list_logical_devices("GPU")
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy()
