@@ -81,7 +81,8 @@ def test_ticking_race_sets_the_race_defaults_and_unticking_a_single_jobs():
 def test_onednn_is_turned_on_for_training_processes_only():
     # the app runs eager probes from several threads: with oneDNN on it crashed (heap corruption)
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    code = ("import os, explorer, explorer.cli as cli; before = os.environ.get('TF_ENABLE_ONEDNN_OPTS'); "
+    code = ("import os, explorer, explorer.cli.commands as cli; "
+            "before = os.environ.get('TF_ENABLE_ONEDNN_OPTS'); "
             "cli.fast_training(); print(before, os.environ['TF_ENABLE_ONEDNN_OPTS'], cli.TRAINING_COMMANDS)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "None 1 ('train', 'bench')"

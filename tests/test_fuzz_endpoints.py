@@ -293,6 +293,7 @@ def strays(before: set[Path], after: set[Path], base: Path) -> list[str]:
     download scratch folders (and the checkout's sources, see `SOURCES`)."""
     allowed = [base / name for name in ("runs", "cache", "pretrained", "app.log")] + [base / "tmp" / "gradio"]
     allowed += list((base / "tmp").glob("resnet-explorer-downloads-*"))  # ui/common.scratch_path
+    allowed += list((base / "tmp").glob("resnet-explorer-dask-*"))  # the engine's workers' own folder
     allowed += list((base / "tmp").glob("__autograph_generated_file*.py"))  # TensorFlow's own scratch
     return sorted(str(path) for path in after - before
                   if not any(path.is_relative_to(folder) for folder in allowed)

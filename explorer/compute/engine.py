@@ -24,8 +24,10 @@ import functools
 import inspect
 import os
 import queue
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -120,6 +122,7 @@ class Engine:
         self.cluster = cluster
         self.processes = list(processes)
         self._closed = False
+        self.scratch: str | None = None  # the local workers' folder, removed on close
         self._homes: dict = {}  # what a worker keeps warm -> its address
         self._pending_homes: dict = {}  # task key -> home, until its result is read
 
@@ -167,10 +170,15 @@ class Engine:
 
         # a task whose worker dies is run once more elsewhere, then reported: a study that kills
         # its worker (out of memory) says so in seconds instead of killing three more
-        dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES})
+        # and a busy worker is sent no second task ahead (saturation 1.0): what waits, waits in the
+        # scheduler's queue, where a visitor's request goes before any warm-up
+        dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+                         "distributed.scheduler.worker-saturation": 1.0})
         cluster = LocalCluster(n_workers=0, host="127.0.0.1", scheduler_port=0, dashboard_address=None)
-        processes = _spawn(cluster.scheduler_address, workers)
+        scratch = tempfile.mkdtemp(prefix="resnet-explorer-dask-")  # the workers' spill folder
+        processes = _spawn(cluster.scheduler_address, workers, scratch)
         engine = cls(Client(cluster, set_as_default=False), cluster, processes)
+        engine.scratch = scratch
         atexit.register(engine.close)
         if wait:
             engine.client.wait_for_workers(workers, timeout=120)
@@ -282,9 +290,11 @@ class Engine:
         if self.cluster is not None:
             with contextlib.suppress(Exception):
                 self.cluster.close(timeout=5)
+        if self.scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def _spawn(address: str, count: int) -> list[subprocess.Popen]:
+def _spawn(address: str, count: int, scratch: str) -> list[subprocess.Popen]:
     """Starts `count` local workers from a thread that lives as long as the app: Linux sends a
     child its parent-death signal when the *thread* that started it ends, and the first call
     may come from a request's thread."""
@@ -292,7 +302,7 @@ def _spawn(address: str, count: int) -> list[subprocess.Popen]:
 
     def own():
         try:
-            started.put([_start_worker(address) for _ in range(count)])
+            started.put([_start_worker(address, scratch) for _ in range(count)])
         except Exception as err:  # noqa: BLE001 - handed to the caller, raised there
             started.put(err)
             return
@@ -305,14 +315,14 @@ def _spawn(address: str, count: int) -> list[subprocess.Popen]:
     return processes
 
 
-def _start_worker(address: str) -> subprocess.Popen:
+def _start_worker(address: str, scratch: str) -> subprocess.Popen:
     """A local worker process: `worker_command`, dying with the app (a killed app leaves no
     worker behind), its output in the app's."""
     from explorer.compute.spare import die_with_parent
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "DASK_LOGGING__DISTRIBUTED": "warning"}
     env.pop("TF_CONFIG", None)  # a cluster run's setting is the CLI's, never a worker's
-    return subprocess.Popen(worker_command(address), cwd=ROOT, env=env,
+    return subprocess.Popen([*worker_command(address), "--local-directory", scratch], cwd=ROOT, env=env,
                             stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)  # noqa: PLW1509 - one C call
 
 
