@@ -12,15 +12,15 @@ workers with multiprocessing, which imports the parent's main module again in ea
 for `python app.py` that is the whole page (Gradio, every tab built) in every worker. A
 `dask worker` process starts clean, and it is the same command a second machine runs.
 
-A visitor's request outranks any warm-up (`USER` against `WARM`, Dask task priorities), and a
-warm-up is one pass long, so it never holds a worker a visitor waits for for longer.
+A visitor's request outranks the warm-ups waiting in the scheduler's queue (`USER` against
+`WARM`, Dask task priorities); a warm-up already handed to a worker still runs first (the
+warm-ups here are one or two passes long).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import functools
 import inspect
 import os
 import queue
@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -257,12 +256,6 @@ class Engine:
             return sorted(self.client.who_has(future).get(future.key, ()))
         return []
 
-    def warm_after(self, future, fn, *args, **kwargs):
-        """Submits the warm-up `fn(*args, **kwargs)` at `WARM` priority to the worker that ran
-        `future` (what it warms lives in that worker's memory); returns its future."""
-        held = self.where(future)
-        return self.submit(fn, *args, priority=WARM, workers=held or None, **kwargs)
-
     def workers(self) -> dict:
         """The cluster's workers: address -> {"name", "resources", "nthreads"}."""
         return {address: {"name": info.get("name"), "resources": info.get("resources") or {},
@@ -337,18 +330,3 @@ def engine() -> Engine:
         if _ENGINE is None:
             _ENGINE = Engine.start()
         return _ENGINE
-
-
-@functools.wraps(Engine.run)
-def run(fn, *args, **kwargs):
-    """`engine().run(...)`: a study on the cluster."""
-    return engine().run(fn, *args, **kwargs)
-
-
-def wait_for_workers(count: int = 1, seconds: float = 120.0) -> None:
-    """Blocks until `count` workers have joined (tests, benchmarks)."""
-    deadline = time.monotonic() + seconds
-    while len(engine().workers()) < count:
-        if time.monotonic() > deadline:
-            raise EngineError(f"{count} worker(s) did not join within {seconds:.0f} s")
-        time.sleep(0.2)
