@@ -7,7 +7,7 @@ import tensorflow as tf
 from explorer.core.specs import make_spec
 from explorer.nets import gradient_probe
 from explorer.nets.models import weight_layers
-from explorer.studies import probes
+from explorer.studies import probes, twins
 
 
 def _by_hand(model, x, y):
@@ -25,7 +25,7 @@ def flow():
 
 
 def test_twins_share_initial_weights():
-    residual, plain = probes.twins(20, 1, 3)
+    residual, plain = twins.twins(20, 1, 3)
     weights = {v.path.split("/", 1)[1]: v.numpy() for v in residual.weights}
     assert len(plain.weights) < len(residual.weights)  # no projection shortcuts
     for variable in plain.weights:
@@ -35,22 +35,22 @@ def test_twins_share_initial_weights():
 @pytest.mark.parametrize("version", [1, 2])
 def test_a_kept_pair_reinitialised_for_a_seed_equals_a_pair_built_with_it(version):
     depth = 20 if version == 1 else 29
-    probes.twins(depth, version, 0)  # the kept pair, at seed 0
-    residual, plain = probes.twins(depth, version, 5)  # re-initialised, not built
-    assert probes._kept_twins(depth, version, "projection").residual is residual
-    fresh_residual, fresh_plain, _ = probes._build_twins(make_spec(depth, version), 5)
+    twins.twins(depth, version, 0)  # the kept pair, at seed 0
+    residual, plain = twins.twins(depth, version, 5)  # re-initialised, not built
+    assert twins.kept_twins(depth, version, "projection").residual is residual
+    fresh_residual, fresh_plain, _ = twins._build_twins(make_spec(depth, version), 5)
     for kept, fresh in ((residual, fresh_residual), (plain, fresh_plain)):
         assert [v.path for v in kept.weights] == [v.path for v in fresh.weights]
         for mine, theirs in zip(kept.weights, fresh.weights):
             np.testing.assert_array_equal(mine.numpy(), theirs.numpy(), err_msg=mine.path)
-    other, _ = probes.twins(depth, version, 6)
+    other, _ = twins.twins(depth, version, 6)
     # a seed changes them
     assert not np.array_equal(other.weights[0].numpy(), fresh_residual.weights[0].numpy())
 
 
 def test_probe_matches_hand_written_gradient_tape(flow):
     x, y, _, _ = probes.probe_batch(16, "synthetic", 3)
-    residual, plain = probes.twins(20, 1, 3)
+    residual, plain = twins.twins(20, 1, 3)
     np.testing.assert_allclose(flow.residual, _by_hand(residual, x, y)[
         [i for i, layer in enumerate(weight_layers(residual)) if not layer.name.endswith("_shortcut")]],
         rtol=2e-4)
@@ -58,7 +58,7 @@ def test_probe_matches_hand_written_gradient_tape(flow):
 
 
 def test_traced_probe_gives_the_eager_numbers_for_any_batch_size(flow):
-    residual, plain = probes.twins(20, 1, 3)
+    residual, plain = twins.twins(20, 1, 3)
     assert probes.trace(20, 1, 16, "synthetic")  # the warm-up task the page submits after a first answer
     assert (getattr(residual, "_explorer_probe_ready", False)
             and getattr(plain, "_explorer_probe_ready", False))
@@ -75,7 +75,7 @@ def test_traced_probe_gives_the_eager_numbers_for_any_batch_size(flow):
 
 
 def test_probe_leaves_batch_norm_statistics_alone():
-    residual, _ = probes.twins(20, 1, 3)
+    residual, _ = twins.twins(20, 1, 3)
     before = [v.numpy().copy() for v in residual.non_trainable_variables]
     probes.gradient_flow(20, 1, batch_size=8, seed=3, source="synthetic")
     for old, new in zip(before, residual.non_trainable_variables):

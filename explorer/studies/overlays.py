@@ -36,7 +36,8 @@ from explorer.core.plans import plan
 from explorer.core.specs import ResNetSpec, make_spec, whole_number
 from explorer.nets.gradient_probe import probe_fn
 from explorer.nets.models import checkpoint_spec
-from explorer.studies.probes import check_request, gradient_flow, largest_batch, probe_batch, twins
+from explorer.studies.probes import check_request, gradient_flow, largest_batch, probe_batch
+from explorer.studies.twins import twins
 
 OVERLAY_SAMPLES = 500  # test images of the lesion overlay and of a block's deletion
 GRADIENT = "‖∂L/∂(block output)‖"

@@ -25,7 +25,7 @@ class Subject:
     Args:
         spec: its architecture.
         checkpoint: the `.keras` file it is loaded from; None for a fresh net at initialization.
-        seed: seed of a fresh net's initial weights (see `probes.twins`).
+        seed: seed of a fresh net's initial weights (see `twins.twins`).
     """
 
     spec: ResNetSpec
@@ -43,13 +43,13 @@ class Subject:
 
     def model(self):
         """The built `ResNet`: the shared cached copy of a checkpoint (see `checkpoints.load`),
-        or the seeded fresh net (see `probes.twins`, which builds a residual net and its plain
+        or the seeded fresh net (see `twins.twins`, which builds a residual net and its plain
         twin with the same weights)."""
         if self.checkpoint is not None:
             from explorer.nets.checkpoints import load
 
             return load(self.checkpoint)
-        from explorer.studies.probes import twins
+        from explorer.studies.twins import twins
 
         residual, plain = twins(self.spec.depth, self.spec.version, self.seed, self.spec.shortcut)
         return residual if self.spec.residual else plain

@@ -148,6 +148,10 @@ def _click_block(page, name):
 def test_a_click_on_the_graph_chooses_a_block_whose_layers_show_under_the_overlay(page, screenshot):
     _build(page, 20)
     page.get_by_text("ResNet-20 v1: 274,442 parameters").first.wait_for(timeout=60_000)
+    # the build's block list reaches the selector after the figure: a click before it would be
+    # overwritten by its first block
+    page.wait_for_function("() => document.querySelector('#arch-block input')?.value === 'stage1_block1'")
+    page.wait_for_timeout(500)
     _click_block(page, "stage2_block2")
     info = page.locator("#arch-block-info")
     info.get_by_text("stage2_block2").first.wait_for(timeout=30_000)
