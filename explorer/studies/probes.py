@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from explorer.core.caches import BoundedCache
 from explorer.core.limits import sweep_depths  # the sweep's request check, used in depth_sweep
 from explorer.core.numbers import magnitude
 from explorer.core.specs import MAX_DEPTH, MAX_SEED, MAX_VERSION, ResNetSpec, make_spec, whole_number
@@ -140,22 +141,21 @@ def gradient_flow(depth, version, batch_size=64, seed=0, source: str | None = No
     return _measure(spec.depth, spec.version, batch_size, seed, source, report)
 
 
-_MEASURED: dict = {}  # (depth, version, batch_size, seed, source) -> FlowResult, the last 32
+_MEASURED = BoundedCache(32)  # (depth, version, batch_size, seed, source) -> FlowResult
 
 
 def _measure(depth, version, batch_size, seed, source, report=None) -> FlowResult:
     """Kept per arguments: a repeated request (say, switching the chart's view) is free."""
     key = (depth, version, batch_size, seed, source)
-    if key in _MEASURED:
-        return _MEASURED[key]
+    known = _MEASURED.get(key)
+    if known is not None:
+        return known
     report = report or (lambda fraction, text: None)
     report(0.4, f"forward and backward pass of {make_spec(depth, version).name}")
     residual = probe_twin(depth, version, batch_size, seed, source, residual=True)
     report(0.7, "the same for its plain twin")
     result = combine(residual, probe_twin(depth, version, batch_size, seed, source, residual=False))
-    _MEASURED[key] = result
-    while len(_MEASURED) > 32:
-        _MEASURED.pop(next(iter(_MEASURED)))
+    _MEASURED.put(key, result)
     return result
 
 
