@@ -1,14 +1,16 @@
 """The house rules of docs/ARCHITECTURE.md, checked on the source itself: a newcomer finds one
 concern per module, so modules stay small, function bodies short, the map names every module,
-the layers of `explorer/` point down (`lint-imports`), Gradio stays out of them and no import
-cycle joins two modules."""
+the layers of `explorer/` point down (`lint-imports`), Gradio stays out of them, no import
+cycle joins two modules and an import inside a function says why it is there."""
 
 from __future__ import annotations
 
 import ast
+import io
 import re
 import subprocess
 import sys
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -82,6 +84,45 @@ def test_import_contracts_hold():
 def test_explorer_never_imports_the_app(path):
     # app.py is a top-level script, outside import-linter's packages
     assert "app" not in _imports(path)
+
+
+def _inner_imports_without_reason(path: Path) -> list[str]:
+    """Imports inside functions of `path` with no comment on their lines or the line above:
+    each is there to keep a heavy dependency out of a light module (or command) and says so."""
+    source = path.read_text()
+    lines = source.splitlines()
+    comments = {token.start[0] for token in tokenize.generate_tokens(io.StringIO(source).readline)
+                if token.type == tokenize.COMMENT}
+    bare = set()
+    for function in ast.walk(ast.parse(source)):
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(function):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                above = node.lineno - 1
+                said = comments & set(range(node.lineno, node.end_lineno + 1)) or (
+                    above >= 1 and lines[above - 1].lstrip().startswith("#"))
+                if not said:
+                    bare.add(f"{node.lineno}: {lines[node.lineno - 1].strip()}")
+    return sorted(bare, key=lambda line: int(line.split(":")[0]))
+
+
+def test_inner_imports_without_reason_finds_one(tmp_path):
+    module = tmp_path / "module.py"
+    module.write_text("import json\n\n\ndef f():\n    import math\n    import os  # why\n\n\n"
+                      "def g():\n    # why\n    import re\n"
+                      "    from sys import (\n        argv,  # why\n    )\n    import time\n")
+    assert _inner_imports_without_reason(module) == ["5: import math", "15: import time"]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "explorer").rglob("*.py")),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_inside_functions_say_why(path):
+    """An import inside a function keeps a heavy dependency (TensorFlow, Keras, PIL, Plotly, Dask)
+    out of a module that is light at import (or TensorFlow out of a Keras run on JAX), or breaks
+    a cycle, and a comment says which; any other import belongs at the module's top."""
+    bare = _inner_imports_without_reason(path)
+    assert not bare, f"{path.relative_to(ROOT)}: imports inside functions with no comment saying why: {bare}"
 
 
 def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:

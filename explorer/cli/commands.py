@@ -10,19 +10,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from pathlib import Path
 
 from explorer.cli.studies import add_study_commands
+from explorer.core import costs
 from explorer.core.runtime import fast_training, quiet_tensorflow, thread_safe_tensorflow
+from explorer.core.specs import make_spec
+from explorer.train import cluster as clusters
+from explorer.train.config import TrainConfig
 
 # Commands that train, where TensorFlow's oneDNN kernels are turned on (see `fast_training`).
 TRAINING_COMMANDS = ("train", "bench")
 
 
 def cmd_build(args):
-    from explorer.core import costs
-    from explorer.core.specs import make_spec
-
     spec = make_spec(args.depth, args.version, family=args.family, residual=not args.plain,
                      shortcut=args.shortcut)
     summary = costs.summarize(spec)
@@ -40,6 +42,7 @@ def cmd_build(args):
             raise ValueError(f"--save must name a .keras file, got {args.save}")
         if not Path(args.save).resolve().parent.is_dir():  # before the build: a deep one takes minutes
             raise ValueError(f"cannot write {args.save}: No such file or directory")
+        # deferred: keeps TensorFlow out of --help and light commands
         from explorer.nets.models import build_model
 
         try:
@@ -50,9 +53,6 @@ def cmd_build(args):
 
 
 def cmd_train(args):
-    from explorer.train import cluster as clusters
-    from explorer.train.config import TrainConfig
-
     cluster = clusters.from_env()  # first: a cluster run picks Keras' backend before Keras loads
     if args.config:
         try:
@@ -69,7 +69,7 @@ def cmd_train(args):
     if cluster:
         clusters.per_worker_batch(config.batch_size, cluster.size)  # refused before the wait to join
         clusters.start(cluster)
-    from explorer.train.training import train
+    from explorer.train.training import train  # deferred: keeps TensorFlow out of --help and light commands
 
     with clusters.run_folder(args.out, cluster) as folder:
         result = train(config, folder, verbose=1 if sys.stdout.isatty() else 2,
@@ -83,8 +83,6 @@ def cmd_train(args):
 
 
 def _config_from_args(args):
-    from explorer.train.config import TrainConfig
-
     return TrainConfig(
         depth=args.depth, version=args.version, residual=not args.plain, shortcut=args.shortcut,
         epochs=args.epochs, subset=args.subset, batch_size=args.batch_size, data=args.data or "",
@@ -96,14 +94,15 @@ def _config_from_args(args):
 
 
 def cmd_evaluate(args):
-    from explorer.nets.checkpoints import evaluate
+    from explorer.nets.checkpoints import evaluate  # deferred: keeps PIL out of --help and light commands
 
     print(json.dumps(evaluate(args.checkpoint, args.data, limit=args.limit or None, tta=args.tta)))
 
 
 def cmd_classify(args):
+    # deferred: keeps PIL out of --help and light commands
     from explorer.nets.checkpoints import load_checkpoint
-    from explorer.studies.classify import classify
+    from explorer.studies.classify import classify  # deferred: keeps PIL out of --help and light commands
 
     model = load_checkpoint(args.checkpoint)
     failed = []
@@ -123,6 +122,7 @@ def cmd_classify(args):
 
 
 def cmd_gradients(args):
+    # deferred: keeps TensorFlow out of --help and light commands
     from explorer.studies.probes import gradient_flow
 
     flow = gradient_flow(args.depth, args.version, batch_size=args.batch_size, seed=args.seed,
@@ -137,7 +137,7 @@ def cmd_gradients(args):
 
 
 def cmd_bench(args):
-    from explorer.train.config import TrainConfig
+    # deferred: keeps TensorFlow out of --help and light commands
     from explorer.train.training import bench_train
 
     config = TrainConfig(depth=args.depth, version=args.version, residual=not args.plain,
@@ -148,13 +148,13 @@ def cmd_bench(args):
 
 
 def cmd_ship(args):
-    from explorer.shipped.pretrained import ship
+    from explorer.shipped.pretrained import ship  # deferred: keeps PIL out of --help and light commands
 
     print(json.dumps(ship(args.run, args.name, args.data)))
 
 
 def cmd_remeasure(args):
-    from explorer.shipped.pretrained import remeasure
+    from explorer.shipped.pretrained import remeasure  # deferred: keeps PIL out of --help and light commands
 
     for name in args.names:
         entry = remeasure(name, args.data)
@@ -166,6 +166,7 @@ def _checkpoints(args) -> list[str]:
 
 
 def cmd_lesion(args):
+    # deferred: keeps TensorFlow out of --help and light commands
     from explorer.studies.lesion import lesion_reading, lesion_study
 
     names = _checkpoints(args)
@@ -184,6 +185,8 @@ def cmd_lesion(args):
 
 
 def cmd_landscape(args):
+  
+    # deferred: keeps TensorFlow out of --help and light commands
     from explorer.studies.landscape import landscape_reading, landscape_study, landscape_summary
 
     names = _checkpoints(args)
@@ -323,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_overlay(args):
+    # deferred: keeps TensorFlow out of --help and light commands
     from explorer.studies.overlays import as_text, overlay, run_history
 
     history = run_history(args.checkpoint) if args.kind == "gradient_training" and args.checkpoint else None
@@ -330,8 +334,6 @@ def cmd_overlay(args):
     result = overlay(args.depth, args.version, args.kind, args.checkpoint, history, args.epoch, args.data,
                      args.samples, budget=False)
     print(json.dumps(result) if args.json else as_text(result), flush=True)
-    import threading
-
     for thread in threading.enumerate():  # probes trace in the background: cut at exit, TF aborts
         if thread.name.startswith("trace-"):
             thread.join()

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 
+from explorer.studies.paths import path_lengths, paths_reading
+from explorer.studies.shattered import shattered, shattered_reading
+from explorer.studies.signals import signal_propagation, signals_reading
+from explorer.studies.subjects import fresh, trained
+
 
 def _subject(args):
     """The net the command measures: the checkpoint, or a fresh net from --depth and --version."""
-    from explorer.studies.subjects import fresh, trained
-
     if args.checkpoint and args.depth is not None:
         raise ValueError("give a checkpoint or --depth (a fresh net at initialization), not both")
     if args.checkpoint:
@@ -22,8 +25,6 @@ def _subject(args):
 
 
 def cmd_paths(args):
-    from explorer.studies.paths import path_lengths, paths_reading
-
     result = path_lengths(_subject(args), args.samples, args.subsets, args.method, args.data)
     if args.json:
         print(json.dumps(result))
@@ -36,8 +37,6 @@ def cmd_paths(args):
 
 
 def cmd_signals(args):
-    from explorer.studies.signals import signal_propagation, signals_reading
-
     result = signal_propagation(_subject(args), args.samples, args.data)
     if args.json:
         print(json.dumps(result))
@@ -50,13 +49,12 @@ def cmd_signals(args):
 
 
 def cmd_shattered(args):
-    from explorer.studies.shattered import shattered, shattered_reading
-
     result = shattered(args.depth, args.version, args.points, args.seed, args.data)
     print(json.dumps(result) if args.json else shattered_reading(result).replace("**", ""))
 
 
 def cmd_precompute(args):
+    # deferred: keeps TensorFlow out of --help and light commands
     from explorer.studies.precompute import precompute
 
     written = precompute(args.names, args.data, log=lambda line: print(line, flush=True))

@@ -9,6 +9,8 @@ user's own machine and has never applied them. The bounds of the values hold for
 
 from __future__ import annotations
 
+import math
+
 from explorer.core.costs import summarize
 from explorer.core.plans import plan
 from explorer.core.runtime import has_gpu
@@ -198,8 +200,6 @@ SIGNALS_BUDGET_CPU = 4 * 2 * 512
 def path_sets(blocks: int, subsets: int) -> int:
     """How many passes a path-length analysis makes: `subsets` per length, or C(n, k) for a
     length with fewer sets of branches."""
-    import math
-
     return sum(min(subsets, math.comb(blocks, k)) for k in range(blocks + 1))
 
 

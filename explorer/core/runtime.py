@@ -60,13 +60,13 @@ def has_gpu() -> bool:
 
     backend = keras.backend.backend()
     if backend == "jax":
-        import jax
+        import jax  # deferred: importing this module must not load JAX
 
         return any(d.platform == "gpu" for d in jax.devices())
     if backend == "torch":
-        import torch
+        import torch  # deferred: importing this module must not load PyTorch
 
         return torch.cuda.is_available()
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: importing this module must not load TensorFlow
 
     return bool(tf.config.list_physical_devices("GPU"))

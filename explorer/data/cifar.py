@@ -20,6 +20,8 @@ import io
 import os
 import tarfile
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,7 +89,7 @@ def load_or_synthetic(source: str | None = None) -> Dataset:
 
 
 def _load_keras() -> Dataset:
-    import keras
+    import keras  # deferred: importing this module must not load Keras
 
     try:
         (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
@@ -268,9 +270,6 @@ def host_reachable(url: str = "https://www.cs.toronto.edu") -> bool:
     """Whether a download host answers within 3 s. A yes is kept for the process; a no is
     asked again after 5 minutes (a network can come back). Every Start asks, and an offline
     probe would otherwise wait out its timeout each time."""
-    import urllib.error
-    import urllib.request
-
     answer, asked = _REACHABLE.get(url, (None, 0.0))
     if answer or (answer is False and time.time() - asked < _RECHECK_OFFLINE_S):
         return answer

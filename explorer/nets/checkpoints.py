@@ -83,16 +83,16 @@ def predict(model, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
     Returns:
         An (N, num_classes) float32 array of softmax probabilities.
     """
-    from explorer.nets.models import tensorflow_backend
+    from explorer.nets.models import tensorflow_backend  # deferred: importing this module must not load Keras
 
     if not tensorflow_backend():
-        import keras
+        import keras  # deferred: importing this module must not load Keras
 
         outs = [keras.ops.convert_to_numpy(model(images[i: i + batch_size], training=False))
                 for i in range(0, len(images), batch_size)]
         return np.concatenate(outs).astype(np.float32) if outs else \
             np.zeros((0, model.spec.num_classes), np.float32)
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: importing this module must not load TensorFlow
 
     fn = getattr(model, "_explorer_predict", None)
     if fn is None:

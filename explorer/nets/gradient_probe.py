@@ -10,6 +10,7 @@ how much of the signal from the labels reaches each layer. Used by the training 
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
 from explorer.nets.models import weight_layers
@@ -35,8 +36,7 @@ def probe_fn(model, compiled: bool):
     cached = getattr(model, key, None)
     if cached is not None:
         return cached
-    import keras
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: Keras' JAX backend runs without TensorFlow installed
 
     variables = list(model.trainable_variables) + list(model.non_trainable_variables)
     trainable_count = len(model.trainable_variables)

@@ -14,7 +14,9 @@ was trained with, so training, evaluation and inference share one preprocessing 
 
 from __future__ import annotations
 
+import json
 import threading
+import zipfile
 from pathlib import Path
 
 import keras
@@ -64,7 +66,7 @@ class FusedBatchNormalization(layers.BatchNormalization):
         if keras.backend.backend() != "tensorflow" or not training or len(inputs.shape) != 4 \
                 or self.axis not in (-1, 3) or not self.scale or not self.center:
             return super().call(inputs, training=training, mask=mask)
-        import tensorflow as tf
+        import tensorflow as tf  # deferred: Keras' JAX backend runs without TensorFlow installed
 
         outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
             inputs, tf.cast(self.gamma, "float32"), tf.cast(self.beta, "float32"),
@@ -289,7 +291,7 @@ class ResNet(keras.Model):
         """Class scores before the softmax, from `feature_map`'s output: Grad-CAM
         differentiates these (its y^c), as a probability's gradient is dominated by the
         predicted class's evidence whatever class is asked for."""
-        import tensorflow as tf
+        import tensorflow as tf  # deferred: Keras' JAX backend runs without TensorFlow installed
 
         pool, dense = self.head[-2:]
         pooled = tf.cast(pool(feature_map), dense.kernel.dtype)
@@ -320,9 +322,6 @@ def checkpoint_spec(path) -> ResNetSpec:
     Raises:
         ValueError: the file is not a ResNet checkpoint of this project.
     """
-    import json
-    import zipfile
-
     try:
         with zipfile.ZipFile(path) as archive:
             config = json.loads(archive.read("config.json"))

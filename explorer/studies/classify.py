@@ -64,7 +64,7 @@ def gradcam_map(model, pixels: np.ndarray, class_name: str | None = None) -> tup
     Raises:
         ValueError: `class_name` is not one of the model's.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: importing this module must not load TensorFlow
 
     probs, outputs = model.forward(tf.constant(pixels[None]), training=False, collect=True)
     features = model.feature_map(outputs[-1])

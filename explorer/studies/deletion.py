@@ -16,6 +16,9 @@ from explorer.core.checks import file_stamp, one_of
 from explorer.core.limits import LESION_BUDGET_CPU, check_budget, lesion_samples, relative_cost
 from explorer.core.plans import plan
 from explorer.core.specs import ResNetSpec
+from explorer.data.cifar import load_cifar10
+from explorer.nets.checkpoints import load
+from explorer.studies.lesion import lesioned_accuracy
 from explorer.studies.overlays import OVERLAY_SAMPLES, checkpoint_net, measured_lesion
 
 
@@ -47,10 +50,6 @@ def check_block(spec: ResNetSpec, block) -> int:
 @functools.lru_cache(maxsize=32)
 def _deletion(path: str, stamp: int, samples: int, source, index: int) -> tuple[float, float, int]:
     """(accuracy with the block, without its residual branch, images): the lesion's code and images."""
-    from explorer.data.cifar import load_cifar10
-    from explorer.nets.checkpoints import load
-    from explorer.studies.lesion import lesioned_accuracy
-
     model = load(path)
     data = load_cifar10(source)
     x, y = data.x_test[:samples], data.y_test[:samples]

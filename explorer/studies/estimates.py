@@ -13,6 +13,10 @@ from __future__ import annotations
 import functools
 import threading
 
+from explorer.core.costs import summarize
+from explorer.core.plans import plan
+from explorer.core.specs import make_spec
+
 # (seconds, images) a benchmark measured for ResNet-56 v1 on 2 CPU cores (README, "Measured"):
 # the lesion study's passes, `python bench/lesion.py` (session 8), and the 9x9 loss landscape,
 # `python bench/landscape.py` (2026-11-27).
@@ -23,16 +27,12 @@ _paces: dict[str, float] = {}  # study -> multiply-adds per second, from the las
 
 def net_cost(spec) -> int:
     """Multiply-adds of one image's forward pass through `spec`'s net."""
-    from explorer.core.costs import summarize
-
     return summarize(spec)["totals"]["flops"]
 
 
 @functools.cache  # fixed figures: computed once per study
 def default_pace(study: str) -> float:
     """Multiply-adds per second of `study` before any was timed here: its benchmark's pace."""
-    from explorer.core.specs import make_spec
-
     seconds_taken, images = MEASURED[study]
     spec = make_spec(56, 1)
     work = lesion_work(spec, images) if study == "lesion" else landscape_work(spec, 9, images)
@@ -42,8 +42,6 @@ def default_pace(study: str) -> float:
 def lesion_work(spec, samples: int) -> float:
     """The intact pass plus, per deleted block, the net from that block on (`lesion_pass`
     starts each deletion at its block's input): about half the net per block."""
-    from explorer.core.plans import plan
-
     return (1 + len(plan(spec).blocks) / 2) * samples * net_cost(spec)
 
 
@@ -82,8 +80,9 @@ def say(study: str, works: list[float | None]) -> str:
 
 
 def _works(paths, work, study: str, settings: dict, source) -> list[float | None]:
+    # deferred: importing this module must not load TensorFlow
     from explorer.nets.models import checkpoint_spec
-    from explorer.shipped import stored
+    from explorer.shipped import stored  # deferred: importing this module must not load PIL
 
     return [None if stored.lookup(study, path, settings, source) else work(checkpoint_spec(path))
             for path in paths]

@@ -18,7 +18,7 @@ IMAGENET_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applicat
 
 @functools.lru_cache(maxsize=1)
 def _imagenet_model(depth: int):
-    import keras
+    import keras  # deferred: importing this module must not load Keras
 
     builders = {50: keras.applications.ResNet50, 101: keras.applications.ResNet101,
                 152: keras.applications.ResNet152}
@@ -26,7 +26,7 @@ def _imagenet_model(depth: int):
     if depth in builders and not weights.exists() and not host_reachable("https://storage.googleapis.com"):
         raise ValueError("the ImageNet weights cannot be downloaded here (no internet). Online, this "
                          "works with keras.applications.")
-    from explorer.nets.models import BUILD_LOCK
+    from explorer.nets.models import BUILD_LOCK  # deferred: importing this module must not load TensorFlow
 
     if depth not in builders:
         raise ValueError("keras.applications ships ImageNet weights for ResNet-50, 101 and 152")
@@ -57,7 +57,7 @@ def classify_imagenet(image, depth: int = 50, top: int = 5) -> dict:
         ValueError: the image cannot be read, `depth` has no weights, or the weights or the
             class names cannot be downloaded.
     """
-    import keras
+    import keras  # deferred: importing this module must not load Keras
 
     pixels = prepare(image, size=224).astype(np.float32)  # the same defensive decoding
     model = _imagenet_model(int(depth))

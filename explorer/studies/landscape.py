@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+import keras
 import numpy as np
 
 from explorer.core.limits import check_landscape_budget, landscape_values
@@ -89,8 +90,7 @@ def loss_landscape(checkpoint, source: str | None = None, samples: int = 128, st
         ValueError: `steps`, `samples` or `span` is out of range, the checkpoint cannot be
             loaded, or the data cannot be had.
     """
-    import keras
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: Keras' JAX backend runs without TensorFlow installed
 
     steps, samples, span, seed = landscape_values(steps, samples, span, seed)
     report = progress or (lambda fraction, text: None)

@@ -58,7 +58,7 @@ def lesioned_accuracy(model, x, y, drop, batch_size=250) -> float:
     Returns:
         The fraction of images classified right (0.0 for no images).
     """
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: Keras' JAX backend runs without TensorFlow installed
 
     correct = 0
     for i in range(0, len(x), batch_size):

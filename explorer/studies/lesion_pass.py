@@ -46,7 +46,7 @@ def accuracies_with_each_block_deleted(model, x, y, report=None) -> tuple[float,
         (intact accuracy, [accuracy without block i, or None where the block cannot be
         deleted: a plain block that changes shape]).
     """
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: importing this module must not load TensorFlow
 
     blocks = model.blocks
     correct_intact, correct = 0, np.zeros(len(blocks), np.int64)

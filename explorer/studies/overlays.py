@@ -23,19 +23,23 @@ time), so switching back to an overlay already computed costs only the drawing.
 from __future__ import annotations
 
 import functools
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from explorer.core.caches import BoundedCache
 from explorer.core.checks import file_stamp, one_of
-from explorer.core.limits import lesion_samples
+from explorer.core.limits import check_lesion_budget, lesion_samples
 from explorer.core.plans import plan
 from explorer.core.specs import ResNetSpec, make_spec, whole_number
+from explorer.nets.checkpoints import load
 from explorer.nets.gradient_probe import probe_fn
 from explorer.nets.models import checkpoint_spec
+from explorer.studies.lesion import lesion_study
 from explorer.studies.probes import check_request, gradient_flow, largest_batch, probe_batch
 from explorer.studies.twins import twins
 
@@ -117,8 +121,6 @@ def _block_gradients(model, x, y) -> list[float]:
 def _branch_shares(model, x) -> list[float | None]:
     """||F(x)|| / ||x|| at each add, on `x` in training mode (batch statistics, the moving
     averages untouched); None for a block without an add (a plain net's)."""
-    import keras
-
     with keras.StatelessScope():
         parts = model.block_parts(x, training=True)
     shares = []
@@ -134,8 +136,6 @@ def _branch_shares(model, x) -> list[float | None]:
 @functools.lru_cache(maxsize=16)
 def _trained(path: str, stamp: int, kind: str, source) -> tuple[list, list]:
     """(the checkpoint's values, its net's at initialization) for gradient_trained or branch_share."""
-    from explorer.nets.checkpoints import load
-
     model = load(path)
     x, y, _, _ = _probe_images(model.spec.depth, source)
     if kind == "branch_share":
@@ -159,8 +159,6 @@ def measured_lesion(path: str, stamp: int, samples: int, source, progress=None,
     """The lesion study of a checkpoint, measured once per file version, images and source
     (`lesion.lesion_study`, the lesion CLI's numbers); with `compute=False`, only a result
     already measured (else None)."""
-    from explorer.studies.lesion import lesion_study
-
     key = (path, stamp, samples, source)
     result = _LESIONS.get(key)
     if result is not None or not compute:
@@ -236,8 +234,6 @@ def run_history(checkpoint_path) -> dict:
     Raises:
         ValueError: the folder holds no readable history.
     """
-    import json
-
     folder = Path(checkpoint_path).parent
     try:
         history = json.loads((folder / "history.json").read_text())
@@ -283,8 +279,6 @@ def _with_checkpoint(kind, checkpoint_path, history, epoch, source, samples, pro
     if kind == "lesion":
         samples = lesion_samples(samples)
         if budget:
-            from explorer.core.limits import check_lesion_budget
-
             check_lesion_budget(samples, [spec])
         result = measured_lesion(path, stamp, samples, source, progress)
         cost = [None if a is None else round(result["baseline"] - a, 4) for a in result["accuracy"]]

@@ -101,8 +101,8 @@ def _gates(blocks: int, kept, rows: int | None = None) -> np.ndarray:
 def input_gradients(subject: Subject, model, pixels, labels, **forward):
     """(probabilities, the summed loss's gradient at the net's normalized input, per image),
     `forward` passed to `models.ResNet.forward` (`path` gates or `drop_blocks`)."""
-    import keras
-    import tensorflow as tf
+    import keras  # deferred: importing this module must not load Keras
+    import tensorflow as tf  # deferred: importing this module must not load TensorFlow
 
     with tf.GradientTape() as tape:
         tape.watch(pixels)
@@ -113,7 +113,7 @@ def input_gradients(subject: Subject, model, pixels, labels, **forward):
 
 def _input_gradient_norms(subject: Subject, model, pixels, labels, **forward):
     """(probabilities, the norm of each image's `input_gradients`)."""
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: importing this module must not load TensorFlow
 
     probs, grads = input_gradients(subject, model, pixels, labels, **forward)
     return probs, tf.norm(tf.reshape(grads, (tf.shape(grads)[0], -1)), axis=1)
@@ -121,7 +121,7 @@ def _input_gradient_norms(subject: Subject, model, pixels, labels, **forward):
 
 def _single_path_fn(subject: Subject, model):
     """(pixels, labels, gates) -> `_input_gradient_norms`, traced once per model and mode."""
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: importing this module must not load TensorFlow
 
     key = f"_explorer_single_path_{'init' if subject.at_init else 'trained'}"
     if getattr(model, key, None) is None:
@@ -147,7 +147,7 @@ def measure_set(subject: Subject, model, x, y, gates, method: str = "single"):
     Returns:
         (probabilities as a NumPy array, the mean over images of the gradient norm).
     """
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: importing this module must not load TensorFlow
 
     pixels, labels = tf.constant(x, tf.float32), tf.constant(y)
     gates = np.asarray(gates, np.float32)

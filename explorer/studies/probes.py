@@ -225,7 +225,7 @@ def trace(depth: int, version: int, batch_size: int = 64, source: str | None = N
     """
     if depth > MAX_TRACED_DEPTH:
         return False
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: Keras' JAX backend runs without TensorFlow installed
 
     x, y, _, _ = probe_batch(largest_batch(depth, batch_size), source, 0)
     with TWINS_LOCK:

@@ -37,8 +37,8 @@ def autocorrelation(sequence, max_lag: int | None = None) -> list[float]:
 
 def _line_derivative(model, line, direction) -> np.ndarray:
     """d(sum of logits)/dt at each point of the line, in training mode."""
-    import keras
-    import tensorflow as tf
+    import keras  # deferred: importing this module must not load Keras
+    import tensorflow as tf  # deferred: importing this module must not load TensorFlow
 
     with tf.GradientTape() as tape:
         tape.watch(line)

@@ -24,7 +24,7 @@ from explorer.studies.subjects import Subject, test_images
 def channel_statistics(tensor) -> tuple[float, float]:
     """(average squared channel mean, average channel variance) of an NHWC tensor, each
     channel's statistics taken over images and pixels."""
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: importing this module must not load TensorFlow
 
     mean, variance = tf.nn.moments(tf.cast(tensor, tf.float32), axes=[0, 1, 2])
     return float(tf.reduce_mean(tf.square(mean))), float(tf.reduce_mean(variance))
@@ -52,8 +52,8 @@ def signal_propagation(subject: Subject, samples=64, source: str | None = None, 
         ValueError: `samples` is out of range, the request is over budget, or the checkpoint
             or data cannot be had.
     """
-    import keras
-    import tensorflow as tf
+    import keras  # deferred: importing this module must not load Keras
+    import tensorflow as tf  # deferred: importing this module must not load TensorFlow
 
     samples = check_signals_request(samples, [subject.spec], budget)
     report = progress or (lambda fraction, text: None)

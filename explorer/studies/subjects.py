@@ -46,10 +46,10 @@ class Subject:
         or the seeded fresh net (see `twins.twins`, which builds a residual net and its plain
         twin with the same weights)."""
         if self.checkpoint is not None:
-            from explorer.nets.checkpoints import load
+            from explorer.nets.checkpoints import load  # deferred: importing this module must not load PIL
 
             return load(self.checkpoint)
-        from explorer.studies.twins import twins
+        from explorer.studies.twins import twins  # deferred: importing this module must not load TensorFlow
 
         residual, plain = twins(self.spec.depth, self.spec.version, self.seed, self.spec.shortcut)
         return residual if self.spec.residual else plain
@@ -88,6 +88,7 @@ def trained(path) -> Subject:
     Raises:
         ValueError: there is no such file, or it is not a ResNet checkpoint of this app.
     """
+    # deferred: importing this module must not load TensorFlow
     from explorer.nets.models import checkpoint_spec
 
     path = checkpoint_file(path)
@@ -97,7 +98,7 @@ def trained(path) -> Subject:
 def run(subject: Subject, model, pixels, **forward):
     """`model.forward(pixels, **forward)` in the subject's mode (training mode at
     initialization), inside a `keras.StatelessScope`."""
-    import keras
+    import keras  # deferred: importing this module must not load Keras
 
     with keras.StatelessScope():
         return model.forward(pixels, training=subject.at_init, **forward)
@@ -106,7 +107,7 @@ def run(subject: Subject, model, pixels, **forward):
 def test_images(samples: int, source: str | None = None):
     """(images, labels, source, notice): the first `samples` test images of a source (see
     `data.load_cifar10`; None for the default), uint8 and int64."""
-    from explorer.data.cifar import load_cifar10
+    from explorer.data.cifar import load_cifar10  # deferred: importing this module must not load PIL
 
     data = load_cifar10(source)
     return data.x_test[:samples], data.y_test[:samples], data.source, data.notice

@@ -5,8 +5,12 @@ built once per depth and re-initialised for each seed.
 from __future__ import annotations
 
 import functools
+import random
 import threading
 from dataclasses import dataclass
+
+import keras
+from keras.src.initializers.random_initializers import RandomInitializer
 
 from explorer.core.specs import make_spec
 from explorer.nets.models import BUILD_LOCK, build_model
@@ -53,8 +57,6 @@ class _Twins:
 
 def _build_twins(spec, seed: int):
     """A pair built afresh: the residual net with `seed`, the plain twin carrying its weights."""
-    import keras
-
     with BUILD_LOCK:  # the same weights for a seed, whatever other threads build meanwhile
         keras.utils.set_random_seed(seed)
         residual = build_model(spec)
@@ -74,10 +76,6 @@ def kept_twins(depth: int, version: int, shortcut: str) -> _Twins:
     (`keras.src.random.make_default_seed`), so a seeded build's draws say which initializer
     made which weight: matching them once gives the order to replay for any other seed.
     """
-    import random
-
-    from keras.src.initializers.random_initializers import RandomInitializer
-
     spec = make_spec(depth, version, shortcut=shortcut)
     residual, plain, shared = _build_twins(spec, 0)
     random.seed(0)  # as keras.utils.set_random_seed(0) seeded it before the build
@@ -100,10 +98,6 @@ def kept_twins(depth: int, version: int, shortcut: str) -> _Twins:
 
 def _reinitialize(kept: _Twins, seed: int) -> None:
     """The kept pair's weights as a build with `seed` would have made them."""
-    import random
-
-    import keras
-
     keras.utils.set_random_seed(seed)
     draws = [random.randint(1, int(1e9)) for _ in range(max(i for _, _, i in kept.draws) + 1)]
     for initializer, variable, i in kept.draws:

@@ -84,7 +84,7 @@ class RunLog(keras.callbacks.Callback):
         self.last_write = 0.0  # the first step point is written at once: the page is waiting
         self.writer = None  # per-layer gradient norms and TensorBoard need TensorFlow
         if tensorflow_backend():
-            import tensorflow as tf
+            import tensorflow as tf  # deferred: Keras' JAX backend runs without TensorFlow installed
 
             self.writer = tf.summary.create_file_writer(str(out / "tb" / "gradients"))
         self.started = time.time()
@@ -146,7 +146,7 @@ class RunLog(keras.callbacks.Callback):
     def log_gradients(self, step: int):
         """Measures the per-layer gradient norms on the probe batch into the history and
         TensorBoard."""
-        import tensorflow as tf
+        import tensorflow as tf  # deferred: Keras' JAX backend runs without TensorFlow installed
 
         names, norms = kernel_gradient_norms(self.model, *self.probe_batch)
         grads = self.history["grad_norms"]

@@ -28,8 +28,11 @@ import os
 import shutil
 import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+import h5py
 
 ENV = "TF_CONFIG"
 # What a worker that is not the chief copies from the shared run folder before it trains:
@@ -155,10 +158,11 @@ def start(cluster: Cluster) -> None:
                          "(keras-team/keras#20585); unset KERAS_BACKEND")
     os.environ["KERAS_BACKEND"] = "jax"
     try:
+        # deferred: JAX only for a cluster run, and it may be missing (the error says how to install it)
         import jax
     except ImportError:
         raise ValueError(f"a cluster run ({ENV} set) needs JAX: pip install jax==0.7.2") from None
-    import keras
+    import keras  # deferred: after KERAS_BACKEND is set, and importing this module must not load Keras
 
     # CPUs have no collectives of their own across processes; GPUs use NCCL and ignore this
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -217,10 +221,6 @@ def run_folder(out, cluster: Cluster | None):
 def weights_digest(model_path) -> str | None:
     """SHA-256 over the weight arrays of a `.keras` file, in their stored order: the workers
     of one run end with the same digest. None when there is no file."""
-    import zipfile
-
-    import h5py
-
     path = Path(model_path)
     if not path.is_file():
         return None

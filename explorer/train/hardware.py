@@ -16,6 +16,8 @@ import shutil
 import subprocess
 import sys
 
+from explorer.core.costs import summarize
+from explorer.core.specs import make_spec
 from explorer.train.config import PAGE_DEFAULTS
 
 # ResNet-20 v1, fp32, batch 128, training step only, as our training processes run it
@@ -44,9 +46,6 @@ def epoch_minutes(depth: int, version: int = 1, images: int = EPOCH_IMAGES) -> f
     Raises:
         ValueError: `depth` or `version` is not a valid net.
     """
-    from explorer.core.costs import summarize
-    from explorer.core.specs import make_spec
-
     flops = summarize(make_spec(depth, version))["totals"]["flops"]
     reference = summarize(make_spec(20, 1))["totals"]["flops"]
     return images / (CPU_IMAGES_PER_SECOND * reference / flops) / 60
@@ -103,8 +102,9 @@ def gpu_notice(nvidia_smi: str | None, tensorflow_gpus: int, reason=tensorflow_g
 @functools.lru_cache(maxsize=1)
 def train_tab_note() -> str:
     """The Train tab's line on hardware and cost, and the GPU notice where one is due."""
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: importing this module must not load TensorFlow
 
+    # deferred: importing this module must not load TensorFlow
     from explorer.train.training import device_name
 
     notice = gpu_notice(shutil.which("nvidia-smi"), len(tf.config.list_physical_devices("GPU")),

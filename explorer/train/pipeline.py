@@ -35,7 +35,7 @@ def augment(images, crop_padding: int = 4, cutout: int = 0, seed=None):
     Returns:
         A tensor of the same shape and dtype.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: Keras' JAX backend runs without TensorFlow installed
 
     if seed is None:
         seed = tf.random.uniform([2], 0, 2**31 - 1, dtype=tf.int64)
@@ -187,7 +187,7 @@ def make_datasets(data: Dataset, config: TrainConfig, initial_epoch: int = 0):
         x_test, y_test = x_test[: config.test_subset], y_test[: config.test_subset]
     if not tensorflow_backend():
         return _numpy_datasets(x_train, y_train, x_test, y_test, num_classes, config, initial_epoch)
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: Keras' JAX backend runs without TensorFlow installed
 
     onehot = lambda x, y: (x, tf.one_hot(y, num_classes))
     images, labels = tf.constant(x_train), tf.constant(y_train)

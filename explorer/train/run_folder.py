@@ -13,15 +13,18 @@ from pathlib import Path
 from explorer.core.specs import is_whole
 from explorer.train.config import TrainConfig
 
+try:
+    import fcntl
+except ImportError:  # not POSIX (Windows): run folders go unlocked
+    fcntl = None
+
 
 @contextlib.contextmanager
 def run_lock(out: Path):
     """Holds an exclusive lock on the run folder: two trainers resuming one backup would
     overwrite each other's backup, model and history. The system drops it when the process
     dies, `kill -9` included."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock, as before
+    if fcntl is None:  # not POSIX: no lock, as before
         yield
         return
     with open(out / ".lock", "w") as handle:

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from explorer.core.checks import one_of
 from explorer.core.plans import plan
-from explorer.core.specs import FAMILIES, SHORTCUTS, as_bool, make_spec, whole_number
+from explorer.core.specs import FAMILIES, MAX_SEED, SHORTCUTS, as_bool, make_spec, whole_number
 
 TABS = ("architecture", "train", "gradients", "classify", "insight", "paths", "tour")
 ARCHITECTURE_DEFAULTS = {"depth": 56, "version": 1, "family": "cifar", "residual": True,
@@ -87,7 +87,6 @@ def _expand(value) -> str:
 
 
 def _gradients(params: dict, ignored: list) -> dict:
-    from explorer.core.specs import MAX_SEED
     from explorer.studies.probes import (  # TensorFlow only when a gradient link is read
         MAX_PROBE_BATCH,
         check_request,
