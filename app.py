@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -92,8 +93,11 @@ def main():
         engine()  # the engine: a local Dask cluster, or EXPLORER_SCHEDULER's
     except EngineError as err:
         raise SystemExit(str(err)) from None  # one clear line, no traceback
-    gradients.warm_default_view()  # the Gradient flow tab's first view, measured before it is asked for
-    session.jobs()  # the job manager warms its spare processes: the first job starts warm too
+    warming = gradients.warm_default_view()  # the Gradient flow tab's first view, measured ahead
+    session.jobs()  # the job manager asks a training worker to build the default job ahead
+    # the training workers start once that view is measured (their imports would slow it), or
+    # with the first job, whichever comes first
+    threading.Thread(target=lambda: (warming.join(), engine().start_trainers()), daemon=True).start()
     demo.queue(default_concurrency_limit=2, max_size=settings.queue_size).launch(
         server_name=settings.host, server_port=settings.port, max_file_size="10mb", show_error=True,
         css_paths=[STYLE])

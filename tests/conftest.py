@@ -111,8 +111,6 @@ def running_app(tmp_path_factory, log_path=None, cwd=ROOT, **extra_env):
     pretrained = untrained_checkpoints(tmp_path_factory.mktemp("pretrained"))
     env = {"EXPLORER_DATA": "synthetic", "EXPLORER_RUNS": str(tmp_path_factory.mktemp("runs")),
            "EXPLORER_PRETRAINED": str(pretrained),
-           # one warm process (the Train tab's browser test starts a race: one warm, one cold)
-           "EXPLORER_SPARES": "1",
            # no default job built ahead (15 s of both cores at every start): tests/test_prepared.py
            "EXPLORER_PREPARE": "0", **extra_env}
     log_path = log_path or tmp_path_factory.mktemp("log") / "app.log"

@@ -7,9 +7,11 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from explorer.compute import engine as engines
+from explorer.compute import local_cluster
 from explorer.compute.engine import USER, WARM, Engine, EngineError
 from explorer.core.runtime import THREADS_MARK
 from explorer.studies import probes
@@ -74,18 +76,20 @@ def test_an_address_that_does_not_answer_is_one_clear_line():
 
 
 def test_the_local_worker_count_is_checked():
-    assert engines.local_workers("2") == 2
-    for bad in ("0", "x", str(engines.MAX_LOCAL_WORKERS + 1)):
+    assert local_cluster.local_workers("2") == 2
+    for bad in ("0", "x", str(local_cluster.MAX_LOCAL_WORKERS + 1)):
         with pytest.raises(ValueError, match="EXPLORER_WORKERS"):
-            engines.local_workers(bad)
+            local_cluster.local_workers(bad)
 
 
 def test_a_cluster_started_with_the_engines_own_commands(tmp_path):
-    """`dask scheduler` and the worker command `worker_command` prints, in another folder:
-    the app's engine joins it by its address."""
+    """`dask scheduler` and the worker command `worker_command` prints, in another folder and
+    with a run folder of its own: the app's engine joins it by its address, a job trains there
+    to the end (its curves and model come through the engine; the model classifies), and the
+    worker killed during a second job gives a clear message."""
     port_file = tmp_path / "scheduler.json"
     # both in another folder, with the package importable (the scheduler unpickles tasks too)
-    env = {**os.environ, "PYTHONPATH": str(engines.ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(local_cluster.ROOT), "EXPLORER_RUNS": str(tmp_path / "their-runs")}
     scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host",
                                   "127.0.0.1", "--port", "0", "--scheduler-file", str(port_file),
                                   "--no-dashboard"],
@@ -99,14 +103,15 @@ def test_a_cluster_started_with_the_engines_own_commands(tmp_path):
         import json
 
         address = json.loads(port_file.read_text())["address"]
-        worker = subprocess.Popen(engines.worker_command(address), cwd=tmp_path, env=env,
+        worker = subprocess.Popen(local_cluster.worker_command(address), cwd=tmp_path, env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         work = Engine.start(address=address)
         try:
             work.client.wait_for_workers(1, timeout=90)
             assert work.cluster is None and not work.processes  # joined, started nothing
             assert work.run(probes.check_request, 20, 1) == (20, 1, 64, 0)
-            assert not work.has_gpu()
+            assert not work.has_gpu() and work.can_train()
+            _train_there(work, tmp_path / "runs")
         finally:
             work.close()
     finally:
@@ -114,3 +119,31 @@ def test_a_cluster_started_with_the_engines_own_commands(tmp_path):
             if process is not None:
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=30)
+
+
+def _train_there(work, runs):
+    from explorer.compute.job_task import DIED
+    from explorer.compute.jobs import JobManager
+    from explorer.nets.checkpoints import load
+    from explorer.studies.classify import classify
+    from explorer.train.config import TrainConfig
+
+    tiny = dict(depth=8, epochs=2, subset=64, test_subset=32, batch_size=32, data="synthetic",
+                steps_per_execution=1, grad_every=1)
+    manager = JobManager(runs, engine=work)
+    job_id = manager.start(TrainConfig(**tiny), owner="alice")
+    while (status := manager.status(job_id))["state"] in ("queued", "running"):
+        time.sleep(0.2)
+    assert status["state"] == "done", status["error"]
+    assert len(status["history"]["epochs"]) == 2 and status["machine"]
+    top, _ = classify(load(manager.checkpoint(job_id)), np.zeros((32, 32, 3), np.uint8), top=10)
+    assert len(top) == 10 and abs(sum(top.values()) - 1) < 1e-3
+    second = manager.start(TrainConfig(**{**tiny, "epochs": 5, "subset": 4096}), owner="alice")
+    while manager.status(second)["state"] == "queued" or not manager.status(second)["step"]:
+        time.sleep(0.2)
+    worker = manager._jobs[second].worker
+    os.kill(work.client.run(os.getpid, workers=[worker])[worker], signal.SIGKILL)
+    killed = time.time()
+    while (status := manager.status(second))["state"] in ("queued", "running"):
+        time.sleep(0.2)
+    assert status["state"] == "failed" and status["error"] == DIED and time.time() - killed < 10

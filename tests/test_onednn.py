@@ -1,22 +1,22 @@
 """oneDNN: off in processes that run eager passes from several threads (it corrupted their
 heap on an AVX-512 CPU, where TensorFlow turns it on by itself), back on in training processes,
-the app's jobs included, and the user's own setting kept everywhere."""
+the app's engine workers (its jobs and studies) included, and the user's own setting kept everywhere."""
 
 import os
 from pathlib import Path
 
 from explorer.cli import commands
-from explorer.compute.spare import child_environment
+from explorer.compute.local_cluster import worker_environment
 from explorer.core import runtime
 
 
-def test_the_app_turns_onednn_off_for_itself_and_its_jobs_get_it_back(monkeypatch):
+def test_the_app_turns_onednn_off_for_itself_and_its_workers_get_it_back(monkeypatch):
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
     monkeypatch.delenv(runtime.THREADS_MARK, raising=False)
     runtime.thread_safe_tensorflow()
     assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
-    job = child_environment()
-    monkeypatch.setattr(os, "environ", job)  # the job's process: `train` turns them on
+    job = worker_environment()
+    monkeypatch.setattr(os, "environ", job)  # the worker's process: its preload turns them on
     runtime.fast_training()
     assert job["TF_ENABLE_ONEDNN_OPTS"] == "1"
 
@@ -26,7 +26,7 @@ def test_a_setting_made_outside_is_kept_in_the_app_and_its_jobs(monkeypatch):
         monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", value)
         monkeypatch.delenv(runtime.THREADS_MARK, raising=False)
         runtime.thread_safe_tensorflow()
-        job = child_environment()
+        job = worker_environment()
         assert job["TF_ENABLE_ONEDNN_OPTS"] == value and runtime.THREADS_MARK not in job
 
 

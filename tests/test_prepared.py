@@ -1,4 +1,4 @@
-"""A job prepared ahead (`training.prepare`, the spare that holds the page's default job):
+"""A job prepared ahead (`training.prepare`, a training worker holds the page's default job):
 it trains exactly as the same job built on the spot, and only that job takes it."""
 
 import dataclasses
@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
+from explorer.compute.engine import Engine
 from explorer.compute.jobs import JobManager
-from explorer.compute.spare import SparePool
 from explorer.train import training
 from explorer.train.config import PAGE_DEFAULTS, TrainConfig, page_request
 
@@ -57,58 +57,24 @@ def test_a_job_that_comes_stops_the_preparation():
     assert training._PREPARED == {} and len(calls) == 2
 
 
-def test_the_manager_hands_the_default_job_to_the_spare_that_prepared_it(tmp_path):
-    manager = JobManager(tmp_path / "runs", max_running=1, spares=1, prepare=JOB)
+def test_the_manager_sends_the_default_job_to_the_worker_that_prepared_it(tmp_path):
+    engine = Engine.start(address="", workers=0, trainers=2, wait=True)
     try:
+        engine.start_trainers()
+        engine.client.wait_for_workers(2, timeout=120)
+        manager = JobManager(tmp_path / "runs", engine=engine, prepare=JOB)
         deadline = time.time() + 120
-        while time.time() < deadline and not any(
-                manager._spares.state(process) == "ready" for process in manager._spares.processes):
+        while time.time() < deadline and manager._prepared is None:
             time.sleep(0.5)
-        assert manager._spares.processes, "no spare"
-        assert manager._spares.state(manager._spares.processes[0]) == "ready", (
-            "the spare did not prepare the job")
-        first = manager.start(JOB, owner="alice")
-        _wait(manager, first)
-        assert "traced ahead" in (tmp_path / "runs" / first / "train.log").read_text()
+        assert manager._prepared is not None, "no worker prepared the job"
+        for _ in range(2):  # the second time: no worker holds it any more; built on the spot
+            job_id = manager.start(JOB, owner="alice")
+            _wait(manager, job_id)
+        logs = [(tmp_path / "runs" / job / "train.log").read_text() for job in
+                [entry["id"] for entry in reversed(manager.list("alice"))]]
+        assert "traced ahead" in logs[0] and "traced ahead" not in logs[1]
     finally:
-        manager.shutdown()
-
-
-class FakeSpare:
-    def __init__(self, pid):
-        self.stdin, self.written, self.pid = self, b"", pid
-
-    def poll(self):
-        return None
-
-    def write(self, data):
-        self.written += data
-
-    def close(self):
-        pass
-
-
-def test_each_job_goes_to_the_best_spare(tmp_path):
-    pool = SparePool(tmp_path, 3, tmp_path, prepare=JOB)
-    importing, warm, prepared = FakeSpare(1), FakeSpare(2), FakeSpare(3)
-    same_job = dataclasses.replace(JOB, max_seconds=9.0)  # the manager's cap: the same job
-    (tmp_path / "spare-2.state").write_text("warm")
-    (tmp_path / "spare-3.state").write_text("preparing")
-    pool.processes = [importing, prepared, warm]
-    assert pool.take(["train"], tmp_path / "a.log", same_job) is warm  # not ready yet: a warm one
-    assert not (tmp_path / "spare-2.state").exists()
-    assert pool.take(["train"], tmp_path / "b.log", same_job) is prepared  # preparing: sooner than importing
-    (tmp_path / "spare-3.state").write_text("ready")
-    (tmp_path / "spare-2.state").write_text("warm")
-    pool.processes = [prepared, warm, importing]
-    assert pool.take(["train"], tmp_path / "c.log", dataclasses.replace(JOB, epochs=3)) is warm  # another job
-    pool.processes = [importing, warm, prepared]
-    assert pool.take(["train"], tmp_path / "d.log", same_job) is prepared
-    assert json.loads(prepared.written.decode().splitlines()[-1])["argv"] == ["train"]
-    pool.mark_busy(True)
-    assert (tmp_path / "jobs-running").exists()
-    pool.mark_busy(False)
-    assert not (tmp_path / "jobs-running").exists()
+        engine.close()
 
 
 def test_the_page_default_job():

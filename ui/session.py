@@ -31,21 +31,19 @@ _manager_lock = threading.Lock()
 
 def jobs() -> JobManager:
     """The app's one job manager: background jobs outlive requests and sessions by design.
-    Made on first use from the environment (EXPLORER_RUNS, EXPLORER_MAX_JOBS, ...)."""
+    Made on first use from the environment (EXPLORER_RUNS, EXPLORER_MAX_EPOCHS, ...; how many
+    jobs train at once is the engine's: its training workers, EXPLORER_MAX_JOBS)."""
     global _manager
     with _manager_lock:
         if _manager is None:
             env = os.environ.get
             _manager = JobManager(
                 Path(env("EXPLORER_RUNS", "runs/app")),
-                max_running=int(env("EXPLORER_MAX_JOBS", "2")),  # a race needs two
                 max_epochs=int(env("EXPLORER_MAX_EPOCHS", "50")),
                 max_seconds=float(env("EXPLORER_JOB_SECONDS", "3600")),
                 max_per_owner=int(env("EXPLORER_JOBS_PER_USER", "4")),  # two races
                 max_kept=int(env("EXPLORER_KEEP_JOBS", "200")),
-                # a warm process per running slot: a race's two jobs both start warm
-                spares=int(env("EXPLORER_SPARES", env("EXPLORER_MAX_JOBS", "2"))),
-                # the Train tab's default job, built and traced ahead by a spare (0: none)
+                # the Train tab's default job, built and traced ahead by a training worker (0: none)
                 prepare=(page_request(**PAGE_DEFAULTS, source=resolve_source()[0])
                          if env("EXPLORER_PREPARE", "1") != "0" else None),
             )

@@ -5,7 +5,7 @@ By default the app starts its own cluster: a scheduler in its process and `dask 
 processes beside it (one thread each, so TensorFlow in a worker runs one pass at a time and
 keeps its oneDNN kernels, which corrupt the heap of a process that runs passes from several
 threads). `EXPLORER_SCHEDULER=tcp://host:8786` makes the app a client of a cluster started
-elsewhere instead; more machines join it with the command `worker_command` prints.
+elsewhere instead; more machines join it with the command `local_cluster.worker_command` prints.
 
 Why `dask worker` processes and not `LocalCluster(processes=True)`: a LocalCluster spawns its
 workers with multiprocessing, which imports the parent's main module again in each child;
@@ -23,70 +23,26 @@ import atexit
 import contextlib
 import inspect
 import os
-import queue
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import uuid
-from pathlib import Path
+
+from explorer.compute import local_cluster
+from explorer.compute.local_cluster import TRAINING_SLOT, EngineError
 
 SCHEDULER = "EXPLORER_SCHEDULER"  # tcp://host:8786: use that cluster, start none
 FALLBACK = "EXPLORER_SCHEDULER_FALLBACK"  # "local": start one if the scheduler does not answer
-WORKERS = "EXPLORER_WORKERS"  # how many local workers (default: one per core, at most 4)
-MAX_LOCAL_WORKERS = 4  # each holds TensorFlow and its models (0.5-2 GB)
 CONNECT_SECONDS = 10  # how long an unanswered scheduler address is waited for
 ALLOWED_FAILURES = 1  # reruns of a task whose worker died, before it is reported
 USER, WARM = 10, -10  # task priorities: a visitor's request, a warm-up
-WORKER_PRELOAD = "explorer.compute.worker"  # sets TensorFlow up in a worker before its first task
-ROOT = Path(__file__).resolve().parents[2]  # the repository: local workers run here
-
-
-class EngineError(RuntimeError):
-    """The engine could not answer: a worker died during the task, or no cluster answers."""
-
-
-def worker_command(address: str, gpu: bool = False) -> list[str]:
-    """The command that adds a worker to the cluster at `address` (run in a checkout of this
-    repository, with its requirements installed).
-
-    Args:
-        address: the scheduler's address, "tcp://host:8786".
-        gpu: advertise the machine's GPU, so training jobs ask for it.
-
-    Returns:
-        The argument list: `dask worker ADDRESS --nthreads 1 --preload explorer.compute.worker`,
-        with `--resources GPU=1` on a GPU machine.
-    """
-    command = [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
-               "--preload", WORKER_PRELOAD, "--no-dashboard"]
-    return command + (["--resources", "GPU=1"] if gpu else [])
-
-
-def local_workers(requested: str | None = None) -> int:
-    """How many workers the app's own cluster starts: `EXPLORER_WORKERS`, or one per core, at
-    most `MAX_LOCAL_WORKERS`.
-
-    Raises:
-        ValueError: the setting is not a whole number from 1 to `MAX_LOCAL_WORKERS`.
-    """
-    if requested is None:
-        requested = os.environ.get(WORKERS)
-    if requested in (None, ""):
-        return max(1, min(os.cpu_count() or 1, MAX_LOCAL_WORKERS))
-    try:
-        count = int(requested)
-    except ValueError:
-        count = 0
-    if not 1 <= count <= MAX_LOCAL_WORKERS:
-        raise ValueError(f"{WORKERS} must be a whole number from 1 to {MAX_LOCAL_WORKERS}; got {requested!r}")
-    return count
 
 
 def _forward(topic: str):
     """In a worker: a `progress(fraction, text)` callback that sends each call to the page."""
-    from distributed import get_worker
+    from distributed import get_worker  # deferred: importing the engine's names must not load Dask
 
     worker = get_worker()
     return lambda fraction, text: worker.log_event(topic, [float(fraction), str(text)])
@@ -120,6 +76,8 @@ class Engine:
         self.client = client
         self.cluster = cluster
         self.processes = list(processes)
+        self.trainers = 0  # local training workers still to start (`start_trainers`)
+        self._spawner: local_cluster.Spawner | None = None
         self._closed = False
         self.scratch: str | None = None  # the local workers' folder, removed on close
         self._homes: dict = {}  # what a worker keeps warm -> its address
@@ -131,22 +89,25 @@ class Engine:
 
     @classmethod
     def start(cls, address: str | None = None, workers: int | None = None, fallback: str | None = None,
-              wait: bool = False) -> Engine:
+              wait: bool = False, trainers: int | None = None) -> Engine:
         """Connects to the scheduler at `address` (default `EXPLORER_SCHEDULER`), or starts the
         app's own cluster when there is none.
 
         Args:
             address: a scheduler's address; None reads `EXPLORER_SCHEDULER`, "" starts a local one.
-            workers: local workers to start (default `local_workers()`).
+            workers: local workers to start (default `local_cluster.local_workers()`).
             fallback: "local" to start a local cluster when `address` does not answer (default
                 `EXPLORER_SCHEDULER_FALLBACK`).
             wait: wait until the local workers have joined.
+            trainers: local workers that train jobs (default `EXPLORER_MAX_JOBS`, 2), started
+                by the first job or by `start_trainers`, not at once: the page's first visitor
+                does not wait for their imports.
 
         Raises:
             EngineError: the scheduler does not answer within `CONNECT_SECONDS` and no fallback
                 was asked for.
         """
-        from distributed import Client
+        from distributed import Client  # deferred: importing the engine's names must not load Dask
 
         address = os.environ.get(SCHEDULER, "") if address is None else address
         fallback = os.environ.get(FALLBACK, "") if fallback is None else fallback
@@ -160,12 +121,14 @@ class Engine:
                                       f"{FALLBACK}=local to run on this machine instead") from None
                 print(f"the Dask scheduler at {address} did not answer; {FALLBACK}=local: starting a local "
                       "cluster", file=sys.stderr, flush=True)
-        return cls._local(workers if workers is not None else local_workers(), wait)
+        engine = cls._local(workers if workers is not None else local_cluster.local_workers(), wait)
+        engine.trainers = local_cluster.local_trainers() if trainers is None else trainers
+        return engine
 
     @classmethod
     def _local(cls, workers: int, wait: bool) -> Engine:
-        import dask
-        from distributed import Client, LocalCluster
+        import dask  # deferred: importing the engine's names must not load Dask
+        from distributed import Client, LocalCluster  # deferred: as above
 
         # a task whose worker dies is run once more elsewhere, then reported: a study that kills
         # its worker (out of memory) says so in seconds instead of killing three more
@@ -175,11 +138,11 @@ class Engine:
                          "distributed.scheduler.worker-saturation": 1.0})
         cluster = LocalCluster(n_workers=0, host="127.0.0.1", scheduler_port=0, dashboard_address=None)
         scratch = tempfile.mkdtemp(prefix="resnet-explorer-dask-")  # the workers' spill folder
-        processes = _spawn(cluster.scheduler_address, workers, scratch)
-        engine = cls(Client(cluster, set_as_default=False), cluster, processes)
-        engine.scratch = scratch
+        spawner = local_cluster.Spawner(cluster.scheduler_address, scratch)
+        engine = cls(Client(cluster, set_as_default=False), cluster, spawner.start(workers))
+        engine.scratch, engine._spawner = scratch, spawner
         atexit.register(engine.close)
-        if wait:
+        if wait and workers:
             engine.client.wait_for_workers(workers, timeout=120)
         return engine
 
@@ -220,6 +183,7 @@ class Engine:
     def _unsubscribe(self, topic: str) -> None:
         with contextlib.suppress(Exception):  # the client may be closing: nothing left to forward to
             self.client.unsubscribe_topic(topic)
+        self.forget(topic)
 
     def run(self, fn, *args, priority: int = USER, progress=None, timeout: float | None = None, **kwargs):
         """Runs `fn(*args, **kwargs)` on the cluster and returns its result; the exceptions it
@@ -233,7 +197,7 @@ class Engine:
 
     def result(self, future, timeout: float | None = None):
         """The result of a submitted task, as `run` returns it (and raises as it does)."""
-        from distributed import KilledWorker
+        from distributed import KilledWorker  # deferred: importing the engine's names must not load Dask
 
         name = str(future.key).rsplit("-", 1)[0]
         try:
@@ -266,6 +230,29 @@ class Engine:
         """Whether a worker with a GPU has joined."""
         return any(info["resources"].get("GPU") for info in self.workers().values())
 
+    def can_train(self) -> bool:
+        """Whether a worker that trains jobs has joined (or this app will start its own)."""
+        return self.trainers > 0 or any(info["resources"].get(TRAINING_SLOT)
+                                        for info in self.workers().values())
+
+    def start_trainers(self) -> None:
+        """Starts the app's own training workers, once (a no-op for a cluster joined)."""
+        with _LOCK:
+            count, self.trainers = self.trainers, 0
+        if count and self._spawner is not None and not self._closed:
+            self.processes += self._spawner.start(count, trains=True)
+
+    def forget(self, topic: str) -> None:
+        """Drops a finished task's events from the scheduler, which keeps every topic's
+        recent events for as long as it runs (a job's carry its checkpoints)."""
+        def drop(dask_scheduler=None):
+            # no public call drops a topic; `Broker._topics` is where distributed (pinned in
+            # requirements.txt) keeps them
+            dask_scheduler._broker._topics.pop(topic, None)
+
+        with contextlib.suppress(Exception):  # a scheduler gone: nothing kept to drop
+            self.client.run_on_scheduler(drop)
+
     def close(self) -> None:
         if self._closed:
             return
@@ -285,38 +272,6 @@ class Engine:
                 self.cluster.close(timeout=5)
         if self.scratch:
             shutil.rmtree(self.scratch, ignore_errors=True)
-
-
-def _spawn(address: str, count: int, scratch: str) -> list[subprocess.Popen]:
-    """Starts `count` local workers from a thread that lives as long as the app: Linux sends a
-    child its parent-death signal when the *thread* that started it ends, and the first call
-    may come from a request's thread."""
-    started: queue.Queue = queue.Queue()
-
-    def own():
-        try:
-            started.put([_start_worker(address, scratch) for _ in range(count)])
-        except Exception as err:  # noqa: BLE001 - handed to the caller, raised there
-            started.put(err)
-            return
-        threading.Event().wait()
-
-    threading.Thread(target=own, name="engine-workers", daemon=True).start()
-    processes = started.get()
-    if isinstance(processes, Exception):
-        raise EngineError(f"cannot start the engine's workers: {processes}")
-    return processes
-
-
-def _start_worker(address: str, scratch: str) -> subprocess.Popen:
-    """A local worker process: `worker_command`, dying with the app (a killed app leaves no
-    worker behind), its output in the app's."""
-    from explorer.compute.spare import die_with_parent
-
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "DASK_LOGGING__DISTRIBUTED": "warning"}
-    env.pop("TF_CONFIG", None)  # a cluster run's setting is the CLI's, never a worker's
-    return subprocess.Popen([*worker_command(address), "--local-directory", scratch], cwd=ROOT, env=env,
-                            stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)  # noqa: PLW1509 - one C call
 
 
 _ENGINE: Engine | None = None

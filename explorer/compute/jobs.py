@@ -1,115 +1,84 @@
 """Background training jobs: start, status, stop; bounded, thread-safe, per session.
 
-Each job is a subprocess running `python -m explorer train ... --out RUNS/<job id>`, not a
-thread, for three reasons: a crash or out-of-memory kill in TensorFlow cannot take the app
-down with it; Stop is immediate and certain (a thread cannot be killed mid-step, a process
-can, and the checkpoint it leaves is always whole because it is written atomically); and
-TensorFlow's process-wide settings (mixed precision policy, device placement) stay per job.
+Each job is a task on the engine (`job_task.run_job`), run by a worker that trains (Dask
+resource `JOB`; the app starts its own, and a machine that joins says `--resources JOB=1`, with
+`GPU=1` where it has one: jobs then ask for a GPU worker). Dask keeps the queue: a job waits
+in the scheduler until such a worker is free. The worker sends the job's files to the page as
+they change (events on the job's topic) and this manager writes them into the job's folder
+here, so the page shows a job on another machine exactly as one on this machine: curves,
+status, heatmaps, the model to download and classify with; the app never reads a worker's disk.
 
-The job's folder holds job.json (who started it, its config, its final state), and the
-files the training writes (status.json, history.json, model.keras, ...), so a restarted app
-lists earlier runs. Jobs survive browser disconnects: nothing here depends on a page.
+The job's folder holds job.json (who started it, its config, its final state, the machine it
+ran on) and the files the training wrote (status.json, history.json, model.keras), so a
+restarted app lists earlier runs. Jobs survive browser disconnects: nothing here depends on
+a page.
 
-Where asked (`spares`, as the app does), a job's process is not started for it: the manager
-keeps spare processes with Python and TensorFlow already loaded (`explorer.spare`), hands one
-the job's command, and warms a new spare behind it. That saves the ~6 s a new process takes
-before it reads an image.
+Hand-made here, and why: the per-session and queue caps (Dask has no notion of a session),
+and the folder records (the page's, read by Classify and the Train tab).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import threading
 import time
-import traceback
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from explorer.compute.spare import SparePool, child_environment, die_with_parent
+from explorer.compute import job_task
+from explorer.compute.engine import TRAINING_SLOT, USER, WARM, EngineError
+from explorer.compute.job_records import Job, load_jobs, read_json, run_key, time_limit, write_atomic
 from explorer.train.config import TrainConfig
 
-# A new spare process waits until the jobs running have passed their first compiled call, or
-# this long after their start: on 2 cores its import (~6 s of CPU) made their first curve
-# point come 5-7 s later (bench/first_point.py).
-SPARE_WAIT_SECONDS = 60.0
-
-
-@dataclass
-class Job:
-    id: str
-    owner: str  # the session that started it; only that session may stop it
-    config: TrainConfig
-    out: Path
-    state: str = "queued"
-    created: float = field(default_factory=time.time)
-    started: float | None = None
-    ended: float | None = None
-    error: str = ""
-    label: str = ""  # e.g. "ResNet-20 v1" or "Plain-20 v1", for charts
-    group: str = ""  # race mode: both twins share a group id
-    process: subprocess.Popen | None = None
-    stop_requested: bool = False
-
-    def record(self) -> dict:
-        return {"id": self.id, "owner": self.owner, "config": self.config.to_dict(),
-                "state": self.state, "created": self.created, "started": self.started,
-                "ended": self.ended, "error": self.error, "label": self.label, "group": self.group}
-
-
-def time_limit(job_seconds: float, manager_seconds: float) -> float:
-    """The tighter of a job's own time limit and the manager's cap; 0 on either side means
-    none there (so a manager without a cap keeps the job's own limit)."""
-    limits = [seconds for seconds in (job_seconds, manager_seconds) if seconds > 0]
-    return min(limits) if limits else 0
+STOP_SECONDS = 2.5  # Stop waits this long for the job to end at a batch, then restarts its worker
+OVERTIME_SECONDS = 600  # past its time cap by this much (an epoch that never ends): stopped
 
 
 class JobManager:
-    """Runs at most `max_running` jobs at once; the rest wait in order.
+    """Queues jobs on the engine and keeps their records; the engine's training workers run them.
 
     Args:
         root: folder holding one sub-folder per job.
-        max_running: jobs training at the same time (others are queued).
+        engine: the `engine.Engine` the jobs run on (None: the app's, `engine.engine()`).
         max_epochs: per-job epoch cap (shared hosts).
         max_seconds: per-job wall-time cap; the job stops and keeps its last checkpoint.
         max_queued: queued jobs beyond this are refused with a clear "busy" message.
         max_per_owner: queued plus running jobs of one session.
         max_kept: ended jobs kept on disk.
-        spares: processes kept warm for the next jobs (see `explorer.spare`); at most
-            `max_running` (a race starts two jobs at once), none where no job can run. The
-            app asks for them (`ui.session`); 0 by default, so a manager made for a moment
-            (a test, a script) leaves no idle processes behind.
-        prepare: the TrainConfig of the job one spare builds and traces ahead (the page's
-            default job: its first curve point then comes about 10 s sooner), or None.
+        prepare: the TrainConfig of the job a training worker builds and traces ahead, as a
+            warm-up task (the page's default job: its first curve point then comes about 10 s
+            sooner), or None.
     """
 
-    def __init__(self, root, max_running=1, max_epochs=50, max_seconds=3600.0, max_queued=8,
-                 max_per_owner=4, max_kept=200, spares=0, prepare=None):
-        self.root = Path(root).resolve()  # children run in the repo root: no relative paths
-        self.max_running = max_running
+    def __init__(self, root, engine=None, max_epochs=50, max_seconds=3600.0, max_queued=8,
+                 max_per_owner=4, max_kept=200, prepare=None):
+        self.root = Path(root).resolve()
+        self._engine = engine
         # queued plus running jobs of one session: one user cannot hold every slot for hours
         self.max_per_owner = max_per_owner
-        # ended jobs kept on disk (model, backup, TensorBoard files): older ones are removed as
-        # new ones start, so the run folder does not grow without bound
+        # ended jobs kept on disk: older ones are removed as new ones start, so the run
+        # folder does not grow without bound
         self.max_kept = max_kept
         self.max_epochs = max_epochs
         self.max_seconds = max_seconds
         self.max_queued = max_queued
         self._jobs: dict[str, Job] = {}
-        # warm processes the next jobs take, started by the pump thread (see `spare.die_with_parent`)
-        self._spares = SparePool(self.root, max(0, min(spares, max_running)),
-                                 Path(__file__).resolve().parents[2], prepare)
         self._lock = threading.RLock()
-        self._closed = threading.Event()  # set by shutdown: the pump starts nothing more
-        self._load_previous()
-        self._pump_thread = threading.Thread(target=self._pump_forever, daemon=True)
-        self._pump_thread.start()
+        self._prepared: tuple | None = None  # the prepared job's run fields, once a worker holds it
+        self._jobs.update(load_jobs(self.root))
+        if prepare is not None:
+            self._prepare(prepare)
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            from explorer.compute.engine import engine  # deferred: a manager made for a listing starts none
+
+            self._engine = engine()
+        return self._engine
 
     # ------------------------------------------------------------------ public
 
@@ -118,8 +87,8 @@ class JobManager:
 
         Raises:
             ValueError: the config is invalid or over this host's caps, the owner has
-                `max_per_owner` jobs queued or running, the queue is full, or the run folder
-                cannot be created.
+                `max_per_owner` jobs queued or running, the queue is full, no worker can
+                train, or the run folder cannot be created.
 
         Ended jobs beyond the newest `max_kept` are removed (records and folders).
         """
@@ -164,18 +133,24 @@ class JobManager:
                 del self._jobs[job.id]
         for job in pruned:  # outside the lock: removing files takes a while
             shutil.rmtree(job.out, ignore_errors=True)
+        for job in jobs:
+            self._submit(job)
         return [job.id for job in jobs]
 
     def status(self, job_id: str) -> dict:
-        """A job's state, progress (epoch, step, ETA), queue position, device, history and error.
+        """A job's state, progress (epoch, step, ETA), queue position, machine and device,
+        history and error.
 
         Raises:
             ValueError: no job has this id.
         """
         job = self._get(job_id)
-        live = _read_json(job.out / "status.json") or {}  # file reads stay outside the lock
-        history = _read_json(job.out / "history.json") or {"epochs": [], "grad_norms": {}}
-        with self._lock:  # the pump thread reaps finished jobs every 0.25 s; no need here
+        if job.state == "running" and self.max_seconds and time.time() - job.started > (
+                self.max_seconds + OVERTIME_SECONDS):
+            self._end_running(job, "stopped", "time cap exceeded; the last finished epoch is kept")
+        live = read_json(job.out / "status.json") or {}  # file reads stay outside the lock
+        history = read_json(job.out / "history.json") or {"epochs": [], "grad_norms": {}}
+        with self._lock:
             position = None
             if job.state == "queued":
                 waiting = sorted((j for j in self._jobs.values() if j.state == "queued"),
@@ -188,14 +163,15 @@ class JobManager:
                 "epochs": job.config.epochs, "step": live.get("step", 0),
                 "current_epoch": live.get("current_epoch"), "phase": live.get("phase"),
                 "steps_per_epoch": live.get("steps_per_epoch"), "eta_seconds": live.get("eta_seconds"),
-                "queue_position": position, "device": live.get("device", ""),
-                "data": live.get("data", job.config.data), "history": history, "error": job.error,
+                "queue_position": position, "device": live.get("device", ""), "machine": job.machine,
+                "data": live.get("data", job.config.data), "subset": job.config.subset,
+                "history": history, "error": job.error,
                 "has_checkpoint": (job.out / "model.keras").exists(),
             }
 
     def stop(self, job_id: str, owner: str) -> dict:
-        """Stops a queued or running job of `owner` (SIGTERM, then SIGKILL after 10 s); its last
-        finished epoch stays on disk. Returns the job's status.
+        """Stops a queued or running job of `owner` within `STOP_SECONDS` (at its next batch,
+        or by restarting its worker); its last finished epoch stays. Returns its status.
 
         Raises:
             ValueError: no job has this id, or it belongs to another owner.
@@ -204,17 +180,20 @@ class JobManager:
         with self._lock:
             if job.owner != owner:
                 raise ValueError("this job belongs to another session and cannot be stopped from here")
+            if job.state not in ("queued", "running"):
+                return self.status(job_id)
             job.stop_requested = True
-            process = job.process
-            if job.state == "queued":
-                self._finish(job, "stopped")
-            elif job.state == "running" and process is not None:
-                process.send_signal(signal.SIGTERM)  # the checkpoint on disk is always whole
-        deadline = time.time() + 10
+        self._set_stop(job)
+        if job.state == "queued":
+            with contextlib.suppress(Exception):
+                job.future.cancel()
+            self._finish(job, "stopped")
+            return self.status(job_id)
+        deadline = time.time() + STOP_SECONDS
         while job.state == "running" and time.time() < deadline:
-            time.sleep(0.1)  # the pump thread marks it stopped once the process has exited
-        if process is not None and process.poll() is None:
-            process.kill()
+            time.sleep(0.05)  # the task's end is reported by `_ended`
+        if job.state == "running":
+            self._end_running(job, "stopped")
         return self.status(job_id)
 
     def list(self, owner: str | None = None) -> list[dict]:
@@ -240,16 +219,102 @@ class JobManager:
         return path
 
     def shutdown(self):
-        """Kills every running job and spare, and stops the pump, which would otherwise warm new
-        spares behind them (tests; the app relies on PR_SET_PDEATHSIG instead)."""
-        self._closed.set()
-        with self._lock:
-            for job in self._jobs.values():
-                if job.process is not None and job.process.poll() is None:
-                    job.process.kill()
-            self._spares.shutdown()
+        """Stops every queued or running job (tests; the app's workers die with it)."""
+        for job in list(self._jobs.values()):
+            if job.state in ("queued", "running"):
+                with contextlib.suppress(ValueError):
+                    self.stop(job.id, job.owner)
 
-    # ------------------------------------------------------------------ internals
+    # ------------------------------------------------------------------ the engine's side
+
+    def _submit(self, job: Job) -> None:
+        """Hands the job to the engine: a task that only a training worker takes (a GPU one
+        when one has joined), its events written into the job's folder."""
+        engine = self.engine
+        if not engine.can_train():
+            self._finish(job, "failed", "no worker of the engine trains jobs: start one with "
+                                        f"`--resources {TRAINING_SLOT}=1` (see the README)")
+            return
+        engine.start_trainers()
+        limit = time_limit(job.config.max_seconds, self.max_seconds)
+        config = dataclasses.replace(job.config, max_seconds=limit)
+        resources = {TRAINING_SLOT: 1, **({"GPU": 1} if engine.has_gpu() else {})}
+        job.topic = f"job-{job.id}"
+        engine.client.subscribe_topic(job.topic, lambda event: self._event(job, event[1]))
+        home = ("prepared", run_key(config)) if run_key(config) == self._prepared else None
+        job.future = engine.submit(job_task.run_job, job.id, config.to_dict(), job.topic, priority=USER,
+                                   resources=resources, home=home)
+        job.future.add_done_callback(lambda future: self._ended(job, future))
+
+    def _event(self, job: Job, message: dict) -> None:
+        """An event of the job's task (on the client's event loop: quick file writes only)."""
+        name, data = message.get("name"), message.get("data")
+        if name == "started":
+            with self._lock:
+                if job.state == "queued":
+                    job.state, job.started = "running", time.time()
+                job.machine, job.worker = data.get("machine", ""), data.get("worker", "")
+            self._save(job)
+        elif name in job_task.FILES and job.state == "running":
+            write_atomic(job.out / name, data)
+
+    def _ended(self, job: Job, future) -> None:
+        """The task has ended (on a thread of its own): its final files, then its state."""
+        try:
+            result = self.engine.result(future)
+        except EngineError as err:
+            result = {"state": "failed", "error": str(err), "files": {}}
+        except Exception as err:  # noqa: BLE001 - cancelled (a queued job stopped), or the engine closed
+            error = "" if job.stop_requested else f"{type(err).__name__}: {err}"
+            result = {"state": "stopped" if job.stop_requested else "failed", "error": error, "files": {}}
+        finally:
+            with contextlib.suppress(Exception):
+                self.engine.client.unsubscribe_topic(job.topic)
+            self.engine.forget(job.topic)
+        with self._lock:
+            if job.state not in ("queued", "running"):  # Stop already ended it
+                return
+            for name, data in result.get("files", {}).items():
+                write_atomic(job.out / name, data)
+            state = "stopped" if job.stop_requested and result["state"] == "failed" else result["state"]
+            self._finish(job, state, result.get("error", ""))
+
+    def _set_stop(self, job: Job) -> None:
+        from distributed import Event  # deferred: loaded with the engine, not with this module
+
+        with contextlib.suppress(Exception):
+            Event(job_task.stop_event_name(job.id), client=self.engine.client).set()
+
+    def _end_running(self, job: Job, state: str, error: str = "") -> None:
+        """Ends a job whose training did not stop at a batch: restarts its worker (the engine
+        reruns the task there, which finds its Stop set and ends at once)."""
+        job.stop_requested = True
+        self._set_stop(job)
+        if job.worker:  # the nanny kills it at once; its new process then takes a few seconds
+            def restart(worker=job.worker):
+                with contextlib.suppress(Exception):
+                    self.engine.client.restart_workers([worker], timeout=60, raise_for_error=False)
+
+            threading.Thread(target=restart, name="restart-worker", daemon=True).start()
+        with self._lock:
+            if job.state == "running":
+                self._finish(job, state, error)
+
+    def _prepare(self, config: TrainConfig) -> None:
+        """A warm-up task: a training worker builds and traces `config` ahead; that job, when
+        asked for, goes to that worker (the engine's `home`)."""
+        key = run_key(config)
+
+        def prepared(future):
+            with contextlib.suppress(Exception):
+                if self.engine.result(future):
+                    self._prepared = key
+
+        future = self.engine.submit(job_task.prepare_job, config.to_dict(), priority=WARM,
+                                    resources={TRAINING_SLOT: 1}, home=("prepared", key))
+        future.add_done_callback(prepared)
+
+    # ------------------------------------------------------------------ records
 
     def _get(self, job_id) -> Job:
         job = self._jobs.get(str(job_id).strip()) if isinstance(job_id, str) else None
@@ -258,130 +323,10 @@ class JobManager:
         return job
 
     def _save(self, job: Job):
-        try:
-            tmp = job.out / "job.json.tmp"
-            tmp.write_text(json.dumps(job.record()))
-            os.replace(tmp, job.out / "job.json")
-        except OSError:
-            pass  # a full disk must not break status reporting
-
-    def _load_previous(self):
-        if not self.root.exists():
-            return
-        for path in self.root.glob("*/job.json"):
-            record = _read_json(path)
-            if not record:
-                continue
-            try:
-                config = TrainConfig.from_dict(record["config"])
-                state, job_id, owner, created = (record["state"], record["id"], record["owner"],
-                                                 record["created"])
-            except (ValueError, TypeError, KeyError):
-                continue  # a damaged record must not keep the app from starting
-            if state in ("queued", "running"):  # the app died under it
-                state, record["error"] = "stopped", "the app restarted while this job ran"
-            job = Job(job_id, owner, config, path.parent, state=state,
-                      created=created, started=record.get("started"),
-                      ended=record.get("ended"), error=record.get("error", ""),
-                      label=record.get("label", ""), group=record.get("group", ""))
-            self._jobs[job.id] = job
-
-    def _pump_forever(self):
-        """The only thread that starts jobs: it lives as long as the app, and each job is
-        tied to it (see `spare.die_with_parent`), so a killed app leaves no orphan training."""
-        while not self._closed.is_set():
-            try:
-                with self._lock:
-                    if not self._closed.is_set():
-                        self._pump()
-            except Exception:  # noqa: BLE001 - this thread must outlive any one bad job
-                traceback.print_exc()
-            self._closed.wait(0.25)
-
-    def _pump(self):
-        """Reaps finished processes and starts queued jobs; runs on the pump thread only,
-        with the lock held."""
-        for job in self._jobs.values():
-            if job.state != "running" or job.process is None:
-                continue
-            code = job.process.poll()
-            if code is None:
-                if self.max_seconds and time.time() - job.started > self.max_seconds + 600:
-                    # the job's own cap (checked at epoch ends) should have stopped it by now
-                    job.process.kill()
-                    self._finish(job, "stopped", "time cap exceeded; the last finished epoch is kept")
-                continue
-            if job.stop_requested:
-                self._finish(job, "stopped")
-            elif code == 0:
-                live = _read_json(job.out / "status.json") or {}
-                self._finish(job, "done" if live.get("state") == "done" else "stopped",
-                             "" if live.get("state") == "done" else "time cap reached")
-            else:
-                self._finish(job, "failed", _failure_reason(job.out / "train.log", code))
-        running = sum(j.state == "running" for j in self._jobs.values())
-        for job in sorted(self._jobs.values(), key=lambda j: j.created):
-            if running >= self.max_running:
-                break
-            if job.state == "queued":
-                self._launch(job)
-                running += 1
-        self._spares.mark_busy(running > 0)
-        if self._spares.missing() and not self._jobs_starting():  # else its import would slow them
-            self._spares.refill()
-
-    def _jobs_starting(self) -> bool:
-        """Whether a running job has yet to finish its first compiled call (loading data,
-        building, tracing), for at most `SPARE_WAIT_SECONDS` after its start."""
-        for job in self._jobs.values():
-            if job.state == "running" and job.started and time.time() - job.started < SPARE_WAIT_SECONDS:
-                phase = (_read_json(job.out / "status.json") or {}).get("phase")
-                if phase not in ("training", "testing"):
-                    return True
-        return False
-
-    def _launch(self, job: Job):
-        """Writes the job's exact config beside it and runs `train --config` on it."""
-        config = dataclasses.replace(job.config, max_seconds=time_limit(job.config.max_seconds,
-                                                                        self.max_seconds))
-        args = ["train", "--config", str(job.out / "config.json"), "--out", str(job.out)]
-        try:
-            (job.out / "config.json").write_text(json.dumps(config.to_dict()))
-            job.process = self._spares.take(args, job.out / "train.log", config)
-            if job.process is None:
-                with open(job.out / "train.log", "ab") as log:  # the child keeps its own copy
-                    job.process = subprocess.Popen(
-                        [sys.executable, "-m", "explorer", *args], stdout=log, stderr=subprocess.STDOUT,
-                        cwd=self._spares.cwd, env=child_environment(),
-                        preexec_fn=die_with_parent)  # noqa: PLW1509 - one C call, no locks
-        except (OSError, subprocess.SubprocessError) as err:
-            self._finish(job, "failed", f"could not start training: {err}")
-            return
-        job.state, job.started = "running", time.time()
-        self._save(job)
+        with contextlib.suppress(OSError):  # a full disk must not break status reporting
+            write_atomic(job.out / "job.json", json.dumps(job.record()).encode())
 
     def _finish(self, job: Job, state: str, error: str = ""):
         job.state, job.ended, job.error = state, time.time(), error
-        job.process = None
+        job.future = None
         self._save(job)
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _failure_reason(log_path: Path, code: int) -> str:
-    """The most telling line of a failed run's log."""
-    try:
-        lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
-    except OSError:
-        lines = []
-    for line in reversed(lines):
-        if line.startswith("error:") or "Error" in line.split(":")[0]:
-            return line[:500]
-    if code < 0:
-        return f"killed by signal {-code}" + (" (out of memory?)" if -code == signal.SIGKILL else "")
-    return lines[-1][:500] if lines else f"exit status {code}"

@@ -25,9 +25,13 @@ import os
 import time
 from pathlib import Path
 
+import keras
+
+from explorer.core.runtime import has_gpu
 from explorer.data.cifar import Dataset, load_cifar10
 from explorer.nets.checkpoints import evaluate
-from explorer.nets.models import tensorflow_backend
+from explorer.nets.gradient_probe import kernel_gradient_norms
+from explorer.nets.models import ResNet, tensorflow_backend
 from explorer.train.averaging import HoldoutEvaluation, keep_better_weights
 from explorer.train.callbacks import make_callbacks, save_model_atomic, write_json_atomic, write_phase
 from explorer.train.config import TrainConfig, steps_per_call
@@ -49,7 +53,7 @@ def choose_strategy():
     """
     if not tensorflow_backend():
         return None
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: Keras' JAX backend runs without TensorFlow installed
 
     if os.environ.get("TF_CONFIG"):
         raise ValueError("TF_CONFIG is set: a cluster run is started by `python -m explorer train` on "
@@ -66,11 +70,10 @@ def choose_strategy():
 def device_name() -> str:
     """What trains here, for the page and the logs: "GPU: <name>" (x N for several) or
     "CPU (<n> cores)"; under another Keras backend, its name in brackets after that."""
-    import keras
 
     backend = keras.backend.backend()
     if backend == "jax":
-        import jax
+        import jax  # deferred: only on the JAX backend, which may be missing
 
         gpus = [d for d in jax.devices() if d.platform == "gpu"]
         if gpus:
@@ -78,7 +81,7 @@ def device_name() -> str:
         return f"CPU ({os.cpu_count()} cores) (jax)"
     if backend != "tensorflow":
         return f"{backend}"
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: Keras' JAX backend runs without TensorFlow installed
 
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
@@ -101,7 +104,6 @@ def resolve_precision(precision: str) -> str:
     here, where it had been no faster with Keras' unfused batch norm); fp32 otherwise."""
     if precision != "auto":
         return precision
-    from explorer.core.runtime import has_gpu
 
     if has_gpu():
         return "mixed_float16"
@@ -125,7 +127,6 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
         fifth of the run), or on the tutorial's steps (x0.1 at 40%, 60% and 80% of the run,
         x0.5 at 90%).
     """
-    import keras
 
     total = max(1, config.epochs * steps_per_epoch)
     if config.schedule == "cosine":
@@ -161,9 +162,7 @@ def compile_model(config: TrainConfig, data: Dataset, steps_per_epoch: int):
     Returns:
         A built, compiled `ResNet`.
     """
-    import keras
 
-    from explorer.nets.models import ResNet
 
     keras.mixed_precision.set_global_policy(resolve_precision(config.precision))
     strategy = choose_strategy()
@@ -205,7 +204,6 @@ def bench_train(config: TrainConfig, steps: int, data: Dataset | None = None) ->
     Raises:
         ValueError: `config` or `steps` is out of range, or the data cannot be had.
     """
-    import keras
 
     config.validate()
     if not 1 <= steps <= 100_000:
@@ -249,9 +247,7 @@ def prepare(config: TrainConfig, interrupted=lambda: False) -> bool:
     Returns:
         Whether the job is ready.
     """
-    import keras
 
-    from explorer.nets.gradient_probe import kernel_gradient_norms
 
     _PREPARED.clear()
     config.validate()
@@ -286,7 +282,7 @@ def _take_prepared(config: TrainConfig) -> dict | None:
 
 
 def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: int = 1,
-          log=print) -> dict:
+          log=print, callbacks=()) -> dict:
     """Trains (or resumes) a run in `out_dir`.
 
     Rerunning the same config resumes from the backup; a finished run is only evaluated.
@@ -297,6 +293,7 @@ def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: in
         data: the dataset; None loads `config.data`.
         verbose: Keras `fit` verbosity.
         log: called with a line of text when the run resumes or was already finished.
+        callbacks: Keras callbacks called before the run's own (the engine's Stop).
 
     Returns:
         {"test_accuracy", "n", ...}: the final model's accuracy on the run's test images
@@ -319,10 +316,10 @@ def train(config: TrainConfig, out_dir, data: Dataset | None = None, verbose: in
     except OSError as err:
         raise ValueError(f"cannot write to output folder {out}: {err.strerror or err}") from None
     with run_lock(out):
-        return _train_in(out, config, data, verbose, log)
+        return _train_in(out, config, data, verbose, log, list(callbacks))
 
 
-def _train_in(out: Path, config: TrainConfig, data, verbose, log) -> dict:
+def _train_in(out: Path, config: TrainConfig, data, verbose, log, extra: list) -> dict:
     saved = out / "config.json"
     check_same_run(saved, config)
     resumed_epoch = backup_epoch(out)
@@ -334,7 +331,6 @@ def _train_in(out: Path, config: TrainConfig, data, verbose, log) -> dict:
         raise ValueError(f"{out} has a history of {finished} epochs but no backup/ to resume from; "
                          "restore backup/ or choose another --out")
 
-    import keras
 
     keras.utils.set_random_seed(config.seed)
     prepared = None if done or resumed_epoch else _take_prepared(config)
@@ -364,6 +360,7 @@ def _train_in(out: Path, config: TrainConfig, data, verbose, log) -> dict:
     if config.holdout:  # first: the history writer records what it measures
         _, _, x_holdout, y_holdout = split_training(data, config)
         callbacks.insert(0, HoldoutEvaluation(x_holdout, y_holdout, len(data.classes)))
+    callbacks = extra + callbacks
     started = time.time()
     model.fit(train_ds, epochs=config.epochs, validation_data=test_ds, validation_batch_size=500,
               steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose,
