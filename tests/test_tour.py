@@ -47,3 +47,32 @@ def test_reveal_asks_for_a_prediction_first():
 
     with pytest.raises(ValueError, match="pick your answer first"):
         reveal(0, None)
+
+
+def test_the_loss_surface_step_asks_what_the_measurement_can_answer(monkeypatch):
+    """The question is about our coarse plane, not the textbook's wider basin; the paper's
+    disagreement is in the reveal. Hand-made planes: 1 point of ResNet-56's within 1 nat, 3 of
+    plain-56's."""
+    from explorer.core.specs import make_spec
+    from explorer.studies import landscape
+
+    step = tour.STEPS[3]
+    assert "1 nat" in step.question and "wider basin" not in step.question
+
+    def plane(name, residual, inside):
+        loss_2d = [[5.0] * 5 for _ in range(5)]
+        for i in range(inside):
+            loss_2d[2][1 + i] = 0.5
+        spec = make_spec(56, 1)
+        net = dict(spec.to_config(), residual=residual)
+        return {"model": name, "net": net, "n": 64, "grid": [-1.0, -0.5, 0.0, 0.5, 1.0], "loss_2d": loss_2d,
+                "alphas": [-1.0, 0.0, 1.0], "loss_1d": [3.0, 0.5, 3.0]}
+
+    results = [plane("resnet56_v1", True, 1), plane("plain56_v1", False, 3)]
+    monkeypatch.setattr(tour, "_shipped_pair", lambda: (["resnet56_v1", "plain56_v1"], ["a", "b"]))
+    monkeypatch.setattr(tour, "resolve_source", lambda: ("synthetic", ""))
+    monkeypatch.setattr(landscape, "landscape_study", lambda *args, **kwargs: results)
+    answer, text = tour.landscape()
+    assert answer == "the plain net"
+    assert "Of the plane's 25 points, 1 of resnet56_v1's and 3 of plain56_v1's" in text
+    assert "Li et al. (2018)" in text

@@ -4,6 +4,7 @@ twins), the progress lines, the curves and heatmaps, and the timer that refreshe
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import shutil
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import gradio as gr
 
 from explorer.data.cifar import resolve_source
+from explorer.studies import race
 from explorer.train.config import PAGE_TEST_IMAGES, page_request
 from explorer.views import charts
 
@@ -65,7 +67,8 @@ def _before_first_step(status: dict) -> bool:
 
 
 def progress_line(status: dict) -> str:
-    """One job's line: state, epoch and step, ETA, device, data, error."""
+    """One job's line: state, epoch and step, ETA, its test accuracy once ended, the machine
+    and device it trains on, data, error."""
     line = f"**{status['label']}** `{status['id']}`: {status['state']}"
     if status["state"] == "queued":
         line += f", position {status['queue_position']} in the queue"
@@ -78,8 +81,11 @@ def progress_line(status: dict) -> str:
                  f"step {status['step']}/{status['steps_per_epoch'] or '?'}, "
                  f"ETA {eta_text(status['eta_seconds'])}"
                  + (", testing" if status.get("phase") == "testing" else ""))
+    tested = [epoch.get("val_accuracy") for epoch in status.get("history", {}).get("epochs", [])]
+    if status["state"] in ("done", "stopped") and tested and math.isfinite(tested[-1] or math.nan):
+        line += f", test accuracy {tested[-1]:.1%} after epoch {len(tested)}"
     if status["device"]:
-        line += f" · {status['device']}"
+        line += f" · {status['device']}" + (f" on {status['machine']}" if status.get("machine") else "")
     if status["data"]:
         data = status["data"]
         line += f" · data: {Path(data).name if '/' in data else data}"
@@ -111,7 +117,52 @@ def job_views(job_text, charted=None):
          for status in statuses])
     if reading:
         text += "\n\n" + reading
+    said = race_reading(statuses)
+    if said:
+        text += "\n\n" + said
     return curves, heatmap, text, gr.Timer(active=active), now
+
+
+def race_inputs(statuses) -> dict:
+    """What `studies.race` reads of a race's jobs: (label, residual, history) per job, whether
+    all have ended, their training images when the status says, the test images and the data."""
+    synthetic = any(status.get("data") == "synthetic" for status in statuses)
+    return {"runs": [(status["label"], status["residual"], status["history"]) for status in statuses],
+            "finished": not any(status["state"] in ("queued", "running") for status in statuses),
+            "images": next((status["subset"] for status in statuses if status.get("subset")), None),
+            # generated data has 500 test images, fewer than a page's job asks to test on
+            "test_images": None if synthetic else JOB_TEST_IMAGES,
+            "data": "synthetic" if synthetic else ""}
+
+
+def race_reading(statuses) -> str:
+    """A race's verdict (`studies.race`) and why the residual net's loss starts high, from
+    the jobs' statuses; "" unless a plain and a residual job are on the page."""
+    inputs = race_inputs(statuses)
+    verdict = race.race_verdict(inputs["runs"])
+    if verdict is None:
+        return ""
+    note = race.starting_loss_note(inputs["runs"])
+    said = race.race_reading(verdict, images=inputs["images"], test_images=inputs["test_images"],
+                             finished=inputs["finished"], data=inputs["data"])
+    return said + ("\n\n" + note if note else "")
+
+
+def latest_race(owner: str) -> list:
+    """The statuses of `owner`'s newest race (a group of jobs holding a plain and a residual
+    net, from the Train or the Gradient tab): its newest plain and residual job; [] when there
+    is none."""
+    jobs = session.jobs()
+    listed = [job for job in jobs.list(owner) if job.get("group")]  # newest first
+    for group in dict.fromkeys(job["group"] for job in listed):
+        twins = {}
+        for job in listed:
+            if job["group"] == group:
+                status = jobs.status(job["id"])
+                twins.setdefault(status["residual"], status)
+        if set(twins) == {True, False}:
+            return [twins[False], twins[True]]
+    return []
 
 
 @user_errors

@@ -9,15 +9,21 @@ import gradio as gr
 from explorer.compute.engine import engine
 from explorer.views import tour
 
+from . import session
 from .common import progress_callback, user_errors
+from .jobs_view import latest_race, race_inputs
 
 
-def reveal(index: int, answer, progress=gr.Progress()):
+def reveal(index: int, answer, progress=gr.Progress(), request: gr.Request = None):
     """The measured answer to one step, once the visitor has answered it."""
     step = tour.STEPS[index]
     if not answer:
         raise ValueError("pick your answer first: the measurement comes after the prediction")
-    measured, text = engine().run(step.measure, progress=progress_callback(progress))
+    if step.measure is tour.race:  # the visitor's own race: read here, nothing to run
+        statuses = latest_race(session.owner(request)) if request is not None else []
+        measured, text = tour.race(**race_inputs(statuses))
+    else:
+        measured, text = engine().run(step.measure, progress=progress_callback(progress))
     verdict = ("" if not measured else f"**You said {answer}; the measurement says {measured}.** "
                if answer != measured else f"**Right: {measured}.** ")
     return f"{verdict}{text}\n\n[Open the view that shows it](?{step.link})"
@@ -28,8 +34,12 @@ def _step(index: int, step: tour.Step):
         answer = gr.Radio(list(step.choices), label=step.question, elem_id=f"tour-answer-{index + 1}")
         button = gr.Button("Reveal the measurement", size="sm", elem_id=f"tour-reveal-{index + 1}")
         result = gr.Markdown(elem_id=f"tour-result-{index + 1}")
-    button.click(user_errors(lambda answer, progress=gr.Progress(): reveal(index, answer, progress)),
-                 answer, result, api_name=False, concurrency_limit=1, concurrency_id="probes")
+
+    def on_click(answer, request: gr.Request, progress=gr.Progress()):
+        return reveal(index, answer, progress, request)
+
+    button.click(user_errors(on_click), answer, result, api_name=False, concurrency_limit=1,
+                 concurrency_id="probes")
 
 
 def build():

@@ -9,9 +9,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+import numpy as np
+
+from explorer.core.costs import summarize
 from explorer.core.numbers import magnitude
+from explorer.core.specs import make_spec
 from explorer.data.cifar import resolve_source
 from explorer.shipped import histories, pretrained, stored
+from explorer.studies import race as race_study
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +51,7 @@ def degradation(**_) -> tuple[str, str]:
 
 def gradients(progress=None, **_) -> tuple[str, str]:
     """Plain-110 and ResNet-110 v1 at initialization, measured now (seed 0, 64 images)."""
-    from explorer.studies import probes
+    from explorer.studies import probes  # deferred: importing this module must not load TensorFlow
 
     flow = probes.gradient_flow(110, 1, 64, 0, progress=progress)
     ratio = flow.plain[0] / flow.residual[0]
@@ -73,6 +78,7 @@ def _which(residual: float, plain: float, margin: float, same: str) -> str:
 
 def lesion(progress=None, samples: int = 256, **_) -> tuple[str, str]:
     """The shipped pair with each block deleted in turn, measured now."""
+    # deferred: importing this module must not load TensorFlow (and the name is this function's)
     from explorer.studies import lesion
 
     names, paths = _shipped_pair()
@@ -85,29 +91,29 @@ def lesion(progress=None, samples: int = 256, **_) -> tuple[str, str]:
 
 
 def _median_cost(result: dict) -> float:
-    import numpy as np
-
     lost = [result["baseline"] - accuracy for accuracy in result["accuracy"] if accuracy is not None]
     return float(np.median(lost)) if lost else 0.0
 
 
 def landscape(progress=None, **_) -> tuple[str, str]:
     """The loss around the shipped pair, a coarse plane measured now."""
+    # deferred: importing this module must not load TensorFlow (and the name is this function's)
     from explorer.studies import landscape
 
     names, paths = _shipped_pair()
     results = landscape.landscape_study(paths, 5, 64, names, source=resolve_source()[0], progress=progress)
     shares = [landscape.landscape_summary(result)["basin_fraction"] for result in results]
+    points = [round(share * len(result["grid"]) ** 2) for share, result in zip(shares, results)]
+    total = len(results[0]["grid"]) ** 2
     return _which(shares[0], shares[1], 0.02, "about the same"), (
-        f"A coarse 5x5 plane on 64 test images. {stored.provenance(results) or 'Measured now.'} "
-        + landscape.landscape_reading(results))
+        f"Of the plane's {total} points, {points[0]} of {names[0]}'s and {points[1]} of {names[1]}'s stay "
+        "within 1 nat of the loss at the trained weights: that is what this coarse measurement (one "
+        "random plane, 64 test images) can say, and it says nothing finer than a grid step. "
+        f"{stored.provenance(results) or 'Measured now.'} " + landscape.landscape_reading(results))
 
 
 def depth_limit(**_) -> tuple[str, str]:
     """The paper's own answer (He et al. 2015, Table 6), and the size of ResNet-1202 from its plan."""
-    from explorer.core.costs import summarize
-    from explorer.core.specs import make_spec
-
     big, small = (summarize(make_spec(depth, 1))["totals"]["params"] for depth in (1202, 110))
     return "no, higher test error", (
         f"The paper's own answer (He et al. 2015, Table 6): ResNet-1202 ({big:,} parameters, counted "
@@ -117,16 +123,38 @@ def depth_limit(**_) -> tuple[str, str]:
         "image): the link opens its architecture.")
 
 
-def race(**_) -> tuple[str, str]:
-    """The user's own race is the measurement; the shipped 56-layer pair's test accuracy
-    (the manifest's, from `python -m explorer ship`) says what to expect."""
-    accuracy = {entry["name"]: entry.get("test_accuracy") for entry in pretrained.manifest()}
-    plain, residual = accuracy.get("plain56_v1"), accuracy.get("resnet56_v1")
-    shipped = (f" The shipped plain-56 ended at {plain:.1%} test accuracy against ResNet-56's {residual:.1%} "
-               "(`pretrained/manifest.json`)." if plain is not None and residual is not None else "")
-    return "the plain net", ("Your race's curves are the measurement: on the Train tab, the plain net's "
-                             "training error stays above its twin's at depth 56 and beyond; at depth 20 "
-                             "the two stay close." + shipped)
+def _shipped_race() -> tuple[str, str]:
+    """Without a race of the visitor's: the shipped plain-56 and ResNet-56 v1 runs' last
+    training error, what a long race shows."""
+    runs = pretrained.shipped_histories(version=1)
+    plain, residual = _final_train_error(runs, "Plain-56 v1"), _final_train_error(runs, "ResNet-56 v1")
+    if plain is None or residual is None:
+        return "", ("You have not raced yet in this browser: tick Race on the Train tab, press Start, and "
+                    "ask again when it has trained.")
+    return _which(1 - plain, 1 - residual, 0.01, "neither"), (
+        "You have not raced yet in this browser, so this answer is the shipped runs' (`pretrained/"
+        f"histories/`, 100 epochs on all 50,000 images): training error at the last epoch {plain:.1%} for "
+        f"plain-56 against {residual:.1%} for ResNet-56. Tick Race on the Train tab and press Start to "
+        "measure your own; ask again when it has trained.")
+
+
+def race(runs=None, finished: bool = True, images: int | None = None, test_images: int | None = None,
+         data: str = "", **_) -> tuple[str, str]:
+    """The visitor's own race, read by `studies.race`: who fell behind, by more than the run's
+    own noise, or too short to tell (no answer then); without one, the shipped runs.
+
+    Args:
+        runs: (label, residual, history) of the race's two jobs; None or [] for none.
+        finished, images, test_images, data: as for `race.race_reading`.
+    """
+    verdict = race_study.race_verdict(runs or [])
+    if verdict is None:
+        return _shipped_race()
+    answer = {"plain": "the plain net", "residual": "the residual net"}.get(verdict.behind, "")
+    reading = race_study.race_reading(verdict, images=images, test_images=test_images,
+                                      finished=finished, data=data)
+    still = "" if finished else " Your race is still running: this is what it has measured so far."
+    return answer, f"From your own race, the newest in this browser.{still} {reading}"
 
 
 # the steps in the order the tour asks them, each holding the function that measures its answer
@@ -139,12 +167,15 @@ STEPS = (
     Step("Deleting a block", "Delete one block of a trained ResNet-56, then one of its plain twin: "
          "which loses more accuracy?", ("the residual net", "the plain net", "both about the same"),
          "tab=insight", lesion),
-    Step("The loss surface", "Around the trained weights, whose loss surface has the wider basin, "
-         "ResNet-56's or its plain twin's?", ("the residual net", "the plain net", "about the same"),
+    Step("The loss surface", "We step away from the trained weights of ResNet-56 and of its plain twin "
+         "along two random filter-normalised directions (out to one filter norm each way, a coarse 5x5 "
+         "plane) and measure the test loss: which net keeps more of that plane within 1 nat of the loss "
+         "at its trained weights?", ("the residual net", "the plain net", "about the same"),
          "tab=insight", landscape),
     Step("Deeper still", "ResNet-1202 against ResNet-110 on CIFAR-10: does more depth keep helping?",
          ("yes, lower test error", "no, higher test error", "the same"), "tab=architecture&depth=1202",
          depth_limit),
     Step("Your turn", "Train a plain net and its residual twin side by side on the Train tab (tick Race): "
-         "which falls behind?", ("the plain net", "the residual net", "neither"), "tab=train", race),
+         "which falls behind in training accuracy, by more than the run's own noise?",
+         ("the plain net", "the residual net", "neither"), "tab=train", race),
 )
