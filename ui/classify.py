@@ -8,6 +8,7 @@ the 32x32 view the page shows next is that decode, kept by `images`) -> `gr.Labe
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import gradio as gr
@@ -132,7 +133,48 @@ with no_stub():
                 raise  # every file decodes: not the caller's fault
 
 
-def _draw_panel():
+@dataclasses.dataclass
+class ImageInput:
+    """One way in (the sketchpad or the upload) and its two buttons."""
+
+    image: gr.Component  # the Sketch, or the gr.File
+    run: gr.Button  # classify it
+    explain: gr.Button  # Grad-CAM over it
+
+
+@dataclasses.dataclass
+class ClassifyControls:
+    """The tab's components: the checkpoint, the two ways in, how to read, and the answers."""
+
+    checkpoint: gr.Dropdown
+    refresh: gr.Button  # the checkpoint list's
+    drawing: ImageInput
+    upload: ImageInput
+    tta: gr.Radio
+    cam_class: gr.Dropdown
+    label: gr.Label  # the top 5
+    seen: gr.Image  # the 32x32 image the model saw
+    cam_text: gr.Markdown
+    cam: gr.Image
+
+    def classify_inputs(self, way: ImageInput) -> list:
+        """`classify`'s and `classify_sketch`'s inputs: the image, the checkpoint, tta."""
+        return [way.image, self.checkpoint, self.tta]
+
+    def gradcam_inputs(self, way: ImageInput) -> list:
+        """`gradcam`'s and `gradcam_sketch`'s inputs: the image, the checkpoint, the class."""
+        return [way.image, self.checkpoint, self.cam_class]
+
+    def gradcam_outputs(self) -> list:
+        """Grad-CAM's: the heat, its caption."""
+        return [self.cam, self.cam_text]
+
+    def answers(self) -> list:
+        """Everything said about the image on screen (cleared when a new one comes)."""
+        return [self.label, self.seen, *self.gradcam_outputs()]
+
+
+def _draw_panel() -> ImageInput:
     background = gr.Dropdown(list(images.BACKGROUNDS), value="white", label="Background fill")
     sketch = checked_upload(Sketch(
         value=fill_background("white"), canvas_size=(SKETCH_SIZE, SKETCH_SIZE), type="numpy",
@@ -143,10 +185,10 @@ def _draw_panel():
         run = gr.Button("Classify drawing", variant="primary", elem_id="cls-draw-run")
         explain = gr.Button("Grad-CAM", elem_id="cls-draw-gradcam")
     background.change(fill_background, background, sketch, api_name=False)
-    return sketch, run, explain
+    return ImageInput(sketch, run, explain)
 
 
-def _upload_panel():
+def _upload_panel() -> ImageInput:
     upload = checked_upload(gr.File(label="Image file", file_types=["image"], type="filepath",
                                     elem_id="cls-upload"))
     with gr.Row():
@@ -154,13 +196,10 @@ def _upload_panel():
         explain = gr.Button("Grad-CAM", elem_id="cls-gradcam")
     if EXAMPLES:
         gr.Examples(EXAMPLES, inputs=upload, label="Examples")
-    return upload, run, explain
+    return ImageInput(upload, run, explain)
 
 
-def build():
-    """Lays out and wires the tab; returns its checkpoint dropdown (refreshed when the tab opens)."""
-    gr.Markdown("Draw or upload an image; a CIFAR-10 ResNet says what it sees among airplane, "
-                "automobile, bird, cat, deer, dog, frog, horse, ship and truck.")
+def classify_controls() -> ClassifyControls:
     with gr.Row():
         choices = checkpoint_choices()
         checkpoint = checkpoint_dropdown(
@@ -170,9 +209,9 @@ def build():
     with gr.Row():
         with gr.Column(elem_id="cls-input"):
             with gr.Tab("Draw"):
-                sketch, classify_drawing, explain_drawing = _draw_panel()
+                drawing = _draw_panel()
             with gr.Tab("Upload"):
-                upload, classify_upload, explain = _upload_panel()
+                upload = _upload_panel()
             tta = gr.Radio([("the image alone", "none"), ("the image and its mirror, averaged", "flip")],
                            value="none", label="Read", elem_id="cls-tta",
                            info="flip test-time augmentation: the manifest's test_accuracy_tta")
@@ -188,19 +227,30 @@ def build():
                            elem_id="cls-gradcam-image")
             # the exact result as it is on screen (a link's inputs alone could not redraw a sketch)
             gr.DeepLinkButton("Share this result", size="sm")
-    refresh.click(refresh_checkpoints, checkpoint, checkpoint, api_name=False)
+    return ClassifyControls(checkpoint, refresh, drawing, upload, tta, cam_class, label, seen, cam_text, cam)
+
+
+def build():
+    """Lays out and wires the tab; returns its checkpoint dropdown (refreshed when the tab opens)."""
+    gr.Markdown("Draw or upload an image; a CIFAR-10 ResNet says what it sees among airplane, "
+                "automobile, bird, cat, deer, dog, frog, horse, ship and truck.")
+    controls = classify_controls()
+    upload, drawing = controls.upload, controls.drawing
+    controls.refresh.click(refresh_checkpoints, controls.checkpoint, controls.checkpoint, api_name=False)
     # a new file or drawing: the previous one's answers no longer belong on the page
-    stale = [label, seen, cam, cam_text]
-    upload.change(lambda: [None, None, None, ""], None, stale, api_name=False, show_progress="hidden")
-    classify_upload.click(classify, [upload, checkpoint, tta], label, api_name="classify",
-                          concurrency_limit=4, concurrency_id="classify", scroll_to_output=True).success(
-        seen_upload, upload, seen, api_name=False)
-    explain.click(gradcam, [upload, checkpoint, cam_class], [cam, cam_text], api_name="gradcam",
-                  concurrency_limit=2, concurrency_id="gradcam", scroll_to_output=True)
-    explain_drawing.click(gradcam_sketch, [sketch, checkpoint, cam_class], [cam, cam_text],
+    upload.image.change(lambda: [None, None, None, ""], None, controls.answers(), api_name=False,
+                        show_progress="hidden")
+    upload.run.click(classify, controls.classify_inputs(upload), controls.label, api_name="classify",
+                     concurrency_limit=4, concurrency_id="classify", scroll_to_output=True).success(
+        seen_upload, upload.image, controls.seen, api_name=False)
+    upload.explain.click(gradcam, controls.gradcam_inputs(upload), controls.gradcam_outputs(),
+                         api_name="gradcam", concurrency_limit=2, concurrency_id="gradcam",
+                         scroll_to_output=True)
+    drawing.explain.click(gradcam_sketch, controls.gradcam_inputs(drawing), controls.gradcam_outputs(),
                           api_name="gradcam_sketch", concurrency_limit=2, concurrency_id="gradcam",
                           scroll_to_output=True)
-    classify_drawing.click(classify_sketch, [sketch, checkpoint, tta], label, api_name="classify_sketch",
-                           concurrency_limit=4, concurrency_id="classify", scroll_to_output=True).success(
-        seen_sketch, sketch, seen, api_name=False)
-    return checkpoint
+    drawing.run.click(classify_sketch, controls.classify_inputs(drawing), controls.label,
+                      api_name="classify_sketch", concurrency_limit=4, concurrency_id="classify",
+                      scroll_to_output=True).success(seen_sketch, drawing.image, controls.seen,
+                                                     api_name=False)
+    return controls.checkpoint

@@ -3,6 +3,7 @@ initialization, a depth sweep, and heatmaps over training (from a job or a short
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import warnings
@@ -154,32 +155,52 @@ def _sweep():
               concurrency_limit=1, concurrency_id="probes")
 
 
-def _over_training(version):
-    with gr.Accordion("Over training", open=False):
-        gr.Markdown("Paste job ids from the Train tab, or start a short plain-vs-residual race here.")
-        with gr.Row():
-            jobs = gr.Textbox(label="Job id(s)", elem_id="grad-jobs")
-            race_depth = gr.Dropdown(RACE_DEPTHS[1], value=RACE_DEPTHS[1][0], label="Race depth",
-                                     info="20: a first column in about 20 s here; deeper: minutes",
-                                     elem_id="grad-race-depth")
-            race = gr.Button("Start a short race (2 epochs)", elem_id="grad-race")
-            stop = gr.Button("Stop", variant="stop", elem_id="grad-race-stop")
-        status = gr.Markdown()
-        heat = export_plot("Gradient norms over training", "grad-heat")
-    timer = gr.Timer(1.5, active=False)
-    charted = gr.State(None)  # what the heatmaps show (see jobs_view.tick_jobs)
-    version.change(race_depths, version, race_depth, api_name=False)
-    race.click(start_race_for_heatmaps, [race_depth, version], [jobs, timer], api_name=False)
-    stop.click(stop_race, jobs, [heat, status, timer, charted], api_name=False)
-    jobs.submit(tick_heatmaps, jobs, [heat, status, timer, charted], api_name=False)
-    timer.tick(tick_heatmaps, [jobs, charted], [heat, status, timer, charted], api_name=False,
-               show_progress="hidden")
+@dataclasses.dataclass
+class FlowControls:
+    """What the measured view is asked for, in `gradient_flow`'s order (a link sets them)."""
+
+    depth: gr.Number
+    version: gr.Radio
+    batch: gr.Number
+    seed: gr.Number
+    view: gr.Radio  # per weight layer or per block output
+
+    def inputs(self) -> list:
+        """`gradient_flow`'s inputs: depth, version, batch, seed, view."""
+        return [self.depth, self.version, self.batch, self.seed, self.view]
 
 
-def build():
-    """Lays out and wires the tab; returns its inputs and outputs (a link can set and measure them)."""
-    gr.Markdown("The same initial weights and the same batch of images through a plain net and its "
-                "residual twin: how large is the gradient that reaches each layer?")
+@dataclasses.dataclass
+class FlowChart:
+    """What `gradient_flow` draws: the chart, its reading and the numbers' file."""
+
+    plot: gr.Plot
+    reading: gr.Markdown
+    numbers: gr.File  # hidden until there is a file in it (`show_file`)
+
+    def outputs(self) -> list:
+        return [self.plot, self.reading, self.numbers]
+
+
+@dataclasses.dataclass
+class RaceControls:
+    """Over training: the jobs whose heatmaps are drawn, and the short race that makes some."""
+
+    jobs: gr.Textbox  # job ids, pasted or the race's
+    depth: gr.Dropdown  # the race's
+    start: gr.Button
+    stop: gr.Button
+    status: gr.Markdown
+    heat: gr.Plot
+    timer: gr.Timer
+    charted: gr.State  # what the heatmaps show (see jobs_view.tick_jobs)
+
+    def drawn(self) -> list:
+        """What a tick (and the stop) redraws: the heatmaps, the status, the timer, what is charted."""
+        return [self.heat, self.status, self.timer, self.charted]
+
+
+def flow_controls() -> FlowControls:
     with gr.Row(elem_id="grad-controls"):
         depth, version = depth_and_version(DEFAULT_VIEW["depth"], "grad-depth")
         batch = WholeNumber(value=DEFAULT_VIEW["batch_size"], precision=0, label="Batch size",
@@ -187,22 +208,57 @@ def build():
         seed = WholeNumber(value=DEFAULT_VIEW["seed"], precision=0, label="Seed", elem_id="grad-seed")
         view = gr.Radio([("per weight layer", "kernels"), ("per block output", "blocks")],
                         value="kernels", label="View")
+    return FlowControls(depth, version, batch, seed, view)
+
+
+def race_controls() -> RaceControls:
+    with gr.Accordion("Over training", open=False):
+        gr.Markdown("Paste job ids from the Train tab, or start a short plain-vs-residual race here.")
+        with gr.Row():
+            jobs = gr.Textbox(label="Job id(s)", elem_id="grad-jobs")
+            depth = gr.Dropdown(RACE_DEPTHS[1], value=RACE_DEPTHS[1][0], label="Race depth",
+                                info="20: a first column in about 20 s here; deeper: minutes",
+                                elem_id="grad-race-depth")
+            start_race = gr.Button("Start a short race (2 epochs)", elem_id="grad-race")
+            stop = gr.Button("Stop", variant="stop", elem_id="grad-race-stop")
+        status = gr.Markdown()
+        heat = export_plot("Gradient norms over training", "grad-heat")
+    timer = gr.Timer(1.5, active=False)
+    return RaceControls(jobs, depth, start_race, stop, status, heat, timer, gr.State(None))
+
+
+def _over_training(version):
+    race = race_controls()
+    version.change(race_depths, version, race.depth, api_name=False)
+    race.start.click(start_race_for_heatmaps, [race.depth, version], [race.jobs, race.timer], api_name=False)
+    race.stop.click(stop_race, race.jobs, race.drawn(), api_name=False)
+    race.jobs.submit(tick_heatmaps, race.jobs, race.drawn(), api_name=False)
+    race.timer.tick(tick_heatmaps, [race.jobs, race.charted], race.drawn(), api_name=False,
+                    show_progress="hidden")
+
+
+def build() -> tuple[FlowControls, FlowChart]:
+    """Lays out and wires the tab; returns what its view is asked for and what it draws (a link
+    can set and measure them)."""
+    gr.Markdown("The same initial weights and the same batch of images through a plain net and its "
+                "residual twin: how large is the gradient that reaches each layer?")
+    controls = flow_controls()
     run = gr.Button("Measure", variant="primary", elem_id="grad-run")
     plot = export_plot("Gradient norm per layer", "grad-plot")
-    reading = gr.Markdown(elem_id="grad-reading")
-    numbers = gr.File(label="The numbers (JSON)", interactive=False, visible=False)  # until measured
-    inputs, outputs = [depth, version, batch, seed, view], [plot, reading, numbers]
-    run.click(gradient_flow, inputs, outputs, api_name="gradient_flow", concurrency_limit=1,
-              concurrency_id="probes").success(show_file, None, numbers, api_name=False)
+    chart = FlowChart(plot, gr.Markdown(elem_id="grad-reading"),
+                      gr.File(label="The numbers (JSON)", interactive=False, visible=False))  # until measured
+    run.click(gradient_flow, controls.inputs(), chart.outputs(), api_name="gradient_flow",
+              concurrency_limit=1, concurrency_id="probes").success(show_file, None, chart.numbers,
+                                                                    api_name=False)
     _sweep()
-    _over_training(version)
-    return inputs, outputs
+    _over_training(controls.version)
+    return controls, chart
 
 
-def on_open(page, inputs, outputs) -> None:
+def on_open(page, controls: FlowControls, chart: FlowChart) -> None:
     """Wires the tab's opening (`page`, its gr.Tab) to draw the default view measured at start-up."""
-    page.select(default_view_if_ready, inputs, outputs, api_name=False, show_progress="hidden").success(
-        show_file, None, outputs[2], api_name=False)
+    page.select(default_view_if_ready, controls.inputs(), chart.outputs(), api_name=False,
+                show_progress="hidden").success(show_file, None, chart.numbers, api_name=False)
 
 
 def show_file():

@@ -3,6 +3,8 @@ lesion study (Veit et al. 2016), the loss landscape (Li et al. 2018), and ImageN
 
 from __future__ import annotations
 
+import dataclasses
+
 import gradio as gr
 
 from explorer.compute.engine import engine
@@ -128,27 +130,79 @@ def follow_twin(first):
     return gr.update(value=twin) if twin else gr.skip()
 
 
-def _lesion_panel(first, second):
+@dataclasses.dataclass
+class CheckpointPair:
+    """The checkpoints every study here is run on: one, and an optional second beside it."""
+
+    first: gr.Dropdown
+    second: gr.Dropdown  # "Compare with (optional)"
+    refresh: gr.Button  # both lists'
+
+
+@dataclasses.dataclass
+class StudyControls:
+    """A study's panel: run on the pair, with its own settings (`settings()`, a subclass's)."""
+
+    pair: CheckpointPair
+    run: gr.Button
+    stop: gr.Button
+    expected: gr.Markdown  # its expected time here, before it starts
+    plot: gr.Plot
+    text: gr.Markdown
+
+    def settings(self) -> list:
+        return []
+
+    def inputs(self) -> list:
+        """The study's (and its expected time's) inputs: checkpoint, its settings, compare."""
+        return [self.pair.first, *self.settings(), self.pair.second]
+
+    def outputs(self) -> list:
+        return [self.plot, self.text]
+
+
+@dataclasses.dataclass
+class LesionControls(StudyControls):
+    samples: gr.Number
+
+    def settings(self) -> list:
+        return [self.samples]
+
+
+@dataclasses.dataclass
+class LandscapeControls(StudyControls):
+    steps: gr.Number  # grid points per axis
+    samples: gr.Number
+
+    def settings(self) -> list:
+        return [self.steps, self.samples]
+
+
+def pair_controls() -> CheckpointPair:
+    choices = checkpoint_choices()
+    first_value, second_value = pretrained.default_pair(choices)
+    with gr.Row():
+        first = checkpoint_dropdown("Checkpoint", "ins-first", first_value, choices, min_width=300)
+        second = checkpoint_dropdown("Compare with (optional)", "ins-second", second_value, choices,
+                                     info="its plain (or residual) twin when shipped", min_width=300)
+        refresh = gr.Button("Refresh lists", size="sm")
+    return CheckpointPair(first, second, refresh)
+
+
+def lesion_controls(pair: CheckpointPair) -> LesionControls:
     with gr.Accordion("Lesion study (Veit et al. 2016)", open=True):
         with gr.Row():
             samples = WholeNumber(value=1000, precision=0, label="Test images", elem_id="ins-lesion-samples")
             run = gr.Button("Delete each block in turn", variant="primary", elem_id="ins-lesion")
             stop = gr.Button("Stop", variant="stop", elem_id="ins-lesion-stop")
-        expected = gr.Markdown(lesion_expected(first.value, samples.value, second.value),  # the defaults
-                               elem_id="ins-lesion-expected")
+        expected = gr.Markdown(lesion_expected(pair.first.value, samples.value, pair.second.value),
+                               elem_id="ins-lesion-expected")  # the defaults
         plot = export_plot("Lesion study", "ins-lesion-plot")
         text = gr.Markdown(elem_id="ins-lesion-text")
-    inputs = [first, samples, second]
-    gr.on([first.change, samples.change, second.change], lesion_expected, inputs, expected, api_name=False,
-          show_progress="hidden")
-    study = run.click(lesion, inputs, [plot, text], api_name="lesion",
-                      concurrency_limit=1, concurrency_id="probes")
-    study.then(lesion_expected, inputs, expected, api_name=False, show_progress="hidden")  # its new pace
-    # frees the page at once; the pass under way ends on its own (a thread cannot be killed)
-    stop.click(None, None, None, cancels=[study], api_name=False)
+    return LesionControls(pair, run, stop, expected, plot, text, samples=samples)
 
 
-def _landscape_panel(first, second):
+def landscape_controls(pair: CheckpointPair) -> LandscapeControls:
     with gr.Accordion("Loss landscape (Li et al. 2018)", open=False):
         with gr.Row():
             steps = WholeNumber(value=limits.default_landscape_steps(), precision=0,
@@ -157,17 +211,23 @@ def _landscape_panel(first, second):
             samples = WholeNumber(value=128, precision=0, label="Test images")
             run = gr.Button("Compute", elem_id="ins-landscape")
             stop = gr.Button("Stop", variant="stop", elem_id="ins-landscape-stop")
-        expected = gr.Markdown(landscape_expected(first.value, steps.value, samples.value, second.value),
-                               elem_id="ins-landscape-expected")
+        expected = gr.Markdown(landscape_expected(pair.first.value, steps.value, samples.value,
+                                                  pair.second.value), elem_id="ins-landscape-expected")
         plot = export_plot("Loss landscape", "ins-landscape-plot")
         text = gr.Markdown(elem_id="ins-landscape-text")
-    inputs = [first, steps, samples, second]
-    gr.on([first.change, steps.change, samples.change, second.change], landscape_expected, inputs, expected,
-          api_name=False, show_progress="hidden")
-    study = run.click(loss_landscape, inputs, [plot, text],
-                      api_name="loss_landscape", concurrency_limit=1, concurrency_id="landscape")
-    study.then(landscape_expected, inputs, expected, api_name=False, show_progress="hidden")
-    stop.click(None, None, None, cancels=[study], api_name=False)
+    return LandscapeControls(pair, run, stop, expected, plot, text, steps=steps, samples=samples)
+
+
+def _wire_study(study: StudyControls, handler, expected, **queue):
+    """A study's button (`handler`, its API named in `queue`), its stop, and its expected time,
+    said again when an input changes and after each run (its new pace)."""
+    inputs = study.inputs()
+    gr.on([field.change for field in inputs], expected, inputs, study.expected, api_name=False,
+          show_progress="hidden")
+    event = study.run.click(handler, inputs, study.outputs(), **queue)
+    event.then(expected, inputs, study.expected, api_name=False, show_progress="hidden")
+    # frees the page at once; the pass under way ends on its own (a thread cannot be killed)
+    study.stop.click(None, None, None, cancels=[event], api_name=False)
 
 
 def _imagenet_panel():
@@ -184,19 +244,15 @@ def build():
     tab opens)."""
     gr.Markdown("Views computed on trained checkpoints: pick a residual net and, to compare, its "
                 "plain twin (shipped checkpoints or models you trained in this session).")
-    choices = checkpoint_choices()
-    first_value, second_value = pretrained.default_pair(choices)
-    with gr.Row():
-        first = checkpoint_dropdown("Checkpoint", "ins-first", first_value, choices, min_width=300)
-        second = checkpoint_dropdown("Compare with (optional)", "ins-second", second_value, choices,
-                                     info="its plain (or residual) twin when shipped", min_width=300)
-        refresh = gr.Button("Refresh lists", size="sm")
-    _lesion_panel(first, second)
-    _landscape_panel(first, second)
+    pair = pair_controls()
+    _wire_study(lesion_controls(pair), lesion, lesion_expected, api_name="lesion",
+                concurrency_limit=1, concurrency_id="probes")
+    _wire_study(landscape_controls(pair), loss_landscape, landscape_expected, api_name="loss_landscape",
+                concurrency_limit=1, concurrency_id="landscape")
     _imagenet_panel()
     # a pick only: Gradio's Dropdown also sends `input` when it merely loses focus, which
     # replaced a second checkpoint the visitor had chosen
-    first.select(follow_twin, first, second, api_name=False)
-    refresh.click(refresh_checkpoints, first, first, api_name=False)
-    refresh.click(refresh_compare, second, second, api_name=False)
-    return first, second
+    pair.first.select(follow_twin, pair.first, pair.second, api_name=False)
+    pair.refresh.click(refresh_checkpoints, pair.first, pair.first, api_name=False)
+    pair.refresh.click(refresh_compare, pair.second, pair.second, api_name=False)
+    return pair.first, pair.second

@@ -13,7 +13,7 @@ from explorer.views import links
 
 from .architecture import build_architecture
 from .common import user_errors
-from .gradients import gradient_flow, show_file
+from .gradients import FlowChart, FlowControls, gradient_flow, show_file
 
 # the address bar follows the page; teacher mode hides what the link asks to hide
 FOLLOW_JS = "(query) => { if (query) history.replaceState(null, '', '?' + query); return []; }"
@@ -33,13 +33,17 @@ class Linkable:
 
     tabs: gr.Tabs
     tab_items: dict  # tab id -> gr.Tab
-    architecture: list  # depth, version, family, residual, shortcut, expand, twin
+    architecture: list  # depth, version, family, residual, shortcut, expand, twin (`NetControls.all()`)
     architecture_outputs: list  # drawn on every load, from the link's inputs
-    gradients: list  # depth, version, batch, seed, view
-    gradient_outputs: list  # plot, reading, numbers
+    gradients: FlowControls  # measured after a link to the Gradient flow tab opens
+    gradient_outputs: FlowChart
     checkpoint: gr.Dropdown  # Classify's
     first: gr.Dropdown  # the Insight lab's pair
     second: gr.Dropdown
+
+    def fields(self) -> list:
+        """What a link sets after the tab, in `open_link`'s order (and `current_link`'s)."""
+        return [*self.architecture, *self.gradients.inputs(), self.checkpoint, self.first, self.second]
 
 
 def _shipped() -> list[str]:
@@ -74,11 +78,14 @@ def measure_if_linked(tab, depth, version, batch, seed, view, progress=gr.Progre
 @user_errors
 def current_link(tab, *values):
     """The query string of the view on screen (the address bar's, minus the page)."""
-    arch, grad, (checkpoint, first, second) = values[:7], values[7:12], values[12:]
+    values = iter(values)  # `Linkable.fields()`: the Architecture's, the Gradient flow's, the checkpoints
+    # the names first: zip stops at their end without taking the next tab's value
+    arch, grad = dict(zip(links.ARCHITECTURE_DEFAULTS, values)), dict(zip(links.GRADIENT_DEFAULTS, values))
+    checkpoint, first, second = values
     if tab == "architecture":
-        return links.query(tab, dict(zip(links.ARCHITECTURE_DEFAULTS, arch)), links.ARCHITECTURE_DEFAULTS)
+        return links.query(tab, arch, links.ARCHITECTURE_DEFAULTS)
     if tab == "gradients":
-        return links.query(tab, dict(zip(links.GRADIENT_DEFAULTS, grad)), links.GRADIENT_DEFAULTS)
+        return links.query(tab, grad, links.GRADIENT_DEFAULTS)
     if tab == "classify":
         return links.query(tab, {"checkpoint": checkpoint})
     if tab == "insight":
@@ -93,12 +100,11 @@ def wire(demo: gr.Blocks, page: Linkable):
     with gr.Row():
         link = gr.Textbox(visible=False)
         copy = gr.Button("Copy link to this view", size="sm", elem_id="copy-link", scale=0, min_width=180)
-    fields = [*page.architecture, *page.gradients, page.checkpoint, page.first, page.second]
-    demo.load(open_link, None, [page.tabs, tab, *page.architecture, *page.gradients, page.checkpoint,
-                                page.first, page.second, notice], api_name=False, js=TEACHER_JS).then(
+    fields = page.fields()
+    demo.load(open_link, None, [page.tabs, tab, *fields, notice], api_name=False, js=TEACHER_JS).then(
         build_architecture, page.architecture, page.architecture_outputs, api_name=False).then(
-        measure_if_linked, [tab, *page.gradients], page.gradient_outputs, api_name=False,
-        concurrency_limit=1, concurrency_id="probes").success(show_file, None, page.gradient_outputs[2],
+        measure_if_linked, [tab, *page.gradients.inputs()], page.gradient_outputs.outputs(), api_name=False,
+        concurrency_limit=1, concurrency_id="probes").success(show_file, None, page.gradient_outputs.numbers,
                                                               api_name=False)
     for name, item in page.tab_items.items():
         item.select(lambda name=name: name, None, tab, api_name=False)

@@ -4,6 +4,8 @@ shattered gradients (Balduzzi et al. 2017)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import gradio as gr
 
 from explorer.compute.engine import engine
@@ -109,7 +111,36 @@ def shattered_gradients(depths: str = "20, 56", version: int = 1, points: int = 
     return path_charts.shattered_figure(result), data_notice(notice, shattered.shattered_reading(result))
 
 
-def _paths_panel(net_inputs):
+@dataclasses.dataclass
+class SubjectControls:
+    """The net the tab measures: a checkpoint, or a fresh net from depth, version and seed."""
+
+    net: gr.Radio  # "checkpoint" or "init"
+    checkpoint: gr.Dropdown
+    depth: gr.Number
+    version: gr.Radio
+    seed: gr.Number
+    refresh: gr.Button  # the checkpoint list's
+
+    def inputs(self) -> list:
+        """The first inputs of `path_lengths` and `signal_plot`: net, checkpoint, depth, version, seed."""
+        return [self.net, self.checkpoint, self.depth, self.version, self.seed]
+
+
+def subject_controls() -> SubjectControls:
+    choices = checkpoint_choices()
+    with gr.Row():
+        net = gr.Radio([("a checkpoint", "checkpoint"), ("a fresh net at initialization", "init")],
+                       value="checkpoint" if choices else "init", label="Measure", elem_id="paths-net")
+        checkpoint = checkpoint_dropdown("Checkpoint", "paths-checkpoint",
+                                         pretrained.default_pair(choices)[0], choices)
+        depth, version = depth_and_version(56, "paths-depth")
+        seed = WholeNumber(value=0, precision=0, label="Seed")
+        refresh = gr.Button("Refresh list", size="sm")
+    return SubjectControls(net, checkpoint, depth, version, seed, refresh)
+
+
+def _paths_panel(subject: SubjectControls):
     with gr.Accordion("Path lengths (Veit et al. 2016)", open=True):
         with gr.Row():
             samples = WholeNumber(value=64, precision=0, label="Test images")
@@ -120,22 +151,23 @@ def _paths_panel(net_inputs):
             run = gr.Button("Measure path lengths", variant="primary", elem_id="paths-run")
         plot = export_plot("Path lengths", "paths-plot")
         text = gr.Markdown(elem_id="paths-text")
-    run.click(path_lengths, [*net_inputs, samples, subsets, method], [plot, text], api_name="paths",
+    run.click(path_lengths, [*subject.inputs(), samples, subsets, method], [plot, text], api_name="paths",
               concurrency_limit=1, concurrency_id="probes")
 
 
-def _signals_panel(net_inputs):
+def _signals_panel(subject: SubjectControls):
     with gr.Accordion("Signal propagation (Brock, De and Smith 2021)", open=False):
         with gr.Row():
             samples = WholeNumber(value=64, precision=0, label="Test images", elem_id="signals-samples")
             run = gr.Button("Plot signal propagation", elem_id="signals-run")
         plot = export_plot("Signal propagation", "signals-plot")
         text = gr.Markdown(elem_id="signals-text")
-    run.click(signal_plot, [*net_inputs, samples], [plot, text], api_name="signals",
+    run.click(signal_plot, [*subject.inputs(), samples], [plot, text], api_name="signals",
               concurrency_limit=1, concurrency_id="probes")
 
 
-def _shattered_panel(version, seed):
+def _shattered_panel(subject: SubjectControls):
+    """Fresh nets only: the subject's version and seed."""
     with gr.Accordion("Shattered gradients (Balduzzi et al. 2017)", open=False):
         gr.Markdown("Fresh nets at initialization, each residual net beside its plain twin.")
         with gr.Row():
@@ -146,8 +178,8 @@ def _shattered_panel(version, seed):
             run = gr.Button("Measure along a line", elem_id="shattered-run")
         plot = export_plot("Shattered gradients", "shattered-plot")
         text = gr.Markdown(elem_id="shattered-text")
-    run.click(shattered_gradients, [depths, version, points, seed], [plot, text], api_name="shattered",
-              concurrency_limit=1, concurrency_id="probes")
+    run.click(shattered_gradients, [depths, subject.version, points, subject.seed], [plot, text],
+              api_name="shattered", concurrency_limit=1, concurrency_id="probes")
 
 
 def build():
@@ -155,18 +187,9 @@ def build():
     gr.Markdown("Why residual nets train: which paths carry the gradient, how the signal's scale grows "
                 "block by block, and how the gradient changes along a line of inputs. Measure a trained "
                 "checkpoint or a fresh net at initialization.")
-    choices = checkpoint_choices()
-    with gr.Row():
-        net = gr.Radio([("a checkpoint", "checkpoint"), ("a fresh net at initialization", "init")],
-                       value="checkpoint" if choices else "init", label="Measure", elem_id="paths-net")
-        checkpoint = checkpoint_dropdown("Checkpoint", "paths-checkpoint",
-                                         pretrained.default_pair(choices)[0], choices)
-        depth, version = depth_and_version(56, "paths-depth")
-        seed = WholeNumber(value=0, precision=0, label="Seed")
-        refresh = gr.Button("Refresh list", size="sm")
-    net_inputs = [net, checkpoint, depth, version, seed]
-    _paths_panel(net_inputs)
-    _signals_panel(net_inputs)
-    _shattered_panel(version, seed)
-    refresh.click(refresh_checkpoints, checkpoint, checkpoint, api_name=False)
-    return checkpoint
+    subject = subject_controls()
+    _paths_panel(subject)
+    _signals_panel(subject)
+    _shattered_panel(subject)
+    subject.refresh.click(refresh_checkpoints, subject.checkpoint, subject.checkpoint, api_name=False)
+    return subject.checkpoint
