@@ -76,7 +76,8 @@ class Engine:
         self.client = client
         self.cluster = cluster
         self.processes = list(processes)
-        self.trainers = 0  # local training workers still to start (`start_trainers`)
+        self.trainers = 0  # the app's own training workers (started by `start_trainers`)
+        self._trainers_started = False
         self._spawner: local_cluster.Spawner | None = None
         self._closed = False
         self.scratch: str | None = None  # the local workers' folder, removed on close
@@ -238,9 +239,11 @@ class Engine:
     def start_trainers(self) -> None:
         """Starts the app's own training workers, once (a no-op for a cluster joined)."""
         with _LOCK:
-            count, self.trainers = self.trainers, 0
-        if count and self._spawner is not None and not self._closed:
-            self.processes += self._spawner.start(count, trains=True)
+            if self._trainers_started:
+                return
+            self._trainers_started = True
+        if self.trainers and self._spawner is not None and not self._closed:
+            self.processes += self._spawner.start(self.trainers, trains=True)
 
     def forget(self, topic: str) -> None:
         """Drops a finished task's events from the scheduler, which keeps every topic's
