@@ -67,7 +67,8 @@ class JobManager:
         self.max_queued = max_queued
         self._jobs: dict[str, Job] = {}
         self._lock = threading.RLock()
-        self._prepared: tuple | None = None  # the prepared job's run fields, once a worker holds it
+        self._prepared: str | None = None  # the prepared job's run key, while a worker holds it
+        self._to_prepare = prepare  # prepared again once the job that took it has ended
         self._jobs.update(load_jobs(self.root))
         if prepare is not None:
             self._prepare(prepare)
@@ -241,7 +242,9 @@ class JobManager:
         resources = {TRAINING_SLOT: 1, **({"GPU": 1} if engine.has_gpu() else {})}
         job.topic = f"job-{job.id}"
         engine.client.subscribe_topic(job.topic, lambda event: self._event(job, event[1]))
-        home = ("prepared", run_key(config)) if run_key(config) == self._prepared else None
+        home = None
+        if run_key(config) == self._prepared:  # the worker that holds it ready
+            home, self._prepared = ("prepared", self._prepared), None
         job.future = engine.submit(job_task.run_job, job.id, config.to_dict(), job.topic, priority=USER,
                                    resources=resources, home=home)
         job.future.add_done_callback(lambda future: self._ended(job, future))
@@ -272,12 +275,14 @@ class JobManager:
                 self.engine.client.unsubscribe_topic(job.topic)
             self.engine.forget(job.topic)
         with self._lock:
-            if job.state not in ("queued", "running"):  # Stop already ended it
-                return
-            for name, data in result.get("files", {}).items():
-                write_atomic(job.out / name, data)
-            state = "stopped" if job.stop_requested and result["state"] == "failed" else result["state"]
-            self._finish(job, state, result.get("error", ""))
+            if job.state in ("queued", "running"):  # else Stop already ended it
+                for name, data in result.get("files", {}).items():
+                    write_atomic(job.out / name, data)
+                state = "stopped" if job.stop_requested and result["state"] == "failed" else result["state"]
+                self._finish(job, state, result.get("error", ""))
+        if self._to_prepare is not None and self._prepared is None and run_key(job.config) == run_key(
+                self._to_prepare):  # the default job was taken: the next one starts warm too
+            self._prepare(self._to_prepare)
 
     def _set_stop(self, job: Job) -> None:
         from distributed import Event  # deferred: loaded with the engine, not with this module
