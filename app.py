@@ -52,6 +52,7 @@ def build_demo() -> gr.Blocks:
     # Uploads and returned files older than a day leave Gradio's cache (checked hourly).
     with gr.Blocks(title="ResNet Explorer", delete_cache=(3600, 86400)) as demo:
         gr.Markdown(INTRO)
+        link_notice = links.notice()  # at the top: what a link asked for that was ignored
         with gr.Tabs() as tabs:
             with gr.Tab("Architecture", id="architecture") as architecture_page:
                 arch_inputs, arch_outputs = architecture.build()
@@ -62,23 +63,23 @@ def build_demo() -> gr.Blocks:
             with gr.Tab("Classify", id="classify") as classify_page:
                 classify_checkpoint = classify.build()
             with gr.Tab("Insight lab", id="insight") as insight_page:
-                insight_first, insight_second = insight.build()
+                insight_pair, insight_lesion = insight.build()
             with gr.Tab("Paths & signals", id="paths") as paths_page:
                 paths_checkpoint = paths.build()
             with gr.Tab("Tour", id="tour") as tour_page:
                 tour.build()
         # opening a tab lists the models this browser trained since the page loaded
         classify_page.select(refresh_checkpoints, classify_checkpoint, classify_checkpoint, api_name=False)
-        insight_page.select(refresh_checkpoints, insight_first, insight_first, api_name=False)
-        insight_page.select(refresh_compare, insight_second, insight_second, api_name=False)
+        insight_page.select(refresh_checkpoints, insight_pair.first, insight_pair.first, api_name=False)
+        insight_page.select(refresh_compare, insight_pair.second, insight_pair.second, api_name=False)
         paths_page.select(refresh_checkpoints, paths_checkpoint, paths_checkpoint, api_name=False)
         gradients.on_open(gradients_page, grad_inputs, grad_outputs)
         links.wire(demo, links.Linkable(
             tabs, {"architecture": architecture_page, "train": train_page, "gradients": gradients_page,
                    "classify": classify_page, "insight": insight_page, "paths": paths_page,
                    "tour": tour_page},
-            arch_inputs, arch_outputs, grad_inputs, grad_outputs, classify_checkpoint, insight_first,
-            insight_second))
+            arch_inputs, arch_outputs, grad_inputs, grad_outputs, classify_checkpoint, insight_pair,
+            insight_lesion, link_notice))
         owner = session.owner_state()
         demo.load(session.claim_owner, owner, owner, api_name=False)
     return demo

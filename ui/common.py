@@ -96,6 +96,10 @@ def checkpoint_choices(request=None) -> list[tuple[str, str]]:
     return pretrained.checkpoint_choices(session.jobs(), session.owner(request))
 
 
+# The class of a tab's input panels: a link's `hide=controls` (teacher mode) hides them.
+CONTROLS = "explorer-controls"
+
+
 def checkpoint_path(name, request) -> Path:
     """A checkpoint looked up by name (manifest) or `job:<id>` (this browser): never a path."""
     return pretrained.resolve(name, session.jobs(), session.owner(request))

@@ -49,7 +49,9 @@ def gradient_flow(depth: int, version: int, batch_size: int = 64, seed: int = 0,
     path = scratch_path(f"gradients_{depth}_v{version}.json")
     with open(path, "w") as f:
         json.dump(flow.to_dict(), f)
-    return charts.flow_figure(flow, view), data_notice(notice or flow.notice, probes.reading(flow)), path
+    note = probes.batch_note(depth, batch_size, flow.batch_size)  # a deep net gets fewer images: why
+    reading = probes.reading(flow) + (f"\n\n{note}" if note else "")
+    return charts.flow_figure(flow, view), data_notice(notice or flow.notice, reading), path
 
 
 def measure_flow(depth, version, batch_size, seed, source, progress=None, priority=USER):

@@ -17,6 +17,7 @@ from explorer.studies import lesion as lesions
 from explorer.views import charts
 
 from .common import (
+    CONTROLS,
     WholeNumber,
     checked_upload,
     checkpoint_choices,
@@ -181,7 +182,7 @@ class LandscapeControls(StudyControls):
 def pair_controls() -> CheckpointPair:
     choices = checkpoint_choices()
     first_value, second_value = pretrained.default_pair(choices)
-    with gr.Row():
+    with gr.Row(elem_classes=[CONTROLS]):
         first = checkpoint_dropdown("Checkpoint", "ins-first", first_value, choices, min_width=300)
         second = checkpoint_dropdown("Compare with (optional)", "ins-second", second_value, choices,
                                      info="its plain (or residual) twin when shipped", min_width=300)
@@ -191,12 +192,12 @@ def pair_controls() -> CheckpointPair:
 
 def lesion_controls(pair: CheckpointPair) -> LesionControls:
     with gr.Accordion("Lesion study (Veit et al. 2016)", open=True):
-        with gr.Row():
+        with gr.Row(elem_classes=[CONTROLS]):
             samples = WholeNumber(value=1000, precision=0, label="Test images", elem_id="ins-lesion-samples")
             run = gr.Button("Delete each block in turn", variant="primary", elem_id="ins-lesion")
             stop = gr.Button("Stop", variant="stop", elem_id="ins-lesion-stop")
         expected = gr.Markdown(lesion_expected(pair.first.value, samples.value, pair.second.value),
-                               elem_id="ins-lesion-expected")  # the defaults
+                               elem_id="ins-lesion-expected", elem_classes=[CONTROLS])  # the defaults
         plot = export_plot("Lesion study", "ins-lesion-plot")
         text = gr.Markdown(elem_id="ins-lesion-text")
     return LesionControls(pair, run, stop, expected, plot, text, samples=samples)
@@ -204,7 +205,7 @@ def lesion_controls(pair: CheckpointPair) -> LesionControls:
 
 def landscape_controls(pair: CheckpointPair) -> LandscapeControls:
     with gr.Accordion("Loss landscape (Li et al. 2018)", open=False):
-        with gr.Row():
+        with gr.Row(elem_classes=[CONTROLS]):
             steps = WholeNumber(value=limits.default_landscape_steps(), precision=0,
                                 label="Grid steps per axis",
                                 info="9: about a minute on 2 CPU cores for ResNet-56; a GPU starts finer")
@@ -212,7 +213,8 @@ def landscape_controls(pair: CheckpointPair) -> LandscapeControls:
             run = gr.Button("Compute", elem_id="ins-landscape")
             stop = gr.Button("Stop", variant="stop", elem_id="ins-landscape-stop")
         expected = gr.Markdown(landscape_expected(pair.first.value, steps.value, samples.value,
-                                                  pair.second.value), elem_id="ins-landscape-expected")
+                                                  pair.second.value), elem_id="ins-landscape-expected",
+                               elem_classes=[CONTROLS])
         plot = export_plot("Loss landscape", "ins-landscape-plot")
         text = gr.Markdown(elem_id="ins-landscape-text")
     return LandscapeControls(pair, run, stop, expected, plot, text, steps=steps, samples=samples)
@@ -239,13 +241,14 @@ def _imagenet_panel():
     run.click(classify_imagenet, photo, label, api_name="classify_imagenet", concurrency_limit=1)
 
 
-def build():
-    """Lays out and wires the tab; returns its two checkpoint dropdowns (refreshed when the
-    tab opens)."""
+def build() -> tuple[CheckpointPair, LesionControls]:
+    """Lays out and wires the tab; returns its checkpoint pair (refreshed when the tab opens)
+    and its lesion study (a link to the tab draws it at once)."""
     gr.Markdown("Views computed on trained checkpoints: pick a residual net and, to compare, its "
                 "plain twin (shipped checkpoints or models you trained in this session).")
     pair = pair_controls()
-    _wire_study(lesion_controls(pair), lesion, lesion_expected, api_name="lesion",
+    lesion_study = lesion_controls(pair)
+    _wire_study(lesion_study, lesion, lesion_expected, api_name="lesion",
                 concurrency_limit=1, concurrency_id="probes")
     _wire_study(landscape_controls(pair), loss_landscape, landscape_expected, api_name="loss_landscape",
                 concurrency_limit=1, concurrency_id="landscape")
@@ -255,4 +258,4 @@ def build():
     pair.first.select(follow_twin, pair.first, pair.second, api_name=False)
     pair.refresh.click(refresh_checkpoints, pair.first, pair.first, api_name=False)
     pair.refresh.click(refresh_compare, pair.second, pair.second, api_name=False)
-    return pair.first, pair.second
+    return pair, lesion_study

@@ -14,9 +14,14 @@ from explorer.views import links
 from .architecture import build_architecture
 from .common import user_errors
 from .gradients import FlowChart, FlowControls, gradient_flow, show_file
+from .insight import CheckpointPair, LesionControls, lesion
 
 # the address bar follows the page; teacher mode hides what the link asks to hide
-FOLLOW_JS = "(query) => { if (query) history.replaceState(null, '', '?' + query); return []; }"
+# (a teacher's `hide` and `tab_only` stay in it: copying the address keeps teacher mode)
+FOLLOW_JS = """(query) => { if (query) { const now = new URLSearchParams(location.search);
+  const next = new URLSearchParams(query);
+  for (const key of ['hide', 'tab_only']) if (now.has(key) && !next.has(key)) next.set(key, now.get(key));
+  history.replaceState(null, '', '?' + next.toString()); } return []; }"""
 TEACHER_JS = ("""() => { const params = new URLSearchParams(location.search);
   if (params.get('hide') === 'controls') document.body.classList.add('explorer-hide-controls');
   if (['1', 'true', 'yes'].includes(params.get('tab_only')))"""
@@ -38,12 +43,19 @@ class Linkable:
     gradients: FlowControls  # measured after a link to the Gradient flow tab opens
     gradient_outputs: FlowChart
     checkpoint: gr.Dropdown  # Classify's
-    first: gr.Dropdown  # the Insight lab's pair
-    second: gr.Dropdown
+    pair: CheckpointPair  # the Insight lab's
+    lesion: LesionControls  # drawn at once by a link to the Insight lab
+    notice: gr.Markdown  # what the link asked for that was ignored, at the top of the page
 
     def fields(self) -> list:
         """What a link sets after the tab, in `open_link`'s order (and `current_link`'s)."""
-        return [*self.architecture, *self.gradients.inputs(), self.checkpoint, self.first, self.second]
+        return [*self.architecture, *self.gradients.inputs(), self.checkpoint, self.pair.first,
+                self.pair.second]
+
+
+def notice() -> gr.Markdown:
+    """The line that says what a link asked for that was ignored (placed at the page's top)."""
+    return gr.Markdown(visible=False, elem_id="link-notice")
 
 
 def _shipped() -> list[str]:
@@ -75,6 +87,14 @@ def measure_if_linked(tab, depth, version, batch, seed, view, progress=gr.Progre
     return gradient_flow(depth, version, batch, seed, view, progress=progress)
 
 
+def lesion_if_linked(tab, checkpoint, samples, compare, request: gr.Request, progress=gr.Progress()):
+    """After a link to the Insight lab opens: its lesion chart, from the link's checkpoints (a
+    lecture's view is on screen at once, not after a click)."""
+    if tab != "insight":
+        return gr.skip(), gr.skip()
+    return lesion(checkpoint, samples, compare, request, progress=progress)
+
+
 @user_errors
 def current_link(tab, *values):
     """The query string of the view on screen (the address bar's, minus the page)."""
@@ -96,16 +116,18 @@ def current_link(tab, *values):
 def wire(demo: gr.Blocks, page: Linkable):
     """Opens the URL's view on load and keeps the address bar on the view on screen."""
     tab = gr.State("architecture")
-    notice = gr.Markdown(visible=False, elem_id="link-notice")
     with gr.Row():
         link = gr.Textbox(visible=False)
         copy = gr.Button("Copy link to this view", size="sm", elem_id="copy-link", scale=0, min_width=180)
     fields = page.fields()
-    demo.load(open_link, None, [page.tabs, tab, *fields, notice], api_name=False, js=TEACHER_JS).then(
-        build_architecture, page.architecture, page.architecture_outputs, api_name=False).then(
-        measure_if_linked, [tab, *page.gradients.inputs()], page.gradient_outputs.outputs(), api_name=False,
-        concurrency_limit=1, concurrency_id="probes").success(show_file, None, page.gradient_outputs.numbers,
-                                                              api_name=False)
+    opened = demo.load(open_link, None, [page.tabs, tab, *fields, page.notice], api_name=False,
+                       js=TEACHER_JS).then(build_architecture, page.architecture, page.architecture_outputs,
+                                           api_name=False)
+    opened.then(measure_if_linked, [tab, *page.gradients.inputs()], page.gradient_outputs.outputs(),
+                api_name=False, concurrency_limit=1, concurrency_id="probes").success(
+        show_file, None, page.gradient_outputs.numbers, api_name=False)
+    opened.then(lesion_if_linked, [tab, *page.lesion.inputs()], page.lesion.outputs(), api_name=False,
+                concurrency_limit=1, concurrency_id="probes")
     for name, item in page.tab_items.items():
         item.select(lambda name=name: name, None, tab, api_name=False)
     gr.on([tab.change, *[field.change for field in fields]], current_link, [tab, *fields], link,

@@ -39,6 +39,15 @@ def largest_batch(depth: int, requested: int) -> int:
     return max(1, min(requested, max(8, 64 * 110 // depth)))
 
 
+def batch_note(depth: int, requested: int, used: int) -> str:
+    """What a reading says when the probe used fewer images than asked for, and why."""
+    if used >= requested:
+        return ""
+    return (f"It used **{used} images, not the {requested} asked for**: the backward pass keeps every "
+            f"layer's activations, so a net of depth {depth} gets at most {used} here (64 at depth 110, "
+            "32 at 218, 8 from 880 on); the norms of a smaller batch are noisier, not smaller or larger.")
+
+
 @functools.lru_cache(maxsize=8)
 def probe_batch(batch_size: int, source: str | None = None, seed: int = 0):
     """A batch of real CIFAR-10 training images (generated ones when none can be had).

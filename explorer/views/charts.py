@@ -190,7 +190,7 @@ def training_gradient_reading(runs: list[tuple[str, bool, dict]]) -> str:
     said = at(steps[0]) + (f", and {at(steps[-1])}" if len(steps) > 1 else "")
     return (f"**During training** (the heatmaps): the first layer's gradient norm of {plain[0]} against "
             f"{residual[0]}: {said}. These norms are measured as training changes the weights, not at "
-            "initialization, where the Gradient-flow chart above measures how a deep plain net's "
+            "initialization, where the Gradient flow tab's first chart measures how a deep plain net's "
             "early-layer gradients explode.")
 
 

@@ -48,6 +48,24 @@ def test_teacher_mode_hides_controls_and_other_tabs(page, screenshot, app_url):
     screenshot("link_teacher_mode")
 
 
+def test_the_lecture_link_shows_the_lesion_chart_alone_and_keeps_teacher_mode(page, screenshot, app_url):
+    """The README's lecture link (here with the test app's two checkpoints): the lesion chart is
+    drawn without a click, no control or other tab is on screen, and the address bar keeps
+    `hide=controls` and `tab_only=1`, so copying it keeps teacher mode."""
+    page.goto(f"{app_url}/?tab=insight&checkpoint=r20_untrained&compare=plain20_untrained"
+              "&hide=controls&tab_only=1")
+    page.locator("#ins-lesion-plot .js-plotly-plot").wait_for(timeout=120_000)
+    page.locator("#ins-lesion-text").get_by_text("Plain-20").first.wait_for(timeout=60_000)
+    for control in ("#ins-first", "#ins-second", "#ins-lesion", "#ins-lesion-stop", "#ins-lesion-samples",
+                    "#ins-landscape", "#copy-link"):
+        assert not page.locator(control).first.is_visible(), f"{control} is on screen"
+    assert not page.get_by_role("tab", name="Train").is_visible()
+    page.wait_for_function("() => location.search.includes('tab=insight')", timeout=30_000)
+    query = page.evaluate("() => location.search")
+    assert "hide=controls" in query and "tab_only=1" in query and "checkpoint=r20_untrained" in query
+    screenshot("link_lecture")
+
+
 def test_walking_the_tour(page, screenshot):
     page.get_by_role("tab", name="Tour").click()
     for step in range(1, 7):
