@@ -213,7 +213,7 @@ PAGE_POINTS_PER_EPOCH = 40  # at most about this many a long epoch: the page pol
 MIN_PAGE_BATCH = 32  # a tiny subset trains in smaller batches, down to this, for more steps
 CIFAR_TRAINING_IMAGES = 50_000  # what a subset of 0 (all) means for the page's jobs
 # The Train tab's single job: about a minute on 2 CPU cores that learns (README, "Measured");
-# a spare process prepares it ahead (see `training.prepare`)
+# a training worker of the engine prepares it ahead (`compute.job_task.prepare_job`)
 PAGE_DEFAULTS = {"depth": 20, "version": 1, "plain": False, "epochs": 2, "subset": 4000}
 PAGE_TEST_IMAGES = 2000  # a page's job tests on the first 2,000 test images each epoch
 
