@@ -137,8 +137,11 @@ def graph_overlay(depth, version, overlay, checkpoint=None, epoch=None, expand="
     if overlays.needs_checkpoint(kind, checkpoint):
         path = checkpoint_path(checkpoint, request)
     source, notice = resolve_source()
+    # a checkpoint's studies go to the worker that keeps it loaded, and its lesion study for a
+    # block's deletion (`block_panel.delete_block` asks for the same home)
     result = engine().run(overlays.overlay, depth, version, kind, path, history, epoch, source,
-                          progress=progress_callback(progress))
+                          progress=progress_callback(progress),
+                          home=("checkpoint", str(path)) if path is not None else None)
     return (overlay_figures.overlay_figure(result, expand),
             {**result, **({"notice": notice} if notice else {})})
 
@@ -251,9 +254,11 @@ def _wire_overlays(net: NetControls, plots, controls: OverlayControls, built):
     after(controls.apply.click(graph_overlay,
                                [depth, version, overlay, checkpoint, controls.epoch_value, expand], shown,
                                api_name="graph_overlay", concurrency_limit=1, concurrency_id="probes"))
-    # a pick from either list (`select`: see `_wire_block`); a typed name waits for Apply
+    # a pick from either list (`select`: see `_wire_block`); a typed name waits for Apply. A pick
+    # made while the last one is still drawn is kept and drawn next (Gradio's default, "once",
+    # dropped it: an overlay chosen right after a checkpoint never came)
     after(gr.on([overlay.select, checkpoint.select], _overlay_now,
-                [depth, version, overlay, checkpoint, expand], shown,
+                [depth, version, overlay, checkpoint, expand], shown, trigger_mode="always_last",
                 api_name=False, concurrency_limit=1, concurrency_id="probes"))
     after(epoch.release(graph_overlay, [depth, version, overlay, checkpoint, epoch, expand], shown,
                         api_name=False, concurrency_limit=1, concurrency_id="probes"))

@@ -102,7 +102,9 @@ def delete_block(checkpoint, block, samples=overlays.OVERLAY_SAMPLES, request: g
         samples: test images (the first ones).
     """
     path = checkpoint_path(checkpoint, request)
-    return engine().run(deletion.delete_block, path, block, samples, resolve_source()[0])
+    # on the worker that ran this checkpoint's lesion overlay, whose study it reads beside
+    return engine().run(deletion.delete_block, path, block, samples, resolve_source()[0],
+                        home=("checkpoint", str(path)))
 
 
 def deletion_text(result) -> str:

@@ -67,6 +67,8 @@ def test_overlays_on_resnet56_and_the_checkpoints_then_delete_a_block(page, scre
     page.get_by_label("Block", exact=True).click()
     page.get_by_role("option", name="stage2_block2").click()
     page.locator("#arch-block-info").get_by_text("stage2_block2").first.wait_for()
+    # the panel has the lesion overlay's values (what the deletion is read beside) once it says them
+    page.locator("#arch-block-info").get_by_text("accuracy lost").first.wait_for(timeout=60_000)
     page.locator("#arch-delete").click()
     deleted = page.locator("#arch-deleted")
     deleted.get_by_text("without stage2_block2's residual branch").wait_for(timeout=120_000)
