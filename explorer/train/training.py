@@ -233,7 +233,8 @@ _PREPARED: dict = {}  # the job `prepare` made ready: {"key", "data", "model"}; 
 
 def prepare(config: TrainConfig, interrupted=lambda: False) -> bool:
     """Builds, compiles and traces the job expected next, so its first step costs only itself
-    (a training worker of the engine prepares the page's default job: `compute.job_task`). It builds as `train` does
+    (a training worker of the engine prepares the page's default job: `compute.job_task`). It
+    builds as `train` does
     (the seed set, the data and its streams made, then the model: the same initial weights),
     runs one training step and one test batch so that `fit` and its validation find their
     compiled functions traced, traces the gradient probe, and puts every variable back
