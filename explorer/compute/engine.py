@@ -149,8 +149,8 @@ class Engine:
 
     # ------------------------------------------------------------------------- tasks
 
-    def submit(self, fn, *args, priority: int = USER, progress=None, resources=None, workers=None, home=None,
-               **kwargs):
+    def submit(self, fn, *args, priority: int = USER, progress=None, events=None, resources=None,
+               workers=None, home=None, **kwargs):
         """Submits `fn(*args, **kwargs)` as a task; returns its Dask future.
 
         Args:
@@ -158,6 +158,8 @@ class Engine:
             priority: `USER` or `WARM`.
             progress: a `progress(fraction, text)` callback of the page, called as the task
                 reports (only for functions that take `progress`).
+            events: a handler of the page, called with each message the task sends on its own
+                events topic (`fn` takes `topic`, the topic's name: `job_task.run_job`).
             resources: Dask worker resources the task needs ({"GPU": 1}).
             workers: the only workers it may run on (None: any).
             home: what the task's worker keeps warm (("twins", 110, 1)): the task goes to the
@@ -167,12 +169,13 @@ class Engine:
         allow_other = False
         if workers is None and home is not None and home in self._homes:
             workers, allow_other = [self._homes[home]], True
-        topic = None
+        topic = progress_topic = None
         if progress is not None and _takes_progress(fn):
-            topic = f"progress-{uuid.uuid4().hex}"
-            self.client.subscribe_topic(topic, lambda event: progress(*event[1]))
+            topic = progress_topic = self._listen(lambda message: progress(*message))
+        elif events is not None:
+            topic = kwargs["topic"] = self._listen(events)
         kwargs.pop("progress", None)
-        future = self.client.submit(call, fn, args, kwargs, topic, priority=priority, pure=False,
+        future = self.client.submit(call, fn, args, kwargs, progress_topic, priority=priority, pure=False,
                                     resources=resources, workers=workers, allow_other_workers=allow_other,
                                     key=f"{fn.__name__}-{uuid.uuid4().hex}")
         if home is not None:
@@ -180,6 +183,12 @@ class Engine:
         if topic is not None:
             future.add_done_callback(lambda _: self._unsubscribe(topic))
         return future
+
+    def _listen(self, handler) -> str:
+        """A new events topic whose messages go to `handler` (on the client's event loop)."""
+        topic = f"events-{uuid.uuid4().hex}"
+        self.client.subscribe_topic(topic, lambda event: handler(event[1]))
+        return topic
 
     def _unsubscribe(self, topic: str) -> None:
         with contextlib.suppress(Exception):  # the client may be closing: nothing left to forward to

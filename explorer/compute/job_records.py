@@ -29,7 +29,6 @@ class Job:
     machine: str = ""  # the host name of the worker that trains it
     worker: str = ""  # that worker's address
     future: object = None  # its Dask future, while queued or running
-    topic: str = ""
     stop_requested: bool = False
 
     def record(self) -> dict:

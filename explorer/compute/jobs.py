@@ -240,12 +240,11 @@ class JobManager:
         limit = time_limit(job.config.max_seconds, self.max_seconds)
         config = dataclasses.replace(job.config, max_seconds=limit)
         resources = {TRAINING_SLOT: 1, **({"GPU": 1} if engine.has_gpu() else {})}
-        job.topic = f"job-{job.id}"
-        engine.client.subscribe_topic(job.topic, lambda event: self._event(job, event[1]))
         home = None
         if run_key(config) == self._prepared:  # the worker that holds it ready
             home, self._prepared = ("prepared", self._prepared), None
-        job.future = engine.submit(job_task.run_job, job.id, config.to_dict(), job.topic, priority=USER,
+        job.future = engine.submit(job_task.run_job, job.id, config.to_dict(), priority=USER,
+                                   events=lambda message: self._event(job, message),
                                    resources=resources, home=home)
         job.future.add_done_callback(lambda future: self._ended(job, future))
 
@@ -270,10 +269,6 @@ class JobManager:
         except Exception as err:  # noqa: BLE001 - cancelled (a queued job stopped), or the engine closed
             error = "" if job.stop_requested else f"{type(err).__name__}: {err}"
             result = {"state": "stopped" if job.stop_requested else "failed", "error": error, "files": {}}
-        finally:
-            with contextlib.suppress(Exception):
-                self.engine.client.unsubscribe_topic(job.topic)
-            self.engine.forget(job.topic)
         with self._lock:
             if job.state in ("queued", "running"):  # else Stop already ended it
                 for name, data in result.get("files", {}).items():
