@@ -13,6 +13,7 @@ from explorer.core import costs
 from explorer.core.plans import plan
 from explorer.core.specs import as_bool, make_spec
 from explorer.data.cifar import resolve_source
+from explorer.shipped import pretrained
 from explorer.studies import overlays
 from explorer.views import graph, overlay_figures
 
@@ -21,13 +22,16 @@ from .architecture_controls import (
     EXPAND_CHOICES,
     NetControls,
     OverlayControls,
+    block_panel,
     follow_family,
+    follow_version,
     net_controls,
     overlay_controls,
 )
 from .block_panel import (
     CLICK_JS,
     CLICKED_JS,
+    HIGHLIGHT_JS,
     block_info,
     choose_block,
     delete_block,
@@ -146,6 +150,19 @@ def graph_overlay(depth, version, overlay, checkpoint=None, epoch=None, expand="
             {**result, **({"notice": notice} if notice else {})})
 
 
+@user_errors
+def check_overlay(overlay, checkpoint, request: gr.Request = None):
+    """An overlay's request checked before anything is drawn (no outputs): one that cannot be
+    drawn says why once, and the graph on screen stays as it is."""
+    if overlay == "none":
+        return
+    kind = overlays.check_kind(overlay)
+    if kind == "gradient_training":
+        _job_history(checkpoint, request)
+    elif overlays.needs_checkpoint(kind, checkpoint):
+        checkpoint_path(checkpoint, request)
+
+
 def _overlay_now(depth, version, overlay, checkpoint, expand, request: gr.Request = None,
                  progress=gr.Progress()):
     """A new overlay or checkpoint: drawn as the graph is expanded, at the last epoch."""
@@ -210,13 +227,41 @@ def _fit_expand(depth, version, family, residual, shortcut, expand):
     return gr.skip() if expand in names else "none"
 
 
-def _net_blocks(depth, version, family, residual, shortcut):
-    """The block list of the net the controls describe (after a build)."""
+def _net_blocks(depth, version, family, residual, shortcut, block, seen):
+    """After a build the panel follows the graph: the new net's blocks (the one chosen kept
+    where the net has it), and the net drawn is the controls' until an overlay draws another."""
     try:
         blocks = [b.name for b in plan(make_spec(depth, version, family, residual, shortcut)).blocks]
     except ValueError:
-        return gr.skip()
-    return gr.Dropdown(choices=blocks, value=blocks[0])
+        return gr.skip(), gr.skip()
+    return (gr.Dropdown(choices=blocks, value=block if block in blocks else blocks[0]),
+            {**(seen or {}), "drawn": None})
+
+
+def _checkpoint_net(name, request):
+    """The net a checkpoint holds (a shipped one's manifest entry, a job's config), or None."""
+    name = str(name or "")
+    if name.startswith("job:"):
+        return session.jobs().config(name[4:], session.owner(request)).spec()
+    entry = next((e for e in pretrained.manifest() if e["name"] == name), None)
+    if entry is None:
+        return None
+    return make_spec(entry["depth"], entry["version"], residual=entry["residual"],
+                     shortcut=entry.get("shortcut", "projection"))
+
+
+def follow_net(depth, version, family, residual, shortcut, checkpoint, request: gr.Request = None):
+    """The checkpoint follows the net on screen: kept while it holds this net, else the net's
+    own shipped checkpoint, else none (an overlay or a deletion then asks for one)."""
+    try:
+        spec = make_spec(depth, version, family, residual, shortcut)
+    except ValueError:
+        return gr.skip()  # the build says what is wrong
+    try:
+        held = _checkpoint_net(checkpoint, request)
+    except ValueError:  # a damaged manifest, a job no longer known
+        held = None
+    return gr.skip() if held == spec else gr.Dropdown(value=pretrained.shipped_for(spec))
 
 
 def _wire_block(net: NetControls, plots, controls: OverlayControls, seen):
@@ -224,9 +269,14 @@ def _wire_block(net: NetControls, plots, controls: OverlayControls, seen):
     panel = controls.panel
     view = [*net.all(), controls.overlay, controls.checkpoint, controls.epoch_value]
     plots[0].change(None, js=CLICK_JS, api_name=False)  # wires the click once the first figure is drawn
+    # the chosen block ringed on the graph (and its twin), again whenever a figure is redrawn
+    for source in (panel.block, *plots):
+        source.change(None, panel.block, js=HIGHLIGHT_JS, api_name=False)
     panel.clicked.click(choose_block, [panel.block, *net.spec(), seen], panel.block, js=CLICKED_JS,
                         api_name=False)
-    panel.block.change(block_info, [panel.block, *net.spec(), seen], panel.info, api_name=False)
+    described = [panel.block, *net.spec(), seen, controls.checkpoint]
+    panel.block.change(block_info, described, panel.info, api_name=False)
+    controls.checkpoint.change(block_info, described, panel.info, api_name=False)
     panel.expand.click(_expand_block, panel.block, net.expand, api_name=False).then(
         expand_view, view, plots, api_name=False, concurrency_limit=1, concurrency_id="probes")
     # `select`, not `input`: Gradio's Dropdown sends `input` for a pick and again for the blur
@@ -248,25 +298,29 @@ def _wire_overlays(net: NetControls, plots, controls: OverlayControls, built):
 
     def after(event):
         event.success(_measured, [numbers, seen, block], [epoch, block, seen], api_name=False).then(
-            block_info, [block, *net.spec(), seen], info, api_name=False)
+            block_info, [block, *net.spec(), seen, checkpoint], info, api_name=False)
 
     epoch.change(lambda value: value, epoch, controls.epoch_value, api_name=False, show_progress="hidden")
-    after(controls.apply.click(graph_overlay,
-                               [depth, version, overlay, checkpoint, controls.epoch_value, expand], shown,
-                               api_name="graph_overlay", concurrency_limit=1, concurrency_id="probes"))
+    after(controls.apply.click(check_overlay, [overlay, checkpoint], None, api_name=False,
+                               show_progress="hidden").success(
+        graph_overlay, [depth, version, overlay, checkpoint, controls.epoch_value, expand], shown,
+        api_name="graph_overlay", concurrency_limit=1, concurrency_id="probes"))
     # a pick from either list (`select`: see `_wire_block`); a typed name waits for Apply. A pick
     # made while the last one is still drawn is kept and drawn next (Gradio's default, "once",
     # dropped it: an overlay chosen right after a checkpoint never came)
-    after(gr.on([overlay.select, checkpoint.select], _overlay_now,
-                [depth, version, overlay, checkpoint, expand], shown, trigger_mode="always_last",
-                api_name=False, concurrency_limit=1, concurrency_id="probes"))
+    after(gr.on([overlay.select, checkpoint.select], check_overlay, [overlay, checkpoint], None,
+                trigger_mode="always_last", api_name=False, show_progress="hidden").success(
+        _overlay_now, [depth, version, overlay, checkpoint, expand], shown, api_name=False,
+        concurrency_limit=1, concurrency_id="probes"))
     after(epoch.release(graph_overlay, [depth, version, overlay, checkpoint, epoch, expand], shown,
                         api_name=False, concurrency_limit=1, concurrency_id="probes"))
     after(job.submit(lambda text: f"job:{text.strip()}" if text.strip() else gr.skip(), job, checkpoint,
                      api_name=False).then(_overlay_now, [depth, version, overlay, checkpoint, expand], shown,
                                           api_name=False, concurrency_limit=1, concurrency_id="probes"))
     for event in built:
-        after(event.success(_net_blocks, net.spec(), block, api_name=False).then(
+        after(event.success(_net_blocks, [*net.spec(), block, seen], [block, seen], api_name=False).then(
+            block_info, [block, *net.spec(), seen, checkpoint], info, api_name=False).then(
+            follow_net, [*net.spec(), checkpoint], checkpoint, api_name=False).then(
             _after_build, [overlay, depth, version, net.family, checkpoint, expand], [*shown, overlay],
             api_name=False, concurrency_limit=1, concurrency_id="probes"))
     checkpoint.focus(refresh_checkpoints, checkpoint, checkpoint, api_name=False)  # this browser's new jobs
@@ -279,15 +333,33 @@ def _wire(net: NetControls, outputs, build_button):
     inputs = net.all()
     depth, version, family, residual, shortcut, expand, show_twin = (
         net.depth, net.version, net.family, net.residual, net.shortcut, net.expand, net.show_twin)
-    return [
+    drawn_depth = gr.State(depth.value)  # the depth of the net last drawn
+    events = [
         build_button.click(build_architecture, inputs, outputs, api_name="build_architecture",
                            concurrency_limit=4),
         family.input(follow_family, [family, depth], [version, depth], api_name=False).then(
             _fit_expand, net.drawing(), expand, api_name=False).then(
             build_architecture, inputs, outputs, api_name=False, concurrency_limit=4),
-        gr.on([depth.submit, depth.blur, version.input, residual.input, shortcut.input, show_twin.input],
+        version.input(follow_version, [version, depth], depth, api_name=False).then(
+            _fit_expand, net.drawing(), expand, api_name=False).then(
+            build_architecture, inputs, outputs, api_name=False, concurrency_limit=4),
+        gr.on([depth.submit, depth.blur], _fit_expand, net.drawing(), expand, api_name=False).then(
+            build_on_depth, [*inputs, drawn_depth], outputs, api_name=False, concurrency_limit=4),
+        gr.on([residual.input, shortcut.input, show_twin.input],
               _fit_expand, net.drawing(), expand, api_name=False).then(
             build_architecture, inputs, outputs, api_name=False, concurrency_limit=4)]
+    for event in events:
+        event.success(lambda value: value, depth, drawn_depth, api_name=False, show_progress="hidden")
+    return events
+
+
+def build_on_depth(depth, version, family, residual, shortcut, expand, show_twin, drawn):
+    """The depth box left or Enter pressed: the net is built if the depth is new. The box is
+    left after Enter too, or by a click on v2, whose own event moves a 6n+2 depth to v2's
+    nearest: building the old depth with the new version there put a stale error on screen."""
+    if str(depth) == str(drawn):
+        return (gr.skip(),) * 5
+    return build_architecture(depth, version, family, residual, shortcut, expand, show_twin)
 
 
 def build():
@@ -304,6 +376,7 @@ def build():
             headline = gr.Markdown(elem_id="arch-headline")
             plot = export_plot("Architecture", "arch-plot")
             twin_plot = export_plot("Twin", "arch-twin", visible=False)
+            block_panel(controls)
             table = gr.Dataframe(headers=costs.STAGE_HEADERS,
                                  label="Per stage", interactive=False, elem_id="arch-table")
             notes = gr.Markdown(elem_id="arch-notes")

@@ -8,6 +8,9 @@ import dataclasses
 
 import gradio as gr
 
+from explorer.core.specs import make_spec, nearest_valid_depths
+from explorer.shipped import pretrained
+
 from .block_panel import BlockPanel, build_panel
 from .common import WholeNumber, checkpoint_choices, checkpoint_dropdown
 
@@ -58,7 +61,7 @@ class OverlayControls:
     epoch: gr.Slider  # gradient over training's epoch
     epoch_value: gr.Number  # the slider's, or none (the last): the API's
     apply: gr.Button
-    panel: BlockPanel
+    panel: BlockPanel | None  # laid out apart, under the graph (`block_panel`)
     numbers: gr.JSON
     deletion: gr.JSON
 
@@ -66,9 +69,10 @@ class OverlayControls:
 def overlay_controls() -> OverlayControls:
     with gr.Accordion("Measure on the graph", open=True, elem_id="arch-measure"):
         overlay = gr.Dropdown(OVERLAY_CHOICES, value="none", label="Overlay", elem_id="arch-overlay")
-        choices = checkpoint_choices()
-        checkpoint = checkpoint_dropdown("Checkpoint (trained overlays, deletion)", "arch-checkpoint",
-                                         value=choices[0][1] if choices else None, choices=choices)
+        # the net the page opens on: its own shipped checkpoint, or none (it follows the net drawn)
+        checkpoint = checkpoint_dropdown("Checkpoint of this net (trained overlays, deletion)",
+                                         "arch-checkpoint", value=pretrained.shipped_for(make_spec(56, 1)),
+                                         choices=checkpoint_choices())
         job = gr.Textbox(label="or a job id of this browser", placeholder="e.g. 3f2a9c1b7d4e", max_lines=1,
                          elem_id="arch-job")
         epoch = gr.Slider(0, 1, value=0, step=1, label="Epoch (gradient over training)", visible=False,
@@ -76,12 +80,18 @@ def overlay_controls() -> OverlayControls:
         # the slider's, or none (the last): the API's
         epoch_value = WholeNumber(None, precision=0, visible=False)
         apply = gr.Button("Apply overlay", elem_id="arch-apply")
-    with gr.Accordion("A block", open=True, elem_id="arch-block-panel"):
-        panel = build_panel()
     with gr.Accordion("Numbers (JSON)", open=False):
         numbers = gr.JSON(label="overlay", elem_id="arch-numbers")
         deletion = gr.JSON(label="deletion", elem_id="arch-deletion")
-    return OverlayControls(overlay, checkpoint, job, epoch, epoch_value, apply, panel, numbers, deletion)
+    return OverlayControls(overlay, checkpoint, job, epoch, epoch_value, apply, None, numbers, deletion)
+
+
+def block_panel(controls: OverlayControls) -> BlockPanel:
+    """The block panel, laid out where it is called (under the graph, so a block clicked there
+    shows its numbers beside it, on a phone too), deleting on the controls' checkpoint."""
+    with gr.Accordion("A block", open=True, elem_id="arch-block-panel"):
+        controls.panel = build_panel(controls.checkpoint.value)
+    return controls.panel
 
 
 DEPTH_HELP = {"cifar": "v1: 20, 32, 44, 56, 110, 1202...; v2: 29, 56, 164, 1001...",
@@ -105,6 +115,23 @@ def follow_family(family, depth):
         depth = 56
     return (gr.Radio(value=1, visible=not imagenet),
             gr.Number(value=depth, info=DEPTH_HELP["imagenet" if imagenet else "cifar"]))
+
+
+def follow_version(version, depth):
+    """A new version: a depth it has no net for (1202 is 6n+2, not 9n+2) becomes its nearest
+    valid depth, said in a message, so the rebuild draws a net instead of an error."""
+    try:
+        version, depth = int(version), int(depth)
+        make_spec(depth, version)
+    except (TypeError, ValueError):
+        try:
+            near = min(nearest_valid_depths(int(depth), int(version)), key=lambda d: abs(d - int(depth)))
+        except (TypeError, ValueError):
+            return gr.skip()
+        rule = "6n+2" if int(version) == 1 else "9n+2"
+        gr.Info(f"depth {depth} is not {rule}: v{version} is drawn at its nearest depth, {near}")
+        return near
+    return gr.skip()
 
 
 def net_controls() -> NetControls:

@@ -40,6 +40,14 @@ CLICK_JS = """() => {
   wire();
   window.explorerBlockClicks = setInterval(wire, 1000);
 }"""
+# The chosen block ringed on the graph: each marker's d3 datum carries its trace's customdata
+# (the block's name) as `.data`; the class outlives hovers, and a redrawn figure calls this again
+# (after Plotly has drawn it, hence the delay).
+HIGHLIGHT_JS = """(name) => { setTimeout(() => {
+  for (const point of document.querySelectorAll('#arch-plot path.point, #arch-twin path.point')) {
+    point.classList.toggle('explorer-chosen', !!name && !!point.__data__ && point.__data__.data === name);
+  }
+}, 400); return name; }"""
 # every input, the first replaced
 CLICKED_JS = "(current, ...rest) => [window.explorerClickedBlock || current, ...rest]"
 
@@ -62,9 +70,10 @@ def choose_block(name, depth, version, family, residual, shortcut, seen=None):
 
 
 @user_errors
-def block_info(block, depth, version, family, residual, shortcut, seen=None):
+def block_info(block, depth, version, family, residual, shortcut, seen=None, checkpoint=None):
     """A block's numbers (Markdown): shapes, parameters, multiply-adds, whether it can be
-    deleted, and every overlay value measured for it so far (`seen`, see the tab's `_measured`)."""
+    deleted (and on which checkpoint), and every overlay value measured for it so far (`seen`,
+    see the tab's `_measured`)."""
     seen = seen or {}
     spec = drawn_spec(seen, depth, version, family, residual, shortcut)
     found = [b for b in plan(spec).blocks if b.name == block]
@@ -76,7 +85,10 @@ def block_info(block, depth, version, family, residual, shortcut, seen=None):
               f"{sum(r.flops for r in rows):,} multiply-adds, shortcut: {b.shortcut or 'none (plain)'}.")]
     try:
         deletion.check_block(spec, block)
-        lines.append("Its residual branch can be deleted (choose a checkpoint of this net).")
+        lines.append(f"Its residual branch can be deleted: **Delete this block** measures {checkpoint} "
+                     "without it." if checkpoint else
+                     f"Its residual branch can be deleted on a trained {spec.name}: none is shipped or "
+                     "chosen (train one on the Train tab, or draw a net that has one, such as ResNet-56 v1).")
     except ValueError as err:
         lines.append(str(err) + ".")
     for kind, m in seen.get("kinds", {}).items():
@@ -135,15 +147,16 @@ class BlockPanel:
     deleted: gr.Markdown  # what its deletion cost
 
 
-def build_panel() -> BlockPanel:
+def build_panel(checkpoint=None) -> BlockPanel:
     """The panel's layout: the selector (a click on the graph sets it), the block's numbers,
-    its expansion on the graph, its deletion."""
+    its expansion on the graph, its deletion (on `checkpoint`, the one chosen at first)."""
     names = [b.name for b in plan(make_spec(56, 1)).blocks]  # the net the page opens on
     block = gr.Dropdown(names, value=names[0], label="Block", info="or click a block in the graph",
                         elem_id="arch-block", allow_custom_value=True)
     clicked = gr.Button("chosen on the graph", elem_id="arch-block-clicked",
                         elem_classes=["explorer-trigger"])
-    info = gr.Markdown(block_info(names[0], 56, 1, "cifar", True, "projection"), elem_id="arch-block-info")
+    info = gr.Markdown(block_info(names[0], 56, 1, "cifar", True, "projection", None, checkpoint),
+                       elem_id="arch-block-info")
     expand = gr.Button("Show this block's layers in the graph", size="sm", elem_id="arch-expand-block")
     samples = WholeNumber(overlays.OVERLAY_SAMPLES, precision=0, label="Test images", elem_id="arch-samples")
     delete = gr.Button("Delete this block", variant="stop", elem_id="arch-delete")

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import gradio as gr
 
+from explorer.compute.engine import engine
 from explorer.core.specs import CIFAR_CLASSES
 from explorer.data import images
+from explorer.data.cifar import resolve_source
 from explorer.nets import checkpoints
 from explorer.shipped import pretrained
 from explorer.studies import classify as classifier
@@ -103,6 +105,28 @@ def gradcam_sketch(sketch, checkpoint: str | None = None, class_name: str = "pre
     return classifier.gradcam(model, images.sketch_image(sketch), class_name)
 
 
+def _top_probability(label) -> float | None:
+    """The top probability of a gr.Label value as the page sends it back (or as `classify` made it)."""
+    if not label:
+        return None
+    if "confidences" in label:
+        return max((c.get("confidence", 0) for c in label["confidences"]), default=None)
+    return max(label.values(), default=None)
+
+
+@user_errors
+def confidence(label, checkpoint, request: gr.Request = None):
+    """What the top probability on screen means: the net must pick a class whatever the image,
+    and how sure it is here against the test images (UI only, measured on the engine)."""
+    probability = _top_probability(label)
+    if probability is None:
+        return ""
+    path = checkpoint_path(checkpoint, request)
+    source = resolve_source()[0]
+    reference = engine().run(classifier.confidence_reference, path, source, home=("checkpoint", str(path)))
+    return classifier.confidence_note(probability, reference, synthetic=source == "synthetic")
+
+
 @user_errors
 def fill_background(color):
     """A fresh sketchpad value on a background of the chosen color."""
@@ -153,6 +177,7 @@ class ClassifyControls:
     tta: gr.Radio
     cam_class: gr.Dropdown
     label: gr.Label  # the top 5
+    note: gr.Markdown  # what its top probability means
     seen: gr.Image  # the 32x32 image the model saw
     cam_text: gr.Markdown
     cam: gr.Image
@@ -171,7 +196,7 @@ class ClassifyControls:
 
     def answers(self) -> list:
         """Everything said about the image on screen (cleared when a new one comes)."""
-        return [self.label, self.seen, *self.gradcam_outputs()]
+        return [self.label, self.note, self.seen, *self.gradcam_outputs()]
 
 
 def _draw_panel() -> ImageInput:
@@ -220,6 +245,7 @@ def classify_controls() -> ClassifyControls:
                                     elem_id="cls-cam-class")
         with gr.Column(elem_id="cls-output"):
             label = gr.Label(num_top_classes=5, label="Top 5", elem_id="cls-label")
+            note = gr.Markdown(elem_id="cls-note")
             seen = gr.Image(label="What the model sees (32x32, each pixel enlarged)", type="numpy",
                             interactive=False, height=220, elem_id="cls-seen")
             cam_text = gr.Markdown(elem_id="cls-gradcam-text")
@@ -227,7 +253,57 @@ def classify_controls() -> ClassifyControls:
                            elem_id="cls-gradcam-image")
             # the exact result as it is on screen (a link's inputs alone could not redraw a sketch)
             gr.DeepLinkButton("Share this result", size="sm")
-    return ClassifyControls(checkpoint, refresh, drawing, upload, tta, cam_class, label, seen, cam_text, cam)
+    return ClassifyControls(checkpoint, refresh, drawing, upload, tta, cam_class, label, note, seen, cam_text,
+                            cam)
+
+
+def _wire_way(controls: ClassifyControls, way: ImageInput, kind: str, shown, handlers, names):
+    """One way in: a new image clears every answer; Classify answers (Grad-CAM of the image
+    before is cleared), Grad-CAM explains; `shown` records what is on screen."""
+    run, seen, explain = handlers
+    way.image.change(lambda: [None, "", None, None, "", {}], None, [*controls.answers(), shown],
+                     api_name=False, show_progress="hidden")
+    way.run.click(run, controls.classify_inputs(way), controls.label, api_name=names[0],
+                  concurrency_limit=4, concurrency_id="classify", scroll_to_output=True).success(
+        lambda before: (None, "", {"way": kind, "label": True}), shown, [*controls.gradcam_outputs(), shown],
+        api_name=False, show_progress="hidden").success(
+        seen, way.image, controls.seen, api_name=False).success(
+        confidence, [controls.label, controls.checkpoint], controls.note, api_name=False)
+    way.explain.click(explain, controls.gradcam_inputs(way), controls.gradcam_outputs(), api_name=names[1],
+                      concurrency_limit=2, concurrency_id="gradcam", scroll_to_output=True).success(
+        lambda before: {**(before if (before or {}).get("way") == kind else {"way": kind}), "gradcam": True},
+        shown, shown, api_name=False, show_progress="hidden")
+
+
+def _answer(shown, file, sketch, checkpoint, tta, cam_class, request, label: bool, cam: bool):
+    """The answers on screen computed again for new inputs; those not on screen are left."""
+    shown = shown or {}
+    upload = shown.get("way") == "upload"
+    image = file if upload else sketch
+    results = []
+    if label:
+        top = (classify if upload else classify_sketch)(image, checkpoint, tta, request) if shown.get(
+            "label") else None
+        results += [top, confidence(top, checkpoint, request)] if top else [gr.skip(), gr.skip()]
+    if cam:
+        results += list((gradcam if upload else gradcam_sketch)(image, checkpoint, cam_class, request)
+                        ) if shown.get("gradcam") else [gr.skip(), gr.skip()]
+    return results
+
+
+def follow_checkpoint(shown, file, sketch, checkpoint, tta, cam_class, request: gr.Request = None):
+    """A new checkpoint: the top 5, its note and Grad-CAM on screen, answered by it."""
+    return _answer(shown, file, sketch, checkpoint, tta, cam_class, request, True, True)
+
+
+def follow_reading(shown, file, sketch, checkpoint, tta, cam_class, request: gr.Request = None):
+    """A new reading (flip or not): the top 5 on screen read again."""
+    return _answer(shown, file, sketch, checkpoint, tta, cam_class, request, True, False)
+
+
+def follow_class(shown, file, sketch, checkpoint, tta, cam_class, request: gr.Request = None):
+    """A new Grad-CAM class: the map on screen explains it."""
+    return _answer(shown, file, sketch, checkpoint, tta, cam_class, request, False, True)
 
 
 def build():
@@ -237,20 +313,19 @@ def build():
     controls = classify_controls()
     upload, drawing = controls.upload, controls.drawing
     controls.refresh.click(refresh_checkpoints, controls.checkpoint, controls.checkpoint, api_name=False)
-    # a new file or drawing: the previous one's answers no longer belong on the page
-    upload.image.change(lambda: [None, None, None, ""], None, controls.answers(), api_name=False,
-                        show_progress="hidden")
-    upload.run.click(classify, controls.classify_inputs(upload), controls.label, api_name="classify",
-                     concurrency_limit=4, concurrency_id="classify", scroll_to_output=True).success(
-        seen_upload, upload.image, controls.seen, api_name=False)
-    upload.explain.click(gradcam, controls.gradcam_inputs(upload), controls.gradcam_outputs(),
-                         api_name="gradcam", concurrency_limit=2, concurrency_id="gradcam",
-                         scroll_to_output=True)
-    drawing.explain.click(gradcam_sketch, controls.gradcam_inputs(drawing), controls.gradcam_outputs(),
-                          api_name="gradcam_sketch", concurrency_limit=2, concurrency_id="gradcam",
-                          scroll_to_output=True)
-    drawing.run.click(classify_sketch, controls.classify_inputs(drawing), controls.label,
-                      api_name="classify_sketch", concurrency_limit=4, concurrency_id="classify",
-                      scroll_to_output=True).success(seen_sketch, drawing.image, controls.seen,
-                                                     api_name=False)
+    shown = gr.State({})  # what the answers on screen are of: {"way", "label", "gradcam"}
+    _wire_way(controls, upload, "upload", shown, (classify, seen_upload, gradcam),
+              ("classify", "gradcam"))
+    _wire_way(controls, drawing, "drawing", shown, (classify_sketch, seen_sketch, gradcam_sketch),
+              ("classify_sketch", "gradcam_sketch"))
+    # every answer on screen follows its inputs: a new checkpoint answers again, a new reading
+    # reads again, a new class explains that class
+    everything = [shown, upload.image, drawing.image, controls.checkpoint, controls.tta, controls.cam_class]
+    answers = [controls.label, controls.note, *controls.gradcam_outputs()]
+    controls.checkpoint.change(follow_checkpoint, everything, answers, api_name=False,
+                               concurrency_limit=2, concurrency_id="gradcam")
+    controls.tta.change(follow_reading, everything, answers[:2], api_name=False,
+                        concurrency_limit=2, concurrency_id="gradcam")
+    controls.cam_class.change(follow_class, everything, answers[2:], api_name=False,
+                              concurrency_limit=2, concurrency_id="gradcam")
     return controls.checkpoint

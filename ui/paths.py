@@ -10,6 +10,7 @@ import gradio as gr
 
 from explorer.compute.engine import engine
 from explorer.core import limits
+from explorer.core.specs import make_spec
 from explorer.data.cifar import resolve_source
 from explorer.shipped import pretrained
 from explorer.studies import paths, probes, shattered, signals, subjects
@@ -155,15 +156,38 @@ def _paths_panel(subject: SubjectControls):
               concurrency_limit=1, concurrency_id="probes")
 
 
+SIGNALS_NETS = [("a fresh v2 net and its plain twin at initialization (the paper's setting)", "paper"),
+                ("the net chosen above", "chosen")]
+
+
+def signals_subject(which, net, checkpoint, depth, version, seed):
+    """The net the signals panel measures: Brock et al.'s claim is about pre-activation (v2)
+    nets at initialization, so that is where the panel opens (the depth above where it is
+    9n+2, else 56); "chosen" is the tab's subject."""
+    if which != "paper":
+        return net, checkpoint, depth, version, seed
+    try:
+        depth = make_spec(depth, 2).depth
+    except ValueError:
+        depth = 56
+    return "init", checkpoint, depth, 2, seed
+
+
 def _signals_panel(subject: SubjectControls):
     with gr.Accordion("Signal propagation (Brock, De and Smith 2021)", open=False):
         with gr.Row():
+            which = gr.Radio(SIGNALS_NETS, value="paper", label="Measure", elem_id="signals-which")
             samples = WholeNumber(value=64, precision=0, label="Test images", elem_id="signals-samples")
             run = gr.Button("Plot signal propagation", elem_id="signals-run")
         plot = export_plot("Signal propagation", "signals-plot")
         text = gr.Markdown(elem_id="signals-text")
-    run.click(signal_plot, [*subject.inputs(), samples], [plot, text], api_name="signals",
-              concurrency_limit=1, concurrency_id="probes")
+    # the net measured, as `signals_subject` picks it: hidden inputs of the API's /signals, which
+    # measures the subject as given
+    measured = [gr.Textbox(visible=False), gr.Textbox(visible=False), gr.Number(visible=False, precision=0),
+                gr.Number(visible=False, precision=0), gr.Number(visible=False, precision=0)]
+    run.click(signals_subject, [which, *subject.inputs()], measured, api_name=False).then(
+        signal_plot, [*measured, samples], [plot, text], api_name="signals", concurrency_limit=1,
+        concurrency_id="probes")
 
 
 def _shattered_panel(subject: SubjectControls):

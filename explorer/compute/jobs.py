@@ -219,6 +219,13 @@ class JobManager:
             raise ValueError(f"job {job_id} has no finished epoch yet")
         return path
 
+    def config(self, job_id: str, owner: str | None = None) -> TrainConfig:
+        """The config a job trains (its net: `.spec()`); of this session's jobs when `owner` is given."""
+        job = self._get(job_id)
+        if owner is not None and job.owner != owner:
+            raise ValueError(f"job {job_id} belongs to another session")
+        return job.config
+
     def shutdown(self):
         """Stops every queued or running job (tests; the app's workers die with it)."""
         for job in list(self._jobs.values()):

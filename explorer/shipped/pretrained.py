@@ -334,6 +334,18 @@ def default_pair(choices: list[tuple[str, str]]) -> tuple[str | None, str | None
     return (choices[0][1] if choices else None), None
 
 
+def shipped_for(spec) -> str | None:
+    """The most accurate shipped checkpoint of exactly this net (depth, version, shortcuts and
+    shortcut kind), or None: what the Architecture tab measures and deletes on the net drawn."""
+    try:
+        entries = [e for e in manifest() if (e.get("depth"), e.get("version"), e.get("residual"),
+                                              e.get("shortcut", "projection")) == (
+            spec.depth, spec.version, spec.residual, spec.shortcut) and spec.family == "cifar"]
+    except ValueError:  # a damaged manifest: using a checkpoint says why
+        return None
+    return max(entries, key=lambda e: e.get("test_accuracy") or 0)["name"] if entries else None
+
+
 def resolve(name, jobs=None, owner: str | None = None) -> Path:
     """The file of a checkpoint, looked up by name: never a path from a request.
 

@@ -10,9 +10,15 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from explorer.core.caches import BoundedCache
+from explorer.core.checks import file_stamp
 from explorer.core.specs import CIFAR_CLASSES
+from explorer.data.cifar import load_cifar10
 from explorer.data.images import enlarge, prepare
-from explorer.nets.checkpoints import check_tta, predict_augmented
+from explorer.nets.checkpoints import check_tta, load, predict, predict_augmented
+
+REFERENCE_IMAGES = 1000  # test images whose top probabilities an image's is compared with
+_REFERENCES = BoundedCache(8)  # (path, mtime, source) -> sorted top probabilities
 
 
 def classify(model, image, top: int = 5, tta: str = "none") -> tuple[dict, np.ndarray]:
@@ -119,3 +125,45 @@ def gradcam(model, image, class_name: str | None = None, factor: int = 6) -> tup
                f"Grad-CAM for **{names[index]}** ({probability:.1%}): no region raises its score; "
                "the evidence the net sees speaks against this class everywhere.")
     return overlay.clip(0, 255).astype(np.uint8), caption
+
+
+def confidence_reference(path, source: str | None = None) -> np.ndarray:
+    """How sure a checkpoint is on the images it was made for: its top probability on each of
+    the first `REFERENCE_IMAGES` test images, sorted; kept per file version and source.
+
+    Args:
+        path: the checkpoint's `.keras` file.
+        source: the data source (see `data.load_cifar10`).
+    """
+    key = (*file_stamp(path), source)
+    reference = _REFERENCES.get(key)
+    if reference is None:
+        x = load_cifar10(source).x_test[:REFERENCE_IMAGES]
+        reference = np.sort(predict(load(path), x).max(-1))
+        _REFERENCES.put(key, reference)
+    return reference
+
+
+def confidence_note(probability: float, reference: np.ndarray | None, synthetic: bool = False) -> str:
+    """What a top probability means (Markdown): the net must pick one of its classes whatever
+    the image, so "frog 79%" of a noise image is a forced choice; the image's top probability
+    is placed among the test images' (`confidence_reference`) to say whether the net is as
+    sure as on the images it was made for.
+
+    Args:
+        probability: the image's top probability.
+        reference: the sorted top probabilities of test images; None when there are none.
+        synthetic: the reference was measured on generated images (offline): not CIFAR-10.
+    """
+    forced = (f"The net must answer with one of its {len(CIFAR_CLASSES)} CIFAR-10 classes, whatever the "
+              "image: a photo of none of them still gets a top class.")
+    if reference is None or not len(reference) or synthetic:
+        return forced + " (No CIFAR-10 test images here to compare its confidence with.)"
+    below = float(np.searchsorted(reference, probability, side="left")) / len(reference)
+    median = float(np.median(reference))
+    where = (f"Its top probability, {probability:.1%}, is lower than on {1 - below:.0%} of "
+             f"{len(reference):,} test images (their median: {median:.1%})")
+    if below < 0.1:
+        return (f"{forced} {where}: far less sure than on the images it was made for, so read the "
+                "answer as a forced guess.")
+    return f"{forced} {where}: as sure as on typical test images."

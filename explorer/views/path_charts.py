@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from explorer.studies.paths import held_share
 from explorer.views.charts import RESIDUAL_COLOR, kind_colors, log_axis
 
 _LAYOUT = dict(template="plotly_white",
@@ -23,7 +24,7 @@ def paths_figure(result: dict) -> go.Figure:
     lengths, (lo, hi) = result["lengths"], result["effective_range"]
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08, subplot_titles=(
         "paths of each length", "gradient per path",
-        f"total gradient per length (shaded: {result['share']:.0%} in {lo}-{hi})"))
+        f"total gradient per length (shaded: {held_share(result):.0%} in {lo}-{hi})"))
     common = dict(x=lengths, mode="lines+markers", marker=dict(size=4), line=dict(color=RESIDUAL_COLOR),
                   showlegend=False)
     fig.add_trace(go.Scatter(y=[float(c) for c in result["path_counts"]], name="paths",
@@ -74,6 +75,8 @@ def signals_figure(results: list[dict]) -> go.Figure:
     for result, color in zip(results, kind_colors([r["residual"] for r in results])):
         x = list(range(1, len(result["blocks"]) + 1))
         for col, (key, _) in enumerate(keys, start=1):
+            if key == "branch_variance" and not result["residual"]:
+                continue  # a plain net has no residual branch beside its signal
             fig.add_trace(go.Scatter(
                 x=x, y=result[key], name=result["model"], legendgroup=result["model"], showlegend=col == 1,
                 mode="lines+markers", marker=dict(size=4), line=dict(color=color),

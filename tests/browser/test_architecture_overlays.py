@@ -101,6 +101,9 @@ def test_gradient_over_training_replays_a_job(page, screenshot):
     page.wait_for_timeout(1500)
     toasts = " ".join(page.locator(".toast-body").all_inner_texts())
     assert toasts.count("gradient over training reads a job's log") == 1, toasts
+    # the graph on screen stays, with no "Error" badge in its place (#36 item 5)
+    assert page.locator("#arch-plot .js-plotly-plot").is_visible()
+    assert "Error" not in page.locator("#arch-plot").inner_text()
     page.locator("#arch-job input, #arch-job textarea").first.fill(job)
     page.locator("#arch-job input, #arch-job textarea").first.press("Enter")
     page.locator("#arch-plot").get_by_text("ResNet-8 v1, epoch 2").first.wait_for(timeout=120_000)
@@ -158,6 +161,12 @@ def test_a_click_on_the_graph_chooses_a_block_whose_layers_show_under_the_overla
     info = page.locator("#arch-block-info")
     info.get_by_text("stage2_block2").first.wait_for(timeout=30_000)
     assert page.locator("#arch-block input").input_value() == "stage2_block2"  # the selector follows
+    # #36 item 6: the block is ringed on the graph, and its numbers are right under the graph
+    page.wait_for_function("() => Array.from(document.querySelectorAll("
+                           "'#arch-plot path.point.explorer-chosen'))"
+                           ".some(p => p.__data__.data === 'stage2_block2')", timeout=10_000)
+    plot_box, info_box = page.locator("#arch-plot").bounding_box(), info.bounding_box()
+    assert 0 <= info_box["y"] - (plot_box["y"] + plot_box["height"]) < 200, (plot_box, info_box)
     _overlay(page, "gradient norm at initialization, plain twin below",
              "gradient norm per block at initialization")
     _click_block(page, "stage3_block1")

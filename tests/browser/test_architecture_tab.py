@@ -43,3 +43,38 @@ def test_choosing_imagenet_while_v2_is_selected_builds_resnet50(page, screenshot
     screenshot("architecture_imagenet_switch")
     page.get_by_label("CIFAR-10").check()
     page.get_by_text("ResNet-56 v1: 861,770 parameters").first.wait_for()
+
+
+def test_the_checkpoint_and_the_block_panel_follow_the_net_drawn(page, screenshot):
+    """#36 item 4: the checkpoint is the net's own (resnet56_v1 for the ResNet-56 v1 the
+    page opens on, where it is shipped), so "Delete this block" works at once; a net without
+    a shipped checkpoint clears it, and the block panel describes the net on screen. Item 14:
+    v2 chosen at depth 1202 draws v2's nearest depth, no error left on screen."""
+    page.get_by_role("tab", name="Architecture").click()
+    page.get_by_text("ResNet-56 v1: 861,770 parameters").first.wait_for()
+    # the test app ships an untrained ResNet-20 v1 and its plain twin only: ResNet-56 has none
+    assert page.locator("#arch-checkpoint input").input_value() == ""
+    assert "none is shipped or chosen" in page.locator("#arch-block-info").text_content()
+    depth = page.get_by_label("Depth")
+    depth.fill("20")
+    depth.press("Enter")
+    page.locator("#arch-block-info").get_by_text("measures r20_untrained without it").wait_for(timeout=60_000)
+    assert page.locator("#arch-checkpoint input").input_value().startswith("r20_untrained")
+    page.locator("#arch-delete").click()
+    page.locator("#arch-deleted").get_by_text("without stage1_block1's residual branch").wait_for(
+        timeout=120_000)
+    screenshot("architecture_deleted_on_its_checkpoint")
+
+    depth.fill("1202")
+    depth.press("Enter")
+    page.locator("#arch-block-info").get_by_text("of ResNet-1202 v1").wait_for(timeout=120_000)
+    page.wait_for_function("() => document.querySelector('#arch-checkpoint input').value === ''")
+    assert "none is shipped or chosen" in page.locator("#arch-block-info").text_content()
+
+    page.get_by_label("v2: pre-activation bottlenecks, 9n+2").check()
+    page.get_by_text("ResNet-1199 v2").first.wait_for(timeout=120_000)
+    assert page.get_by_label("Depth").input_value() == "1199"
+    errors = page.locator(".toast-body.error").all_inner_texts()
+    assert not errors, errors  # no "not 9n+2" left on screen
+    page.locator("#arch-block-info").get_by_text("of ResNet-1199 v2").wait_for()
+    screenshot("architecture_v2_nearest_depth")

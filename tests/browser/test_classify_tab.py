@@ -67,3 +67,34 @@ def test_a_text_file_named_png_says_what_is_wrong_and_clears_stale_answers(page,
     page.locator("#cls-upload-run").click()
     page.get_by_text("not an image").first.wait_for(timeout=30_000)
     screenshot("classify_bad_upload")
+
+
+def test_answers_follow_the_checkpoint_and_say_the_choice_is_forced(page, screenshot, ensure_checkpoint):
+    """#36 items 7 and 8: a new checkpoint answers again (top 5 and Grad-CAM), a new
+    classification clears the Grad-CAM of the one before, and the top probability is read
+    against the test images' with the reminder that the net must pick one of ten classes."""
+    ensure_checkpoint()
+    page.get_by_role("tab", name="Classify").click()
+    page.get_by_role("tab", name="Upload").click()
+    page.locator("#cls-upload input[type=file]").set_input_files(str(EXAMPLE))
+    page.locator("#cls-upload-run").click()
+    note = page.locator("#cls-note")
+    note.get_by_text("must answer with one of its 10 CIFAR-10 classes").wait_for(timeout=60_000)
+    assert "test images" in note.inner_text()
+    page.locator("#cls-gradcam").click()
+    page.locator("#cls-gradcam-text").get_by_text("Grad-CAM for").wait_for(timeout=60_000)
+    before = page.locator("#cls-label").inner_text()
+    cam_before = page.locator("#cls-gradcam-image img").get_attribute("src")
+
+    page.locator("#cls-checkpoint input").click()
+    page.get_by_role("option", name="plain20_untrained").first.click()
+    page.wait_for_function("(old) => document.querySelector('#cls-label').innerText !== old", arg=before,
+                           timeout=60_000)
+    page.wait_for_function(
+        "(old) => { const img = document.querySelector('#cls-gradcam-image img');"
+        " return img !== null && img.getAttribute('src') !== old; }", arg=cam_before, timeout=60_000)
+    screenshot("classify_follows_checkpoint")
+
+    page.locator("#cls-upload-run").click()  # a new classification: the map of the one before goes
+    page.wait_for_function("() => document.querySelector('#cls-gradcam-image img') === null", timeout=60_000)
+    assert page.locator("#cls-gradcam-text").inner_text().strip() == ""

@@ -24,11 +24,17 @@ def test_paths_and_signals_of_a_fresh_resnet20(page, screenshot, fill_and_keep):
     page.get_by_text("Signal propagation (Brock, De and Smith 2021)").click()
     page.locator("#signals-samples input").fill("32")
     reading = _run(page, "#signals-run", "#signals-plot", "#signals-text")
-    assert "ResNet-20 v1 at initialization" in reading and "Plain-20 v1 at initialization" in reading, reading
+    # the panel opens on the paper's setting: a v2 net (20 is 9n+2 too) at initialization (#36 item 12)
+    assert "ResNet-20 v2 at initialization" in reading and "Plain-20 v2 at initialization" in reading, reading
     colors = page.evaluate("() => Object.fromEntries(document.querySelector('#signals-plot .js-plotly-plot')"
                            ".data.map(trace => [trace.name, trace.line.color]))")
-    assert colors == {"ResNet-20 v1 at initialization": RESIDUAL_COLOR,
-                      "Plain-20 v1 at initialization": PLAIN_COLOR}
+    assert colors == {"ResNet-20 v2 at initialization": RESIDUAL_COLOR,
+                      "Plain-20 v2 at initialization": PLAIN_COLOR}
+    # the plain net has no residual branch: no line of its own in the branch-variance panel
+    traces = page.evaluate(
+        "() => document.querySelector('#signals-plot .js-plotly-plot').data.map(t => t.name)")
+    assert traces.count("Plain-20 v2 at initialization") == 2 and traces.count(
+        "ResNet-20 v2 at initialization") == 3, traces
     page.wait_for_timeout(500)
     screenshot("paths_signals")
 
