@@ -57,7 +57,7 @@ def build_demo() -> gr.Blocks:
             with gr.Tab("Architecture", id="architecture") as architecture_page:
                 arch_inputs, arch_outputs = architecture.build()
             with gr.Tab("Train", id="train") as train_page:
-                train.build()
+                train_degradation = train.build()
             with gr.Tab("Gradient flow", id="gradients") as gradients_page:
                 grad_inputs, grad_outputs = gradients.build()
             with gr.Tab("Classify", id="classify") as classify_page:
@@ -79,7 +79,7 @@ def build_demo() -> gr.Blocks:
                    "classify": classify_page, "insight": insight_page, "paths": paths_page,
                    "tour": tour_page},
             arch_inputs, arch_outputs, grad_inputs, grad_outputs, classify_checkpoint, insight_pair,
-            insight_lesion, link_notice))
+            insight_lesion, link_notice, train_degradation))
         owner = session.owner_state()
         demo.load(session.claim_owner, owner, owner, api_name=False)
     return demo

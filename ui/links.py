@@ -15,6 +15,7 @@ from .architecture import build_architecture
 from .common import user_errors
 from .gradients import FlowChart, FlowControls, gradient_flow, show_file
 from .insight import CheckpointPair, LesionControls, lesion
+from .train import degradation
 
 # the address bar follows the page; teacher mode hides what the link asks to hide
 # (a teacher's `hide` and `tab_only` stay in it: copying the address keeps teacher mode)
@@ -29,6 +30,9 @@ TEACHER_JS = ("""() => { const params = new URLSearchParams(location.search);
 # what a link sets, in `wire`'s output order: the tab (selected and remembered), the
 # Architecture and Gradient flow inputs, Classify's checkpoint and the Insight lab's pair
 LINKED_VALUES = 2 + len(links.ARCHITECTURE_DEFAULTS) + len(links.GRADIENT_DEFAULTS) + 3
+# a section a link opened (`show=degradation`) scrolled into view: it is below the tab's controls
+SCROLL_JS = """(show) => { if (show) setTimeout(() => document.querySelector('#train-degradation-plot')
+  ?.scrollIntoView({block: 'center'}), 300); return []; }"""
 COPY_JS = "() => { navigator.clipboard && navigator.clipboard.writeText(location.href); return []; }"
 
 
@@ -46,6 +50,7 @@ class Linkable:
     pair: CheckpointPair  # the Insight lab's
     lesion: LesionControls  # drawn at once by a link to the Insight lab
     notice: gr.Markdown  # what the link asked for that was ignored, at the top of the page
+    degradation: tuple = ()  # the Train tab's degradation view: its accordion, chart and note
 
     def fields(self) -> list:
         """What a link sets after the tab, in `open_link`'s order (and `current_link`'s)."""
@@ -70,14 +75,14 @@ def open_link(request: gr.Request):
     params = dict(getattr(request, "query_params", None) or {})
     keep = gr.skip()
     if not params:  # a plain visit: leave the page as the visitor may already be changing it
-        return [keep] * LINKED_VALUES + [gr.Markdown(visible=False)]
+        return [keep] * LINKED_VALUES + [gr.Markdown(visible=False), None]
     view = links.parse(params, _shipped())
     arch, grad = view.architecture, view.gradients
     return [gr.Tabs(selected=view.tab), view.tab,
             arch["depth"], arch["version"], arch["family"], arch["residual"], arch["shortcut"],
             arch["expand"], arch["twin"], grad["depth"], grad["version"], grad["batch"], grad["seed"],
             grad["view"], view.checkpoint or keep, view.checkpoint or keep, view.compare or keep,
-            gr.Markdown(view.notice(), visible=bool(view.notice()))]
+            gr.Markdown(view.notice(), visible=bool(view.notice())), view.show]
 
 
 def measure_if_linked(tab, depth, version, batch, seed, view, progress=gr.Progress()):
@@ -93,6 +98,14 @@ def lesion_if_linked(tab, checkpoint, samples, compare, request: gr.Request, pro
     if tab != "insight":
         return gr.skip(), gr.skip()
     return lesion(checkpoint, samples, compare, request, progress=progress)
+
+
+def degradation_if_linked(show):
+    """After a link with `show=degradation` opens: the Train tab's degradation view opened and
+    drawn (the tour's first step links there)."""
+    if show != "degradation":
+        return gr.skip(), gr.skip(), gr.skip()
+    return gr.Accordion(open=True), *degradation()
 
 
 @user_errors
@@ -120,7 +133,8 @@ def wire(demo: gr.Blocks, page: Linkable):
         link = gr.Textbox(visible=False)
         copy = gr.Button("Copy link to this view", size="sm", elem_id="copy-link", scale=0, min_width=180)
     fields = page.fields()
-    opened = demo.load(open_link, None, [page.tabs, tab, *fields, page.notice], api_name=False,
+    show = gr.State(None)  # the section a link asked to open (`links.View.show`)
+    opened = demo.load(open_link, None, [page.tabs, tab, *fields, page.notice, show], api_name=False,
                        js=TEACHER_JS).then(build_architecture, page.architecture, page.architecture_outputs,
                                            api_name=False)
     opened.then(measure_if_linked, [tab, *page.gradients.inputs()], page.gradient_outputs.outputs(),
@@ -128,6 +142,9 @@ def wire(demo: gr.Blocks, page: Linkable):
         show_file, None, page.gradient_outputs.numbers, api_name=False)
     opened.then(lesion_if_linked, [tab, *page.lesion.inputs()], page.lesion.outputs(), api_name=False,
                 concurrency_limit=1, concurrency_id="probes")
+    if page.degradation:
+        opened.then(degradation_if_linked, show, list(page.degradation), api_name=False).then(
+            None, show, None, js=SCROLL_JS, api_name=False)
     for name, item in page.tab_items.items():
         item.select(lambda name=name: name, None, tab, api_name=False)
     gr.on([tab.change, *[field.change for field in fields]], current_link, [tab, *fields], link,

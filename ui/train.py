@@ -115,6 +115,7 @@ def _degradation_view(job_text):
         note = gr.Markdown(elem_id="train-degradation-note")
     overlay.click(degradation, job_text, [plot, note], api_name="degradation")
     shown.expand(degradation, job_text, [plot, note], api_name=False)
+    return shown, plot, note
 
 
 def _jobs_and_download(job_text, timer, start_button):
@@ -131,7 +132,8 @@ def _jobs_and_download(job_text, timer, start_button):
 
 
 def build():
-    """Lays out and wires the tab and its API endpoints (train_start, train_status, train_stop)."""
+    """Lays out and wires the tab and its API endpoints (train_start, train_status, train_stop);
+    returns the degradation view's accordion, chart and note."""
     gr.Markdown("Train a network in the background (it keeps running if you close the page). "
                 "**Race** trains the plain net and its residual twin on the same data, side by side.")
     gr.Markdown(hardware.train_tab_note(), elem_id="train-hardware")  # the device, a job's cost there
@@ -163,8 +165,9 @@ def build():
                concurrency_limit=8)
     job_text.submit(watch_jobs, job_text, views, api_name=False)
     stop.click(stop_from_page, job_text, views, api_name=False)
-    _degradation_view(job_text)
+    degradation_view = _degradation_view(job_text)
     _jobs_and_download(job_text, timer, start_button)
     gr.api(train_start, api_name="train_start", concurrency_limit=4)
     gr.api(train_status, api_name="train_status", concurrency_limit=8)
     gr.api(train_stop, api_name="train_stop", concurrency_limit=4)
+    return degradation_view  # (its accordion, chart, note): a link's `show=degradation` opens it

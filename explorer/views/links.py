@@ -29,6 +29,9 @@ GRADIENT_DEFAULTS = {"depth": 110, "version": 1, "batch": 64, "seed": 0, "view":
 MAX_PARAMETER_LENGTH = 200  # longer values are not read at all
 
 
+SECTIONS = ("degradation",)  # `show=`: the Train tab's degradation view, opened and drawn
+
+
 @dataclasses.dataclass
 class View:
     """What a link asks for, every value checked (defaults where it asked for nothing valid)."""
@@ -40,6 +43,7 @@ class View:
     compare: str | None = None  # the Insight lab's second checkpoint (shipped)
     hide_controls: bool = False  # teacher mode: charts and readings without the input panels
     tab_only: bool = False  # teacher mode: the other tabs hidden
+    show: str | None = None  # a section of the tab opened and drawn: "degradation" (Train)
     ignored: list = dataclasses.field(default_factory=list)  # "name=value (why)" per dropped parameter
 
     def notice(self) -> str:
@@ -152,6 +156,11 @@ def parse(params, shipped: list[str]) -> View:
     setattr(view, "gradients" if view.tab == "gradients" else "architecture", target(params, ignored))
     view.checkpoint = _checkpoint(params, "checkpoint", shipped, ignored)
     view.compare = _checkpoint(params, "compare", shipped, ignored)
+    if "show" in params:
+        if view.tab == "train" and params["show"] in SECTIONS:
+            view.show = params["show"]
+        else:
+            ignored.append(f"show={params['show'][:40]} (the Train tab shows: {', '.join(SECTIONS)})")
     view.hide_controls = params.get("hide") == "controls"
     view.tab_only = params.get("tab_only") in ("1", "true", "yes")
     return view

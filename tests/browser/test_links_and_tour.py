@@ -80,3 +80,16 @@ def test_walking_the_tour(page, screenshot):
         text = page.locator(f"#tour-result-{step}").inner_text()
         assert "Traceback" not in text
     screenshot("tour_walked")
+
+
+def test_the_tour_first_step_link_opens_the_degradation_view_drawn(page, screenshot, app_url):
+    """#36 item 11: step 1's link opens the Train tab with the degradation chart drawn, not an
+    empty tab with the chart in a closed section below."""
+    from explorer.views.tour import STEPS
+
+    page.goto(f"{app_url}/?{STEPS[0].link}")
+    page.locator("#train-degradation-plot .js-plotly-plot").wait_for(timeout=60_000)
+    page.get_by_role("tab", name="Train").wait_for()
+    assert page.get_by_role("tab", name="Train").get_attribute("aria-selected") == "true"
+    assert page.locator("#train-degradation-note").inner_text().strip()
+    screenshot("link_tour_degradation")
