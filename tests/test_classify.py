@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer.core.specs import CIFAR_CLASSES, get_spec
+from explorer.core.specs import CIFAR_CLASSES, get_spec, make_spec
+from explorer.data.cifar import load_cifar10
 from explorer.data.images import prepare
-from explorer.nets.checkpoints import predict
+from explorer.nets.checkpoints import load, predict
 from explorer.nets.models import build_model
 from explorer.studies import classify as classifier
 
@@ -76,3 +77,24 @@ def test_gradcam_weighs_the_map_by_the_logit_gradient():
         assert index == names.index(name)
         np.testing.assert_allclose(maps[name], expected, atol=1e-5)
     assert not np.allclose(maps["truck"], maps["cat"])
+
+
+def test_the_confidence_reference_is_the_top_probability_of_each_test_image_sorted(tmp_path):
+    """Against the model's own predictions on the first test images (independent of the cache)."""
+    path = tmp_path / "r8.keras"
+    build_model(make_spec(8, 1)).save(path)
+    reference = classifier.confidence_reference(path, "synthetic")
+    x = load_cifar10("synthetic").x_test[:classifier.REFERENCE_IMAGES]
+    expected = np.sort(predict(load(path), x).max(-1))
+    np.testing.assert_allclose(reference, expected, rtol=1e-6)
+    assert classifier.confidence_reference(path, "synthetic") is reference  # kept per file version
+
+
+@pytest.mark.parametrize("probability, says", [(0.3, "forced guess"), (0.95, "as sure as on typical")])
+def test_the_confidence_note_places_the_top_probability_among_the_test_images(probability, says):
+    reference = np.sort(np.linspace(0.5, 1.0, 101))  # the test images' top probabilities
+    note = classifier.confidence_note(probability, reference)
+    assert "must answer with one of its 10 CIFAR-10 classes" in note and says in note
+    if probability == 0.3:
+        assert "lower than on 100% of 101 test images" in note
+    assert "No CIFAR-10 test images" in classifier.confidence_note(0.3, reference, synthetic=True)

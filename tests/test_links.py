@@ -66,3 +66,10 @@ def test_the_query_of_a_view_reads_back_as_the_same_view():
     from urllib.parse import parse_qsl
 
     assert links.parse(dict(parse_qsl(text)), SHIPPED).architecture == values
+
+
+def test_a_link_opens_the_train_tabs_degradation_view_and_nothing_else():
+    assert links.parse({"tab": "train", "show": "degradation"}, []).show == "degradation"
+    view = links.parse({"tab": "classify", "show": "degradation"}, [])
+    assert view.show is None and "show=degradation" in view.notice()
+    assert links.parse({"tab": "train", "show": "curves"}, []).show is None
