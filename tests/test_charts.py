@@ -145,3 +145,21 @@ def test_a_few_columns_are_labelled_by_whole_steps():
     fig = charts.gradient_heatmaps([("Plain-20 v1", _grads([1], [1.0])),
                                     ("ResNet-20 v1", _grads(list(range(1, 200, 4)), [1.0] * 50))])
     assert fig.layout.xaxis.dtick == 1 and fig.layout.xaxis2.dtick is None  # a long run keeps Plotly's own
+
+
+def test_training_curves_draw_stretch_means_with_no_step_at_an_epochs_start():
+    """Keras' running mean restarts each epoch; the curve is the mean of each stretch between
+    logged points, checked against the batches' own losses."""
+    import numpy as np
+
+    from explorer.views.charts import training_curves
+
+    losses = np.arange(1, 9, dtype=float)  # 4 batches an epoch, logged every 2
+    epochs = [0.5, 1.0, 1.5, 2.0]
+    running = [losses[:2].mean(), losses[:4].mean(), losses[4:6].mean(), losses[4:8].mean()]
+    history = {"epochs": [{"epoch": 1, "loss": 2.5}, {"epoch": 2, "loss": 6.5}],
+               "steps": {"step": [2, 4, 6, 8], "epoch": epochs, "loss": running,
+                         "accuracy": [0.1] * 4, "learning_rate": [0.1] * 4}}
+    fig = training_curves([("run", history)])
+    loss = next(t for t in fig.data if t.name == "run train loss")
+    np.testing.assert_allclose(loss.y, [losses[i:i + 2].mean() for i in (0, 2, 4, 6)])

@@ -118,8 +118,27 @@ def _curve_series(history: dict) -> dict:
     series = {key: (per_epoch, [e.get(key) for e in epochs])
               for key in ("loss", "val_loss", "accuracy", "val_accuracy", "learning_rate")}
     if steps.get("step"):
-        series.update({key: (steps["epoch"], steps[key]) for key in ("loss", "accuracy", "learning_rate")})
+        series.update({key: (steps["epoch"], _stretch_means(steps["epoch"], steps[key]))
+                       for key in ("loss", "accuracy")})
+        series["learning_rate"] = (steps["epoch"], steps["learning_rate"])
     return series
+
+
+def _stretch_means(epochs: list, running: list) -> list:
+    """Keras logs a running mean that restarts each epoch, which draws a step at every epoch's
+    start; the mean of each stretch between two logged points is continuous across epochs:
+    (m_k p_k - m_(k-1) p_(k-1)) / (p_k - p_(k-1)), p the fraction of the epoch done."""
+    means, before = [], (None, 0.0, 0.0)  # (epoch index, fraction done, running mean)
+    for epoch, mean in zip(epochs, running):
+        index = math.ceil(epoch) - 1 if epoch > 0 else 0
+        done = epoch - index
+        if mean is None or not math.isfinite(mean):
+            means.append(mean)
+            continue
+        same = before[0] == index and done > before[1]
+        means.append(round((mean * done - before[2] * before[1]) / (done - before[1]), 5) if same else mean)
+        before = (index, done, mean)
+    return means
 
 
 def gradient_heatmaps(runs: list[tuple[str, dict]], title: str = "Per-layer gradient norm") -> go.Figure:
