@@ -13,6 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
+from explorer.cli.inside import add_inside_commands
 from explorer.cli.studies import add_study_commands
 from explorer.core import costs
 from explorer.core.runtime import fast_training, quiet_tensorflow, thread_safe_tensorflow
@@ -308,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON line (the default)")
     p.set_defaults(func=cmd_evaluate)
     add_study_commands(sub)
+    add_inside_commands(sub)
 
     p = sub.add_parser("overlay", help="a measurement per block, as the Architecture graph colours it")
     p.add_argument("checkpoint", nargs="?", help="a .keras checkpoint (gradient_trained, gradient_training, "
@@ -315,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=int, default=56, help="the net at initialization: 6n+2 (v1) or 9n+2 (v2)")
     p.add_argument("--version", type=int, default=1)
     p.add_argument("--kind", required=True, help="gradient, gradient_trained, gradient_training, lesion, "
-                   "branch_share or ratio")
+                   "branch_share, ratio, branch_ratio or readout")
     p.add_argument("--epoch", type=int, help="gradient_training's epoch (0: its first logged step; "
                    "default: the last)")
     p.add_argument("--samples", type=int, default=500, help="test images of the lesion overlay")

@@ -98,8 +98,8 @@ def add_study_commands(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON line")
     p.set_defaults(func=cmd_shattered)
 
-    p = sub.add_parser("precompute", help="measure the app's default lesion studies and landscapes "
-                                           "of shipped checkpoints once, into pretrained/studies/")
+    p = sub.add_parser("precompute", help="measure the app's default lesion studies, landscapes and "
+                                           "read-outs of shipped checkpoints once, into pretrained/studies/")
     p.add_argument("names", nargs="+", help="manifest names, e.g. resnet56_v1 plain56_v1")
     p.add_argument("--data", required=True, help="the archive the app measures on")
     p.set_defaults(func=cmd_precompute)

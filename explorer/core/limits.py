@@ -277,3 +277,47 @@ def check_shattered_request(points, specs, budget: bool = True) -> int:
         check_budget(points * sum(relative_cost([spec]) for spec in specs), SHATTERED_BUDGET_CPU,
                f"{points} points through {len(specs)} nets", "use fewer points or shallower nets")
     return points
+
+
+# ----------------------------------------------------------------------------- inside and read-out
+
+# Training images a read-out is fitted on: at least a few per class (a fifth of them choose the
+# ridge penalty), at most CIFAR-10's 50,000; test images it is scored on, at most the 10,000.
+MIN_READOUT_TRAIN, MAX_READOUT_TRAIN = 10, 50_000
+MAX_READOUT_TEST = 10_000
+READOUT_TRAIN, READOUT_TEST = 5_000, 5_000  # the defaults, and the stored probes' settings
+# Image passes one live read-out may cost at ResNet-56's cost: 2 times the default (about a
+# minute for ResNet-56 on 2 cores); 20 times that on a GPU.
+READOUT_BUDGET_CPU = 2 * (READOUT_TRAIN + READOUT_TEST)
+MAX_INSIDE_CHANNELS = 16  # channel maps shown per tensor of a block (the most energetic first)
+MAX_INSIDE_SAMPLES = 2_000  # test images the branch_ratio overlay averages a block's ratio over
+
+
+def readout_images(train, test) -> tuple[int, int]:
+    """A read-out request's image counts (int, float or text), read and checked.
+
+    Args:
+        train: training images the probes are fitted on, `MIN_READOUT_TRAIN` to `MAX_READOUT_TRAIN`.
+        test: test images they are scored on, 1 to `MAX_READOUT_TEST`.
+
+    Returns:
+        (train, test) as ints.
+
+    Raises:
+        ValueError: a value is malformed or out of range.
+    """
+    return (_bounded(train, "training images", MIN_READOUT_TRAIN, MAX_READOUT_TRAIN),
+            _bounded(test, "test images", 1, MAX_READOUT_TEST))
+
+
+def check_readout_budget(train: int, test: int, specs) -> None:
+    """Refuses a live read-out that would hold the CPU for minutes: one forward pass of
+    `train` + `test` images per checkpoint, weighed by the net's cost per image (budget
+    `READOUT_BUDGET_CPU`, 20 times that on a GPU).
+
+    Raises:
+        ValueError: the request is over budget.
+    """
+    work = sum((int(train) + int(test)) * relative_cost([spec]) for spec in specs)
+    check_budget(work, READOUT_BUDGET_CPU, f"a read-out of {' and '.join(spec.name for spec in specs)} on "
+                 f"{train} training and {test} test images", "use fewer images")

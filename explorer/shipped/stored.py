@@ -84,7 +84,7 @@ def lookup(study: str, checkpoint, settings: dict, source, root: Path | None = N
     measured on the very file and data; None otherwise (measure it live).
 
     Args:
-        study: "lesion" or "landscape".
+        study: "lesion", "landscape" or "readout".
         checkpoint: the checkpoint's path (a shipped one has a manifest entry).
         settings: the study's settings, e.g. {"samples": 1000}.
         source: the data source the request measures on.

@@ -15,6 +15,10 @@ Overlay kinds (`OVERLAY_KINDS`, one table):
     branch_share       ||F(x)|| / ||x|| at each add (signal propagation, De & Smith 2020): at
                        initialization, and for a checkpoint trained against at initialization.
     ratio              residual / plain gradient norm per block at initialization.
+    branch_ratio       ||F(x)|| / ||x|| of a checkpoint in inference mode, each image's ratio
+                       averaged over the probe batch: `inside.block_ratios`' numbers.
+    readout            test accuracy of a linear read-out of each block's pooled output:
+                       `readout.readout_study`'s (`python -m explorer readout --json`'s).
 
 Every measurement is kept per pure arguments (a checkpoint by its path and modification
 time), so switching back to an overlay already computed costs only the drawing.
@@ -39,8 +43,10 @@ from explorer.core.specs import ResNetSpec, make_spec, whole_number
 from explorer.nets.checkpoints import load
 from explorer.nets.gradient_probe import probe_fn
 from explorer.nets.models import checkpoint_spec
+from explorer.studies.inside import block_ratios
 from explorer.studies.lesion import lesion_study
 from explorer.studies.probes import check_request, gradient_flow, largest_batch, probe_batch
+from explorer.studies.readout import readout_study
 from explorer.studies.twins import twins
 
 OVERLAY_SAMPLES = 500  # test images of the lesion overlay and of a block's deletion
@@ -86,6 +92,10 @@ OVERLAY_KINDS = {kind.name: kind for kind in (
                 center=1.0),
     OverlayKind("ratio", "residual / plain", "none",
                 "gradient norm per block, residual net over its plain twin", center=1.0),
+    OverlayKind("branch_ratio", "‖F(x)‖ / ‖x‖", "required",
+                "residual branch against its input per block, averaged over test images", center=1.0),
+    OverlayKind("readout", "read-out accuracy", "required",
+                "test accuracy of a linear read-out of each block's pooled output", log=False, percent=True),
 )}
 KINDS = tuple(OVERLAY_KINDS)
 
@@ -152,6 +162,24 @@ def _initial(spec: ResNetSpec, kind: str, source) -> list:
 
 
 _LESIONS = BoundedCache(16)  # (path, modification time, samples, source) -> lesion result: the newest 16
+_READOUTS = BoundedCache(16)  # (path, modification time, source) -> read-out result: the newest 16
+
+
+@functools.lru_cache(maxsize=16)
+def _ratios(path: str, stamp: int, source) -> dict:
+    """branch_ratio's numbers of a checkpoint on the gradient probes' batch."""
+    model = load(path)
+    return block_ratios(model, _probe_images(model.spec.depth, source)[0])
+
+
+def _readout(path: str, stamp: int, source, progress, budget: bool) -> dict:
+    """The read-out of a checkpoint at the default settings (stored for a shipped one), once
+    per file version and source."""
+    result = _READOUTS.get((path, stamp, source))
+    if result is None:
+        result = readout_study([path], source=source, progress=progress, budget=budget)[0]
+        _READOUTS.put((path, stamp, source), result)
+    return result
 
 
 def measured_lesion(path: str, stamp: int, samples: int, source, progress=None,
@@ -284,8 +312,17 @@ def _with_checkpoint(kind, checkpoint_path, history, epoch, source, samples, pro
         cost = [None if a is None else round(result["baseline"] - a, 4) for a in result["accuracy"]]
         return _result(kind, spec, cost, label=f"{spec.name}, trained ({result['n']} test images)",
                        baseline=result["baseline"], accuracy=result["accuracy"], n=result["n"])
-    if kind == "branch_share" and not spec.residual:
+    if kind in ("branch_share", "branch_ratio") and not spec.residual:
         raise ValueError(f"{spec.name} is a plain net: it has no add, so no branch share")
+    if kind == "branch_ratio":
+        ratios = _ratios(path, stamp, source)
+        return _result(kind, spec, ratios["branch_ratio"], label=f"{spec.name}, trained ({ratios['n']} test "
+                       "images)", cosine=ratios["cosine"], n=ratios["n"])
+    if kind == "readout":
+        result = _readout(path, stamp, source, progress, budget)
+        return _result(kind, spec, result["accuracy"], label=f"{spec.name}, trained ({result['test_images']} "
+                       "test images)", model_accuracy=result["model_accuracy"],
+                       train_images=result["train_images"], stored=result.get("stored"))
     if progress is not None:
         progress(0.2, f"measuring {spec.name} and its net at initialization")
     trained, initial = _trained(path, stamp, kind, source)
@@ -303,7 +340,8 @@ def overlay(depth, version, kind, checkpoint_path=None, history=None, epoch=None
         version: 1 or 2.
         kind: one of `KINDS` (see the module's notes).
         checkpoint_path: a `.keras` checkpoint (the app's come from `pretrained.resolve`):
-            needed by gradient_trained, gradient_training and lesion, optional for branch_share.
+            needed by gradient_trained, gradient_training, lesion, branch_ratio and readout,
+            optional for branch_share.
         history: the run's history (see `training_epoch`), for gradient_training.
         epoch: the epoch gradient_training shows; None for the last.
         source: the data source of the images; None for the default.

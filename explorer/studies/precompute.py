@@ -1,5 +1,5 @@
-"""Precompute: measure the app's default lesion studies and loss landscapes of shipped
-checkpoints once, and keep them in `pretrained/studies/` through `shipped.stored`.
+"""Precompute: measure the app's default lesion studies, loss landscapes and read-outs of
+shipped checkpoints once, and keep them in `pretrained/studies/` through `shipped.stored`.
 
 It lives among the studies because it runs them; `shipped.stored` only looks results up.
 """
@@ -9,13 +9,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from explorer.core.limits import READOUT_TEST, READOUT_TRAIN
 from explorer.shipped import pretrained, stored
 from explorer.studies.landscape import loss_landscape
 from explorer.studies.lesion import lesion
+from explorer.studies.readout import readout
 
 
 def precompute(names, source: str, root: Path | None = None, log=print) -> list[Path]:
-    """Measures and stores the lesion studies and loss landscapes of shipped checkpoints.
+    """Measures and stores the lesion studies, loss landscapes and read-outs of shipped checkpoints.
 
     Args:
         names: manifest names.
@@ -54,4 +56,11 @@ def precompute(names, source: str, root: Path | None = None, log=print) -> list[
             written.append(stored.store("landscape", name, settings, source, result, command, root))
             log(f"{name}: landscape {settings['steps']}x{settings['steps']} on {settings['samples']} "
                 f"-> {written[-1].name}")
+        settings = {"test": READOUT_TEST, "train": READOUT_TRAIN}
+        if not stored.lookup("readout", path, settings, source, root):
+            result = readout(path, source, READOUT_TRAIN, READOUT_TEST)
+            command = (f"python -m explorer readout {shown} --train {READOUT_TRAIN} --test {READOUT_TEST} "
+                       f"--data {source} --json")
+            written.append(stored.store("readout", name, settings, source, result, command, root))
+            log(f"{name}: read-out on {READOUT_TRAIN} + {READOUT_TEST} images -> {written[-1].name}")
     return written
