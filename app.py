@@ -22,7 +22,7 @@ thread_safe_tensorflow()  # before TensorFlow's import: oneDNN off in this proce
 import gradio as gr  # after thread_safe_tensorflow, as is every import that may load TensorFlow
 
 from explorer.compute.engine import EngineError, engine  # after thread_safe_tensorflow
-from ui import architecture, classify, gradients, insight, links, paths, session, tour, train
+from ui import architecture, classify, gradients, insight, links, paths, session, start, tour, train
 from ui.common import refresh_checkpoints, refresh_compare
 
 STYLE = Path(__file__).resolve().parent / "ui" / "style.css"  # the phone layout
@@ -53,6 +53,7 @@ def build_demo() -> gr.Blocks:
     with gr.Blocks(title="ResNet Explorer", delete_cache=(3600, 86400)) as demo:
         gr.Markdown(INTRO)
         link_notice = links.notice()  # at the top: what a link asked for that was ignored
+        start_path = start.build()  # three steps for a first visit, above the tabs
         with gr.Tabs() as tabs:
             with gr.Tab("Architecture", id="architecture") as architecture_page:
                 arch_inputs, arch_outputs = architecture.build()
@@ -74,6 +75,7 @@ def build_demo() -> gr.Blocks:
         insight_page.select(refresh_compare, insight_pair.second, insight_pair.second, api_name=False)
         paths_page.select(refresh_checkpoints, paths_checkpoint, paths_checkpoint, api_name=False)
         gradients.on_open(gradients_page, grad_inputs, grad_outputs)
+        start.wire(start_path, tabs, arch_inputs, arch_outputs, grad_inputs, grad_outputs)
         links.wire(demo, links.Linkable(
             tabs, {"architecture": architecture_page, "train": train_page, "gradients": gradients_page,
                    "classify": classify_page, "insight": insight_page, "paths": paths_page,
