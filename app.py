@@ -22,7 +22,7 @@ thread_safe_tensorflow()  # before TensorFlow's import: oneDNN off in this proce
 import gradio as gr  # after thread_safe_tensorflow, as is every import that may load TensorFlow
 
 from explorer.compute.engine import EngineError, engine  # after thread_safe_tensorflow
-from ui import architecture, classify, gradients, insight, links, paths, session, start, tour, train
+from ui import architecture, classify, glossary, gradients, insight, links, paths, session, start, tour, train
 from ui.common import refresh_checkpoints, refresh_compare
 
 STYLE = Path(__file__).resolve().parent / "ui" / "style.css"  # the phone layout
@@ -82,6 +82,8 @@ def build_demo() -> gr.Blocks:
                    "tour": tour_page},
             arch_inputs, arch_outputs, grad_inputs, grad_outputs, classify_checkpoint, insight_pair,
             insight_lesion, link_notice, train_degradation))
+        glossary.build()  # at the foot: the words the readings use, linked from their first mention
+        demo.load(None, js=glossary.GLOSSARY_JS, api_name=False)
         owner = session.owner_state()
         demo.load(session.claim_owner, owner, owner, api_name=False)
     return demo

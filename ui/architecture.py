@@ -46,6 +46,7 @@ from .common import (
     scratch_path,
     user_errors,
 )
+from .glossary import linked
 
 
 @user_errors
@@ -73,7 +74,7 @@ def build_architecture(depth, version, family="cifar", residual=True, shortcut="
     headline = (f"**{spec.name}**: {totals['params']:,} parameters "
                 f"({totals['trainable_params']:,} trainable), {totals['weighted_layers']} weighted layers, "
                 f"{totals['layers']} Keras layers, {totals['flops'] / 1e6:,.1f} M multiply-adds per image")
-    return fig, gr.update(value=twin, visible=show_twin), rows, headline, graph.explain(spec)
+    return fig, gr.update(value=twin, visible=show_twin), rows, linked(headline), linked(graph.explain(spec))
 
 
 @user_errors

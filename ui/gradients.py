@@ -25,6 +25,7 @@ from .common import (
     scratch_path,
     user_errors,
 )
+from .glossary import linked
 from .jobs_view import start, stop_from_page, tick_heatmaps
 
 
@@ -51,7 +52,7 @@ def gradient_flow(depth: int, version: int, batch_size: int = 64, seed: int = 0,
         json.dump(flow.to_dict(), f)
     note = probes.batch_note(depth, batch_size, flow.batch_size)  # a deep net gets fewer images: why
     reading = probes.reading(flow) + (f"\n\n{note}" if note else "")
-    return charts.flow_figure(flow, view), data_notice(notice or flow.notice, reading), path
+    return charts.flow_figure(flow, view), linked(data_notice(notice or flow.notice, reading)), path
 
 
 def measure_flow(depth, version, batch_size, seed, source, progress=None, priority=USER):

@@ -30,6 +30,7 @@ from .common import (
     refresh_compare,
     user_errors,
 )
+from .glossary import linked
 
 
 def _names(checkpoint, compare) -> list:
@@ -81,8 +82,8 @@ def loss_landscape(checkpoint: str, steps: int = 9, samples: int = 128, compare:
         gr.Warning(notice)
     results = engine().run(landscape.landscape_study, paths, steps, samples, names, source=source,
                            progress=progress_callback(progress))
-    return charts.landscape_figure(results), " ".join(filter(None, [landscape.landscape_reading(results),
-                                                                    stored.provenance(results)]))
+    reading = " ".join(filter(None, [landscape.landscape_reading(results), stored.provenance(results)]))
+    return charts.landscape_figure(results), linked(reading)
 
 
 @user_errors

@@ -28,3 +28,13 @@ def test_teacher_mode_hides_the_start_row(page, app_url):
     page.locator("#grad-plot").wait_for(state="attached", timeout=60_000)
     page.wait_for_timeout(1000)
     assert not page.locator("#start-here").is_visible()
+
+
+def test_a_glossary_word_opens_its_entry(page, screenshot):
+    page.get_by_text("ResNet-56 v1: 861,770 parameters").first.wait_for(timeout=60_000)
+    page.locator("#arch-headline a[href='#glossary-multiply-adds']").click()
+    entry = page.locator("#glossary").get_by_text("one multiplication and one addition")
+    entry.wait_for(timeout=10_000)
+    assert entry.is_visible()
+    assert page.url.endswith("/") or "#" not in page.url or "glossary" in page.url
+    screenshot("glossary_opened")
