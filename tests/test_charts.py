@@ -77,7 +77,7 @@ def test_every_chart_draws_plain_red_and_residual_blue():
 def test_log_axes_write_powers_of_ten_and_numbers_not_digits():
     wide = charts.log_axis([1e-6, 3e15])
     assert wide["exponentformat"] == "power" and wide["dtick"] >= 1 and "tickformat" not in wide
-    assert wide["minor"]["ticks"] == "outside"  # unlabeled ticks between the powers of ten
+    assert wide["minor"]["ticks"] == "inside"  # unlabeled ticks between the powers, clear of the labels
     narrow = charts.log_axis([0.4, 0.9])  # the 0.9 .. 0.4 that read as "9 ... 4"
     assert narrow["tickformat"] == ",.2~g" and narrow["exponentformat"] == "power"
     # less than a decade, far from 1: widened to two powers of ten, so two labels at least

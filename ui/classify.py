@@ -230,7 +230,7 @@ def classify_controls() -> ClassifyControls:
         checkpoint = checkpoint_dropdown(
             "Checkpoint", "cls-checkpoint", pretrained.most_accurate(choices), choices,
             info="shipped checkpoints and the models you trained in this session")
-        refresh = gr.Button("Refresh list", size="sm")
+        refresh = gr.Button("Refresh list", size="sm", scale=0, min_width=120)
     with gr.Row():
         with gr.Column(elem_id="cls-input"):
             with gr.Tab("Draw"):

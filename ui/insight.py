@@ -187,7 +187,7 @@ def pair_controls() -> CheckpointPair:
         first = checkpoint_dropdown("Checkpoint", "ins-first", first_value, choices, min_width=300)
         second = checkpoint_dropdown("Compare with (optional)", "ins-second", second_value, choices,
                                      info="its plain (or residual) twin when shipped", min_width=300)
-        refresh = gr.Button("Refresh lists", size="sm")
+        refresh = gr.Button("Refresh lists", size="sm", scale=0, min_width=120)
     return CheckpointPair(first, second, refresh)
 
 

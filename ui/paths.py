@@ -137,7 +137,7 @@ def subject_controls() -> SubjectControls:
                                          pretrained.default_pair(choices)[0], choices)
         depth, version = depth_and_version(56, "paths-depth")
         seed = WholeNumber(value=0, precision=0, label="Seed")
-        refresh = gr.Button("Refresh list", size="sm")
+        refresh = gr.Button("Refresh list", size="sm", scale=0, min_width=120)
     return SubjectControls(net, checkpoint, depth, version, seed, refresh)
 
 

@@ -57,7 +57,8 @@ def log_axis(values, **extra) -> dict:
     if high - low < 1.3 and -3 <= low and high < 5:
         axis["tickformat"] = ",.2~g"  # every label a number
     else:
-        axis.update(dtick=max(1, math.ceil((high - low) / 8)), minor=dict(ticks="outside", ticklen=3))
+        # minor ticks inside: outside, they were drawn over the labels
+        axis.update(dtick=max(1, math.ceil((high - low) / 8)), minor=dict(ticks="inside", ticklen=3))
         if math.floor(high) - math.ceil(low) < 1:  # fewer than two powers of ten inside: widen to two
             axis["range"] = [math.floor(low), math.ceil(high)]
     return axis
@@ -103,8 +104,9 @@ def training_curves(runs: list[tuple[str, dict]], title: str = "Training", resid
     fig.update_yaxes(range=[0, 1], row=1, col=2)
     if rates and max(rates) > 0:
         fig.update_yaxes(range=[0, 1.1 * max(rates)], row=1, col=3)
-    fig.update_layout(title=title, height=360, margin=dict(l=40, r=10, t=60, b=40),
-                      legend=dict(orientation="h", y=-0.25), template="plotly_white")
+    # the legend under the epoch axis' title, not over it
+    fig.update_layout(title=title, height=380, margin=dict(l=40, r=10, t=60, b=90),
+                      legend=dict(orientation="h", y=-0.3, yanchor="top"), template="plotly_white")
     return fig
 
 

@@ -89,7 +89,9 @@ def _color_axis(paints: list[Paint]) -> dict:
         bar.update(tickvals=ticks, ticktext=[magnitude(10 ** t) for t in ticks])
     else:
         bar.update(tickformat=".1%" if first.percent else ".3~g")
-    scale = "RdBu_r" if first.center is not None else "Viridis"
+    # a lesion's cost reads as heat (yellow small, red large); Viridis put green-yellow on the
+    # largest loss, which reads as good
+    scale = "RdBu_r" if first.center is not None else "YlOrRd" if first.percent else "Viridis"
     return dict(colorscale=scale, cmin=low, cmax=high, colorbar=bar)
 
 

@@ -160,8 +160,8 @@ def race(runs=None, finished: bool = True, images: int | None = None, test_image
 # the steps in the order the tour asks them, each holding the function that measures its answer
 STEPS = (
     Step("Degradation", "Plain-56 against plain-20, trained with the same recipe: which ends with the higher "
-         "*training* error?", ("plain-56", "plain-20", "about the same"), "tab=train&show=degradation",
-         degradation),
+         "training error (on the images it learned from, not the test images)?",
+         ("plain-56", "plain-20", "about the same"), "tab=train&show=degradation", degradation),
     Step("Gradients at initialization", "At initialization, how does the gradient at plain-110's first layer "
          "compare with ResNet-110's?", ("vanishing (far smaller)", "similar", "exploding (far larger)"),
          "tab=gradients&depth=110&version=1", gradients),
