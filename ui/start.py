@@ -34,7 +34,7 @@ def build() -> StartPath:
     with gr.Row(elem_id="start-here", elem_classes=[CONTROLS]):
         buttons = []
         for index, (title, text) in enumerate(STEPS, start=1):
-            with gr.Column(min_width=200):
+            with gr.Column(min_width=100):
                 buttons.append(gr.Button(title, size="sm", variant="primary" if index == 1 else "secondary",
                                          elem_id=f"start-{index}"))
                 gr.Markdown(text, elem_classes=["start-text"])
