@@ -134,7 +134,8 @@ def subject_controls() -> SubjectControls:
         net = gr.Radio([("a checkpoint", "checkpoint"), ("a fresh net at initialization", "init")],
                        value="checkpoint" if choices else "init", label="Measure", elem_id="paths-net")
         checkpoint = checkpoint_dropdown("Checkpoint", "paths-checkpoint",
-                                         pretrained.default_pair(choices)[0], choices)
+                                         pretrained.default_pair(choices)[0], choices,
+                                         min_width=280)  # a line of its own on a phone: the name whole
         depth, version = depth_and_version(56, "paths-depth")
         seed = WholeNumber(value=0, precision=0, label="Seed")
         refresh = gr.Button("Refresh list", size="sm", scale=0, min_width=120)
