@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from explorer.cli.inside import add_inside_commands
+from explorer.cli.playground import add_playground_commands
 from explorer.cli.studies import add_study_commands
 from explorer.core import costs
 from explorer.core.runtime import fast_training, quiet_tensorflow, thread_safe_tensorflow
@@ -309,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON line (the default)")
     p.set_defaults(func=cmd_evaluate)
     add_study_commands(sub)
+    add_playground_commands(sub)
     add_inside_commands(sub)
 
     p = sub.add_parser("overlay", help="a measurement per block, as the Architecture graph colours it")
