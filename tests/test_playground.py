@@ -430,3 +430,10 @@ def test_live_streams_snapshots_until_told(pair):
     calls = iter([False, False, True])
     paused = list(live(pair, seconds=0.01, stop=lambda: next(calls)))
     assert len(paused) == 3 and paused[0]["step"] == 30  # the first, then one per "go on"
+
+
+def test_the_command_lines_sweep_default_is_the_studys():
+    from explorer.cli import playground as cli_playground
+    from explorer.studies import playground_sweep
+
+    assert cli_playground.DEFAULT_SWEEP_STEPS == playground_sweep.DEFAULT_SWEEP_STEPS

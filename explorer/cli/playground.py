@@ -13,10 +13,9 @@ import json
 import math
 
 from explorer.core.playground_settings import read_settings, read_steps
-from explorer.studies.playground import PairTrainer
-from explorer.studies.playground_sweep import DEFAULT_SWEEP_STEPS, depth_sweep, sweep_reading
 
 DEFAULT_STEPS = 500
+DEFAULT_SWEEP_STEPS = 300  # `playground_sweep.DEFAULT_SWEEP_STEPS` (checked by a test), kept TensorFlow-free
 RESULT_KEYS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
 SETTINGS = ("data", "noise", "points", "train_fraction", "features", "blocks", "width", "norm", "init",
             "optimizer", "learning_rate", "batch_size", "seed")
@@ -41,6 +40,8 @@ def cmd_playground(args):
         return
     steps = read_steps(args.steps if args.steps is not None else DEFAULT_STEPS)
     net = "plain" if args.plain else "residual"
+    from explorer.studies.playground import PairTrainer  # deferred: TensorFlow only once a net trains
+
     trainer = PairTrainer(settings, nets=(net,))
     trainer.prepare()  # compiled first: steps_per_s is the training's, not XLA's
     snap = trainer.run(steps)
@@ -55,6 +56,9 @@ def cmd_playground(args):
 
 
 def _sweep(args, settings):
+    # deferred: TensorFlow only once a net trains (not for --help or a refused value)
+    from explorer.studies.playground_sweep import depth_sweep, sweep_reading
+
     steps = args.steps if args.steps is not None else DEFAULT_SWEEP_STEPS
     result = depth_sweep(settings, args.sweep, steps)
     if args.json:
