@@ -13,6 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
+from explorer.cli.imports import add_import_commands
 from explorer.cli.inside import add_inside_commands
 from explorer.cli.playground import add_playground_commands
 from explorer.cli.studies import add_study_commands
@@ -311,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
     add_study_commands(sub)
     add_playground_commands(sub)
+    add_import_commands(sub)
     add_inside_commands(sub)
 
     p = sub.add_parser("overlay", help="a measurement per block, as the Architecture graph colours it")
