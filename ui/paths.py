@@ -184,8 +184,8 @@ def _signals_panel(subject: SubjectControls):
         text = gr.Markdown(elem_id="signals-text")
     # the net measured, as `signals_subject` picks it: hidden inputs of the API's /signals, which
     # measures the subject as given
-    measured = [gr.Textbox(visible=False), gr.Textbox(visible=False), gr.Number(visible=False, precision=0),
-                gr.Number(visible=False, precision=0), gr.Number(visible=False, precision=0)]
+    measured = [gr.Textbox(visible=False), gr.Textbox(visible=False), WholeNumber(visible=False, precision=0),
+                WholeNumber(visible=False, precision=0), WholeNumber(visible=False, precision=0)]
     run.click(signals_subject, [which, *subject.inputs()], measured, api_name=False).then(
         signal_plot, [*measured, samples], [plot, text], api_name="signals", concurrency_limit=1,
         concurrency_id="probes")

@@ -18,7 +18,7 @@ def _overlay(page, name, title):
 
 
 def _checkpoint(page, name):
-    page.get_by_label("Checkpoint (trained overlays, deletion)").click()
+    page.get_by_label("Checkpoint of this net (trained overlays, deletion)").click()
     page.get_by_role("option", name=name).first.click()
 
 
