@@ -22,7 +22,21 @@ thread_safe_tensorflow()  # before TensorFlow's import: oneDNN off in this proce
 import gradio as gr  # after thread_safe_tensorflow, as is every import that may load TensorFlow
 
 from explorer.compute.engine import EngineError, engine  # after thread_safe_tensorflow
-from ui import architecture, classify, glossary, gradients, insight, links, paths, session, start, tour, train
+from ui import (
+    architecture,
+    classify,
+    glossary,
+    gradients,
+    inside,
+    insight,
+    links,
+    paths,
+    playground,
+    session,
+    start,
+    tour,
+    train,
+)
 from ui.common import refresh_checkpoints, refresh_compare
 
 STYLE = Path(__file__).resolve().parent / "ui" / "style.css"  # the phone layout
@@ -59,10 +73,14 @@ def build_demo() -> gr.Blocks:
                 arch_inputs, arch_outputs = architecture.build()
             with gr.Tab("Train", id="train") as train_page:
                 train_degradation = train.build()
+            with gr.Tab("Playground", id="playground") as playground_page:
+                playground_view = playground.build()
             with gr.Tab("Gradient flow", id="gradients") as gradients_page:
                 grad_inputs, grad_outputs = gradients.build()
             with gr.Tab("Classify", id="classify") as classify_page:
                 classify_checkpoint = classify.build()
+            with gr.Tab("Look inside", id="inside") as inside_page:
+                inside_view = inside.build()
             with gr.Tab("Insight lab", id="insight") as insight_page:
                 insight_pair, insight_lesion = insight.build()
             with gr.Tab("Paths & signals", id="paths") as paths_page:
@@ -75,13 +93,19 @@ def build_demo() -> gr.Blocks:
         insight_page.select(refresh_compare, insight_pair.second, insight_pair.second, api_name=False)
         paths_page.select(refresh_checkpoints, paths_checkpoint, paths_checkpoint, api_name=False)
         gradients.on_open(gradients_page, grad_inputs, grad_outputs)
+        inside.on_open(inside_page, classify_checkpoint, inside_view)  # follows Classify's checkpoint
+        playground.on_open(playground_page)  # the default pair compiled ahead again, if it was taken
         start.wire(start_path, tabs, arch_inputs, arch_outputs, grad_inputs, grad_outputs)
         links.wire(demo, links.Linkable(
-            tabs, {"architecture": architecture_page, "train": train_page, "gradients": gradients_page,
-                   "classify": classify_page, "insight": insight_page, "paths": paths_page,
-                   "tour": tour_page},
+            tabs, {"architecture": architecture_page, "train": train_page, "playground": playground_page,
+                   "gradients": gradients_page,
+                   "classify": classify_page, "inside": inside_page, "insight": insight_page,
+                   "paths": paths_page, "tour": tour_page},
             arch_inputs, arch_outputs, grad_inputs, grad_outputs, classify_checkpoint, insight_pair,
-            insight_lesion, link_notice, train_degradation))
+            insight_lesion, link_notice, train_degradation, inside=tuple(inside_view.link_fields()),
+            playground=tuple(playground_view.link_fields())))
+        inside.wire_link(demo, inside_view)
+        playground.wire_link(demo, playground_view)
         glossary.build()  # at the foot: the words the readings use, linked from their first mention
         demo.load(None, js=glossary.GLOSSARY_JS, api_name=False)
         owner = session.owner_state()
@@ -102,7 +126,9 @@ def main():
     session.jobs()  # the job manager asks a training worker to build the default job ahead
     # the training workers start once that view is measured (their imports would slow it), or
     # with the first job, whichever comes first
-    threading.Thread(target=lambda: (warming.join(), engine().start_trainers()), daemon=True).start()
+    # and then the Playground's default pair is compiled ahead (its first Start draws at once)
+    threading.Thread(target=lambda: (warming.join(), engine().start_trainers(), playground.warm_default()),
+                     daemon=True).start()
     demo.queue(default_concurrency_limit=2, max_size=settings.queue_size).launch(
         server_name=settings.host, server_port=settings.port, max_file_size="10mb", show_error=True,
         css_paths=[STYLE])

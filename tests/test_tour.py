@@ -9,7 +9,7 @@ from explorer.views import tour
 
 
 def test_every_step_names_a_measurement_in_the_module_and_a_link():
-    assert len(tour.STEPS) == 6
+    assert len(tour.STEPS) == 8
     for step in tour.STEPS:
         assert callable(step.measure) and step.link.startswith("tab=")
         assert len(step.choices) >= 2

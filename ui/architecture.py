@@ -126,10 +126,11 @@ def graph_overlay(depth, version, overlay, checkpoint=None, epoch=None, expand="
         depth: the CIFAR-10 net measured at initialization, 6n+2 (v1) or 9n+2 (v2); a
             checkpoint's own net is drawn where one is used.
         version: 1 or 2.
-        overlay: gradient, gradient_trained, gradient_training, lesion, branch_share or ratio
-            ("none": the bare graph).
+        overlay: gradient, gradient_trained, gradient_training, lesion, branch_share, ratio,
+            branch_ratio or readout ("none": the bare graph).
         checkpoint: a shipped checkpoint's name or `job:<id>` of this session: needed by
-            gradient_trained, gradient_training (a job) and lesion; branch_share trained with one.
+            gradient_trained, gradient_training (a job), lesion, branch_ratio and readout;
+            branch_share trained with one.
         epoch: the epoch gradient_training shows (0: its first logged step); none: the last.
         expand: how the net is drawn: "none" (blocks), "stageK", "all", or a block's name
             (its layers only); expanded layers take their block's colour.
@@ -180,7 +181,7 @@ def _measured(result, seen, block):
         seen["kinds"] = {**seen["kinds"], result["overlay"]: {
             "model": result["model"], "quantity": result["quantity"],
             "values": dict(zip(result["blocks"], result["values"])), "twin_label": result.get("twin_label"),
-            "twin": twin, "net": result["net"], "percent": result["overlay"] == "lesion"}}
+            "twin": twin, "net": result["net"], "percent": result["overlay"] in ("lesion", "readout")}}
     blocks = result.get("blocks") or []
     training = result.get("overlay") == "gradient_training"
     slider = gr.Slider(visible=training, maximum=max(result.get("epochs", 1), 1),

@@ -23,7 +23,9 @@ OVERLAY_CHOICES = [("none: the bare graph", "none"),
                    ("gradient norm over training (a job's log)", "gradient_training"),
                    ("lesion: accuracy lost per deleted block", "lesion"),
                    ("residual-branch share ‖F(x)‖ / ‖x‖", "branch_share"),
-                   ("ratio residual / plain gradient norm", "ratio")]
+                   ("ratio residual / plain gradient norm", "ratio"),
+                   ("‖F(x)‖ / ‖x‖ of a checkpoint on test images", "branch_ratio"),
+                   ("linear read-out accuracy per block", "readout")]
 
 
 @dataclasses.dataclass

@@ -15,6 +15,7 @@ from .architecture import build_architecture
 from .common import user_errors
 from .gradients import FlowChart, FlowControls, gradient_flow, show_file
 from .insight import CheckpointPair, LesionControls, lesion
+from .playground import link_query as playground_query
 from .train import degradation
 
 # the address bar follows the page; teacher mode hides what the link asks to hide
@@ -51,6 +52,8 @@ class Linkable:
     lesion: LesionControls  # drawn at once by a link to the Insight lab
     notice: gr.Markdown  # what the link asked for that was ignored, at the top of the page
     degradation: tuple = ()  # the Train tab's degradation view: its accordion, chart and note
+    inside: tuple = ()  # the Look inside tab's checkpoint, block, test image (`ui.inside.link_view`)
+    playground: tuple = ()  # the Playground tab's controls (`ui.playground.link_view`), after inside's
 
     def fields(self) -> list:
         """What a link sets after the tab, in `open_link`'s order (and `current_link`'s)."""
@@ -114,7 +117,8 @@ def current_link(tab, *values):
     values = iter(values)  # `Linkable.fields()`: the Architecture's, the Gradient flow's, the checkpoints
     # the names first: zip stops at their end without taking the next tab's value
     arch, grad = dict(zip(links.ARCHITECTURE_DEFAULTS, values)), dict(zip(links.GRADIENT_DEFAULTS, values))
-    checkpoint, first, second = values
+    checkpoint, first, second = next(values), next(values), next(values)
+    inside = dict(zip(("checkpoint", "block", "image"), values))  # the Look inside tab's, if wired
     if tab == "architecture":
         return links.query(tab, arch, links.ARCHITECTURE_DEFAULTS)
     if tab == "gradients":
@@ -123,6 +127,10 @@ def current_link(tab, *values):
         return links.query(tab, {"checkpoint": checkpoint})
     if tab == "insight":
         return links.query(tab, {"checkpoint": first, "compare": second})
+    if tab == "inside":
+        return links.query(tab, inside)
+    if tab == "playground":
+        return playground_query(*values)  # what is left: the Playground tab's controls, if wired
     return links.query(tab, {})
 
 
@@ -147,8 +155,10 @@ def wire(demo: gr.Blocks, page: Linkable):
             None, show, None, js=SCROLL_JS, api_name=False)
     for name, item in page.tab_items.items():
         item.select(lambda name=name: name, None, tab, api_name=False)
-    gr.on([tab.change, *[field.change for field in fields]], current_link, [tab, *fields], link,
-          api_name=False, show_progress="hidden")
+    followed = [*fields, *page.inside, *page.playground]
+    # the newest view wins: a change while the link of the last is computed is not dropped
+    gr.on([tab.change, *[field.change for field in followed]], current_link, [tab, *followed], link,
+          api_name=False, show_progress="hidden", trigger_mode="always_last")
     link.change(None, link, None, js=FOLLOW_JS, api_name=False)
     copy.click(None, None, None, js=COPY_JS, api_name=False).then(
         lambda: gr.Info("Link copied: it opens this tab with these settings"), None, None, api_name=False)

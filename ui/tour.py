@@ -1,4 +1,4 @@
-"""The Tour tab: six steps through what residual networks fix. Each asks first ("make a
+"""The Tour tab: eight steps through what residual networks fix. Each asks first ("make a
 prediction"), then reveals the measurement (`explorer.views.tour`) and links to the view that
 shows it."""
 
@@ -44,7 +44,8 @@ def _step(index: int, step: tour.Step):
 
 def build():
     """Lays out and wires the tab."""
-    gr.Markdown("Six questions on why residual networks train when plain deep nets don't. Answer each "
+    gr.Markdown(f"{len(tour.STEPS)} questions on why residual networks train when plain deep nets don't. "
+                "Answer each "
                 "before you reveal it: the answer is measured (shipped runs and checkpoints, or a net "
                 "measured now), and each says where its number came from.")
     for index, step in enumerate(tour.STEPS):

@@ -291,6 +291,7 @@ READOUT_TRAIN, READOUT_TEST = 5_000, 5_000  # the defaults, and the stored probe
 READOUT_BUDGET_CPU = 2 * (READOUT_TRAIN + READOUT_TEST)
 MAX_INSIDE_CHANNELS = 16  # channel maps shown per tensor of a block (the most energetic first)
 MAX_INSIDE_SAMPLES = 2_000  # test images the branch_ratio overlay averages a block's ratio over
+MAX_INSIDE_GALLERY = 32  # test images one request of the Look inside tab's one-click choice fetches
 
 
 def readout_images(train, test) -> tuple[int, int]:

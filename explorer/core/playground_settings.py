@@ -32,6 +32,10 @@ MIN_BATCH, MAX_BATCH = 1, 512  # points per training step (and at most the train
 MAX_STEPS = 100_000  # training steps of one run asked for at once (the command line's --steps)
 MAX_SWEEP_STEPS = 5_000  # training steps at each depth of a depth sweep
 MAX_SWEEP_DEPTHS = 8  # depths in one sweep: each is a pair of nets built, compiled and trained
+MAX_PAGE_STEPS = 1_000  # steps one Step click (or API call) of the page trains
+# a sweep the page runs trains at most this many block-steps (blocks x steps, summed over its
+# depths): five times the default sweep's 126 x 300, about a minute here (the command line has no cap)
+MAX_SWEEP_BLOCK_STEPS = 200_000
 
 
 def number(value, name: str, low: float, high: float) -> float:
@@ -202,3 +206,16 @@ def read_depths(depths) -> list[int]:
     if not 1 <= len(values) <= MAX_SWEEP_DEPTHS:
         raise ValueError(f"give between 1 and {MAX_SWEEP_DEPTHS} depths (blocks), separated by commas")
     return values
+
+
+def check_sweep_budget(depths: list[int], steps: int) -> None:
+    """Refuses a page's sweep that would train more than `MAX_SWEEP_BLOCK_STEPS` block-steps.
+
+    Raises:
+        ValueError: over the budget, saying by how much and what to lower.
+    """
+    cost = sum(depths) * steps
+    if cost > MAX_SWEEP_BLOCK_STEPS:
+        raise ValueError(f"this sweep trains {sum(depths)} blocks x {steps} steps = {cost:,} block-steps, "
+                         f"more than the {MAX_SWEEP_BLOCK_STEPS:,} a sweep may here: fewer or shallower "
+                         "depths, or fewer steps (the command line has no cap)")

@@ -20,9 +20,11 @@ from urllib.parse import urlencode
 
 from explorer.core.checks import one_of
 from explorer.core.plans import plan
+from explorer.core.playground_settings import PlaygroundSettings, read_settings
 from explorer.core.specs import FAMILIES, MAX_SEED, SHORTCUTS, as_bool, make_spec, whole_number
+from explorer.shipped.stored import shipped_net
 
-TABS = ("architecture", "train", "gradients", "classify", "insight", "paths", "tour")
+TABS = ("architecture", "train", "playground", "gradients", "classify", "inside", "insight", "paths", "tour")
 ARCHITECTURE_DEFAULTS = {"depth": 56, "version": 1, "family": "cifar", "residual": True,
                          "shortcut": "projection", "expand": "none", "twin": False}
 GRADIENT_DEFAULTS = {"depth": 110, "version": 1, "batch": 64, "seed": 0, "view": "kernels"}
@@ -30,6 +32,7 @@ MAX_PARAMETER_LENGTH = 200  # longer values are not read at all
 
 
 SECTIONS = ("degradation",)  # `show=`: the Train tab's degradation view, opened and drawn
+LAST_TEST_IMAGE = 9_999  # `image=`: a test image by index (CIFAR-10 has 10,000; a smaller set says so)
 
 
 @dataclasses.dataclass
@@ -44,6 +47,9 @@ class View:
     hide_controls: bool = False  # teacher mode: charts and readings without the input panels
     tab_only: bool = False  # teacher mode: the other tabs hidden
     show: str | None = None  # a section of the tab opened and drawn: "degradation" (Train)
+    block: str | None = None  # the Look inside tab's block ("stage2_block3")
+    image: int | None = None  # the Look inside tab's test image, by index (an upload cannot travel)
+    playground: dict | None = None  # the Playground tab's settings (`PlaygroundSettings.to_dict()`)
     ignored: list = dataclasses.field(default_factory=list)  # "name=value (why)" per dropped parameter
 
     def notice(self) -> str:
@@ -132,6 +138,54 @@ def _checkpoint(params: dict, name: str, shipped: list[str], ignored: list) -> s
     return None
 
 
+def _inside(params: dict, checkpoint: str | None, ignored: list) -> tuple[str | None, int | None]:
+    """The Look inside tab's block (a name; one the link's checkpoint's net has, where that is
+    known) and test image index."""
+    values = {"block": None, "image": None}
+    _read(params, {"block": _block, "image": lambda v: whole_number(v, "image", 0, LAST_TEST_IMAGE)},
+          values, ignored)
+    try:
+        net = shipped_net(checkpoint) if checkpoint and values["block"] else None
+    except ValueError:  # a damaged manifest: the tab says so when it loads the checkpoint
+        net = None
+    if net is not None and values["block"] not in {block.name for block in plan(net).blocks}:
+        ignored.append(f"block={values['block']} ({checkpoint} has no such block)")
+        values["block"] = None
+    return values["block"], values["image"]
+
+
+def _playground(params: dict, ignored: list) -> dict:
+    """The Playground tab's settings (`?tab=playground&data=spiral&blocks=32&...`, the names of
+    `PlaygroundSettings`): each read on its own, then together (a batch larger than the
+    training points is dropped with the reason; the batch is then the default one, or all the
+    training points where they are fewer)."""
+    values = {}
+    for name in PlaygroundSettings.__dataclass_fields__:
+        if name == "batch_size" and name in params:
+            values[name] = params[name]  # read with the points it is checked against, below
+        elif name in params:
+            try:
+                # a batch of 1: each value against its own bound, not yet against the batch
+                values[name] = getattr(read_settings(batch_size=1, **{name: params[name]}), name)
+            except ValueError as err:
+                ignored.append(f"{name}={params[name][:40]} ({err})")
+    try:
+        return read_settings(**values).to_dict()
+    except ValueError as err:  # only the batch size is left to refuse
+        if "batch_size" in params:
+            ignored.append(f"batch_size={params['batch_size'][:40]} ({err})")
+        values["batch_size"] = 1
+        settings = read_settings(**values)  # then the largest batch the training points allow
+        batch = min(PlaygroundSettings.batch_size, settings.train_points)
+        return settings.replace(batch_size=batch).to_dict()
+
+
+def _block(value) -> str:
+    if isinstance(value, str) and re.fullmatch(r"stage[1-4]_block[1-9]\d{0,2}", value):
+        return value
+    raise ValueError("a block's name, such as stage2_block3")
+
+
 def parse(params, shipped: list[str]) -> View:
     """The view a link's query parameters ask for.
 
@@ -161,6 +215,10 @@ def parse(params, shipped: list[str]) -> View:
             view.show = params["show"]
         else:
             ignored.append(f"show={params['show'][:40]} (the Train tab shows: {', '.join(SECTIONS)})")
+    if view.tab == "playground":
+        view.playground = _playground(params, ignored)
+    if view.tab == "inside":
+        view.block, view.image = _inside(params, view.checkpoint, ignored)
     view.hide_controls = params.get("hide") == "controls"
     view.tab_only = params.get("tab_only") in ("1", "true", "yes")
     return view
@@ -175,3 +233,12 @@ def query(tab: str, values: dict, defaults: dict | None = None) -> str:
     encoded = {name: str(value).lower() if isinstance(value, bool) else value
                for name, value in shown.items()}
     return urlencode({"tab": tab, **encoded})
+
+
+def playground_query(settings: dict) -> str:
+    """The query string of the Playground tab's settings (`PlaygroundSettings.to_dict()`): the
+    values that differ from the defaults, the features as "x,y,xy"."""
+    def flat(values: dict) -> dict:
+        return {name: ",".join(value) if name == "features" else value for name, value in values.items()}
+
+    return query("playground", flat(settings), flat(PlaygroundSettings().to_dict()))

@@ -1,4 +1,4 @@
-"""The guided tour: six questions on what residual networks fix, each answered from a
+"""The guided tour: eight questions on what residual networks fix, each answered from a
 measurement (the shipped histories and checkpoints, or a net measured now), never from text
 typed into the page. Each step names where its number came from and links to the view that
 shows it (`explorer.links` query strings).
@@ -13,6 +13,7 @@ import numpy as np
 
 from explorer.core.costs import summarize
 from explorer.core.numbers import magnitude
+from explorer.core.playground_settings import PlaygroundSettings
 from explorer.core.specs import make_spec
 from explorer.data.cifar import resolve_source
 from explorer.shipped import histories, pretrained, stored
@@ -112,6 +113,40 @@ def landscape(progress=None, **_) -> tuple[str, str]:
         f"{stored.provenance(results) or 'Measured now.'} " + landscape.landscape_reading(results))
 
 
+def _part(result: dict, block: str | None) -> str:
+    """Where a block sits, in the words of the read-out step's choices."""
+    if block is None:
+        return ""
+    stages = [name.split("_")[0] for name in result["blocks"]]
+    stage = block.split("_")[0]
+    if stage != stages[-1]:
+        return f"stage {stage.removeprefix('stage')}"
+    within = [name for name in result["blocks"] if name.startswith(stage + "_")]
+    return ("the first half of the last stage" if within.index(block) < len(within) / 2
+            else "the second half of the last stage")
+
+
+def readout(progress=None, **_) -> tuple[str, str]:
+    """The shipped pair's linear read-outs per block (stored for the shipped checkpoints on
+    their data, else fitted now): where the residual net's first comes within 5 points of its
+    own accuracy."""
+    # deferred: importing this module must not load TensorFlow (and the name is this function's)
+    from explorer.studies import readout
+
+    names, paths = _shipped_pair()
+    results = readout.readout_study(paths, source=resolve_source()[0], progress=progress)
+    found = readout.first_readable(results[0])
+    accuracy = dict(zip(results[0]["blocks"], results[0]["accuracy"]))
+    own = f"within 5 points of the net's own {results[0]['model_accuracy']:.1%}"
+    said = (f"{names[0]}'s read-out first comes {own} at {found} ({accuracy[found]:.1%})" if found
+            else f"{names[0]}'s read-out never comes {own}")
+    return _part(results[0], found), (
+        f"{stored.provenance(results) or 'Measured now.'} {said}, on {results[0]['test_images']:,} test "
+        "images; each probe scores all ten classes at once (a cat-against-dog probe is not stored, so the "
+        "step asks where the ten-class read-out becomes nearly as good as the net). "
+        + readout.readout_reading(results))
+
+
 def depth_limit(**_) -> tuple[str, str]:
     """The paper's own answer (He et al. 2015, Table 6), and the size of ResNet-1202 from its plan."""
     big, small = (summarize(make_spec(depth, 1))["totals"]["params"] for depth in (1202, 110))
@@ -157,6 +192,42 @@ def race(runs=None, finished: bool = True, images: int | None = None, test_image
     return answer, f"From your own race, the newest in this browser.{still} {reading}"
 
 
+PLAYGROUND_BLOCKS = 32  # the playground step's depth
+NEAR_CHANCE = 0.6  # training accuracy below which a net on two balanced classes has barely learned
+FIT_CHOICES = ("yes, as well as its residual twin", "partly: it trails its residual twin",
+               "no: it stays near chance")
+
+
+def fit_answer(plain: dict, residual: dict, plain_behind: bool) -> str:
+    """The playground step's answer from the twins' final rows (`depth_sweep`'s) and whether
+    the plain net's training loss is behind the residual net's (`playground_sweep.behind`)."""
+    if plain["train_accuracy"] < NEAR_CHANCE:
+        return FIT_CHOICES[2]
+    return FIT_CHOICES[1] if plain_behind else FIT_CHOICES[0]
+
+
+def playground_fit(progress=None, steps: int | None = None, **_) -> tuple[str, str]:
+    """A 32-block plain net and its residual twin on the spiral (the Playground's other
+    defaults), trained now for the depth sweep's budget of steps."""
+    # deferred: importing this module must not load TensorFlow
+    from explorer.studies.playground_sweep import DEFAULT_SWEEP_STEPS, behind, depth_sweep
+
+    settings = PlaygroundSettings(data="spiral", blocks=PLAYGROUND_BLOCKS)
+    result = depth_sweep(settings, [PLAYGROUND_BLOCKS], steps or DEFAULT_SWEEP_STEPS, progress=progress)
+    rows = {row["net"]: row for row in result["rows"]}
+    plain, residual = rows["plain"], rows["residual"]
+    answer = fit_answer(plain, residual, behind(plain["train_loss"], residual["train_loss"]))
+    return answer, (
+        f"Measured now: {result['steps']} steps of {settings.optimizer} at {settings.learning_rate:g} on "
+        f"the spiral's {settings.train_points} training points (width {settings.width}, {settings.norm} "
+        f"norm, seed {settings.seed}; both nets from the same initial weights, on the same batches). The "
+        f"plain {PLAYGROUND_BLOCKS}-block net ends at training loss {plain['train_loss']:.3f} (accuracy "
+        f"{plain['train_accuracy']:.0%}), its residual twin at {residual['train_loss']:.3f} "
+        f"({residual['train_accuracy']:.0%}); a net that learned nothing sits at ln 2 = 0.693 (50%). One "
+        "seed and one budget: the Playground's depth sweep draws the whole curve, and Start shows them "
+        "train.")
+
+
 # the steps in the order the tour asks them, each holding the function that measures its answer
 STEPS = (
     Step("Degradation", "Plain-56 against plain-20, trained with the same recipe: which ends with the higher "
@@ -179,4 +250,12 @@ STEPS = (
     Step("Your turn", "Train a plain net and its residual twin side by side on the Train tab (tick Race): "
          "which falls behind in training accuracy, by more than the run's own noise?",
          ("the plain net", "the residual net", "neither"), "tab=train", race),
+    Step("The prediction forming", "A linear read-out (Alain and Bengio's probe) of each block of ResNet-56, "
+         "fitted on 5,000 training images: where does it first come within 5 points of the net's own test "
+         "accuracy?", ("stage 1", "stage 2", "the first half of the last stage",
+                       "the second half of the last stage"),
+         "tab=inside&checkpoint=resnet56_v1&block=stage3_block7&image=3", readout),
+    Step("A deep plain net on points", "A 32-block plain net (a block: dense, norm, ReLU, dense, norm) "
+         "trained a few hundred steps on the two-armed spiral: will it fit its training points?", FIT_CHOICES,
+         "tab=playground&data=spiral&blocks=32", playground_fit),
 )
