@@ -8,6 +8,8 @@ import dataclasses
 
 import gradio as gr
 
+from explorer.views import tour
+
 from .architecture import build_architecture
 from .common import CONTROLS
 from .gradients import FlowChart, FlowControls, gradient_flow, show_file
@@ -17,7 +19,8 @@ STEPS = (("1. See the two nets", ("ResNet-20 and its plain twin, drawn side by s
           "the shortcuts differ.")),
          ("2. Watch the gradient", ("How much gradient reaches the first layer of a 110-layer plain net and "
           "of its residual twin, at initialization.")),
-         ("3. Predict, then reveal", "Six questions: say what you expect, then see what was measured."))
+         ("3. Predict, then reveal", (f"{len(tour.STEPS)} questions: say what you expect, then see what was "
+          "measured.")))
 
 
 @dataclasses.dataclass
