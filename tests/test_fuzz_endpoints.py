@@ -19,6 +19,7 @@ a few hundred calls in all, derandomized so CI sees the same calls every run.
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import os
 import re
@@ -292,11 +293,19 @@ def strays(before: set[Path], after: set[Path], base: Path) -> list[str]:
     """Files new since `before` outside the app's runs, cache, log, Gradio's uploads and its
     download scratch folders (and the checkout's sources, see `SOURCES`)."""
     allowed = [base / name for name in ("runs", "cache", "pretrained", "app.log")] + [base / "tmp" / "gradio"]
-    allowed += list((base / "tmp").glob("resnet-explorer-downloads-*"))  # ui/common.scratch_path
-    allowed += list((base / "tmp").glob("resnet-explorer-dask-*"))  # the engine's workers' own folder
-    allowed += list((base / "tmp").glob("__autograph_generated_file*.py"))  # TensorFlow's own scratch
+    # matched by name, not globbed: TensorFlow deletes its scratch when the app exits, before this runs
+    scratch = ("resnet-explorer-downloads-*",  # ui/common.scratch_path
+               "resnet-explorer-dask-*",  # the engine's workers' own folder
+               "__autograph_generated_file*.py")  # TensorFlow's own scratch
+
+    def in_scratch(path: Path) -> bool:
+        if not path.is_relative_to(base / "tmp"):
+            return False
+        top = path.relative_to(base / "tmp").parts[0]
+        return any(fnmatch.fnmatch(top, pattern) for pattern in scratch)
+
     return sorted(str(path) for path in after - before
-                  if not any(path.is_relative_to(folder) for folder in allowed)
+                  if not any(path.is_relative_to(folder) for folder in allowed) and not in_scratch(path)
                   and not (path.is_relative_to(ROOT) and path.suffix in SOURCES))
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from explorer.compute import playground_task
-from explorer.compute.playground_sessions import Playgrounds, summary
+from explorer.compute.playground_sessions import Playgrounds
 from explorer.core.playground_settings import MAX_SWEEP_BLOCK_STEPS, PlaygroundSettings, check_sweep_budget
 from explorer.data.points import GRID_SIZE, features, grid_points
 from explorer.views import links, playground_charts
@@ -155,8 +155,8 @@ class FakeEngine:
     """Runs a made-up live run in a thread: started, then a snapshot every 20 ms until its
     stop is signalled (or its steps are done); records where each run was sent."""
 
-    def __init__(self, fail=False, hang=False):
-        self.sent, self.stops, self.fail, self.hang = [], set(), fail, hang
+    def __init__(self, fail=False, hang=False, late=False):
+        self.sent, self.stops, self.fail, self.hang, self.late = [], set(), fail, hang, late
 
     def workers(self):
         return {"tcp://kept:1": {}, "tcp://warm:2": {}}
@@ -174,6 +174,13 @@ class FakeEngine:
                 return
             if self.fail:
                 future.set_exception(ValueError("the worker says no"))
+                return
+            if self.late:  # the result (with its last snapshot) before the events, then an old one
+                future.set_result({"run": run_id, "address": "tcp://kept:1", "step": 7, "ended": "steps done",
+                                   "last": playground_task.compact(fake_snapshot(7))})
+                time.sleep(0.3)
+                events({"run": run_id, "kind": "started", "how": "kept", "address": "tcp://kept:1"})
+                events({"run": run_id, "kind": "snapshot", **playground_task.compact(fake_snapshot(5))})
                 return
             events({"run": run_id, "kind": "started", "how": "built", "address": "tcp://kept:1"})
             step = 0 if action == "reset" else len(self.sent) * 100
@@ -223,7 +230,11 @@ def test_sessions_keep_the_newest_snapshot_pause_and_go_on_where_their_trainer_i
     assert view["history"]["step"] == sorted(set(view["history"]["step"]))  # one point a step, in order
     assert grounds.start("a", TINY)["state"] == "training" and len(fake_engine.sent) == 1  # already training
     paused = grounds.pause("a")
+    from ui.playground_handlers import summary
+
     assert paused["state"] == "paused" and summary(paused)["step"] == paused["snapshot"]["step"]
+    norms = paused["snapshot"]["plain"]["gradient_norms"]
+    assert summary(paused)["plain"]["gradient_norms"] == [float(v) for v in norms]  # JSON: a list
     grounds.start("a", TINY)
     assert fake_engine.sent[1]["workers"] == ["tcp://kept:1"]  # Start again: where its trainer is
     grounds.pause("a")
@@ -256,6 +267,12 @@ def test_a_failed_run_says_why_and_a_run_no_worker_takes_is_cancelled(monkeypatc
     grounds.start("a", TINY)
     _until(lambda: grounds.view("a")["state"] == "failed")
     assert grounds.view("a")["error"] == "the worker says no"
+    late = _playgrounds(FakeEngine(late=True))  # events and results travel apart
+    late.step("a", TINY, 7)
+    _until(lambda: late.view("a")["state"] == "paused")
+    time.sleep(0.5)  # the late events have come and gone
+    assert late.view("a")["state"] == "paused" and late.view("a")["snapshot"]["step"] == 7
+    assert late.view("a")["history"]["step"] == [7]
     monkeypatch.setattr(playground_sessions, "START_LIMIT_SECONDS", 0.3)
     stuck = _playgrounds(FakeEngine(hang=True))
     stuck.start("a", TINY)
@@ -354,10 +371,16 @@ def test_page_controls_and_the_link_agree():
         page_settings(*link_values({**settings.to_dict(), "blocks": 0}))
 
 
-def test_a_page_sweep_has_a_budget():
+def test_a_page_sweep_has_a_budget_and_the_live_runs_a_cap():
+    from explorer.compute.playground_sessions import max_live
+
     check_sweep_budget([2, 4, 8, 16, 32, 64], 300)  # the default
     with pytest.raises(ValueError, match=f"more than the {MAX_SWEEP_BLOCK_STEPS:,} a sweep may here"):
         check_sweep_budget([128, 128], 1000)
+    assert max_live(None) == max_live("") == 2 and max_live("5") == 5
+    for bad in ("0", "17", "two"):
+        with pytest.raises(ValueError, match="EXPLORER_PLAYGROUNDS must be a whole number from 1 to 16"):
+            max_live(bad)
 
 
 def test_the_tour_step_answers_from_the_measured_rows(monkeypatch):

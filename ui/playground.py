@@ -33,13 +33,14 @@ from .common import CONTROLS, WholeNumber, export_plot, user_errors
 EXTRA_FEATURES = [("x²", "x2"), ("y²", "y2"), ("x·y", "xy")]  # beside x and y, which the nets always see
 # the timer: a tick every half second would draw at most twice a second, and any delay (the
 # request, the drawing) fewer. A tick that comes while the last is drawn waits for it (the tick's
-# trigger_mode, always_last) and a tick with nothing new changes nothing, so ticks come often:
-# measured here, a tick every 0.4 s drew 1.4 to 1.6 snapshots a second, every 0.25 s ...
-# (the snapshots come a little more often than twice a second: `playground_task.SNAPSHOT_SECONDS`)
+# trigger_mode, always_last) and a tick with nothing new changes nothing, so ticks come often
+# and the next redraw starts soon after the last. (Measured here, busy: a tick every 0.4 s and
+# every 0.25 s both drew 1.3 to 1.6 snapshots a second; the browser's drawing was the limit. The
+# snapshots come a little more often than twice a second: `playground_task.SNAPSHOT_SECONDS`.)
 TICK_SECONDS = 0.25
 INTRO = ("A plain net and its residual twin, the same in every weight but for the shortcuts, train side by "
          "side on the same batches of points in the plane. Press **Start**: each one's decision boundary, "
-         "its losses and the gradient reaching each block redraw twice a second. Make the nets deep (32 "
+         "its losses and the gradient reaching each block redraw as they train. Make the nets deep (32 "
          "blocks, say) and watch which one fits the spiral. Each block is dense-norm-ReLU-dense-norm, its "
          "input added back before the last ReLU in the residual net; the **Depth sweep** below trains both "
          "at several depths and draws the final training loss against depth (He et al.'s figure 1, on "
@@ -111,9 +112,11 @@ def _live_panel(defaults: PlaygroundSettings):
                 elem_id="pg-caption")
     with gr.Row():
         with gr.Column(min_width=300):
-            losses = export_plot("Loss", "pg-loss")
+            losses = export_plot("Loss", "pg-loss",
+                                 value=playground_charts.loss_figure(idle_view()["history"]))
         with gr.Column(min_width=300):
-            strip = export_plot("Gradient norms", "pg-gradients")
+            strip = export_plot("Gradient norms", "pg-gradients",
+                                value=playground_charts.gradient_strip(None))
     buttons = {"start": start, "pause": pause, "step": step, "reset": reset}
     return steps, buttons, status, [boundary, losses, strip]
 
@@ -123,7 +126,7 @@ def _sweep_panel() -> list:
                       elem_id="pg-sweep-section"):
         gr.Markdown("Both nets train the same steps from the same weights at each depth; the chart is the "
                     "training loss where they end (the settings above, but the blocks). It runs on the "
-                    "engine: about half a minute with the defaults here.")
+                    "engine: a minute or two with the defaults on two busy cores.")
         with gr.Row():
             depths = gr.Textbox(",".join(map(str, DEFAULT_DEPTHS)), label="Depths (blocks, comma-separated)",
                                 elem_id="pg-sweep-depths")
@@ -157,7 +160,7 @@ def _wire(view: PlaygroundView) -> None:
     view.buttons["step"].click(handlers.step_from_page, [view.steps, *view.controls], outputs, **live)
     view.buttons["reset"].click(handlers.reset_from_page, view.controls, outputs, **live)
     # always_last: a tick that comes while the last is drawn is sent as soon as it is done (the
-    # default, "once", drops it and waits for the next tick: up to half a second lost each time)
+    # default, "once", drops it and waits for the next tick: up to a tick lost each time)
     view.timer.tick(handlers.tick, view.drawn, outputs, trigger_mode="always_last", **live)
     gr.on([control.change for control in view.controls], handlers.preview, view.controls, view.charts[0],
           trigger_mode="always_last", **live)

@@ -9,12 +9,14 @@ changed. The layout, the wiring and the link are in `ui.playground`.
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import gradio as gr
 
+from explorer.compute import playground_task
 from explorer.compute.engine import engine
-from explorer.compute.playground_sessions import LIVE_STATES, Playgrounds, summary
+from explorer.compute.playground_sessions import LIVE_STATES, Playgrounds, max_live
 from explorer.core.playground_settings import (
     MAX_SWEEP_STEPS,
     PlaygroundSettings,
@@ -30,25 +32,46 @@ from .common import progress_callback, user_errors
 
 FIRST_LOOK_SECONDS = 1.5  # Start waits this long for the first snapshot, then the timer takes over
 STEP_WAIT_SECONDS = 5.0  # Step and Reset wait this long for their run to end before drawing
-# while training, the loss chart is redrawn at most this often: of a redraw's time in the
-# browser it was about a third (the boundaries' chart is redrawn at every tick)
+API_WAIT_SECONDS = 60.0  # /playground_step and /playground_reset wait this long (no timer draws after)
+# while training, the loss chart and the gradient strip are redrawn at most this often: each
+# cost the browser 180 ms a redraw against 320 for the boundaries' chart (a busy Chromium here),
+# most of it Plotly's work on any figure whatever its data; the boundaries come first
 CURVES_SECONDS = 1.0
 _PLAYGROUNDS: Playgrounds | None = None
+_LOCK = threading.Lock()
 
 
 def playgrounds() -> Playgrounds:
     """The app's playgrounds (made on first use): `EXPLORER_PLAYGROUNDS` sessions train at once
     (default 2; each holds an engine worker while it trains)."""
     global _PLAYGROUNDS
-    if _PLAYGROUNDS is None:
-        _PLAYGROUNDS = Playgrounds(engine, max_live=int(os.environ.get("EXPLORER_PLAYGROUNDS", "2")))
-    return _PLAYGROUNDS
+    with _LOCK:
+        if _PLAYGROUNDS is None:
+            _PLAYGROUNDS = Playgrounds(engine, max_live=max_live(os.environ.get("EXPLORER_PLAYGROUNDS")))
+        return _PLAYGROUNDS
 
 
 def warm_default() -> None:
     """Compiles the default pair ahead on a worker (a warm-up task; the app's start-up calls
     it after its other warm-ups, and opening the tab when the pair was taken)."""
     playgrounds().warm()
+
+
+def summary(view: dict) -> dict:
+    """A session's view (`Playgrounds.view`) as plain JSON for the API: the state, the step,
+    the speed and each net's losses, accuracies and per-block gradient norms (no boundary)."""
+    snapshot = view["snapshot"]
+    out = {"state": view["state"], "note": view["note"], "error": view["error"], "ended": view["ended"],
+           "settings": view["settings"].to_dict() if view["settings"] else None,
+           "step": snapshot["step"] if snapshot else None,
+           "steps_per_s": round(snapshot["steps_per_s"], 1) if snapshot else None}
+    for net in ("residual", "plain"):
+        values = snapshot.get(net) if snapshot else None
+        if values is not None:
+            out[net] = {key: values[key] for key in playground_task.NET_KEYS}
+            norms = values["gradient_norms"]
+            out[net]["gradient_norms"] = None if norms is None else [float(v) for v in norms]
+    return out
 
 
 def _key(request) -> str:
@@ -65,13 +88,13 @@ def page_settings(data, noise, train_fraction, blocks, width, extra_features, no
 
 
 def draw(view: dict, curves: bool = True):
-    """The status line and the three live figures of a session's view (the loss curves left
-    as they are unless `curves`)."""
+    """The status line and the three live figures of a session's view (the loss curves and
+    the gradient strip left as they are unless `curves`)."""
     settings = view["settings"] or PlaygroundSettings()
     snapshot = view["snapshot"]
     return (playground_charts.status_text(view), playground_charts.boundary_figure(settings, snapshot),
             playground_charts.loss_figure(view["history"]) if curves else gr.skip(),
-            playground_charts.gradient_strip(snapshot))
+            playground_charts.gradient_strip(snapshot) if curves else gr.skip())
 
 
 def _drawn(view: dict, timer_on: bool | None = None):
@@ -125,23 +148,20 @@ def reset_from_page(request: gr.Request, *values):
     return _drawn(view)
 
 
-def _wait_run(key: str, view: dict) -> dict:
-    """The view once the session's short run (a step, a reset) has ended, or after
-    `STEP_WAIT_SECONDS` (the timer draws the rest)."""
-    seen = view["version"]
-    for _ in range(100):
-        if view["state"] not in LIVE_STATES:
-            break
-        view = playgrounds().wait_for(key, seen, STEP_WAIT_SECONDS / 10)
-        seen = view["version"]
+def _wait_run(key: str, view: dict, seconds: float = STEP_WAIT_SECONDS) -> dict:
+    """The view once the session's short run (a step, a reset) has ended, or after `seconds`
+    (on the page, the timer draws the rest)."""
+    deadline = time.monotonic() + seconds
+    while view["state"] in LIVE_STATES and time.monotonic() < deadline:
+        view = playgrounds().wait_for(key, view["version"], deadline - time.monotonic())
     return view
 
 
 def tick(drawn, request: gr.Request = None):
     """The timer: redraws when the session's view changed since `drawn` ([version, when the
     curves were drawn]), else leaves the page as it is; stops itself once the run has ended
-    and is drawn. While the twins train the loss curves are redrawn at most once every
-    `CURVES_SECONDS`: the boundaries, every tick."""
+    and is drawn. While the twins train the loss curves and the gradient strip are redrawn
+    at most once every `CURVES_SECONDS`: the boundaries, at every tick."""
     version, curves_at = drawn if isinstance(drawn, (list, tuple)) and len(drawn) == 2 else (None, 0.0)
     view = playgrounds().view(_key(request))
     live = view["state"] in LIVE_STATES
@@ -220,30 +240,31 @@ def playground_status(request: gr.Request = None) -> dict:
 
 @user_errors
 def playground_stop(request: gr.Request = None) -> dict:
-    """Pauses this session's run (playground_start goes on from the same step); returns the status."""
-    return summary(playgrounds().pause(_key(request)))
+    """Pauses this session's run (playground_start goes on from the same step); returns the
+    status once it has stopped (or after 60 s)."""
+    return summary(playgrounds().pause(_key(request), wait=API_WAIT_SECONDS))
 
 
 @user_errors
 def playground_step(steps: int = 10, request: gr.Request = None) -> dict:
     """Trains this session's twins `steps` more steps with their settings (the defaults before
-    any start), pausing a run first; returns the status once they are done (or after 5 s).
+    any start), pausing a run first; returns the status once they are done (or after 60 s).
 
     Args:
         steps: 1 to 1000.
     """
     key = _key(request)
     settings = playgrounds().view(key)["settings"] or PlaygroundSettings()
-    return summary(_wait_run(key, playgrounds().step(key, settings, steps)))
+    return summary(_wait_run(key, playgrounds().step(key, settings, steps), API_WAIT_SECONDS))
 
 
 @user_errors
 def playground_reset(request: gr.Request = None) -> dict:
     """Puts this session's twins back to step 0 (the same initial weights and batches); returns
-    the status."""
+    the status at step 0 (or after 60 s)."""
     key = _key(request)
     settings = playgrounds().view(key)["settings"] or PlaygroundSettings()
-    return summary(_wait_run(key, playgrounds().reset(key, settings)))
+    return summary(_wait_run(key, playgrounds().reset(key, settings), API_WAIT_SECONDS))
 
 
 def sweep(settings: PlaygroundSettings, depths, steps, progress=None) -> dict:

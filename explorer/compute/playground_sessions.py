@@ -34,6 +34,25 @@ STOP_WAIT_SECONDS = 20.0  # how long a new run waits for the session's last to e
 START_LIMIT_SECONDS = playground_task.MAX_LIVE_SECONDS + 60
 MAX_SESSIONS = 256  # sessions kept, least recently used out (an idle one is a few small arrays)
 DEFAULT_MAX_LIVE = 2  # sessions that may train at once (each holds a worker while it trains)
+MOST_LIVE = 16  # the most `EXPLORER_PLAYGROUNDS` may ask for
+
+
+def max_live(requested: str | None) -> int:
+    """Sessions that may train at once, from `EXPLORER_PLAYGROUNDS` (None or "": the default).
+
+    Raises:
+        ValueError: not a whole number from 1 to `MOST_LIVE`.
+    """
+    if requested in (None, ""):
+        return DEFAULT_MAX_LIVE
+    try:
+        count = int(requested)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= MOST_LIVE:
+        raise ValueError(f"EXPLORER_PLAYGROUNDS must be a whole number from 1 to {MOST_LIVE}; "
+                         f"got {requested!r}")
+    return count
 
 
 def _empty_history() -> dict:
@@ -66,7 +85,8 @@ class Playgrounds:
 
     Args:
         engine: a callable returning the `Engine` (`compute.engine.engine`).
-        stop_signal: `stop_signal(run_id)` pauses a run (default: sets its Dask `Event`).
+        stop_signal: `stop_signal(run_id)` pauses a run, `stop_signal(run_id, clear=True)`
+            forgets the signal once the run has ended (default: its Dask `Event`, set, cleared).
         max_live: sessions that may train at once.
         abandoned_seconds: a run is paused when its page has not looked for this long.
     """
@@ -137,8 +157,7 @@ class Playgrounds:
                           for net in ("residual", "plain")}}
             return {"state": session.state, "note": session.note, "error": session.error,
                     "ended": session.ended, "version": session.version, "snapshots": session.snapshots,
-                    "settings": session.settings,
-                    "snapshot": session.snapshot, "history": history}
+                    "settings": session.settings, "snapshot": session.snapshot, "history": history}
 
     def wait_for(self, key: str, version: int, timeout: float, counter: str = "version") -> dict:
         """The view once its `counter` ("version": any change; "snapshots": a snapshot) is past
@@ -152,10 +171,6 @@ class Playgrounds:
                     break
                 self._lock.wait(left)
         return self.view(key)
-
-    def live_count(self) -> int:
-        with self._lock:
-            return sum(session.state in LIVE_STATES for session in self._sessions.values())
 
     # ------------------------------------------------------------------------- warm-up
 
@@ -185,6 +200,7 @@ class Playgrounds:
         threading.Thread(target=read, name="warm-playground", daemon=True).start()
 
     def is_warm(self, settings: PlaygroundSettings | None = None) -> bool:
+        """Whether `settings`' pair (the defaults) is compiled ahead on a worker."""
         with self._lock:
             return playground_task.settings_key(settings or PlaygroundSettings()) in self._warm
 
@@ -259,12 +275,15 @@ class Playgrounds:
             session = self._sessions.get(key)
             if session is None or not isinstance(message, dict) or message.get("run") != session.run_id:
                 return  # a run replaced since: its last snapshots are not this session's
+            if session.state not in LIVE_STATES:
+                return  # a run ended, its last snapshot taken from its result: a late event is older
             kind = message.get("kind")
             if kind == "status":
                 session.note = str(message.get("text", ""))
             elif kind == "started":
                 session.address, session.state, session.note = message.get("address"), "training", ""
-                if message.get("how") == "warm":  # taken: compiled again for the next visitor later
+                if message.get("how") in ("warm", "built"):  # taken, or not there after all: compiled
+                    # again for the next visitor once this run ends (`_watch`)
                     self._warm.pop(playground_task.settings_key(session.settings), None)
             elif kind == "snapshot":
                 snapshot = playground_task.expand(message)
@@ -304,6 +323,8 @@ class Playgrounds:
             self._stop_signal(run_id, clear=True)
         with self._lock:
             session = self._sessions.get(key)
+            if result and session is not None and session.run_id == run_id:
+                self._take_last_snapshot(session, result)
             if session is not None and session.run_id == run_id:
                 session.state = "failed" if error else "paused"
                 session.error, session.note = error, ""
@@ -313,6 +334,16 @@ class Playgrounds:
                 self._lock.notify_all()
         if result and not self.is_warm():
             self.warm()  # the default pair taken (or never compiled): ready for the next visitor
+
+    @staticmethod
+    def _take_last_snapshot(session: Session, result: dict) -> None:
+        """The snapshot a run ended at, from its result (the lock held): its event may come
+        later (events and results travel apart), and "paused" must come with it."""
+        last = result.get("last")
+        if last and (session.snapshot or {}).get("step") != last["step"]:
+            session.snapshot = playground_task.expand(last)
+            _record(session.history, session.snapshot)
+            session.snapshots += 1
 
     def _signal_stop(self, session: Session) -> None:
         with self._lock:
@@ -367,19 +398,3 @@ def _record(history: dict, snapshot: dict) -> None:
             for name in ("train_loss", "test_loss"):
                 history[net][name][:] = [history[net][name][i] for i in keep]
 
-
-def summary(view: dict) -> dict:
-    """A view as plain JSON for the API: the state, the step, the speed and each net's
-    losses, accuracies and per-block gradient norms (no boundary grid)."""
-    snapshot = view["snapshot"]
-    out = {"state": view["state"], "note": view["note"], "error": view["error"], "ended": view["ended"],
-           "settings": view["settings"].to_dict() if view["settings"] else None,
-           "step": snapshot["step"] if snapshot else None,
-           "steps_per_s": round(snapshot["steps_per_s"], 1) if snapshot else None}
-    for net in ("residual", "plain"):
-        values = snapshot.get(net) if snapshot else None
-        if values is not None:
-            out[net] = {key: values[key] for key in playground_task.NET_KEYS}
-            norms = values["gradient_norms"]
-            out[net]["gradient_norms"] = None if norms is None else [float(v) for v in norms]
-    return out

@@ -2,8 +2,8 @@
 `warm_pair`) and the shape of what it sends the page (`compact`, `expand`).
 
 A run trains the twins (`studies.playground.PairTrainer`) in the worker's own process and sends
-a snapshot about every half second as an event on the run's topic; the page keeps the newest
-(`compute.playground_sessions`) and draws it. The worker keeps each page session's trainer
+a snapshot a little more often than twice a second as an event on the run's topic; the page
+keeps the newest (`compute.playground_sessions`) and draws it. The worker keeps each page session's trainer
 between runs (`_OWNED`, least recently used out), so Pause then Start goes on from the same
 step on the same compiled program; the page sends a session's runs to the worker that holds
 its trainer. A warm-up (`warm_pair`) builds and compiles the page's default pair ahead, so the
@@ -126,7 +126,8 @@ def live_run(key: str, settings: dict, action: str, run_id: str, topic: str, ste
         most_seconds: the longest a run trains.
 
     Returns:
-        {"run", "address", "step", "ended": "paused" | "steps done" | "time limit" | "looked"}.
+        {"run", "address", "step", "ended": "paused" | "steps done" | "time limit" | "looked",
+        "last": the last snapshot sent (`compact`)}.
 
     Raises:
         ValueError: bad settings, action or steps.
@@ -139,7 +140,11 @@ def live_run(key: str, settings: dict, action: str, run_id: str, topic: str, ste
     settings = PlaygroundSettings.from_dict(settings)
     worker = get_worker()
 
+    last = {}  # the last snapshot sent, returned too: an event may come after the result
+
     def send(kind: str, **message):
+        if kind == "snapshot":
+            last.update(message)
         worker.log_event(topic, {"run": run_id, "kind": kind, **message})
 
     if key not in _OWNED and settings_key(settings) not in _WARM:
@@ -151,14 +156,14 @@ def live_run(key: str, settings: dict, action: str, run_id: str, topic: str, ste
         trainer.reset()
     if action in ("reset", "look") or not held.compiled:
         send("snapshot", **compact(trainer.snapshot()))  # the boundary now, before any compile of the step
-    if action in ("reset", "look"):
-        return {"run": run_id, "address": worker.address, "step": trainer.step, "ended": "looked"}
-    if not held.compiled:
-        send("status", text="compiling the training step (XLA, a few seconds, once per settings)")
-        _compile(trainer)
-        held.compiled = True
-    return _train(trainer, action, steps, seconds, most_seconds, Event(stop_event_name(run_id)),
-                  send) | {"run": run_id, "address": worker.address}
+    ended = "looked"
+    if action not in ("reset", "look"):
+        if not held.compiled:
+            send("status", text="compiling the training step (XLA, a few seconds, once per settings)")
+            _compile(trainer)
+            held.compiled = True
+        ended = _train(trainer, action, steps, seconds, most_seconds, Event(stop_event_name(run_id)), send)
+    return {"run": run_id, "address": worker.address, "step": trainer.step, "ended": ended, "last": last}
 
 
 def _compile(trainer) -> None:
@@ -169,8 +174,9 @@ def _compile(trainer) -> None:
     trainer.run(1)  # a trainer at step n compiles on its next step, which counts as a step
 
 
-def _train(trainer, action, steps, seconds, most_seconds, stop, send) -> dict:
-    """Trains and sends snapshots until paused, the steps are done or the time is up."""
+def _train(trainer, action, steps, seconds, most_seconds, stop, send) -> str:
+    """Trains and sends snapshots until paused, the steps are done or the time is up; returns
+    which ended it."""
     from explorer.studies.playground import live  # deferred: loads TensorFlow, as only a worker does
 
     deadline = time.monotonic() + most_seconds
@@ -187,7 +193,7 @@ def _train(trainer, action, steps, seconds, most_seconds, stop, send) -> dict:
 
     for snapshot in live(trainer, seconds, stop=should_stop, steps=steps):
         send("snapshot", **compact(snapshot))
-    return {"step": trainer.step, "ended": state["ended"]}
+    return state["ended"]
 
 
 def warm_pair(settings: dict) -> dict:

@@ -78,9 +78,8 @@ def _point_traces(settings: PlaygroundSettings) -> tuple:
 
 def boundary_figure(settings: PlaygroundSettings, snapshot: dict | None) -> go.Figure:
     """Each twin's decision boundary (its probability of class 1 over the grid, in whole percent:
-    white at 50)
-    with the training points (filled) and the test points (open), side by side, the residual
-    net first. No contour line: it was a third of the page's drawing time (126 of 386 ms in a
+    white at 50) with the training points (filled) and the test points (open), side by side,
+    the residual net first. No contour line: it was a third of the page's drawing time (126 of 386 ms in a
     busy Chromium here), which a redraw twice a second cannot spare.
 
     Args:
