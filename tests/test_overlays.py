@@ -10,8 +10,8 @@ import time
 import pytest
 
 from explorer.core.numbers import magnitude
-from explorer.core.specs import make_spec
-from explorer.nets.models import build_model
+from explorer.core.specs import make_spec, result_net
+from explorer.nets.models import build_model, checkpoint_spec
 from explorer.studies import deletion, overlays
 from explorer.studies.lesion import lesion
 from explorer.studies.probes import gradient_flow
@@ -74,6 +74,7 @@ def test_deleting_a_block_gives_the_lesion_numbers_and_its_median(checkpoints, t
     study = lesion(fresh, SOURCE, samples=40)
     assert (alone["accuracy_with"], alone["accuracy_without"]) == (study["baseline"], study["accuracy"][1])
     assert "lesion_median_cost" not in alone
+    assert result_net(alone) == checkpoint_spec(fresh)  # the net it carries, not a name to parse
     overlays.overlay(0, 0, "lesion", fresh, source=SOURCE, samples=40)
     beside = deletion.delete_block(fresh, "stage2_block1", 40, SOURCE)
     assert {"block", "accuracy_with", "accuracy_without", "lesion_median_cost"} <= set(beside)

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from explorer.core import limits
-from explorer.core.specs import make_spec
+from explorer.core.specs import make_spec, result_net
 from explorer.nets.models import build_model
 from explorer.studies import paths, subjects
 from tests.test_cli import assert_clean_failure, run_main
@@ -90,6 +90,7 @@ def test_path_lengths_result(checkpoint, method):
                                                                     result["gradient_per_path"])], rel=1e-4)
     assert result["effective_range"] == paths.effective_range(result["total"])
     assert result["at_init"] is False and result["method"] == method and result["samples"] == 8
+    assert result_net(result) == subjects.trained(checkpoint).spec  # the net, not a name to parse
     assert "Veit et al." in paths.paths_reading(result)
 
 

@@ -9,7 +9,7 @@ import pytest
 from keras import layers
 
 from explorer.core import limits
-from explorer.core.specs import make_spec
+from explorer.core.specs import make_spec, result_net
 from explorer.nets.models import build_model
 from explorer.studies import shattered, signals, subjects
 from explorer.views import path_charts
@@ -95,6 +95,8 @@ def test_shattered_gradients_of_plain_and_residual_twins():
     assert [net["model"] for net in result["nets"]] == ["ResNet-8 v1", "Plain-8 v1", "ResNet-14 v1",
                                                         "Plain-14 v1"]
     assert result["lags"] == list(range(17))
+    assert [(spec.depth, spec.residual) for spec in map(result_net, result["nets"])] == [
+        (8, True), (8, False), (14, True), (14, False)]  # the net each carries, not a name to parse
     for net in result["nets"]:
         assert net["autocorrelation"][0] == pytest.approx(1.0) and len(net["gradient"]) == 32
         assert len(net["autocorrelation"]) == 17
@@ -120,6 +122,7 @@ def test_cli_signals_and_shattered_json(checkpoint):
     out = json.loads(run_main("signals", "--depth", 8, "--plain", "--samples", 8, "--data", "synthetic",
                               "--json").stdout)
     assert out["model"] == "Plain-8 v1 at initialization" and out["branch_variance"] == out["variance"]
+    assert result_net(out) == make_spec(8, 1, residual=False)
     out = json.loads(run_main("shattered", "--depth", 8, "--points", 16, "--data", "synthetic",
                               "--json").stdout)
     assert [net["residual"] for net in out["nets"]] == [True, False]

@@ -71,7 +71,7 @@ def delete_block(checkpoint_path, block, samples=OVERLAY_SAMPLES, source=None, b
         budget: refuse a request over this host's budget; False for the command line.
 
     Returns:
-        {"block", "accuracy_with", "accuracy_without", "cost", "n", "model"}, and where the
+        {"block", "accuracy_with", "accuracy_without", "cost", "n", "model", "net"}, and where the
         lesion study is known, "lesion_median_without" and "lesion_median_cost": the median
         accuracy over every block deleted in turn, and what it costs.
 
@@ -92,7 +92,8 @@ def delete_block(checkpoint_path, block, samples=OVERLAY_SAMPLES, source=None, b
     else:
         with_block, without, n = study["baseline"], study["accuracy"][index], study["n"]
     out = {"block": block, "accuracy_with": with_block, "accuracy_without": without,
-           "cost": round(with_block - without, 4), "n": n, "model": spec.name}
+           "cost": round(with_block - without, 4), "n": n, "model": spec.name,
+           "net": spec.to_config()}
     if study is not None:
         median = float(np.median([a for a in study["accuracy"] if a is not None]))
         out.update(lesion_median_without=round(median, 4), lesion_median_cost=round(with_block - median, 4))

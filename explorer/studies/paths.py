@@ -191,7 +191,7 @@ def path_lengths(subject: Subject, samples=64, subsets=1, method="single", sourc
 
     Returns:
         {"blocks": n, "lengths": [0..n], "path_counts", "gradient_per_path", "total",
-        "effective_range": [lo, hi], "share", "model", "at_init", "method", "samples",
+        "effective_range": [lo, hi], "share", "model", "net", "at_init", "method", "samples",
         "subsets", "data", "notice"}: the mean norm (over images and sets) of the loss
         gradient at the normalized input per length, that times C(n, k), and the shortest
         range of lengths holding `share` of the total.
@@ -219,7 +219,8 @@ def path_lengths(subject: Subject, samples=64, subsets=1, method="single", sourc
     return {"blocks": n, "lengths": list(range(n + 1)), "path_counts": counts,
             "gradient_per_path": [float(f"{g:.5g}") for g in per_path],
             "total": [float(f"{t:.5g}") for t in total], "effective_range": effective_range(total),
-            "share": SHARE, "model": subject.name, "at_init": subject.at_init, "method": method,
+            "share": SHARE, "model": subject.name, "net": subject.spec.to_config(),
+            "at_init": subject.at_init, "method": method,
             "samples": len(x), "subsets": subsets, "data": data_source, "notice": notice}
 
 

@@ -64,7 +64,7 @@ def shattered(depths=(20, 56, 110), version=1, points=256, seed=0, source: str |
 
     Returns:
         {"version", "points", "lags", "nets", "data", "notice"}: `nets` holds per depth the
-        residual net then its plain twin, each {"model", "depth", "residual", "gradient",
+        residual net then its plain twin, each {"model", "net", "depth", "residual", "gradient",
         "autocorrelation"}: the derivative at each point (N values) and its autocorrelation
         at lags 0 to N // 2.
 
@@ -87,7 +87,7 @@ def shattered(depths=(20, 56, 110), version=1, points=256, seed=0, source: str |
     for i, subject in enumerate(subjects):
         report(i / len(subjects), f"{subject.spec.name}: {points} points")
         g = _line_derivative(subject.model(), line, direction)
-        nets.append({"model": subject.spec.name, "depth": subject.spec.depth,
+        nets.append({"model": subject.spec.name, "net": subject.spec.to_config(), "depth": subject.spec.depth,
                      "residual": subject.spec.residual, "gradient": [float(f"{v:.5g}") for v in g],
                      "autocorrelation": [round(c, 5) for c in autocorrelation(g)]})
     return {"version": version, "points": points, "lags": list(range(points // 2 + 1)), "nets": nets,

@@ -43,7 +43,7 @@ def signal_propagation(subject: Subject, samples=64, source: str | None = None, 
         budget: refuse a request over this host's budget (see `limits.check_signals_request`).
 
     Returns:
-        {"model", "residual", "version", "at_init", "blocks", "stages", "mean_sq", "variance",
+        {"model", "net", "residual", "version", "at_init", "blocks", "stages", "mean_sq", "variance",
         "branch_variance", "fits", "samples", "data", "notice"}: the block names, their stage
         (1-based), the three statistics per block (see the module's docstring), a line through
         the variance of each stage's blocks (`stage_fits`), the images and their source.
@@ -64,7 +64,8 @@ def signal_propagation(subject: Subject, samples=64, source: str | None = None, 
         rows = model.block_parts(tf.constant(x), training=subject.at_init, each=lambda parts: (
             *channel_statistics(parts[1]), channel_statistics(parts[0])[1]))
     stats = dict(zip(("mean_sq", "variance", "branch_variance"), map(list, zip(*rows))))
-    result = {"model": subject.name, "residual": subject.spec.residual, "version": subject.spec.version,
+    result = {"model": subject.name, "net": subject.spec.to_config(), "residual": subject.spec.residual,
+              "version": subject.spec.version,
               "at_init": subject.at_init,
               "blocks": [block.name for block in model.blocks],
               "stages": [block.plan.stage for block in model.blocks],
