@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 
 from explorer.compute import local_cluster
@@ -38,6 +39,7 @@ FALLBACK = "EXPLORER_SCHEDULER_FALLBACK"  # "local": start one if the scheduler 
 CONNECT_SECONDS = 10  # how long an unanswered scheduler address is waited for
 ALLOWED_FAILURES = 1  # reruns of a task whose worker died, before it is reported
 USER, WARM = 10, -10  # task priorities: a visitor's request, a warm-up
+LOG_TASKS = "EXPLORER_LOG_TASKS"  # "1": each task's start and seconds in the worker's log
 
 
 def _forward(topic: str):
@@ -49,10 +51,19 @@ def _forward(topic: str):
 
 
 def call(fn, args, kwargs, topic: str | None):
-    """In a worker: runs `fn(*args, **kwargs)`, its progress (if it reports any) sent back."""
+    """In a worker: runs `fn(*args, **kwargs)`, its progress (if it reports any) sent back.
+    With `EXPLORER_LOG_TASKS=1` each task's name and seconds go to the worker's stderr (the
+    app's log): which task held a worker, when a request waited."""
     if topic is not None:
         kwargs = {**kwargs, "progress": _forward(topic)}
-    return fn(*args, **kwargs)
+    if os.environ.get(LOG_TASKS) != "1":
+        return fn(*args, **kwargs)
+    name, start = getattr(fn, "__qualname__", repr(fn)), time.perf_counter()
+    print(f"[engine] {name} started", file=sys.stderr, flush=True)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        print(f"[engine] {name} ended after {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
 
 
 def _takes_progress(fn) -> bool:
