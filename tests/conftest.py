@@ -113,7 +113,7 @@ def running_app(tmp_path_factory, log_path=None, cwd=ROOT, **extra_env):
            "EXPLORER_PRETRAINED": str(pretrained),
            # no default job built ahead (15 s of both cores at every start): tests/test_prepared.py
            "EXPLORER_PREPARE": "0",
-           "EXPLORER_LOG_TASKS": "1",  # each engine task's seconds in the app's log: what a slow test waited for
+           "EXPLORER_LOG_TASKS": "1",  # each engine task's seconds in the app's log: what a test waited for
            **extra_env}
     log_path = log_path or tmp_path_factory.mktemp("log") / "app.log"
     with app_server(log_path=log_path, cwd=cwd, **env) as url:

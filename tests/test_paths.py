@@ -49,6 +49,30 @@ def test_effective_range_survives_huge_path_counts():
     assert 0 <= lo <= 200 <= hi <= 600  # the peak of C(600, k) / 2^k is at k = 200
 
 
+def test_the_line_through_the_gradient_per_path_ignores_one_noisy_length():
+    """#36 item 12: one length's spike (a few random paths at a small sample) moves the
+    measured total's range, not the line's; the line is NumPy's least squares on log g."""
+    n = 20
+    counts = paths.path_counts(n)
+    clean = [0.3 * 0.8 ** k for k in range(n + 1)]
+    noisy = list(clean)
+    noisy[3] *= 12  # the spike
+    result = {"lengths": list(range(n + 1)), "path_counts": counts, "gradient_per_path": noisy,
+              "total": [c * g for c, g in zip(counts, noisy)]}
+    result["effective_range"] = paths.effective_range(result["total"])
+    fit = paths.path_fit(result)
+    design = np.stack([np.ones(n + 1), np.arange(n + 1)], axis=1)
+    (_, slope), *_ = np.linalg.lstsq(design, np.log(noisy), rcond=None)
+    assert fit["decay"] == pytest.approx(math.exp(slope))
+    assert fit["effective_range"] == paths.effective_range([c * g for c, g in zip(counts, clean)])
+    assert result["effective_range"] != fit["effective_range"]  # the spike moved the measured range
+    assert paths.held_share(result, fitted=True) >= paths.SHARE
+    assert f"By that line, paths through **{fit['effective_range'][0]} to" in paths.paths_reading(
+        {**result, "blocks": n, "at_init": True, "method": "single", "model": "ResNet-44 v1", "samples": 8,
+         "subsets": 1})
+    assert paths.path_fit({**result, "gradient_per_path": [0.0] * n + [1.0]}) is None
+
+
 @pytest.mark.parametrize("at_init", [True, False], ids=["init", "checkpoint"])
 def test_kept_branches_run_the_full_net_or_the_skip_only_net(checkpoint, at_init):
     subject = subjects.fresh(8, 1) if at_init else subjects.trained(checkpoint)

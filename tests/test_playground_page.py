@@ -3,13 +3,17 @@ trainers) on a stand-in Dask worker, the page's session object on a stand-in eng
 figures against the snapshot they draw, the link and the tour step."""
 
 import itertools
+import json
 import math
 import threading
 import time
 import typing
 from concurrent.futures import Future
+from types import SimpleNamespace
 
+import gradio as gr
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 
 from explorer.compute import playground_task
@@ -301,6 +305,29 @@ def test_the_boundary_figure_draws_the_snapshot_and_the_points():
     assert fig.layout.annotations[0].font.color == RESIDUAL_COLOR
     assert fig.layout.annotations[1].font.color == PLAIN_COLOR
     assert "press Start" in playground_charts.boundary_figure(TINY, None).layout.title.text
+    # a live tick's update holds what the whole figure of the next snapshot would change
+    later = fake_snapshot(4)
+    update = playground_charts.boundary_update(TINY, later)
+    whole = playground_charts.boundary_figure(TINY, later)
+    assert update["title"] == whole.layout.title.text
+    assert update["z"] == [np.asarray(t.z).tolist() for t in whole.data if t.type == "heatmap"]
+
+
+def test_a_live_tick_sends_an_update_when_the_same_boundaries_are_on_screen(monkeypatch):
+    from ui import playground_handlers as handlers
+
+    view = {"state": "training", "note": "", "error": "", "ended": "", "version": 5, "snapshots": 5,
+            "settings": TINY, "snapshot": fake_snapshot(6), "history": {"step": []}}
+    monkeypatch.setattr(handlers, "playgrounds", lambda: SimpleNamespace(view=lambda key: view))
+    key = handlers.boundary_key(view)
+    *_, update, _timer, drawn = handlers.tick([4, time.monotonic(), key])
+    assert json.loads(update) == playground_charts.boundary_update(TINY, view["snapshot"])
+    assert drawn[0] == 5 and drawn[2] == key
+    outputs = handlers.tick([4, time.monotonic(), None])  # nothing of these settings drawn: all of it
+    assert isinstance(outputs[1], go.Figure) and outputs[4] == gr.skip()
+    view["state"] = "paused"  # a run that ended is drawn whole
+    outputs = handlers.tick([4, time.monotonic(), key])
+    assert isinstance(outputs[1], go.Figure) and outputs[4] == gr.skip()
 
 
 def test_the_loss_curves_and_the_gradient_strip():

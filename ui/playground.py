@@ -38,6 +38,17 @@ EXTRA_FEATURES = [("x²", "x2"), ("y²", "y2"), ("x·y", "xy")]  # beside x and 
 # every 0.25 s both drew 1.3 to 1.6 snapshots a second; the browser's drawing was the limit. The
 # snapshots come a little more often than twice a second: `playground_task.SNAPSHOT_SECONDS`.)
 TICK_SECONDS = 0.25
+# a live tick's boundaries, applied to the figure on screen: Plotly.update of the two heatmaps'
+# z and the title, where Gradio's own redraw parses the whole figure, reacts and resizes it (most
+# of the browser's time a redraw). A figure without the two heatmaps is left to the next whole one.
+UPDATE_JS = """(payload) => {
+  const plot = document.querySelector('#pg-boundary .js-plotly-plot');
+  if (!payload || !plot || !plot.data || !window.Plotly) return;
+  const update = JSON.parse(payload);
+  const heatmaps = plot.data.flatMap((trace, index) => trace.type === 'heatmap' ? [index] : []);
+  if (heatmaps.length !== update.z.length) return;
+  window.Plotly.update(plot, {z: update.z}, {'title.text': update.title}, heatmaps);
+}"""
 INTRO = ("A plain net and its residual twin, the same in every weight but for the shortcuts, train side by "
          "side on the same batches of points in the plane. Press **Start**: each one's decision boundary, "
          "its losses and the gradient reaching each block redraw as they train. Make the nets deep (32 "
@@ -56,8 +67,10 @@ class PlaygroundView:
     buttons: dict  # "start", "pause", "step", "reset"
     status: gr.Markdown
     charts: list  # the boundaries, the losses, the gradient strip
+    update: gr.Textbox  # hidden: the boundaries' update while they train (JSON), applied by UPDATE_JS
     timer: gr.Timer
-    drawn: gr.State  # what is drawn: [the view's version (`Playgrounds.view`), when the curves were]
+    drawn: gr.State  # what is drawn: [the view's version (`Playgrounds.view`), when the curves were,
+    # `handlers.boundary_key`]
     sweep: list  # depths, steps, button, chart, reading
 
     def link_fields(self) -> list:
@@ -65,7 +78,7 @@ class PlaygroundView:
         return list(self.controls)
 
     def live_outputs(self) -> list:
-        return [self.status, *self.charts, self.timer, self.drawn]
+        return [self.status, *self.charts, self.update, self.timer, self.drawn]
 
 
 def _controls(defaults: PlaygroundSettings) -> list:
@@ -147,7 +160,9 @@ def build() -> PlaygroundView:
             steps, buttons, status, charts = _live_panel(defaults)
         controls = _controls(defaults)
     timer = gr.Timer(TICK_SECONDS, active=False)
-    view = PlaygroundView(controls, steps, buttons, status, charts, timer, gr.State([0, 0.0]), _sweep_panel())
+    update = gr.Textbox(visible=False)
+    view = PlaygroundView(controls, steps, buttons, status, charts, update, timer, gr.State([0, 0.0, None]),
+                          _sweep_panel())
     _wire(view)
     return view
 
@@ -162,8 +177,9 @@ def _wire(view: PlaygroundView) -> None:
     # always_last: a tick that comes while the last is drawn is sent as soon as it is done (the
     # default, "once", drops it and waits for the next tick: up to a tick lost each time)
     view.timer.tick(handlers.tick, view.drawn, outputs, trigger_mode="always_last", **live)
-    gr.on([control.change for control in view.controls], handlers.preview, view.controls, view.charts[0],
-          trigger_mode="always_last", **live)
+    view.update.change(None, view.update, None, js=UPDATE_JS, api_name=False)
+    gr.on([control.change for control in view.controls], handlers.preview, view.controls,
+          [view.charts[0], view.drawn], trigger_mode="always_last", **live)
     depths, sweep_steps, button, chart, reading = view.sweep
     button.click(handlers.sweep_from_page, [depths, sweep_steps, *view.controls], [chart, reading],
                  api_name=False, concurrency_limit=1, concurrency_id="probes")

@@ -8,6 +8,7 @@ changed. The layout, the wiring and the link are in `ui.playground`.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -87,21 +88,37 @@ def page_settings(data, noise, train_fraction, blocks, width, extra_features, no
                          learning_rate=learning_rate, batch_size=batch_size, seed=seed, points=points)
 
 
-def draw(view: dict, curves: bool = True):
-    """The status line and the three live figures of a session's view (the loss curves and
-    the gradient strip left as they are unless `curves`)."""
+def draw(view: dict, curves: bool = True, update_only: bool = False):
+    """The status line, the three live figures of a session's view (the loss curves and the
+    gradient strip left as they are unless `curves`) and the boundaries' update: with
+    `update_only` the boundaries' figure is left on screen and only what changed in it
+    (`playground_charts.boundary_update`, JSON) goes to the page, which applies it
+    (`ui.playground.UPDATE_JS`)."""
     settings = view["settings"] or PlaygroundSettings()
     snapshot = view["snapshot"]
-    return (playground_charts.status_text(view), playground_charts.boundary_figure(settings, snapshot),
+    if update_only:
+        boundary = gr.skip()
+        update = json.dumps(playground_charts.boundary_update(settings, snapshot), separators=(",", ":"))
+    else:
+        boundary, update = playground_charts.boundary_figure(settings, snapshot), gr.skip()
+    return (playground_charts.status_text(view), boundary,
             playground_charts.loss_figure(view["history"]) if curves else gr.skip(),
-            playground_charts.gradient_strip(snapshot) if curves else gr.skip())
+            playground_charts.gradient_strip(snapshot) if curves else gr.skip(), update)
+
+
+def boundary_key(view: dict) -> str | None:
+    """Which boundaries a full figure of this view draws (its settings), None when it draws
+    none (no snapshot yet): a later snapshot of the same key needs only an update."""
+    if view["snapshot"] is None:
+        return None
+    return json.dumps((view["settings"] or PlaygroundSettings()).to_dict(), sort_keys=True)
 
 
 def _drawn(view: dict, timer_on: bool | None = None):
     """`draw`'s outputs, the timer (on while a run is live) and what was drawn: [the view's
-    version, when the curves were]."""
+    version, when the curves were, `boundary_key`]."""
     live = view["state"] in LIVE_STATES if timer_on is None else timer_on
-    return (*draw(view), gr.Timer(active=live), [view["version"], time.monotonic()])
+    return (*draw(view), gr.Timer(active=live), [view["version"], time.monotonic(), boundary_key(view)])
 
 
 # ----------------------------------------------------------------------------- the page's handlers
@@ -159,17 +176,24 @@ def _wait_run(key: str, view: dict, seconds: float = STEP_WAIT_SECONDS) -> dict:
 
 def tick(drawn, request: gr.Request = None):
     """The timer: redraws when the session's view changed since `drawn` ([version, when the
-    curves were drawn]), else leaves the page as it is; stops itself once the run has ended
-    and is drawn. While the twins train the loss curves and the gradient strip are redrawn
-    at most once every `CURVES_SECONDS`: the boundaries, at every tick."""
-    version, curves_at = drawn if isinstance(drawn, (list, tuple)) and len(drawn) == 2 else (None, 0.0)
+    curves were drawn, `boundary_key`]), else leaves the page as it is; stops itself once the
+    run has ended and is drawn. While the twins train the loss curves and the gradient strip
+    are redrawn at most once every `CURVES_SECONDS`, the boundaries at every tick: as an
+    update of the figure on screen when it shows the same settings' boundaries (the browser
+    drew a whole figure in 140-320 ms here, most of it Plotly's and Gradio's work on any
+    figure; an update is a fraction of that), else as a whole figure."""
+    fresh = isinstance(drawn, (list, tuple)) and len(drawn) == 3
+    version, curves_at, drawn_key = drawn if fresh else (None, 0.0, None)
     view = playgrounds().view(_key(request))
     live = view["state"] in LIVE_STATES
     if view["version"] == version:
-        return (gr.skip(),) * 4 + (gr.skip() if live else gr.Timer(active=False), drawn)
+        return (gr.skip(),) * 5 + (gr.skip() if live else gr.Timer(active=False), drawn)
     now = time.monotonic()
     curves = not live or now - curves_at >= CURVES_SECONDS
-    return (*draw(view, curves), gr.Timer(active=live), [view["version"], now if curves else curves_at])
+    key = boundary_key(view)
+    update_only = live and key is not None and key == drawn_key
+    return (*draw(view, curves, update_only), gr.Timer(active=live),
+            [view["version"], now if curves else curves_at, key])
 
 
 def preview(request: gr.Request, *values):
@@ -177,14 +201,15 @@ def preview(request: gr.Request, *values):
     leaves the page as it is until Start says why)."""
     view = playgrounds().view(_key(request))
     if view["state"] in LIVE_STATES:
-        return gr.skip()
+        return gr.skip(), gr.skip()
     try:
         settings = page_settings(*values)
     except ValueError:
-        return gr.skip()
+        return gr.skip(), gr.skip()
+    # what is drawn changes: the next tick draws a whole figure (its version unknown here)
     if view["settings"] == settings and view["snapshot"] is not None:
-        return playground_charts.boundary_figure(settings, view["snapshot"])
-    return playground_charts.boundary_figure(settings, None)
+        return playground_charts.boundary_figure(settings, view["snapshot"]), [None, 0.0, boundary_key(view)]
+    return playground_charts.boundary_figure(settings, None), [None, 0.0, None]
 
 
 def open_tab():

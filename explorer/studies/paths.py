@@ -224,21 +224,36 @@ def path_lengths(subject: Subject, samples=64, subsets=1, method="single", sourc
             "samples": len(x), "subsets": subsets, "data": data_source, "notice": notice}
 
 
-def _decay_per_block(result: dict) -> float | None:
-    """The factor a path's gradient changes by per extra branch: a line through log g(k)."""
+def path_fit(result: dict) -> dict | None:
+    """A line through log g(k), the gradient per path against its length (Veit et al.'s
+    exponential decay), and the total it gives, C(n, k) times the line: at a few images and
+    one pass per length each measured g(k) is a handful of random paths, and a single noisy
+    length makes a spike of the measured total, C(n, k) times it, that the line does not.
+
+    Returns:
+        {"decay": the factor per extra branch, "gradient": the line at each length, "total":
+        C(n, k) times it, "effective_range": the shortest range holding `SHARE` of that total},
+        or None with fewer than two lengths measured above zero.
+    """
     lengths = np.asarray(result["lengths"], dtype=float)
     g = np.asarray(result["gradient_per_path"], dtype=float)
     keep = g > 0
     if keep.sum() < 2:
         return None
-    return float(np.exp(np.polyfit(lengths[keep], np.log(g[keep]), 1)[0]))
+    slope, intercept = np.polyfit(lengths[keep], np.log(g[keep]), 1)
+    line = np.exp(intercept + slope * lengths)
+    total = [count * float(value) for count, value in zip(result["path_counts"], line)]
+    return {"decay": float(np.exp(slope)), "gradient": [float(f"{v:.5g}") for v in line],
+            "total": [float(f"{t:.5g}") for t in total], "effective_range": effective_range(total)}
 
 
-def held_share(result: dict) -> float:
+def held_share(result: dict, fitted: bool = False) -> float:
     """The share of the total gradient the effective range really holds (at least `share`:
-    the range is whole lengths, so it may hold more, say 96% where 90% was asked)."""
-    lo, hi = result["effective_range"]
-    total = np.asarray(result["total"], dtype=float)
+    the range is whole lengths, so it may hold more, say 96% where 90% was asked); of the
+    fitted total (`path_fit`) with `fitted`."""
+    source = path_fit(result) if fitted else None
+    lo, hi = (source or result)["effective_range"]
+    total = np.asarray((source or result)["total"], dtype=float)
     return float(total[lo: hi + 1].sum() / total.sum()) if total.sum() > 0 else 0.0
 
 
@@ -247,7 +262,7 @@ def paths_reading(result: dict) -> str:
     al.'s 5-17 of 54 blocks for a trained ResNet-110 (Markdown)."""
     n, (lo, hi) = result["blocks"], result["effective_range"]
     held = held_share(result)
-    decay = _decay_per_block(result)
+    fit = path_fit(result)
     moment = "" if result["at_init"] else "trained; "  # a fresh net's name says "at initialization"
     how = ("a random path per image, the forward pass whole (Veit et al.'s way)"
            if result["method"] == "single" else "the net left after deleting the other branches")
@@ -255,11 +270,16 @@ def paths_reading(result: dict) -> str:
             f"pass{'es' * (result['subsets'] > 1)} per length, {how}): {n} blocks, "
             f"2^{n} = {magnitude(2.0 ** n)} paths, "
             f"the typical path goes through {n / 2:g} branches.")]
-    if decay is not None:
+    if fit is not None:
+        (flo, fhi), fitted = fit["effective_range"], held_share(result, fitted=True)
         text.append(f"Each extra branch on a path multiplies the gradient it carries by about "
-                    f"{magnitude(decay)} (a line through the log of the gradient per path).")
-    text.append(f"Paths through **{lo} to {hi} branches carry {held:.0%}** of the total gradient "
-                f"({lo / max(n, 1):.0%} to {hi / max(n, 1):.0%} of the blocks).")
+                    f"{magnitude(fit['decay'])} (a line through the log of the gradient per path). By "
+                    f"that line, paths through **{flo} to {fhi} branches carry {fitted:.0%}** of the "
+                    f"total gradient ({flo / max(n, 1):.0%} to {fhi / max(n, 1):.0%} of the blocks); the "
+                    f"measured points alone put {held:.0%} in {lo} to {hi}.")
+    else:
+        text.append(f"Paths through **{lo} to {hi} branches carry {held:.0%}** of the total gradient "
+                    f"({lo / max(n, 1):.0%} to {hi / max(n, 1):.0%} of the blocks).")
     g = result["gradient_per_path"]
     jumps = [k for k in range(1, len(g)) if g[k] > 3 * g[k - 1] > 0]
     if jumps:

@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer.studies.paths import held_share
+from explorer.studies.paths import held_share, path_fit
 from explorer.views.charts import RESIDUAL_COLOR, kind_colors, log_axis
 
 _LAYOUT = dict(template="plotly_white",
@@ -19,25 +19,37 @@ _DASHES = ("solid", "dash", "dot", "dashdot")
 def paths_figure(result: dict) -> go.Figure:
     """Veit et al.'s Figure 6 from a `paths.path_lengths` result: how many paths each length
     has, the gradient one path of that length carries (log axis), and their product, the total
-    gradient per length; the effective range (the shortest range holding `share` of the
-    total) shaded."""
-    lengths, (lo, hi) = result["lengths"], result["effective_range"]
+    gradient per length. The measured points are markers; the line through the log of the
+    gradient per path (`paths.path_fit`) and the total it gives are lines, and the effective
+    range of that fitted total (the shortest range holding `share` of it) is shaded: one
+    noisy length at a small sample makes a spike of the measured total, not of the line."""
+    lengths = result["lengths"]
+    fit = path_fit(result)
+    lo, hi = (fit or result)["effective_range"]
+    shaded = held_share(result, fitted=fit is not None)
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08, subplot_titles=(
         "paths of each length", "gradient per path",
-        f"total gradient per length (shaded: {held_share(result):.0%} in {lo}-{hi})"))
-    common = dict(x=lengths, mode="lines+markers", marker=dict(size=4), line=dict(color=RESIDUAL_COLOR),
+        f"total gradient per length (shaded: {shaded:.0%} in {lo}-{hi})"))
+    common = dict(x=lengths, marker=dict(size=5, color=RESIDUAL_COLOR), line=dict(color=RESIDUAL_COLOR),
                   showlegend=False)
-    fig.add_trace(go.Scatter(y=[float(c) for c in result["path_counts"]], name="paths",
+    fig.add_trace(go.Scatter(y=[float(c) for c in result["path_counts"]], name="paths", mode="lines+markers",
                              hovertemplate="%{y:.3g} paths of %{x} branches<extra></extra>", **common), 1, 1)
-    fig.add_trace(go.Scatter(y=result["gradient_per_path"], name="gradient per path",
-                             hovertemplate="length %{x}: %{y:.3g}<extra></extra>", **common), 1, 2)
-    fig.add_trace(go.Scatter(y=result["total"], name="total",
-                             hovertemplate="length %{x}: %{y:.3g}<extra></extra>", **common), 1, 3)
+    measured_hover, line_hover = ("length %{x}: %{y:.3g} measured<extra></extra>",
+                                  "length %{x}: %{y:.3g} by the line<extra></extra>")
+    for col, name, measured in ((2, "gradient per path", "gradient_per_path"), (3, "total", "total")):
+        fig.add_trace(go.Scatter(y=result[measured], name=f"{name}, measured",
+                                 mode="markers" if fit else "lines+markers", hovertemplate=measured_hover,
+                                 **common), 1, col)
+        if fit:
+            fig.add_trace(go.Scatter(y=fit["gradient" if col == 2 else "total"], name=f"{name}, line",
+                                     mode="lines", hovertemplate=line_hover,
+                                     **{**common, "line": dict(color=RESIDUAL_COLOR, dash="dash")}), 1, col)
     for col in (1, 2, 3):
         fig.add_vrect(x0=lo - 0.5, x1=hi + 0.5, fillcolor=RESIDUAL_COLOR, opacity=0.12, line_width=0,
                       row=1, col=col)
     fig.update_xaxes(title_text="path length (branches passed)")
-    fig.update_yaxes(log_axis([result["gradient_per_path"]], title_text="‖∂L/∂x‖ per path"), row=1, col=2)
+    fig.update_yaxes(log_axis([result["gradient_per_path"], fit["gradient"] if fit else []],
+                              title_text="‖∂L/∂x‖ per path"), row=1, col=2)
     moment = "" if result.get("at_init") else " (trained)"
     fig.update_layout(title=f"{result['model']}{moment}: which path lengths carry the gradient "
                             f"(Veit et al. 2016), {result['blocks']} blocks",
