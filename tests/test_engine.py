@@ -146,4 +146,5 @@ def _train_there(work, runs):
     killed = time.time()
     while (status := manager.status(second))["state"] in ("queued", "running"):
         time.sleep(0.2)
-    assert status["state"] == "failed" and status["error"] == DIED and time.time() - killed < 10
+    # within 30 s: a lost worker is noticed when its connection drops (seconds; more on a loaded machine)
+    assert status["state"] == "failed" and status["error"] == DIED and time.time() - killed < 30
