@@ -34,9 +34,10 @@ EXTRA_FEATURES = [("x²", "x2"), ("y²", "y2"), ("x·y", "xy")]  # beside x and 
 # the timer: a tick every half second would draw at most twice a second, and any delay (the
 # request, the drawing) fewer. A tick that comes while the last is drawn waits for it (the tick's
 # trigger_mode, always_last) and a tick with nothing new changes nothing, so ticks come often
-# and the next redraw starts soon after the last. (Measured here, busy: a tick every 0.4 s and
-# every 0.25 s both drew 1.3 to 1.6 snapshots a second; the browser's drawing was the limit. The
-# snapshots come a little more often than twice a second: `playground_task.SNAPSHOT_SECONDS`.)
+# and the next redraw starts soon after the last. (Measured here, busy, with whole figures: a
+# tick every 0.4 s and every 0.25 s both drew 1.3 to 1.6 snapshots a second, the browser's drawing
+# the limit; with updates, UPDATE_JS, 2.4. The snapshots come a little more often than twice a
+# second: `playground_task.SNAPSHOT_SECONDS`.)
 TICK_SECONDS = 0.25
 # a live tick's boundaries, applied to the figure on screen: Plotly.update of the two heatmaps'
 # z and the title, where Gradio's own redraw parses the whole figure, reacts and resizes it (most
