@@ -12,10 +12,11 @@ from explorer.views.charts import PLAIN_COLOR, RESIDUAL_COLOR
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-# live, not a rate: the boundary must move on its own while the twins train (three new steps
-# drawn in ten seconds). The rate itself (the issue's two a second) is a benchmark's number,
-# `bench/playground_page.py`, not a timed assert on a machine shared with the rest of the suite
-MIN_REDRAWS = int(os.environ.get("PLAYGROUND_MIN_REDRAWS", "3"))
+# the issue's bar: ten redraws in ten seconds (4 blocks). Live ticks update the figure on screen
+# (`ui.playground.UPDATE_JS`), which held it at load 8 here; whole figures drew 7 in CI's load.
+# The 32-block rate is `bench/playground_page.py`'s. PLAYGROUND_MIN_REDRAWS lowers the bar on a
+# machine loaded far beyond its cores, to check the rest of the tab
+MIN_REDRAWS = int(os.environ.get("PLAYGROUND_MIN_REDRAWS", "10"))
 
 TITLE_JS = ("() => { const plot = document.querySelector('#pg-boundary .js-plotly-plot');"
             " return plot && plot.layout && plot.layout.title ? plot.layout.title.text : ''; }")
