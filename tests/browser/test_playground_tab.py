@@ -56,7 +56,7 @@ def test_start_redraws_live_pause_stops_and_the_sweep_draws(page, screenshot, fi
     assert "tab=playground" in page.url and "blocks=4" in page.url  # the address bar follows the settings
     screenshot("playground_training")
     page.locator("#pg-pause").click()
-    page.locator("#pg-status").get_by_text("paused").first.wait_for(timeout=30_000)
+    page.locator("#pg-status").get_by_text("paused").first.wait_for(timeout=90_000)
     stopped, drawn = _status_step(page), _drawn_step(page)
     page.wait_for_timeout(2_000)
     assert _status_step(page) == stopped and _drawn_step(page) == drawn == stopped  # nothing moves
@@ -93,7 +93,7 @@ def test_a_link_sets_the_playground_and_it_trains_on_a_phone(browser, app_url):
         page.wait_for_function(HAS_BOUNDARY_JS, timeout=180_000)
         page.wait_for_function(f"() => /\\(step [1-9]/.test(({TITLE_JS})())", timeout=120_000)
         page.locator("#pg-pause").click()
-        page.locator("#pg-status").get_by_text("paused").first.wait_for(timeout=30_000)
+        page.locator("#pg-status").get_by_text("paused").first.wait_for(timeout=90_000)
         box = page.locator("#pg-boundary").bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390 + 1  # the chart fits the screen
         from conftest import ARTIFACTS
