@@ -140,7 +140,7 @@ def _sweep_panel() -> list:
                       elem_id="pg-sweep-section"):
         gr.Markdown("Both nets train the same steps from the same weights at each depth; the chart is the "
                     "training loss where they end (the settings above, but the blocks). It runs on the "
-                    "engine: a minute or two with the defaults on two busy cores.")
+                    "engine: 15 to 20 s with the defaults on two CPU cores (measured: docs/measured.md).")
         with gr.Row():
             depths = gr.Textbox(",".join(map(str, DEFAULT_DEPTHS)), label="Depths (blocks, comma-separated)",
                                 elem_id="pg-sweep-depths")
