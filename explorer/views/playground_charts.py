@@ -76,6 +76,12 @@ def _point_traces(settings: PlaygroundSettings) -> tuple:
     return tuple(traces)
 
 
+def _percent(boundary) -> np.ndarray:
+    """A boundary's probabilities in whole percent, uint8: a quarter of float32's bytes to send,
+    parse and copy at every redraw."""
+    return np.rint(np.clip(boundary, 0, 1) * 100).astype(np.uint8)
+
+
 def boundary_figure(settings: PlaygroundSettings, snapshot: dict | None) -> go.Figure:
     """Each twin's decision boundary (its probability of class 1 over the grid, in whole percent:
     white at 50) with the training points (filled) and the test points (open), side by side,
@@ -92,11 +98,9 @@ def boundary_figure(settings: PlaygroundSettings, snapshot: dict | None) -> go.F
         x, y = ("x", "y") if col == 1 else ("x2", "y2")
         values = snapshot.get(net) if snapshot else None
         if values is not None:
-            # in whole percent, uint8: a quarter of float32's bytes to send, parse and copy, twice a
-            # second; zsmooth "fast": the browser scales a 64 x 64 image, smooth and the cheapest to draw
-            percent = np.rint(np.clip(values["boundary"], 0, 1) * 100).astype(np.uint8)
-            data.append(dict(type="heatmap", x=axis, y=axis, z=percent, zmin=0, zmax=100, name=net,
-                             colorscale=BOUNDARY_SCALE, showscale=False, zsmooth="fast", xaxis=x, yaxis=y,
+            # zsmooth "fast": the browser scales a 64 x 64 image, smooth and the cheapest to draw
+            data.append(dict(type="heatmap", x=axis, y=axis, z=_percent(values["boundary"]), zmin=0, zmax=100,
+                             name=net, colorscale=BOUNDARY_SCALE, showscale=False, zsmooth="fast", xaxis=x, yaxis=y,
                              hovertemplate="x %{x:.2f}, y %{y:.2f}<br>P(class 1) %{z}%<extra></extra>"))
         plain_axis = dict(range=extent, constrain="domain", showgrid=False, zeroline=False)
         layout["xaxis" if col == 1 else "xaxis2"] = dict(plain_axis, domain=domain, anchor=y)
@@ -129,8 +133,7 @@ def boundary_update(settings: PlaygroundSettings, snapshot: dict) -> dict:
     Returns:
         {"title": str, "z": [residual rows, plain rows]} (nested lists of ints, JSON-ready).
     """
-    z = [np.rint(np.clip(snapshot[net]["boundary"], 0, 1) * 100).astype(np.uint8).tolist()
-         for net, _, _ in NETS if snapshot.get(net) is not None]
+    z = [_percent(snapshot[net]["boundary"]).tolist() for net, _, _ in NETS if snapshot.get(net) is not None]
     return {"title": boundary_title(settings, snapshot), "z": z}
 
 
