@@ -30,6 +30,16 @@ def browser():
 
 
 @pytest.fixture
+def phone_page(browser):
+    """A page at a phone's 390x844 (mobile, touch), not yet opened on the app."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
 def page(browser, app_url):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()

@@ -56,23 +56,18 @@ def test_a_test_image_inside_block_by_block(page, screenshot):
     screenshot("inside_tab")
 
 
-def test_a_link_opens_the_tab_on_a_block_and_a_test_image_on_a_phone(browser, app_url):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    try:
-        page.goto(f"{app_url}/?tab=inside&checkpoint=r20_untrained&block=stage3_block2&image=5")
-        _maps_of(page, "stage3_block2")
-        assert page.get_by_role("tab", name="Look inside").get_attribute("aria-selected") == "true"
-        page.locator("#inside-readout").get_by_text("Linear read-out").first.wait_for(timeout=240_000)
-        for plot in ("#inside-maps", "#inside-depth", "#inside-readout", "#inside-tops"):
-            box = page.locator(plot).bounding_box()
-            assert box["x"] >= 0 and box["x"] + box["width"] <= 390 + 1, plot  # nothing cut off sideways
-        page.wait_for_timeout(800)
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "phone_inside.png"), full_page=True)
-    finally:
-        context.close()
+def test_a_link_opens_the_tab_on_a_block_and_a_test_image_on_a_phone(phone_page, app_url):
+    page = phone_page
+    page.goto(f"{app_url}/?tab=inside&checkpoint=r20_untrained&block=stage3_block2&image=5")
+    _maps_of(page, "stage3_block2")
+    assert page.get_by_role("tab", name="Look inside").get_attribute("aria-selected") == "true"
+    page.locator("#inside-readout").get_by_text("Linear read-out").first.wait_for(timeout=240_000)
+    for plot in ("#inside-maps", "#inside-depth", "#inside-readout", "#inside-tops"):
+        box = page.locator(plot).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390 + 1, plot  # nothing cut off sideways
+    page.wait_for_timeout(800)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "phone_inside.png"), full_page=True)
 
 
 def test_the_branch_ratio_and_readout_overlays_draw(page, screenshot):

@@ -14,17 +14,14 @@ TABS = ["Architecture", "Train", "Gradient flow", "Classify", "Look inside", "In
 
 
 @pytest.fixture
-def phone(browser, app_url):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-    page = context.new_page()
-    page.set_default_timeout(60_000)
+def phone(phone_page, app_url):
+    page = phone_page
     messages = []
     page.on("console", lambda message: messages.append(message.text))
     page.goto(app_url)
     page.locator("#arch-plot .js-plotly-plot").wait_for()
     page.console_messages = messages
-    yield page
-    context.close()
+    return page
 
 
 def _shot(page, name):

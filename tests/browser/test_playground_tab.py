@@ -80,28 +80,23 @@ def test_start_redraws_live_pause_stops_and_the_sweep_draws(page, screenshot, fi
     screenshot("playground_sweep")
 
 
-def test_a_link_sets_the_playground_and_it_trains_on_a_phone(browser, app_url):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    try:
-        page.goto(f"{app_url}/?tab=playground&data=moons&blocks=3&norm=layer&features=x,y,xy")
-        page.wait_for_function("() => document.querySelector('#pg-blocks input[type=number]')?.value === '3'")
-        assert page.locator("#pg-data input").input_value() == "moons"
-        assert page.locator("#pg-features input[type=checkbox]").nth(2).is_checked()  # x·y
-        page.locator("#pg-start").click()
-        page.wait_for_function(HAS_BOUNDARY_JS, timeout=180_000)
-        page.wait_for_function(f"() => /\\(step [1-9]/.test(({TITLE_JS})())", timeout=120_000)
-        page.locator("#pg-pause").click()
-        page.locator("#pg-status").get_by_text("paused").first.wait_for(timeout=90_000)
-        box = page.locator("#pg-boundary").bounding_box()
-        assert box["x"] >= 0 and box["x"] + box["width"] <= 390 + 1  # the chart fits the screen
-        from conftest import ARTIFACTS
+def test_a_link_sets_the_playground_and_it_trains_on_a_phone(phone_page, app_url):
+    page = phone_page
+    page.goto(f"{app_url}/?tab=playground&data=moons&blocks=3&norm=layer&features=x,y,xy")
+    page.wait_for_function("() => document.querySelector('#pg-blocks input[type=number]')?.value === '3'")
+    assert page.locator("#pg-data input").input_value() == "moons"
+    assert page.locator("#pg-features input[type=checkbox]").nth(2).is_checked()  # x·y
+    page.locator("#pg-start").click()
+    page.wait_for_function(HAS_BOUNDARY_JS, timeout=180_000)
+    page.wait_for_function(f"() => /\\(step [1-9]/.test(({TITLE_JS})())", timeout=120_000)
+    page.locator("#pg-pause").click()
+    page.locator("#pg-status").get_by_text("paused").first.wait_for(timeout=90_000)
+    box = page.locator("#pg-boundary").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390 + 1  # the chart fits the screen
+    from conftest import ARTIFACTS
 
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "phone_playground.png"), full_page=True)
-    finally:
-        context.close()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "phone_playground.png"), full_page=True)
 
 
 def test_the_api_scripts_the_playground(app_url):
