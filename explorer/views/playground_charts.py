@@ -100,7 +100,8 @@ def boundary_figure(settings: PlaygroundSettings, snapshot: dict | None) -> go.F
         if values is not None:
             # zsmooth "fast": the browser scales a 64 x 64 image, smooth and the cheapest to draw
             data.append(dict(type="heatmap", x=axis, y=axis, z=_percent(values["boundary"]), zmin=0,
-                             zmax=100, name=net, colorscale=BOUNDARY_SCALE, showscale=False, zsmooth="fast", xaxis=x, yaxis=y,
+                             zmax=100, name=net, colorscale=BOUNDARY_SCALE, showscale=False, zsmooth="fast",
+                             xaxis=x, yaxis=y,
                              hovertemplate="x %{x:.2f}, y %{y:.2f}<br>P(class 1) %{z}%<extra></extra>"))
         plain_axis = dict(range=extent, constrain="domain", showgrid=False, zeroline=False)
         layout["xaxis" if col == 1 else "xaxis2"] = dict(plain_axis, domain=domain, anchor=y)
