@@ -246,13 +246,15 @@ def flow_figure(flow, view: str = "kernels") -> go.Figure:
     for i, start in enumerate(starts):
         fig.add_vline(x=start - 0.5, line=dict(color="#999", dash="dot"),
                       annotation_text=f"stage {i + 1}", annotation_position="top right")
+    # the title in short lines and the legend under the axis: a phone's chart is about 330 px
+    # wide, and a one-line title or a legend at the top ran off it and over the stage labels
     fig.update_layout(
-        title=f"{flow.spec_name}: gradient norm per {'layer' if view == 'kernels' else 'block'} "
-              f"at initialization<br><sup>plain vs residual, same initial weights, "
-              f"same {flow.batch_size} images</sup>",
+        title=dict(text=f"{flow.spec_name}: gradient norm per {'layer' if view == 'kernels' else 'block'}"
+                        f"<br><sup>at initialization, plain vs residual:<br>"
+                        f"same initial weights, same {flow.batch_size} images</sup>", font=dict(size=15)),
         xaxis_title=("weight layer, input → output" if view == "kernels" else "block, input → output"),
-        yaxis=log_axis(list(plain) + list(residual), title=y_title), height=420, template="plotly_white",
-        margin=dict(l=60, r=10, t=60, b=50), legend=dict(orientation="h", y=1.02, x=1, xanchor="right"))
+        yaxis=log_axis(list(plain) + list(residual), title=y_title), height=460, template="plotly_white",
+        margin=dict(l=60, r=10, t=90, b=90), legend=dict(orientation="h", yanchor="top", y=-0.2, x=0))
     return fig
 
 

@@ -96,7 +96,9 @@ def build_graph(spec: ResNetSpec, expand: str = "none") -> Graph:
     for layer in layers:
         members.setdefault(layer.block, []).append(layer)
     drawing = Drawing()
-    prev = drawing.node("input", "stage", f"<b>input</b><br>{fmt_shape(spec.input_shape)} pixels", size=12)
+    # the input's label above it: below, it runs into the stem's on a phone's narrow graph
+    prev = drawing.node("input", "stage", f"<b>input</b><br>{fmt_shape(spec.input_shape)} pixels", size=12,
+                        text_position="top center")
     prev = part_node(drawing, "stem", members["stem"], prev)
     smallest = net.blocks[-1].out_shape[0]
     for stage in range(1, stage_count + 1):

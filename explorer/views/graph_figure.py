@@ -123,7 +123,8 @@ def _node_traces(graph: Graph, dy: float, paint: Paint | None, scatter) -> list[
             marker["coloraxis"] = "coloraxis"
         traces.append(scatter(
             x=[n["x"] for n in group], y=[n["y"] + dy for n in group], mode="markers+text",
-            name=str(kind), showlegend=False, text=[n["label"] for n in group], textposition="bottom center",
+            name=str(kind), showlegend=False, text=[n["label"] for n in group],
+            textposition=[n.get("text_position", "bottom center") for n in group],
             textfont=dict(size=9), hovertext=hovers, hoverinfo="text", marker=marker,
             customdata=[n.get("block", "") for n in group]))
     return traces
@@ -197,7 +198,8 @@ def draw(panels: list[tuple[Graph, Paint | None, str]], title: str) -> go.Figure
     layout = dict(
         title=dict(text=title), showlegend=True, legend=dict(orientation="h", y=0, yanchor="top"),
         height=int(PX_PER_Y * (top - bottom)) + 110, margin=dict(l=10, r=10, t=60, b=30),
-        plot_bgcolor="white", hovermode="closest", dragmode="pan", shapes=parts["shapes"],
+        plot_bgcolor="white", hovermode="closest", hoverlabel=dict(font=dict(size=12)), dragmode="pan",
+        shapes=parts["shapes"],
         annotations=parts["annotations"], xaxis=dict(visible=False, range=X_RANGE),
         yaxis=dict(visible=False, range=[bottom, top]), template=pio.templates[pio.templates.default])
     if paints:

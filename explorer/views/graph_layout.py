@@ -26,7 +26,9 @@ if TYPE_CHECKING:  # annotations only: graph imports this module
     from explorer.core.costs import Layer
     from explorer.core.plans import BlockPlan
 
-HOVER_WIDTH = 60  # characters a tooltip line holds before it wraps (the graph is ~700 px wide)
+# characters a tooltip line holds before it wraps: at the tooltip's 12 px about 210 px, which
+# fits beside a block on a phone's ~330 px graph (60 ran past both edges there)
+HOVER_WIDTH = 32
 ROW_BLOCKS = 18  # block columns in a row: ResNet-110 and -164 draw every block of a stage singly
 X0 = 2.0  # x of a row's first block (the input and the stem stand left of stage 1's)
 RIGHT = X0 + ROW_BLOCKS - 1  # x of a row's last block column (the head may stand one further)

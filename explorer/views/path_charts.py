@@ -11,9 +11,18 @@ from plotly.subplots import make_subplots
 from explorer.studies.paths import held_share, path_fit
 from explorer.views.charts import RESIDUAL_COLOR, kind_colors, log_axis
 
+# Panels sit one under another (or two beside a wide one), titles in short lines: a phone's
+# chart is about 330 px wide, where three panels side by side ran their titles into each other
 _LAYOUT = dict(template="plotly_white",
-               legend=dict(orientation="h", x=0, y=-0.2, xanchor="left", yanchor="top"))
+               legend=dict(orientation="h", x=0, y=-0.08, xanchor="left", yanchor="top"))
 _DASHES = ("solid", "dash", "dot", "dashdot")
+_PANEL_TITLE_SIZE = 13
+
+
+def _small_panel_titles(fig: go.Figure) -> None:
+    """The subplot titles (layout annotations made by `make_subplots`) at a size that fits."""
+    for annotation in fig.layout.annotations:
+        annotation.font = dict(size=_PANEL_TITLE_SIZE)
 
 
 def paths_figure(result: dict) -> go.Figure:
@@ -27,33 +36,40 @@ def paths_figure(result: dict) -> go.Figure:
     fit = path_fit(result)
     lo, hi = (fit or result)["effective_range"]
     shaded = held_share(result, fitted=fit is not None)
-    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08, subplot_titles=(
-        "paths of each length", "gradient per path",
-        f"total gradient per length (shaded: {shaded:.0%} in {lo}-{hi})"))
+    # the two factors side by side, their product (the headline) under them, full width
+    fig = make_subplots(rows=2, cols=2, specs=[[{}, {}], [{"colspan": 2}, None]], horizontal_spacing=0.14,
+                        vertical_spacing=0.2, subplot_titles=(
+                            "paths of each length", "‖∂L/∂x‖ per path",
+                            f"total gradient per length (shaded: {shaded:.0%} in {lo}-{hi})"))
+    cells = ((1, 1), (1, 2), (2, 1))
     common = dict(x=lengths, marker=dict(size=5, color=RESIDUAL_COLOR), line=dict(color=RESIDUAL_COLOR),
                   showlegend=False)
     fig.add_trace(go.Scatter(y=[float(c) for c in result["path_counts"]], name="paths", mode="lines+markers",
-                             hovertemplate="%{y:.3g} paths of %{x} branches<extra></extra>", **common), 1, 1)
+                             hovertemplate="%{y:.3g} paths of %{x} branches<extra></extra>", **common),
+                  *cells[0])
     measured_hover, line_hover = ("length %{x}: %{y:.3g} measured<extra></extra>",
                                   "length %{x}: %{y:.3g} by the line<extra></extra>")
     for col, name, measured in ((2, "gradient per path", "gradient_per_path"), (3, "total", "total")):
         fig.add_trace(go.Scatter(y=result[measured], name=f"{name}, measured",
                                  mode="markers" if fit else "lines+markers", hovertemplate=measured_hover,
-                                 **common), 1, col)
+                                 **common), *cells[col - 1])
         if fit:
             fig.add_trace(go.Scatter(y=fit["gradient" if col == 2 else "total"], name=f"{name}, line",
                                      mode="lines", hovertemplate=line_hover,
-                                     **{**common, "line": dict(color=RESIDUAL_COLOR, dash="dash")}), 1, col)
-    for col in (1, 2, 3):
+                                     **{**common, "line": dict(color=RESIDUAL_COLOR, dash="dash")}),
+                          *cells[col - 1])
+    for row, col in cells:
         fig.add_vrect(x0=lo - 0.5, x1=hi + 0.5, fillcolor=RESIDUAL_COLOR, opacity=0.12, line_width=0,
-                      row=1, col=col)
-    fig.update_xaxes(title_text="path length (branches passed)")
-    fig.update_yaxes(log_axis([result["gradient_per_path"], fit["gradient"] if fit else []],
-                              title_text="‖∂L/∂x‖ per path"), row=1, col=2)
+                      row=row, col=col)
+    fig.update_xaxes(title_text="path length")
+    fig.update_xaxes(title_text="path length (branches passed)", row=2, col=1)
+    fig.update_yaxes(log_axis([result["gradient_per_path"], fit["gradient"] if fit else []]), row=1, col=2)
+    _small_panel_titles(fig)
     moment = "" if result.get("at_init") else " (trained)"
-    fig.update_layout(title=f"{result['model']}{moment}: which path lengths carry the gradient "
-                            f"(Veit et al. 2016), {result['blocks']} blocks",
-                      height=400, margin=dict(l=50, r=10, t=70, b=50), **_LAYOUT)
+    fig.update_layout(title=dict(text=f"{result['model']}{moment}: which path lengths<br>carry the gradient"
+                                      f"<br><sup>Veit et al. 2016, {result['blocks']} blocks</sup>",
+                                 font=dict(size=15)),
+                      height=650, margin=dict(l=50, r=10, t=118, b=50), **_LAYOUT)
     return fig
 
 
@@ -67,13 +83,13 @@ def _value_axis(values) -> dict:
     return dict(type="linear", tickformat=".4~g")
 
 
-def _stage_lines(fig, result: dict, cols: int) -> None:
-    """A dotted line before each stage's first block, on every panel."""
+def _stage_lines(fig, result: dict, rows: int) -> None:
+    """A dotted line before each stage's first block, on every panel (one a row)."""
     stages = result["stages"]
     for i in range(1, len(stages)):
         if stages[i] != stages[i - 1]:
-            for col in range(1, cols + 1):
-                fig.add_vline(x=i + 0.5, line=dict(color="#999", dash="dot"), row=1, col=col)
+            for row in range(1, rows + 1):
+                fig.add_vline(x=i + 0.5, line=dict(color="#999", dash="dot"), row=row, col=1)
 
 
 def signals_figure(results: list[dict]) -> go.Figure:
@@ -83,7 +99,8 @@ def signals_figure(results: list[dict]) -> go.Figure:
     net (plain red, residual blue), dotted lines at the stage transitions."""
     keys = (("mean_sq", "average squared channel mean"), ("variance", "average channel variance"),
             ("branch_variance", "residual branch variance"))
-    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07, subplot_titles=[title for _, title in keys])
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=[title for _, title in keys])
     for result, color in zip(results, kind_colors([r["residual"] for r in results])):
         x = list(range(1, len(result["blocks"]) + 1))
         for col, (key, _) in enumerate(keys, start=1):
@@ -93,14 +110,16 @@ def signals_figure(results: list[dict]) -> go.Figure:
                 x=x, y=result[key], name=result["model"], legendgroup=result["model"], showlegend=col == 1,
                 mode="lines+markers", marker=dict(size=4), line=dict(color=color),
                 customdata=result["blocks"],
-                hovertemplate="%{customdata}: %{y:.3g}<extra>" + result["model"] + "</extra>"), 1, col)
+                hovertemplate="%{customdata}: %{y:.3g}<extra>" + result["model"] + "</extra>"), col, 1)
     for col, (key, _) in enumerate(keys, start=1):
-        fig.update_yaxes(_value_axis([r[key] for r in results]), row=1, col=col)
+        fig.update_yaxes(_value_axis([r[key] for r in results]), row=col, col=1)
     if results:
         _stage_lines(fig, results[0], len(keys))
-    fig.update_xaxes(title_text="block, input → output")
-    fig.update_layout(title="Signal propagation per block, at the add (Brock, De and Smith 2021)",
-                      height=400, margin=dict(l=50, r=10, t=70, b=50), **_LAYOUT)
+    fig.update_xaxes(title_text="block, input → output", row=3, col=1)
+    _small_panel_titles(fig)
+    fig.update_layout(title=dict(text="Signal propagation per block, at the add<br>"
+                                      "<sup>Brock, De and Smith 2021</sup>", font=dict(size=15)),
+                      height=720, margin=dict(l=50, r=10, t=80, b=50), **_LAYOUT)
     return fig
 
 
@@ -109,7 +128,7 @@ def shattered_figure(result: dict) -> go.Figure:
     derivative along the line for the deepest plain and residual pair (each scaled to unit
     spread), and the autocorrelation against lag for every net."""
     nets = result["nets"]
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, column_widths=[0.5, 0.5], subplot_titles=(
+    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.2, subplot_titles=(
         "gradient along the line (deepest pair, scaled)", "autocorrelation of the gradient"))
     depths = sorted({net["depth"] for net in nets})
     colors = kind_colors([net["residual"] for net in nets])
@@ -123,12 +142,14 @@ def shattered_figure(result: dict) -> go.Figure:
                                      line=dict(color=color, width=1)), 1, 1)
         fig.add_trace(go.Scatter(x=result["lags"], y=net["autocorrelation"], name=net["model"],
                                  legendgroup=net["model"], mode="lines",
-                                 line=dict(color=color, dash=dash)), 1, 2)
+                                 line=dict(color=color, dash=dash)), 2, 1)
     fig.update_xaxes(title_text="t along the line", row=1, col=1)
-    fig.update_xaxes(title_text="lag (points)", row=1, col=2)
+    fig.update_xaxes(title_text="lag (points)", row=2, col=1)
     low = min([-0.5] + [min(net["autocorrelation"]) for net in nets])
-    fig.update_yaxes(range=[low - 0.02, 1.02], row=1, col=2)
-    fig.update_layout(title="Shattered gradients at initialization (Balduzzi et al. 2017), "
-                            f"{result['points']} points between two test images",
-                      height=400, margin=dict(l=50, r=10, t=70, b=50), **_LAYOUT)
+    fig.update_yaxes(range=[low - 0.02, 1.02], row=2, col=1)
+    _small_panel_titles(fig)
+    fig.update_layout(title=dict(text="Shattered gradients at initialization<br><sup>Balduzzi et al. 2017, "
+                                      f"{result['points']} points<br>between two test images</sup>",
+                                 font=dict(size=15)),
+                      height=650, margin=dict(l=50, r=10, t=115, b=50), **_LAYOUT)
     return fig
