@@ -2,6 +2,7 @@
 and worker started with the engine's own commands), priorities, progress, errors and faults."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -121,6 +122,23 @@ def test_a_cluster_started_with_the_engines_own_commands(tmp_path):
                 process.wait(timeout=30)
 
 
+def _study_there(work, checkpoint, folder):
+    """A study of a file on the app's disk, on a worker of the cluster joined: the file travels
+    with the task (`compute.shipping`), the worker reads its own copy, the app's may be gone."""
+    from explorer.compute.shipping import FOLDER
+    from explorer.nets.checkpoints import evaluate
+
+    folder.mkdir()
+    mine = folder / "model.keras"
+    shutil.copyfile(checkpoint, mine)
+    seen = work.run(os.path.abspath, str(mine))
+    assert FOLDER in seen and seen != str(mine) and seen.endswith("/model.keras")
+    expected = evaluate(mine, source="synthetic", limit=32)
+    future = work.submit(evaluate, str(mine), source="synthetic", limit=32)
+    mine.unlink()  # the worker never needed the app's file
+    assert work.result(future, timeout=120) == expected
+
+
 def _train_there(work, runs):
     from explorer.compute.job_task import DIED
     from explorer.compute.jobs import JobManager
@@ -138,6 +156,7 @@ def _train_there(work, runs):
     assert len(status["history"]["epochs"]) == 2 and status["machine"]
     top, _ = classify(load(manager.checkpoint(job_id)), np.zeros((32, 32, 3), np.uint8), top=10)
     assert len(top) == 10 and abs(sum(top.values()) - 1) < 1e-3
+    _study_there(work, manager.checkpoint(job_id), runs.parent / "app-side")
     second = manager.start(TrainConfig(**{**tiny, "epochs": 5, "subset": 4096}), owner="alice")
     while manager.status(second)["state"] == "queued" or not manager.status(second)["step"]:
         time.sleep(0.2)

@@ -33,8 +33,13 @@ def test_a_stored_result_is_served_only_for_its_file_settings_and_data(shipped):
     other = root / "other.tar.gz"
     other.write_bytes(b"x" * 101)
     assert stored.lookup("lesion", path, {"samples": 256}, str(other), root) is None
-    copy = root / "copy.keras"  # not a shipped file
+    # the same bytes elsewhere (a worker's copy of the file the app sent it) are the same file
+    copy = root / "elsewhere" / "copy.keras"
+    copy.parent.mkdir()
     shutil.copyfile(path, copy)
+    assert stored.lookup("lesion", copy, {"samples": 256}, str(archive), root)["baseline"] == 0.9
+    with open(copy, "ab") as handle:  # a copy with other bytes is another file
+        handle.write(b"\0")
     assert stored.lookup("lesion", copy, {"samples": 256}, str(archive), root) is None
     with open(path, "ab") as handle:  # the file changed under its name: not the one measured
         handle.write(b"\0")

@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 
-from explorer.compute import local_cluster
+from explorer.compute import local_cluster, shipping
 from explorer.compute.local_cluster import TRAINING_SLOT, EngineError
 
 SCHEDULER = "EXPLORER_SCHEDULER"  # tcp://host:8786: use that cluster, start none
@@ -50,10 +50,12 @@ def _forward(topic: str):
     return lambda fraction, text: worker.log_event(topic, [float(fraction), str(text)])
 
 
-def call(fn, args, kwargs, topic: str | None):
-    """In a worker: runs `fn(*args, **kwargs)`, its progress (if it reports any) sent back.
+def call(fn, args, kwargs, topic: str | None, files: dict | None = None):
+    """In a worker: runs `fn(*args, **kwargs)`, its progress (if it reports any) sent back, the
+    files the app sent with it (`shipping`) read from this worker's copies.
     With `EXPLORER_LOG_TASKS=1` each task's name and seconds go to the worker's stderr (the
     app's log): which task held a worker, when a request waited."""
+    args, kwargs = shipping.unpack(args, kwargs, files)
     if topic is not None:
         kwargs = {**kwargs, "progress": _forward(topic)}
     if os.environ.get(LOG_TASKS) != "1":
@@ -94,6 +96,8 @@ class Engine:
         self.scratch: str | None = None  # the local workers' folder, removed on close
         self._homes: dict = {}  # what a worker keeps warm -> its address
         self._pending_homes: dict = {}  # task key -> home, until its result is read
+        # a cluster joined may have workers on other machines: tasks carry the files they read
+        self.shipper = shipping.FileShipper(client) if shipping.should_ship(joined=cluster is None) else None
 
     @property
     def address(self) -> str:
@@ -176,6 +180,12 @@ class Engine:
             home: what the task's worker keeps warm (("twins", 110, 1)): the task goes to the
                 worker that ran the last task of that home, if it is free soon enough for
                 Dask (a preference, not a rule).
+
+        A cluster joined (not the app's own) gets the checkpoint and image files named in the
+        arguments with the task (`shipping`): its workers may be on other machines.
+
+        Raises:
+            ValueError: a file named in the arguments is too large to send (`shipping`).
         """
         allow_other = False
         if workers is None and home is not None and home in self._homes:
@@ -186,9 +196,11 @@ class Engine:
         elif events is not None:
             topic = kwargs["topic"] = self._listen(events)
         kwargs.pop("progress", None)
-        future = self.client.submit(call, fn, args, kwargs, progress_topic, priority=priority, pure=False,
-                                    resources=resources, workers=workers, allow_other_workers=allow_other,
-                                    key=f"{fn.__name__}-{uuid.uuid4().hex}")
+        found = shipping.find_files((args, kwargs)) if self.shipper is not None else []
+        files = self.shipper.ship(found) if found else None
+        future = self.client.submit(call, fn, args, kwargs, progress_topic, files, priority=priority,
+                                    pure=False, resources=resources, workers=workers,
+                                    allow_other_workers=allow_other, key=f"{fn.__name__}-{uuid.uuid4().hex}")
         if home is not None:
             self._pending_homes[future.key] = home
         if topic is not None:

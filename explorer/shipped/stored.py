@@ -44,15 +44,25 @@ def _data_identity(source) -> dict | None:
 
 
 def _shipped_name(checkpoint, root: Path | None) -> tuple[str, str] | None:
-    """(manifest name, sha256) of a shipped checkpoint file; None for any other path."""
+    """(manifest name, sha256) of a shipped checkpoint file, found by its path or, for a copy
+    elsewhere (a worker's copy of a file the app sent, `compute.shipping`), by its sha256;
+    None for any other file."""
     root = pretrained.PRETRAINED if root is None else Path(root)
     try:
         path = Path(checkpoint).resolve()
     except (OSError, TypeError):
         return None
-    for entry in pretrained.manifest(root):
+    entries = pretrained.manifest(root)
+    for entry in entries:
         if (root / entry["file"]).resolve() == path:
             return entry["name"], entry.get("sha256")  # none in a hand-made manifest: measured live
+    try:
+        digest = pretrained.sha256(path) if path.suffix == ".keras" and path.is_file() else None
+    except OSError:
+        return None
+    for entry in entries:
+        if digest and entry.get("sha256") == digest:
+            return entry["name"], digest
     return None
 
 
