@@ -123,3 +123,33 @@ def call(url, api_name, data):
     if kind != "complete":
         raise RuntimeError(f"{api_name} failed: {kind} {payload}")
     return json.loads(payload)
+
+
+@contextmanager
+def external_cluster(folder: Path, trains=(True,)):
+    """A cluster started as another machine would start one: `dask scheduler` and a worker per
+    entry of `trains` (whether it takes training jobs), each by the command
+    `local_cluster.worker_command` prints, in `folder` and with a run folder of their own, the
+    package importable (the scheduler unpickles tasks too). Yields the scheduler's address."""
+    from explorer.compute import local_cluster  # deferred: a benchmark that needs no cluster loads no Dask
+
+    port_file = folder / "scheduler.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "EXPLORER_RUNS": str(folder / "their-runs")}
+    quiet = dict(cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    scheduler = [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+                 "--scheduler-file", str(port_file), "--no-dashboard"]
+    processes = [subprocess.Popen(scheduler, **quiet)]
+    try:
+        for _ in range(200):
+            if port_file.exists() and port_file.stat().st_size:
+                break
+            time.sleep(0.1)
+        address = json.loads(port_file.read_text())["address"]
+        for takes_jobs in trains:
+            command = local_cluster.worker_command(address, trains=takes_jobs)
+            processes.append(subprocess.Popen(command, **quiet))
+        yield address
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            process.wait(timeout=30)

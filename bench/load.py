@@ -54,7 +54,7 @@ def main():
         port = url.rsplit(":", 1)[1]
         job = call(url, "train_start", [20, 1, False, 3, 2000])[0]
         served = upload(url, image)
-        call(url, "classify", [{"path": served, "meta": {"_type": "gradio.FileData"}}, None])  # warm
+        call(url, "classify", [{"path": served, "meta": {"_type": "gradio.FileData"}}, None, "none"])  # warm
         before = rss_mb(port)
         latencies, failures, lock = [], [], threading.Lock()
 
@@ -62,8 +62,8 @@ def main():
             for _ in range(args.requests):
                 start = time.perf_counter()
                 try:
-                    path = upload(url, image)
-                    call(url, "classify", [{"path": path, "meta": {"_type": "gradio.FileData"}}, None])
+                    uploaded = {"path": upload(url, image), "meta": {"_type": "gradio.FileData"}}
+                    call(url, "classify", [uploaded, None, "none"])
                     with lock:
                         latencies.append(time.perf_counter() - start)
                 except Exception as err:  # noqa: BLE001 - every failure counts as lost

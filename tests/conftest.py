@@ -131,3 +131,4 @@ def app_url(tmp_path_factory):
     """The real app (see `running_app`), shared by the API and browser tests."""
     with running_app(tmp_path_factory) as url:
         yield url
+

@@ -4,13 +4,12 @@ and worker started with the engine's own commands), priorities, progress, errors
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
+from bench.common import external_cluster
 from explorer.compute import engine as engines
 from explorer.compute import local_cluster
 from explorer.compute.engine import USER, WARM, Engine, EngineError
@@ -88,24 +87,7 @@ def test_a_cluster_started_with_the_engines_own_commands(tmp_path):
     with a run folder of its own: the app's engine joins it by its address, a job trains there
     to the end (its curves and model come through the engine; the model classifies), and the
     worker killed during a second job gives a clear message."""
-    port_file = tmp_path / "scheduler.json"
-    # both in another folder, with the package importable (the scheduler unpickles tasks too)
-    env = {**os.environ, "PYTHONPATH": str(local_cluster.ROOT), "EXPLORER_RUNS": str(tmp_path / "their-runs")}
-    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host",
-                                  "127.0.0.1", "--port", "0", "--scheduler-file", str(port_file),
-                                  "--no-dashboard"],
-                                 cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    worker = None
-    try:
-        for _ in range(200):
-            if port_file.exists() and port_file.stat().st_size:
-                break
-            time.sleep(0.1)
-        import json
-
-        address = json.loads(port_file.read_text())["address"]
-        worker = subprocess.Popen(local_cluster.worker_command(address), cwd=tmp_path, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with external_cluster(tmp_path) as address:
         work = Engine.start(address=address)
         try:
             work.client.wait_for_workers(1, timeout=90)
@@ -115,11 +97,6 @@ def test_a_cluster_started_with_the_engines_own_commands(tmp_path):
             _train_there(work, tmp_path / "runs")
         finally:
             work.close()
-    finally:
-        for process in (worker, scheduler):
-            if process is not None:
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=30)
 
 
 def _study_there(work, checkpoint, folder):

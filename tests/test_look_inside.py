@@ -251,3 +251,14 @@ def test_the_tour_readout_step_answers_from_the_readout(monkeypatch):
     assert answer == "the second half of the last stage" and answer in step.choices
     assert "first comes within 5 points of the net's own 90.0% at stage3_block3 (90.0%)" in text
     assert "Measured now." in text and readout.first_readable(residual) == "stage3_block3"
+
+
+def test_a_readout_refuses_a_block_not_of_its_net_before_fitting(checkpoints, pixels, read):
+    """The block a page marks on the read-out chart is checked against the net (the fuzzer
+    sent a dict, which reached the chart as a traceback); a known block is handed back."""
+    for bad in ({"block": 1}, "stage9_block1", 3):
+        with pytest.raises(ValueError, match="block must be one of"):
+            look_inside.readout_of(checkpoints["residual"], pixels, "synthetic", block=bad)
+    assert read[0]["marked"] is None
+    marked = look_inside.readout_of(checkpoints["residual"], pixels, "synthetic", block="stage1_block1")
+    assert marked["marked"] == "stage1_block1"

@@ -98,7 +98,7 @@ def readout(checkpoint: str | None, image: gr.FileData | str | None, block: str 
     twin = _twin(checkpoint, request)
     source, notice = resolve_source()
     report = progress_callback(progress)
-    results = [engine().run(tasks.readout_of, path, pixels, source, progress=report,
+    results = [engine().run(tasks.readout_of, path, pixels, source, progress=report, block=block,
                             home=("checkpoint", str(path)))]
     if twin is not None:
         try:
@@ -107,8 +107,8 @@ def readout(checkpoint: str | None, image: gr.FileData | str | None, block: str 
         except ValueError as err:  # over the budget here: the checkpoint's own curve still stands
             notice = " ".join(filter(None, [notice, f"The twin's read-out was not fitted: {err}"]))
     reading = data_notice(notice, tasks.readout_page_reading(results))
-    return (inside_charts.readout_figure(results, block or None), inside_charts.tops_figure(results), reading,
-            results)
+    return (inside_charts.readout_figure(results, results[0]["marked"]), inside_charts.tops_figure(results),
+            reading, results)
 
 
 def _block_names(checkpoint, request) -> list[str]:

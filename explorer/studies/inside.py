@@ -200,7 +200,8 @@ def block_maps(parts: dict, count: int = MAP_CHANNELS) -> dict:
     return {"channels": channels, "x_is": x_is, "x_channels": x_channels, **shown, "scale": scale}
 
 
-def _block_name(model, block) -> str:
+def block_name(model, block) -> str:
+    """`block` if it names one of the net's blocks; raises ValueError naming them otherwise."""
     names = [b.name for b in model.blocks]
     return one_of(block, names, "block", f"{model.spec.name}'s blocks, {names[0]} to {names[-1]}")
 
@@ -233,7 +234,7 @@ def inside(model, image, block: str | None = None, readout: dict | None = None,
             out of range, the net is not a CIFAR-10 one, or the read-out is of another net.
     """
     _cifar(model)
-    block = None if block in (None, "") else _block_name(model, block)
+    block = None if block in (None, "") else block_name(model, block)
     channels = whole_number(channels, "channels", 1, MAX_INSIDE_CHANNELS)
     pixels = prepare(image)
     tensors, probs = block_tensors(model, pixels[None])

@@ -28,7 +28,7 @@ from explorer.data.cifar import load_cifar10
 from explorer.data.images import prepare
 from explorer.nets.checkpoints import load
 from explorer.shipped import stored
-from explorer.studies.inside import inside, trace
+from explorer.studies.inside import block_name, inside, trace
 from explorer.studies.readout import readout_study
 
 SETTINGS = {"test": READOUT_TEST, "train": READOUT_TRAIN}  # the page's read-outs: the stored ones' settings
@@ -99,7 +99,7 @@ def inside_of(path, pixels, block=None, twin=None, source=None) -> dict:
     return {"net": result, "twin": twin_result}
 
 
-def readout_of(path, pixels, source=None, progress=None) -> dict:
+def readout_of(path, pixels, source=None, progress=None, block=None) -> dict:
     """A checkpoint's read-out per block, and what each block's probe reads in one image.
 
     Args:
@@ -107,20 +107,24 @@ def readout_of(path, pixels, source=None, progress=None) -> dict:
         pixels: the image (anything `images.prepare` takes).
         source: the data source; the stored read-out where it is the one it was fitted on.
         progress: optional `progress(fraction, text)` callback of a live fit.
+        block: a block of the net to mark on the page's chart (None or "": none).
 
     Returns:
         The `readout.readout` result without its probes' weights, with "tops" (per block the
-        probe's top 3 [{"class", "score"}] on the image) and "top" (the net's own top 3).
+        probe's top 3 [{"class", "score"}] on the image), "top" (the net's own top 3) and
+        "marked" (`block`, or None).
 
     Raises:
-        ValueError: a live fit over the host's budget, the data cannot be had, or the image
-            cannot be read.
+        ValueError: a live fit over the host's budget, the data cannot be had, the image
+            cannot be read, or the block is not one of the net's.
     """
-    pixels = prepare(pixels)  # a bad image refused before a fit
+    pixels = prepare(pixels)  # a bad image or block refused before a fit
+    model = load(path)
+    marked = None if block in (None, "") else block_name(model, block)
     result = probes(path, source, fit=True, progress=progress)
-    seen = inside(load(path), pixels, None, readout=result)
+    seen = inside(model, pixels, None, readout=result)
     kept = {key: value for key, value in result.items() if key not in ("weights", "bias")}
-    return {**kept, "tops": [b["readout_top"] for b in seen["blocks"]], "top": seen["top"]}
+    return {**kept, "tops": [b["readout_top"] for b in seen["blocks"]], "top": seen["top"], "marked": marked}
 
 
 @functools.lru_cache(maxsize=2)

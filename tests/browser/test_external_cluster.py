@@ -1,0 +1,101 @@
+"""The app as a client of a cluster started elsewhere (issue #32): `dask scheduler` and two
+workers started with the engine's own commands in another folder (one trains, one answers
+studies), the app pointed at it by `EXPLORER_SCHEDULER`. In a browser: a job trains there to
+the end (curves on the page, the machine named, the model downloadable), the model classifies
+on the Classify tab and a study of it runs on the cluster's worker (its file carried there by
+the engine); the training worker killed during a second job gives a clear message, and the
+app still answers."""
+
+import os
+import re
+import signal
+import socket
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import ARTIFACTS
+
+from bench.common import external_cluster
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "red_car.png"
+
+
+def _kill_the_training_worker(address: str) -> None:
+    from distributed import Client
+
+    with Client(address, timeout=30) as client:
+        trainers = [worker for worker, info in client.scheduler_info(n_workers=-1)["workers"].items()
+                    if (info.get("resources") or {}).get("JOB")]
+        pids = client.run(os.getpid, workers=trainers)
+    for pid in pids.values():
+        os.kill(pid, signal.SIGKILL)
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _train(page, epochs: str, subset: str) -> None:
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#train-depth input").fill("8")
+    page.locator("#train-epochs input").fill(epochs)
+    page.locator("#train-subset input").fill(subset)
+    page.locator("#train-subset input").blur()
+    page.wait_for_timeout(500)
+    page.locator("#train-start").click()
+
+
+def test_a_job_and_a_study_on_a_cluster_started_elsewhere(browser, start_app, tmp_path):
+    with external_cluster(tmp_path, trains=(True, False)) as address, \
+            start_app(EXPLORER_SCHEDULER=address) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(url)
+        page.locator("#arch-plot .js-plotly-plot").wait_for(timeout=120_000)
+        _train(page, "2", "256")
+        page.locator("#train-progress").get_by_text("done").first.wait_for(timeout=300_000)
+        progress = page.locator("#train-progress").inner_text()
+        assert f"on {socket.gethostname()}" in progress, progress  # the machine it trained on, named
+        page.wait_for_function(
+            "() => document.querySelectorAll('#train-curves .scatterlayer .point').length >= 2")
+        page.locator("#train-download").click()
+        page.locator("#train-model-file").get_by_text(".keras").first.wait_for(timeout=60_000)
+        _shot(page, "cluster_job_done")
+
+        # the job's model on Classify (the web process reads the file the engine brought back)
+        page.get_by_role("tab", name="Classify").click()
+        page.get_by_role("button", name="Refresh list").click()
+        page.locator("#cls-checkpoint input").click()
+        page.get_by_role("option", name=re.compile(r"job")).first.click()
+        page.get_by_role("tab", name="Upload").click()
+        page.locator("#cls-upload input[type=file]").set_input_files(str(EXAMPLE))
+        page.locator("#cls-upload-run").click()
+        page.wait_for_function("() => document.querySelector('#cls-label').innerText.includes('%')",
+                               timeout=120_000)
+
+        # a study on the cluster's worker: deleting a block of the app's ResNet-20 checkpoint, whose
+        # file travels with the task (the worker's copy: `compute.shipping`)
+        page.get_by_role("tab", name="Architecture").click()
+        depth = page.locator("#arch-depth input")
+        depth.fill("20")
+        depth.press("Enter")
+        info = page.locator("#arch-block-info")
+        info.get_by_text("measures r20_untrained without it").wait_for(timeout=120_000)
+        page.locator("#arch-delete").click()
+        page.locator("#arch-deleted").get_by_text("without stage1_block1's residual branch").wait_for(
+            timeout=180_000)
+        _shot(page, "cluster_study_on_its_worker")
+
+        # the training worker killed during a second job: a clear message, the app still up
+        _train(page, "30", "4096")
+        page.locator("#train-progress").get_by_text("epoch").first.wait_for(timeout=300_000)
+        _kill_the_training_worker(address)
+        page.locator("#train-progress").get_by_text("died").first.wait_for(timeout=60_000)
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            assert answer.status == 200
+        _shot(page, "cluster_worker_killed")
+        page.close()
