@@ -40,7 +40,7 @@ def paths_figure(result: dict) -> go.Figure:
     fig = make_subplots(rows=2, cols=2, specs=[[{}, {}], [{"colspan": 2}, None]], horizontal_spacing=0.14,
                         vertical_spacing=0.2, subplot_titles=(
                             "paths of each length", "‖∂L/∂x‖ per path",
-                            f"total gradient per length (shaded: {shaded:.0%} in {lo}-{hi})"))
+                            f"total gradient per length: {shaded:.0%} in {lo}-{hi}"))
     cells = ((1, 1), (1, 2), (2, 1))
     common = dict(x=lengths, marker=dict(size=5, color=RESIDUAL_COLOR), line=dict(color=RESIDUAL_COLOR),
                   showlegend=False)
@@ -66,7 +66,7 @@ def paths_figure(result: dict) -> go.Figure:
     fig.update_yaxes(log_axis([result["gradient_per_path"], fit["gradient"] if fit else []]), row=1, col=2)
     _small_panel_titles(fig)
     moment = "" if result.get("at_init") else " (trained)"
-    fig.update_layout(title=dict(text=f"{result['model']}{moment}: which path lengths<br>carry the gradient"
+    fig.update_layout(title=dict(text=f"{result['model']}{moment}:<br>which path lengths carry the gradient"
                                       f"<br><sup>Veit et al. 2016, {result['blocks']} blocks</sup>",
                                  font=dict(size=15)),
                       height=650, margin=dict(l=50, r=10, t=118, b=50), **_LAYOUT)
