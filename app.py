@@ -78,7 +78,7 @@ def build_demo() -> gr.Blocks:
             with gr.Tab("Gradient flow", id="gradients") as gradients_page:
                 grad_inputs, grad_outputs = gradients.build()
             with gr.Tab("Classify", id="classify") as classify_page:
-                classify_checkpoint = classify.build()
+                classify_checkpoint, classified_image = classify.build()
             with gr.Tab("Look inside", id="inside") as inside_page:
                 inside_view = inside.build()
             with gr.Tab("Insight lab", id="insight") as insight_page:
@@ -93,7 +93,7 @@ def build_demo() -> gr.Blocks:
         insight_page.select(refresh_compare, insight_pair.second, insight_pair.second, api_name=False)
         paths_page.select(refresh_checkpoints, paths_checkpoint, paths_checkpoint, api_name=False)
         gradients.on_open(gradients_page, grad_inputs, grad_outputs)
-        inside.on_open(inside_page, classify_checkpoint, inside_view)  # follows Classify's checkpoint
+        inside.on_open(inside_page, classify_checkpoint, classified_image, inside_view)  # follows Classify
         playground.on_open(playground_page)  # the default pair compiled ahead again, if it was taken
         start.wire(start_path, tabs, arch_inputs, arch_outputs, grad_inputs, grad_outputs)
         links.wire(demo, links.Linkable(

@@ -12,6 +12,8 @@ import dataclasses
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
+from PIL import Image
 
 from explorer.compute.engine import engine
 from explorer.core.specs import CIFAR_CLASSES
@@ -28,6 +30,7 @@ from .common import (
     checkpoint_path,
     no_stub,
     refresh_checkpoints,
+    scratch_path,
     user_errors,
 )
 
@@ -74,6 +77,18 @@ def classify_sketch(sketch, checkpoint: str | None = None, tta: str = "none",
 def seen_sketch(sketch):
     """The 32x32 image the model saw of a drawing, enlarged for display (UI only)."""
     return images.enlarge(images.prepare(images.sketch_image(sketch)))
+
+
+@user_errors
+def classified_file(image, kind: str) -> str:
+    """The file of the image just classified, which the Look inside tab follows: an upload's own
+    file, a drawing written to a PNG of its own (at the size it was drawn)."""
+    if kind == "upload":
+        return str(images.image_path(image))
+    picture = images.sketch_image(image)
+    path = scratch_path("drawing.png")
+    (picture if isinstance(picture, Image.Image) else Image.fromarray(np.asarray(picture))).save(path)
+    return path
 
 
 @user_errors
@@ -257,18 +272,23 @@ def classify_controls() -> ClassifyControls:
                             cam)
 
 
-def _wire_way(controls: ClassifyControls, way: ImageInput, kind: str, shown, handlers, names):
+def _wire_way(controls: ClassifyControls, way: ImageInput, kind: str, shown, classified, handlers, names):
     """One way in: a new image clears every answer; Classify answers (Grad-CAM of the image
-    before is cleared), Grad-CAM explains; `shown` records what is on screen."""
+    before is cleared), Grad-CAM explains; `shown` records what is on screen, `classified` the
+    file of the image classified last (the Look inside tab follows it)."""
     run, seen, explain = handlers
     way.image.change(lambda: [None, "", None, None, "", {}], None, [*controls.answers(), shown],
                      api_name=False, show_progress="hidden")
-    way.run.click(run, controls.classify_inputs(way), controls.label, api_name=names[0],
-                  concurrency_limit=4, concurrency_id="classify", scroll_to_output=True).success(
+    ran = way.run.click(run, controls.classify_inputs(way), controls.label, api_name=names[0],
+                        concurrency_limit=4, concurrency_id="classify", scroll_to_output=True)
+    ran.success(
         lambda before: (None, "", {"way": kind, "label": True}), shown, [*controls.gradcam_outputs(), shown],
         api_name=False, show_progress="hidden").success(
         seen, way.image, controls.seen, api_name=False).success(
         confidence, [controls.label, controls.checkpoint], controls.note, api_name=False)
+    # beside the note, not after it: its reference may take seconds, the tab may change sooner
+    ran.success(lambda image: classified_file(image, kind), way.image, classified, api_name=False,
+                show_progress="hidden")
     way.explain.click(explain, controls.gradcam_inputs(way), controls.gradcam_outputs(), api_name=names[1],
                       concurrency_limit=2, concurrency_id="gradcam", scroll_to_output=True).success(
         lambda before: {**(before if (before or {}).get("way") == kind else {"way": kind}), "gradcam": True},
@@ -307,16 +327,18 @@ def follow_class(shown, file, sketch, checkpoint, tta, cam_class, request: gr.Re
 
 
 def build():
-    """Lays out and wires the tab; returns its checkpoint dropdown (refreshed when the tab opens)."""
+    """Lays out and wires the tab; returns its checkpoint dropdown (refreshed when the tab opens)
+    and the state holding the file of the image classified last (the Look inside tab's)."""
     gr.Markdown("Draw or upload an image; a CIFAR-10 ResNet says what it sees among airplane, "
                 "automobile, bird, cat, deer, dog, frog, horse, ship and truck.")
     controls = classify_controls()
     upload, drawing = controls.upload, controls.drawing
     controls.refresh.click(refresh_checkpoints, controls.checkpoint, controls.checkpoint, api_name=False)
     shown = gr.State({})  # what the answers on screen are of: {"way", "label", "gradcam"}
-    _wire_way(controls, upload, "upload", shown, (classify, seen_upload, gradcam),
+    classified = gr.State(None)  # the file of the image classified last
+    _wire_way(controls, upload, "upload", shown, classified, (classify, seen_upload, gradcam),
               ("classify", "gradcam"))
-    _wire_way(controls, drawing, "drawing", shown, (classify_sketch, seen_sketch, gradcam_sketch),
+    _wire_way(controls, drawing, "drawing", shown, classified, (classify_sketch, seen_sketch, gradcam_sketch),
               ("classify_sketch", "gradcam_sketch"))
     # every answer on screen follows its inputs: a new checkpoint answers again, a new reading
     # reads again, a new class explains that class
@@ -328,4 +350,4 @@ def build():
                         concurrency_limit=2, concurrency_id="gradcam")
     controls.cam_class.change(follow_class, everything, answers[2:], api_name=False,
                               concurrency_limit=2, concurrency_id="gradcam")
-    return controls.checkpoint
+    return controls.checkpoint, classified

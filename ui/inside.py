@@ -285,25 +285,33 @@ def build() -> InsideView:
     return view
 
 
-def open_tab(classify_checkpoint, current, copied, filled, request: gr.Request = None):
+def open_tab(classify_checkpoint, current, copied, filled, classified, copied_image,
+             request: gr.Request = None):
     """The tab opened: the checkpoint list with this browser's new models, the Classify tab's
-    checkpoint followed when it changed there since, its warm-up sent, the gallery filled."""
+    checkpoint and image followed when they changed there since, the warm-up sent, the gallery
+    filled."""
     choices = checkpoint_choices(request)
     values = [value for _, value in choices]
     value = current if current in values else (values[0] if values else None)
     if classify_checkpoint and classify_checkpoint != copied and classify_checkpoint in values:
         value = classify_checkpoint
     warm(value, request)
-    return (gr.Dropdown(choices=choices, value=value), classify_checkpoint, *gallery(filled, request))
+    image = index = gr.skip()
+    if classified and classified != copied_image:  # an image classified there since: looked inside here
+        image, index = classified, None
+    return (gr.Dropdown(choices=choices, value=value), classify_checkpoint, *gallery(filled, request),
+            image, index, classified)
 
 
-def on_open(page, classify_checkpoint, view: InsideView) -> None:
-    """Wires the tab's opening (`page`, its gr.Tab): a checkpoint chosen on the Classify tab is
-    followed, the one it opens with is not (this tab opens on the shipped pair)."""
+def on_open(page, classify_checkpoint, classified, view: InsideView) -> None:
+    """Wires the tab's opening (`page`, its gr.Tab): a checkpoint chosen and an image classified
+    on the Classify tab are followed, the checkpoint it opens with is not (this tab opens on
+    the shipped pair)."""
     view.copied = gr.State(classify_checkpoint.value)
-    page.select(user_errors(open_tab), [classify_checkpoint, view.checkpoint, view.copied, view.filled],
-                [view.checkpoint, view.copied, view.gallery, view.filled], api_name=False,
-                show_progress="hidden")
+    copied_image = gr.State(None)
+    followed = [view.checkpoint, view.copied, view.gallery, view.filled, view.image, view.index, copied_image]
+    asked = [classify_checkpoint, view.checkpoint, view.copied, view.filled, classified, copied_image]
+    page.select(user_errors(open_tab), asked, followed, api_name=False, show_progress="hidden")
 
 
 def _shipped_names() -> list[str]:

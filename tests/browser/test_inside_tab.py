@@ -4,11 +4,14 @@ the top 3 per block appear; a link opens the tab on a block and a test image, on
 the Architecture tab draws the branch_ratio and readout overlays. Screenshots in
 tests/artifacts/inside_*.png and phone_inside.png."""
 
+from pathlib import Path
+
 import pytest
 from conftest import ARTIFACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "red_car.png"
 TITLE = "() => (document.querySelector('#inside-maps .gtitle') || {}).textContent || ''"
 
 
@@ -83,3 +86,20 @@ def test_the_branch_ratio_and_readout_overlays_draw(page, screenshot):
     page.locator("#arch-block-info").get_by_text("readout (read-out accuracy)").wait_for(timeout=30_000)
     page.wait_for_timeout(500)
     screenshot("inside_architecture_readout_overlay")
+
+
+def test_the_image_classified_on_classify_is_looked_inside(page, screenshot):
+    """#33: an image classified on the Classify tab follows to Look inside (as its checkpoint
+    does): opening the tab draws the blocks of that image, the test image number cleared."""
+    page.get_by_role("tab", name="Classify").click()
+    page.get_by_role("tab", name="Upload").click()
+    page.locator("#cls-upload input[type=file]").set_input_files(str(EXAMPLE))
+    page.locator("#cls-upload-run").click()
+    page.wait_for_function("() => document.querySelector('#cls-label').innerText.includes('%')",
+                           timeout=120_000)
+    page.get_by_role("tab", name="Look inside").click()
+    page.locator("#inside-upload").get_by_text("red_car").first.wait_for(timeout=60_000)
+    page.locator("#inside-seen img").wait_for(timeout=60_000)
+    _maps_of(page, "stage1_block1")
+    assert page.locator("#inside-index input").input_value() == ""  # not a test image
+    screenshot("inside_followed_from_classify")
