@@ -70,7 +70,7 @@ def build_demo() -> gr.Blocks:
         start_path = start.build()  # three steps for a first visit, above the tabs
         with gr.Tabs() as tabs:
             with gr.Tab("Architecture", id="architecture") as architecture_page:
-                arch_inputs, arch_outputs = architecture.build()
+                arch_inputs, arch_outputs, arch_look = architecture.build()
             with gr.Tab("Train", id="train") as train_page:
                 train_degradation = train.build()
             with gr.Tab("Playground", id="playground") as playground_page:
@@ -105,6 +105,7 @@ def build_demo() -> gr.Blocks:
             insight_lesion, link_notice, train_degradation, inside=tuple(inside_view.link_fields()),
             playground=tuple(playground_view.link_fields())))
         inside.wire_link(demo, inside_view)
+        inside.wire_from_architecture(arch_look, tabs, inside_view)  # a block of the graph, looked inside
         playground.wire_link(demo, playground_view)
         glossary.build()  # at the foot: the words the readings use, linked from their first mention
         demo.load(None, js=glossary.GLOSSARY_JS, api_name=False)

@@ -366,7 +366,8 @@ def build_on_depth(depth, version, family, residual, shortcut, expand, show_twin
 
 def build():
     """Lays out and wires the tab; returns its inputs and outputs (the page draws the
-    default net on load)."""
+    default net on load), and its block panel's "Look inside this block" with the checkpoint
+    and the block it opens (the page wires it to the Look inside tab)."""
     with gr.Row():
         with gr.Column(scale=1, min_width=260, elem_id="arch-controls"):
             net = net_controls()
@@ -387,4 +388,4 @@ def build():
     download.click(download_architecture, net.spec(), keras_file, api_name="download_architecture",
                    concurrency_limit=1).success(lambda: gr.File(visible=True), None, keras_file,
                                                 api_name=False)
-    return net.all(), outputs
+    return net.all(), outputs, (controls.panel.look, controls.checkpoint, controls.panel.block)

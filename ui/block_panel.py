@@ -142,6 +142,7 @@ class BlockPanel:
     clicked: gr.Button  # hidden: the click script presses it
     info: gr.Markdown  # the block's layers and numbers
     expand: gr.Button  # its layers on the graph
+    look: gr.Button  # the Look inside tab on this block (wired by `ui.inside.wire_from_architecture`)
     samples: gr.Number  # test images of its deletion
     delete: gr.Button
     deleted: gr.Markdown  # what its deletion cost
@@ -157,8 +158,10 @@ def build_panel(checkpoint=None) -> BlockPanel:
                         elem_classes=["explorer-trigger"])
     info = gr.Markdown(block_info(names[0], 56, 1, "cifar", True, "projection", None, checkpoint),
                        elem_id="arch-block-info")
-    expand = gr.Button("Show this block's layers in the graph", size="sm", elem_id="arch-expand-block")
+    with gr.Row():
+        expand = gr.Button("Show this block's layers in the graph", size="sm", elem_id="arch-expand-block")
+        look = gr.Button("Look inside this block ▶", size="sm", elem_id="arch-look-inside")
     samples = WholeNumber(overlays.OVERLAY_SAMPLES, precision=0, label="Test images", elem_id="arch-samples")
     delete = gr.Button("Delete this block", variant="stop", elem_id="arch-delete")
     deleted = gr.Markdown(elem_id="arch-deleted")
-    return BlockPanel(block, clicked, info, expand, samples, delete, deleted)
+    return BlockPanel(block, clicked, info, expand, look, samples, delete, deleted)

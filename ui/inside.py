@@ -343,6 +343,31 @@ def link_view(request: gr.Request):
         return [checkpoint, block, gr.skip(), gr.skip()]
 
 
+def look_at_block(arch_checkpoint, block, current, image, request: gr.Request = None):
+    """The Architecture tab's "Look inside this block": this tab opened on that block, of the
+    Architecture's checkpoint where one is chosen (else this tab's own, where its net has the
+    block), on the first test image where no image is chosen yet."""
+    checkpoint = arch_checkpoint or current
+    names = _block_names(checkpoint, request)
+    if block not in names:
+        gr.Warning(f"{checkpoint or 'No checkpoint'} has no block {block}: Look inside needs a trained "
+                   "checkpoint of the net on the graph (choose one under \"Measure on the graph\")")
+        return [gr.skip()] * 5
+    found = [gr.skip(), gr.skip()] if image is not None else list(_test_file(0))
+    return [gr.Tabs(selected="inside"), checkpoint, gr.Dropdown(choices=names, value=block), *found]
+
+
+def wire_from_architecture(look: tuple, tabs: gr.Tabs, view: InsideView) -> None:
+    """Wires the Architecture's "Look inside this block" (`look`: the button, the checkpoint and
+    the block there) to open this tab and draw that block."""
+    button, checkpoint, block = look
+    looked = [view.checkpoint, view.image, view.block]
+    button.click(user_errors(look_at_block), [checkpoint, block, view.checkpoint, view.image],
+                 [tabs, view.checkpoint, view.block, view.image, view.index], api_name=False).then(
+        _when_image(look_inside), looked, view.drawn, api_name=False, concurrency_limit=4,
+        concurrency_id="inside", trigger_mode="always_last")
+
+
 def wire_link(demo: gr.Blocks, view: InsideView) -> None:
     """Opens a link's view of this tab on page load."""
     demo.load(link_view, None, [view.checkpoint, view.block, view.image, view.index], api_name=False)

@@ -103,3 +103,23 @@ def test_the_image_classified_on_classify_is_looked_inside(page, screenshot):
     _maps_of(page, "stage1_block1")
     assert page.locator("#inside-index input").input_value() == ""  # not a test image
     screenshot("inside_followed_from_classify")
+
+
+def test_a_block_of_the_architecture_graph_is_looked_inside(page, screenshot):
+    """#33: on the Architecture tab, "Look inside this block" opens the Look inside tab on that
+    block of the checkpoint chosen there, on the first test image when none was chosen."""
+    page.get_by_role("tab", name="Architecture").click()
+    depth = page.locator("#arch-depth input")
+    depth.fill("20")
+    depth.press("Enter")
+    info = page.locator("#arch-block-info")
+    info.get_by_text("measures r20_untrained without it").wait_for(timeout=120_000)
+    page.get_by_label("Block", exact=True).click()
+    page.get_by_role("option", name="stage2_block2").click()
+    page.locator("#arch-look-inside").click()
+    _maps_of(page, "stage2_block2")
+    assert page.locator("#inside-block input").input_value() == "stage2_block2"
+    assert page.locator("#inside-checkpoint input").input_value().startswith("r20_untrained")
+    page.wait_for_timeout(2500)  # the new test image draws the view once more (its change event)
+    _maps_of(page, "stage2_block2")
+    screenshot("inside_from_the_architecture_graph")
