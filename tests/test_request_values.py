@@ -79,3 +79,21 @@ def test_text_where_an_upload_belongs_gets_a_plain_message(payload):
         upload.data_model.model_validate(payload, context={"validate_meta": True})
     fine = upload.data_model.model_validate({"path": "/tmp/x.png", "meta": {"_type": "gradio.FileData"}})
     assert fine.path == "/tmp/x.png"
+
+
+def test_a_drawing_classified_is_written_for_look_inside_at_its_size():
+    """#33: the Look inside tab follows the image classified last; a drawing has no file, so
+    it is written to a PNG of its own (an upload's own file is handed on as it is)."""
+    import numpy as np
+    from PIL import Image
+
+    from ui.classify import classified_file
+
+    composite = np.zeros((224, 200, 4), np.uint8)
+    composite[..., 0], composite[..., 3] = 200, 255
+    path = classified_file({"composite": composite, "layers": [], "background": None}, "drawing")
+    with Image.open(path) as written:
+        assert written.size == (200, 224) and written.getpixel((5, 5))[0] == 200
+    assert classified_file(path, "upload") == path
+    with pytest.raises(gr.Error, match="draw something first"):
+        classified_file({"composite": None}, "drawing")
