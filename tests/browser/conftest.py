@@ -100,3 +100,27 @@ def fill_and_keep(page):
         raise AssertionError(f"the box kept {box.input_value()!r}, not {value!r}")
 
     return fill
+
+
+EXAMPLE = ROOT / "examples" / "red_car.png"
+
+
+def classify_example(page) -> None:
+    """On the Classify tab: uploads examples/red_car.png and waits for the top 5."""
+    page.get_by_role("tab", name="Classify").click()
+    page.get_by_role("tab", name="Upload").click()
+    page.locator("#cls-upload input[type=file]").set_input_files(str(EXAMPLE))
+    page.locator("#cls-upload-run").click()
+    page.wait_for_function("() => document.querySelector('#cls-label').innerText.includes('%')",
+                           timeout=120_000)
+
+
+def architecture_on_resnet20(page) -> None:
+    """On the Architecture tab: draws ResNet-20 v1 and waits until its checkpoint (the test
+    app's untrained r20) is the one the block panel measures."""
+    page.get_by_role("tab", name="Architecture").click()
+    depth = page.locator("#arch-depth input")
+    depth.fill("20")
+    depth.press("Enter")
+    info = page.locator("#arch-block-info")
+    info.get_by_text("measures r20_untrained without it").wait_for(timeout=120_000)

@@ -11,16 +11,14 @@ import re
 import signal
 import socket
 import urllib.request
-from pathlib import Path
 
 import pytest
-from conftest import ARTIFACTS
+from conftest import ARTIFACTS, architecture_on_resnet20, classify_example
 
 from bench.common import external_cluster
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "red_car.png"
 
 
 def _kill_the_training_worker(address: str) -> None:
@@ -71,20 +69,11 @@ def test_a_job_and_a_study_on_a_cluster_started_elsewhere(browser, start_app, tm
         page.get_by_role("button", name="Refresh list").click()
         page.locator("#cls-checkpoint input").click()
         page.get_by_role("option", name=re.compile(r"job")).first.click()
-        page.get_by_role("tab", name="Upload").click()
-        page.locator("#cls-upload input[type=file]").set_input_files(str(EXAMPLE))
-        page.locator("#cls-upload-run").click()
-        page.wait_for_function("() => document.querySelector('#cls-label').innerText.includes('%')",
-                               timeout=120_000)
+        classify_example(page)
 
         # a study on the cluster's worker: deleting a block of the app's ResNet-20 checkpoint, whose
         # file travels with the task (the worker's copy: `compute.shipping`)
-        page.get_by_role("tab", name="Architecture").click()
-        depth = page.locator("#arch-depth input")
-        depth.fill("20")
-        depth.press("Enter")
-        info = page.locator("#arch-block-info")
-        info.get_by_text("measures r20_untrained without it").wait_for(timeout=120_000)
+        architecture_on_resnet20(page)
         page.locator("#arch-delete").click()
         page.locator("#arch-deleted").get_by_text("without stage1_block1's residual branch").wait_for(
             timeout=180_000)

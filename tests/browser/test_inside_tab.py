@@ -4,14 +4,11 @@ the top 3 per block appear; a link opens the tab on a block and a test image, on
 the Architecture tab draws the branch_ratio and readout overlays. Screenshots in
 tests/artifacts/inside_*.png and phone_inside.png."""
 
-from pathlib import Path
-
 import pytest
-from conftest import ARTIFACTS
+from conftest import ARTIFACTS, architecture_on_resnet20, classify_example
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "red_car.png"
 TITLE = "() => (document.querySelector('#inside-maps .gtitle') || {}).textContent || ''"
 
 
@@ -91,12 +88,7 @@ def test_the_branch_ratio_and_readout_overlays_draw(page, screenshot):
 def test_the_image_classified_on_classify_is_looked_inside(page, screenshot):
     """#33: an image classified on the Classify tab follows to Look inside (as its checkpoint
     does): opening the tab draws the blocks of that image, the test image number cleared."""
-    page.get_by_role("tab", name="Classify").click()
-    page.get_by_role("tab", name="Upload").click()
-    page.locator("#cls-upload input[type=file]").set_input_files(str(EXAMPLE))
-    page.locator("#cls-upload-run").click()
-    page.wait_for_function("() => document.querySelector('#cls-label').innerText.includes('%')",
-                           timeout=120_000)
+    classify_example(page)
     page.get_by_role("tab", name="Look inside").click()
     page.locator("#inside-upload").get_by_text("red_car").first.wait_for(timeout=60_000)
     page.locator("#inside-seen img").wait_for(timeout=60_000)
@@ -108,12 +100,7 @@ def test_the_image_classified_on_classify_is_looked_inside(page, screenshot):
 def test_a_block_of_the_architecture_graph_is_looked_inside(page, screenshot):
     """#33: on the Architecture tab, "Look inside this block" opens the Look inside tab on that
     block of the checkpoint chosen there, on the first test image when none was chosen."""
-    page.get_by_role("tab", name="Architecture").click()
-    depth = page.locator("#arch-depth input")
-    depth.fill("20")
-    depth.press("Enter")
-    info = page.locator("#arch-block-info")
-    info.get_by_text("measures r20_untrained without it").wait_for(timeout=120_000)
+    architecture_on_resnet20(page)
     page.get_by_label("Block", exact=True).click()
     page.get_by_role("option", name="stage2_block2").click()
     page.locator("#arch-look-inside").click()
