@@ -163,3 +163,13 @@ def test_training_curves_draw_stretch_means_with_no_step_at_an_epochs_start():
     fig = training_curves([("run", history)])
     loss = next(t for t in fig.data if t.name == "run train loss")
     np.testing.assert_allclose(loss.y, [losses[i:i + 2].mean() for i in (0, 2, 4, 6)])
+
+
+def test_curves_with_no_point_yet_start_at_zero_and_say_why_they_are_empty():
+    """#36: a job before its first steps drew its curves over Plotly's default ranges (the
+    learning rate from -1 to 4); now from 0, with a line saying no point has come yet."""
+    fig = charts.training_curves([("ResNet-8 v1", {})])
+    assert fig.layout.xaxis.range == (0, 1) and fig.layout.yaxis3.range == (0, 1)
+    assert any("no curve point yet" in note.text for note in fig.layout.annotations)
+    drawn = charts.training_curves([("ResNet-8 v1", _history([1, 2]))])
+    assert not any("no curve point yet" in note.text for note in drawn.layout.annotations)

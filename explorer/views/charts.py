@@ -100,6 +100,11 @@ def training_curves(runs: list[tuple[str, dict]], title: str = "Training", resid
         fig.update_xaxes(range=[epoch - 1, epoch + 1], dtick=1)
     elif epochs_seen:  # from the start of training: a curve mid-epoch 1 is not stretched to fill
         fig.update_xaxes(range=[0, max(max(epochs_seen), 1) * 1.02])
+    else:  # no point yet: axes from 0 (not Plotly's -1 to 6) and a word on why they are empty
+        fig.update_xaxes(range=[0, 1])
+        fig.update_yaxes(range=[0, 1], row=1, col=3)
+        fig.add_annotation(text="no curve point yet: the first comes with the first steps trained",
+                           xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False, font=dict(color="#777"))
     fig.update_yaxes(rangemode="tozero", row=1, col=1)
     fig.update_yaxes(range=[0, 1], row=1, col=2)
     if rates and max(rates) > 0:
