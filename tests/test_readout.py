@@ -127,8 +127,12 @@ def test_stored_probes_serve_only_their_file_data_and_settings(shipped, monkeypa
     other = root / "other.tar.gz"
     other.write_bytes(b"x" * 101)
     assert readout_study([path], 5000, 5000, str(other), budget=False) == [{"fitted": 1}]  # other data
-    copy = root / "copy.keras"  # not a shipped file
+    copy = root / "elsewhere" / "copy.keras"  # the same bytes elsewhere (a worker's copy): the same file
+    copy.parent.mkdir()
     shutil.copyfile(path, copy)
+    assert readout_study([copy], 5000, 5000, str(archive), budget=False)[0]["accuracy"] == [0.5]
+    with open(copy, "ab") as handle:  # a copy with other bytes is another file
+        handle.write(b"\0")
     assert readout_study([copy], 5000, 5000, str(archive), budget=False) == [{"fitted": 1}]
     with open(path, "ab") as handle:  # changed under its name: its sha256 is not the manifest's
         handle.write(b"\0")

@@ -17,6 +17,12 @@ def _maps_of(page, block: str, timeout: int = 180_000) -> None:
     page.wait_for_function(f"() => ({TITLE})().includes('{block}:')", timeout=timeout)
 
 
+def _read_out(page) -> None:
+    """Waits for the read-out a new image starts (fitted live for the test app's untrained
+    checkpoints): the next test's requests would wait behind it on the app's one study worker."""
+    page.locator("#inside-readout").get_by_text("Linear read-out").first.wait_for(timeout=300_000)
+
+
 def test_a_test_image_inside_block_by_block(page, screenshot):
     page.get_by_role("tab", name="Look inside").click()
     thumbnails = page.locator("#inside-gallery .thumbnail-item")
@@ -95,6 +101,7 @@ def test_the_image_classified_on_classify_is_looked_inside(page, screenshot):
     _maps_of(page, "stage1_block1")
     assert page.locator("#inside-index input").input_value() == ""  # not a test image
     screenshot("inside_followed_from_classify")
+    _read_out(page)
 
 
 def test_a_block_of_the_architecture_graph_is_looked_inside(page, screenshot):
@@ -110,3 +117,4 @@ def test_a_block_of_the_architecture_graph_is_looked_inside(page, screenshot):
     page.wait_for_timeout(2500)  # the new test image draws the view once more (its change event)
     _maps_of(page, "stage2_block2")
     screenshot("inside_from_the_architecture_graph")
+    _read_out(page)
