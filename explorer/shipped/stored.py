@@ -12,6 +12,7 @@ that is no longer the shipped one is measured live. A test measures one again an
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -43,6 +44,18 @@ def _data_identity(source) -> dict | None:
     return {"name": path.name, "bytes": path.stat().st_size if path.is_file() else None}
 
 
+@functools.lru_cache(maxsize=64)
+def _sha256_at(path: str, mtime_ns: int, size: int) -> str:
+    return pretrained.sha256(Path(path))
+
+
+def _digest(path) -> str:
+    """A file's sha256, read once per version of the file: every study request of a checkpoint
+    looks it up, once to find its manifest entry and once to check it."""
+    stat = os.stat(path)
+    return _sha256_at(str(path), stat.st_mtime_ns, stat.st_size)
+
+
 def _shipped_name(checkpoint, root: Path | None) -> tuple[str, str] | None:
     """(manifest name, sha256) of a shipped checkpoint file, found by its path or, for a copy
     elsewhere (a worker's copy of a file the app sent, `compute.shipping`), by its sha256;
@@ -57,7 +70,7 @@ def _shipped_name(checkpoint, root: Path | None) -> tuple[str, str] | None:
         if (root / entry["file"]).resolve() == path:
             return entry["name"], entry.get("sha256")  # none in a hand-made manifest: measured live
     try:
-        digest = pretrained.sha256(path) if path.suffix == ".keras" and path.is_file() else None
+        digest = _digest(path) if path.suffix == ".keras" and path.is_file() else None
     except OSError:
         return None
     for entry in entries:
@@ -116,7 +129,7 @@ def lookup(study: str, checkpoint, settings: dict, source, root: Path | None = N
                 or record["data"] != _data_identity(source)):
             return None
         # the manifest's sha256 is the file's: a file changed under the same name is not it
-        if pretrained.sha256(Path(checkpoint)) != sha:
+        if _digest(checkpoint) != sha:
             return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
