@@ -362,6 +362,8 @@ def wire_from_architecture(look: tuple, tabs: gr.Tabs, view: InsideView) -> None
     the block there) to open this tab and draw that block."""
     button, checkpoint, block = look
     looked = [view.checkpoint, view.image, view.block]
+    # drawn here even where a new checkpoint or image draws it by its change event too: a tab
+    # not shown yet mounts its components late, and their change events did not always fire
     button.click(user_errors(look_at_block), [checkpoint, block, view.checkpoint, view.image],
                  [tabs, view.checkpoint, view.block, view.image, view.index], api_name=False).then(
         _when_image(look_inside), looked, view.drawn, api_name=False, concurrency_limit=4,

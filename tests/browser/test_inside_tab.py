@@ -118,3 +118,9 @@ def test_a_block_of_the_architecture_graph_is_looked_inside(page, screenshot):
     _maps_of(page, "stage2_block2")
     screenshot("inside_from_the_architecture_graph")
     _read_out(page)
+    # again, another block: the image and the checkpoint are the same, so this click draws it
+    page.get_by_role("tab", name="Architecture").click()
+    page.get_by_label("Block", exact=True).click()
+    page.get_by_role("option", name="stage3_block1").click()
+    page.locator("#arch-look-inside").click()
+    _maps_of(page, "stage3_block1")
