@@ -299,8 +299,9 @@ def _wire_overlays(net: NetControls, plots, controls: OverlayControls, built):
     shown = [plots[0], numbers]
 
     def after(event):
-        event.success(_measured, [numbers, seen, block], [epoch, block, seen], api_name=False).then(
-            block_info, [block, *net.spec(), seen, checkpoint], info, api_name=False)
+        event.success(_measured, [numbers, seen, block], [epoch, block, seen], api_name=False,
+                      trigger_mode="always_last").then(
+            block_info, [block, *net.spec(), seen, checkpoint], info, api_name=False, trigger_mode="always_last")
 
     epoch.change(lambda value: value, epoch, controls.epoch_value, api_name=False, show_progress="hidden")
     after(controls.apply.click(check_overlay, [overlay, checkpoint], None, api_name=False,
@@ -308,17 +309,20 @@ def _wire_overlays(net: NetControls, plots, controls: OverlayControls, built):
         graph_overlay, [depth, version, overlay, checkpoint, controls.epoch_value, expand], shown,
         api_name="graph_overlay", concurrency_limit=1, concurrency_id="probes"))
     # a pick from either list (`select`: see `_wire_block`); a typed name waits for Apply. A pick
-    # made while the last one is still drawn is kept and drawn next (Gradio's default, "once",
-    # dropped it: an overlay chosen right after a checkpoint never came)
+    # made while the last one is still drawn is kept and drawn next: the check and the draw after
+    # it both "always_last" (Gradio's default, "once", skips a step whose last run is still open:
+    # an overlay chosen right after a checkpoint never came, and one chosen while the last was
+    # still drawn was checked but never drawn)
     after(gr.on([overlay.select, checkpoint.select], check_overlay, [overlay, checkpoint], None,
                 trigger_mode="always_last", api_name=False, show_progress="hidden").success(
         _overlay_now, [depth, version, overlay, checkpoint, expand], shown, api_name=False,
-        concurrency_limit=1, concurrency_id="probes"))
+        concurrency_limit=1, concurrency_id="probes", trigger_mode="always_last"))
     after(epoch.release(graph_overlay, [depth, version, overlay, checkpoint, epoch, expand], shown,
                         api_name=False, concurrency_limit=1, concurrency_id="probes"))
     after(job.submit(lambda text: f"job:{text.strip()}" if text.strip() else gr.skip(), job, checkpoint,
                      api_name=False).then(_overlay_now, [depth, version, overlay, checkpoint, expand], shown,
-                                          api_name=False, concurrency_limit=1, concurrency_id="probes"))
+                                          api_name=False, concurrency_limit=1, concurrency_id="probes",
+                                          trigger_mode="always_last"))
     for event in built:
         after(event.success(_net_blocks, [*net.spec(), block, seen], [block, seen], api_name=False).then(
             block_info, [block, *net.spec(), seen, checkpoint], info, api_name=False).then(

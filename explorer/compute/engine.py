@@ -53,7 +53,7 @@ def _forward(topic: str):
 def call(fn, args, kwargs, topic: str | None, files: dict | None = None):
     """In a worker: runs `fn(*args, **kwargs)`, its progress (if it reports any) sent back, the
     files the app sent with it (`shipping`) read from this worker's copies.
-    With `EXPLORER_LOG_TASKS=1` each task's name and seconds go to the worker's stderr (the
+    With `EXPLORER_LOG_TASKS=1` each task's name, clock time and seconds go to the worker's stderr (the
     app's log): which task held a worker, when a request waited."""
     args, kwargs = shipping.unpack(args, kwargs, files)
     if topic is not None:
@@ -61,11 +61,11 @@ def call(fn, args, kwargs, topic: str | None, files: dict | None = None):
     if os.environ.get(LOG_TASKS) != "1":
         return fn(*args, **kwargs)
     name, start = getattr(fn, "__qualname__", repr(fn)), time.perf_counter()
-    print(f"[engine] {name} started", file=sys.stderr, flush=True)
+    print(f"[engine] {time.strftime('%H:%M:%S')} {name} started", file=sys.stderr, flush=True)
     try:
         return fn(*args, **kwargs)
     finally:
-        print(f"[engine] {name} ended after {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+        print(f"[engine] {time.strftime('%H:%M:%S')} {name} ended after {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
 
 
 def _takes_progress(fn) -> bool:
