@@ -48,6 +48,11 @@ from .common import (
 )
 from .glossary import linked
 
+# A draw keeps the last request made while it runs (Gradio's default, "once", skips a step whose
+# last run is still open: a request made meanwhile was lost); "probes" is the app's one lane of
+# the heavy measurements, shared by every tab.
+LAST = {"trigger_mode": "always_last"}
+PROBES = {"concurrency_limit": 1, "concurrency_id": "probes", **LAST}
 
 @user_errors
 def build_architecture(depth, version, family="cifar", residual=True, shortcut="projection",
@@ -280,10 +285,10 @@ def _wire_block(net: NetControls, plots, controls: OverlayControls, seen):
     panel.block.change(block_info, described, panel.info, api_name=False)
     controls.checkpoint.change(block_info, described, panel.info, api_name=False)
     panel.expand.click(_expand_block, panel.block, net.expand, api_name=False).then(
-        expand_view, view, plots, api_name=False, concurrency_limit=1, concurrency_id="probes")
+        expand_view, view, plots, api_name=False, **PROBES)
     # `select`, not `input`: Gradio's Dropdown sends `input` for a pick and again for the blur
     # that follows it (and for any blur), which drew every view twice
-    net.expand.select(expand_view, view, plots, api_name=False, concurrency_limit=1, concurrency_id="probes")
+    net.expand.select(expand_view, view, plots, api_name=False, **PROBES)
     panel.delete.click(delete_block, [controls.checkpoint, panel.block, panel.samples], controls.deletion,
                        api_name="delete_block", concurrency_limit=1, concurrency_id="probes").success(
         deletion_text, controls.deletion, panel.deleted, api_name=False)
@@ -299,9 +304,8 @@ def _wire_overlays(net: NetControls, plots, controls: OverlayControls, built):
     shown = [plots[0], numbers]
 
     def after(event):
-        event.success(_measured, [numbers, seen, block], [epoch, block, seen], api_name=False,
-                      trigger_mode="always_last").then(
-            block_info, [block, *net.spec(), seen, checkpoint], info, api_name=False, trigger_mode="always_last")
+        event.success(_measured, [numbers, seen, block], [epoch, block, seen], api_name=False, **LAST).then(
+            block_info, [block, *net.spec(), seen, checkpoint], info, api_name=False, **LAST)
 
     epoch.change(lambda value: value, epoch, controls.epoch_value, api_name=False, show_progress="hidden")
     after(controls.apply.click(check_overlay, [overlay, checkpoint], None, api_name=False,
@@ -316,19 +320,18 @@ def _wire_overlays(net: NetControls, plots, controls: OverlayControls, built):
     after(gr.on([overlay.select, checkpoint.select], check_overlay, [overlay, checkpoint], None,
                 trigger_mode="always_last", api_name=False, show_progress="hidden").success(
         _overlay_now, [depth, version, overlay, checkpoint, expand], shown, api_name=False,
-        concurrency_limit=1, concurrency_id="probes", trigger_mode="always_last"))
+        **PROBES))
     after(epoch.release(graph_overlay, [depth, version, overlay, checkpoint, epoch, expand], shown,
-                        api_name=False, concurrency_limit=1, concurrency_id="probes"))
+                        api_name=False, **PROBES))
     after(job.submit(lambda text: f"job:{text.strip()}" if text.strip() else gr.skip(), job, checkpoint,
                      api_name=False).then(_overlay_now, [depth, version, overlay, checkpoint, expand], shown,
-                                          api_name=False, concurrency_limit=1, concurrency_id="probes",
-                                          trigger_mode="always_last"))
+                                          api_name=False, **PROBES))
     for event in built:
         after(event.success(_net_blocks, [*net.spec(), block, seen], [block, seen], api_name=False).then(
             block_info, [block, *net.spec(), seen, checkpoint], info, api_name=False).then(
             follow_net, [*net.spec(), checkpoint], checkpoint, api_name=False).then(
             _after_build, [overlay, depth, version, net.family, checkpoint, expand], [*shown, overlay],
-            api_name=False, concurrency_limit=1, concurrency_id="probes"))
+            api_name=False, **PROBES))
     checkpoint.focus(refresh_checkpoints, checkpoint, checkpoint, api_name=False)  # this browser's new jobs
     _wire_block(net, plots, controls, seen)
 
