@@ -22,6 +22,7 @@ thread_safe_tensorflow()  # before TensorFlow's import: oneDNN off in this proce
 import gradio as gr  # after thread_safe_tensorflow, as is every import that may load TensorFlow
 
 from explorer.compute.engine import EngineError, engine  # after thread_safe_tensorflow
+from explorer.nets.import_files import MAX_IMPORT_BYTES  # the upload bound: a model file (images: their own)
 from ui import (
     architecture,
     classify,
@@ -111,6 +112,7 @@ def build_demo() -> gr.Blocks:
         demo.load(None, js=glossary.GLOSSARY_JS, api_name=False)
         owner = session.owner_state()
         demo.load(session.claim_owner, owner, owner, api_name=False)
+        demo.unload(session.end_session)  # the models a page imported go with it
     return demo
 
 
@@ -131,7 +133,7 @@ def main():
     threading.Thread(target=lambda: (warming.join(), engine().start_trainers(), playground.warm_default()),
                      daemon=True).start()
     demo.queue(default_concurrency_limit=2, max_size=settings.queue_size).launch(
-        server_name=settings.host, server_port=settings.port, max_file_size="10mb", show_error=True,
+        server_name=settings.host, server_port=settings.port, max_file_size=MAX_IMPORT_BYTES, show_error=True,
         css_paths=[STYLE])
 
 

@@ -13,6 +13,7 @@ from explorer.core import costs
 from explorer.core.plans import plan
 from explorer.core.specs import as_bool, make_spec
 from explorer.data.cifar import resolve_source
+from explorer.nets.models import checkpoint_spec
 from explorer.shipped import pretrained
 from explorer.studies import overlays
 from explorer.views import graph, overlay_figures
@@ -48,9 +49,8 @@ from .common import (
 )
 from .glossary import linked
 
-# A draw keeps the last request made while it runs (Gradio's default, "once", skips a step whose
-# last run is still open: a request made meanwhile was lost); "probes" is the app's one lane of
-# the heavy measurements, shared by every tab.
+# A draw keeps the last request made while it runs (Gradio's default, "once", skips a step whose last
+# run is still open: a request made meanwhile was lost); "probes": the heavy measurements' one lane.
 LAST = {"trigger_mode": "always_last"}
 PROBES = {"concurrency_limit": 1, "concurrency_id": "probes", **LAST}
 
@@ -250,6 +250,8 @@ def _checkpoint_net(name, request):
     name = str(name or "")
     if name.startswith("job:"):
         return session.jobs().config(name[4:], session.owner(request)).spec()
+    if name.startswith("import:"):
+        return checkpoint_spec(checkpoint_path(name, request))
     entry = next((e for e in pretrained.manifest() if e["name"] == name), None)
     if entry is None:
         return None

@@ -33,6 +33,7 @@ from .common import (
     scratch_path,
     user_errors,
 )
+from .imports import import_panel
 
 SKETCH_SIZE = 224  # leaves room for the brush tools beside the canvas on a 390 px phone
 EXAMPLES = sorted(str(path) for path in (Path(__file__).resolve().parents[1] / "examples").glob("*.png"))
@@ -244,8 +245,9 @@ def classify_controls() -> ClassifyControls:
         choices = checkpoint_choices()
         checkpoint = checkpoint_dropdown(
             "Checkpoint", "cls-checkpoint", pretrained.most_accurate(choices), choices,
-            info="shipped checkpoints and the models you trained in this session")
+            info="shipped checkpoints, the models you trained and those you imported")
         refresh = gr.Button("Refresh list", size="sm", scale=0, min_width=120)
+    import_panel(checkpoint, "cls-import", api_name="import_model")
     with gr.Row():
         with gr.Column(elem_id="cls-input"):
             with gr.Tab("Draw"):

@@ -93,7 +93,7 @@ def checkpoint_choices(request=None) -> list[tuple[str, str]]:
     """Shipped checkpoints, then this browser's finished jobs (never another's)."""
     if request is None:
         return pretrained.checkpoint_choices()
-    return pretrained.checkpoint_choices(session.jobs(), session.owner(request))
+    return pretrained.checkpoint_choices(session.jobs(), session.owner(request), session.imports())
 
 
 # The class of a tab's input panels: a link's `hide=controls` (teacher mode) hides them.
@@ -101,8 +101,20 @@ CONTROLS = "explorer-controls"
 
 
 def checkpoint_path(name, request) -> Path:
-    """A checkpoint looked up by name (manifest) or `job:<id>` (this browser): never a path."""
-    return pretrained.resolve(name, session.jobs(), session.owner(request))
+    """A checkpoint looked up by name (manifest), `job:<id>` or `import:<id>` (this browser's):
+    never a path."""
+    return pretrained.resolve(name, session.jobs(), session.owner(request), session.imports())
+
+
+def twin_name(name, request) -> str | None:
+    """The shipped twin of a checkpoint: a shipped one's from the manifest, this browser's own
+    (a job, an import) the shipped net of its architecture with shortcuts flipped, if any."""
+    own = pretrained.is_own(name)
+    try:
+        path = checkpoint_path(name, request) if own else None
+    except ValueError:  # removed meanwhile: using it says why
+        return None
+    return pretrained.twin_of(name, path)
 
 
 def checkpoint_dropdown(label: str, elem_id: str, value=None, choices=None, **kwargs):

@@ -30,6 +30,7 @@ from .common import (
     data_notice,
     progress_callback,
     scratch_path,
+    twin_name,
     user_errors,
 )
 from .inside_controls import InsideView, inputs_panel, view_panel
@@ -41,7 +42,7 @@ _WARMED = BoundedCache(16)  # checkpoint files already warmed on the engine (pat
 
 def _twin(checkpoint, request):
     """The shipped twin's file of a checkpoint, or None."""
-    name = pretrained.twin_of(checkpoint)
+    name = twin_name(checkpoint, request)
     return checkpoint_path(name, request) if name else None
 
 

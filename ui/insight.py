@@ -28,9 +28,11 @@ from .common import (
     progress_callback,
     refresh_checkpoints,
     refresh_compare,
+    twin_name,
     user_errors,
 )
 from .glossary import linked
+from .imports import import_panel
 
 
 def _names(checkpoint, compare) -> list:
@@ -126,9 +128,9 @@ def landscape_expected(checkpoint, steps, samples, compare, request: gr.Request 
         return ""
 
 
-def follow_twin(first):
+def follow_twin(first, request: gr.Request = None):
     """A new first checkpoint: compare it with its shipped twin, if any."""
-    twin = pretrained.twin_of(first)
+    twin = twin_name(first, request)
     return gr.update(value=twin) if twin else gr.skip()
 
 
@@ -188,6 +190,7 @@ def pair_controls() -> CheckpointPair:
         second = checkpoint_dropdown("Compare with (optional)", "ins-second", second_value, choices,
                                      info="its plain (or residual) twin when shipped", min_width=300)
         refresh = gr.Button("Refresh lists", size="sm", scale=0, min_width=120)
+    import_panel(first, "ins-import")
     return CheckpointPair(first, second, refresh)
 
 

@@ -26,6 +26,7 @@ from .common import (
     export_plot,
     progress_callback,
     refresh_checkpoints,
+    twin_name,
     user_errors,
 )
 
@@ -82,7 +83,7 @@ def signal_plot(net: str = "init", checkpoint: str | None = None, depth: int = 5
     if subject.at_init:
         nets = [subject, subject.twin()]
     else:
-        twin = pretrained.twin_of(checkpoint)
+        twin = twin_name(checkpoint, request)
         nets = [subject] + ([subjects.trained(checkpoint_path(twin, request))] if twin else [])
     samples = limits.check_signals_request(samples, [s.spec for s in nets])
     source, notice = resolve_source()

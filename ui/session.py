@@ -17,6 +17,8 @@ from pathlib import Path
 
 import gradio as gr
 
+from explorer.compute.engine import engine
+from explorer.compute.imports import ImportStore, import_task
 from explorer.compute.jobs import JobManager
 from explorer.core.caches import BoundedCache
 from explorer.data.cifar import resolve_source
@@ -27,6 +29,7 @@ MAX_OWNER_SESSIONS = 10_000
 _owners = BoundedCache(MAX_OWNER_SESSIONS)  # session -> owner token, the newest claims kept
 _manager: JobManager | None = None
 _manager_lock = threading.Lock()
+_imports: ImportStore | None = None
 
 
 def jobs() -> JobManager:
@@ -48,6 +51,34 @@ def jobs() -> JobManager:
                          if env("EXPLORER_PREPARE", "1") != "0" else None),
             )
         return _manager
+
+
+def _import_on_engine(path: str, preprocess: str | None) -> tuple[dict, dict]:
+    """An upload imported on the engine (the file read, the model built and the proof's passes:
+    a worker's work, not the page's), with the app's data source for the tutorial's mean and
+    the proof's images."""
+    return engine().run(import_task, path, preprocess, resolve_source()[0])
+
+
+def imports() -> ImportStore:
+    """The app's imported models (`EXPLORER_RUNS`/imports), made on first use."""
+    global _imports
+    with _manager_lock:
+        if _imports is None:
+            root = Path(os.environ.get("EXPLORER_RUNS", "runs/app")) / "imports"
+            _imports = ImportStore(root, _import_on_engine)
+        return _imports
+
+
+def session_of(request) -> str:
+    """The Gradio session of a request (its imports end with it)."""
+    return getattr(request, "session_hash", None) or "anonymous"
+
+
+def end_session(request: gr.Request):
+    """A page closed (Gradio's `unload`): the models its session imported are removed."""
+    if _imports is not None:
+        _imports.end_session(session_of(request))
 
 
 def owner(request) -> str:

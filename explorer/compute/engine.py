@@ -65,7 +65,8 @@ def call(fn, args, kwargs, topic: str | None, files: dict | None = None):
     try:
         return fn(*args, **kwargs)
     finally:
-        print(f"[engine] {time.strftime('%H:%M:%S')} {name} ended after {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+        print(f"[engine] {time.strftime('%H:%M:%S')} {name} ended after {time.perf_counter() - start:.1f} s",
+              file=sys.stderr, flush=True)
 
 
 def _takes_progress(fn) -> bool:

@@ -26,7 +26,7 @@ from pathlib import Path
 from explorer.core.caches import BoundedCache
 
 SHIP = "EXPLORER_SHIP_FILES"  # "1": always ship files, "0": never; unset: only to a cluster joined
-SUFFIXES = (".keras", ".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")  # what a task reads from disk
+SUFFIXES = (".keras", ".h5", ".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")  # what a task reads from disk
 MAX_FILE_BYTES = 512 * 2 ** 20  # a larger "checkpoint" is not sent through the scheduler
 FOLDER = "resnet-explorer-files"  # under the worker's temporary folder
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from explorer.core.specs import make_spec
 from explorer.nets.checkpoints import evaluate
+from explorer.nets.models import checkpoint_spec
 from explorer.shipped.histories import error_history
 
 # Shipped checkpoints; EXPLORER_PRETRAINED points elsewhere (tests, benchmarks, own models).
@@ -268,14 +269,15 @@ def _accuracy_text(accuracy) -> str:
     return "not evaluated" if accuracy is None else f"{accuracy:.1%} test accuracy"
 
 
-def checkpoint_choices(jobs=None, owner: str | None = None) -> list[tuple[str, str]]:
+def checkpoint_choices(jobs=None, owner: str | None = None, imports=None) -> list[tuple[str, str]]:
     """The checkpoints a user may pick: shipped ones by manifest name, then the owner's
-    finished jobs.
+    finished jobs, then the models the owner imported.
 
     Args:
         jobs: the `jobs.JobManager` whose jobs count; None for shipped checkpoints only.
-        owner: whose jobs to list (a browser's owner token); None lists no job, never
-            everyone's.
+        owner: whose jobs and imports to list (a browser's owner token); None lists none,
+            never everyone's.
+        imports: the `imports.ImportStore` of the app; None for no import.
 
     Returns:
         (label, value) pairs: ("resnet20_v1 (91.3% test accuracy, shipped)", "resnet20_v1"),
@@ -296,6 +298,8 @@ def checkpoint_choices(jobs=None, owner: str | None = None) -> list[tuple[str, s
             except ValueError:
                 continue
             choices.append((f"{job['label']}, job {job['id']} ({job['state']})", f"job:{job['id']}"))
+    for item in imports.list(owner) if imports is not None and owner is not None else []:
+        choices.append((item.label, f"import:{item.id}"))
     return choices
 
 
@@ -346,13 +350,15 @@ def shipped_for(spec) -> str | None:
     return max(entries, key=lambda e: e.get("test_accuracy") or 0)["name"] if entries else None
 
 
-def resolve(name, jobs=None, owner: str | None = None) -> Path:
+def resolve(name, jobs=None, owner: str | None = None, imports=None) -> Path:
     """The file of a checkpoint, looked up by name: never a path from a request.
 
     Args:
-        name: a manifest name ("resnet20_v1"), "job:<id>" for a job's checkpoint, or
-            empty/None for the first shipped checkpoint (else the owner's first finished job).
+        name: a manifest name ("resnet20_v1"), "job:<id>" for a job's checkpoint,
+            "import:<id>" for a model the owner imported, or empty/None for the first shipped
+            checkpoint (else the owner's first finished job).
         jobs: the `jobs.JobManager` that "job:<id>" names are looked up in.
+        imports: the `imports.ImportStore` that "import:<id>" names are looked up in.
         owner: the job must belong to this owner (a browser's owner token); the app always
             passes it. None skips the check (the command line, a notebook).
 
@@ -376,20 +382,32 @@ def resolve(name, jobs=None, owner: str | None = None) -> Path:
         if jobs is None:  # no job manager here (the CLI): no job by that id either
             raise ValueError(f"unknown job id {name[4:][:40]!r}")
         return jobs.checkpoint(name[4:], owner=owner)
+    if name.startswith("import:"):
+        if imports is None:  # no store here (the CLI: an import is a run folder, named by its path)
+            raise ValueError(f"unknown imported model {name[7:][:40]!r}")
+        return imports.checkpoint(name[7:], owner=owner)
     return pretrained_path(name)
 
 
-def twin_of(name) -> str | None:
+def is_own(name) -> bool:
+    """Whether a checkpoint name is a browser's own model (a job's or an import), not a shipped one."""
+    return bool(name) and str(name).startswith(("job:", "import:"))
+
+
+def twin_of(name, path=None) -> str | None:
     """The shipped twin of a checkpoint (the same architecture with shortcuts flipped).
 
     Args:
         name: a checkpoint name as `checkpoint_choices` gives it.
+        path: the file of a browser's own ("job:<id>", "import:<id>"): its net is read there.
 
     Returns:
-        The twin's manifest name; None for "job:<id>" names, empty names, checkpoints
-        without a shipped twin, and a damaged manifest.
+        The twin's manifest name; None for empty names, a browser's own without `path`,
+        checkpoints without a shipped twin, and a damaged manifest.
     """
     try:
-        return shipped_twin(name) if name and not str(name).startswith("job:") else None
+        if is_own(name):
+            return shipped_for(checkpoint_spec(path).twin()) if path is not None else None
+        return shipped_twin(name) if name else None
     except ValueError:
         return None

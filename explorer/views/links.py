@@ -133,6 +133,7 @@ def _checkpoint(params: dict, name: str, shipped: list[str], ignored: list) -> s
     if value in shipped:
         return value
     why = ("a job belongs to the browser that trained it" if value.startswith("job:")
+           else "an imported model belongs to the page that imported it" if value.startswith("import:")
            else "no shipped checkpoint has that name")
     ignored.append(f"{name}={value[:40]} ({why})")
     return None
