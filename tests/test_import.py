@@ -348,3 +348,30 @@ def test_a_mean_file_is_checked(content, needle, tmp_path):
     with pytest.raises(ValueError, match=None) as refused:
         importer.read_mean(tmp_path / "mean.npy")
     assert needle in str(refused.value)
+
+
+def test_the_page_imports_an_upload_for_its_session_only(resnet20, start_app, tmp_path):
+    """The API of the Classify tab's upload (`/import_model`): the tutorial's file imported on
+    the engine, named "import:<id>", used by /classify in this session and refused in another;
+    a bad file says why and leaves nothing in the app's folder of imports."""
+    from gradio_client import Client, handle_file
+    from PIL import Image
+
+    runs = tmp_path / "runs"
+    image = tmp_path / "image.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), np.uint8)).save(image)
+    with start_app(EXPLORER_RUNS=str(runs)) as url:
+        client = Client(url, verbose=False)
+        chosen, said = client.predict(file=handle_file(str(resnet20[1]["keras"])), preprocess="tutorial",
+                                      api_name="/import_model")
+        assert chosen.startswith("import:")
+        assert "ResNet-20 v1" in said and "274,442 parameters" in said and "256 test images" in said
+        label = client.predict(image=handle_file(str(image)), checkpoint=chosen, api_name="/classify")
+        assert len(label["confidences"]) == 5
+        with pytest.raises(Exception, match="belongs to another session"):
+            Client(url, verbose=False).predict(image=handle_file(str(image)), checkpoint=chosen,
+                                               api_name="/classify")
+        with pytest.raises(Exception, match="truncated or corrupt"):
+            client.predict(file=handle_file(str(truncated_file(tmp_path, resnet20))), preprocess="tutorial",
+                           api_name="/import_model")
+        assert [path.name for path in (runs / "imports").iterdir()] == [chosen[len("import:"):]]

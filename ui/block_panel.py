@@ -14,6 +14,8 @@ from explorer.core.numbers import magnitude
 from explorer.core.plans import plan
 from explorer.core.specs import ResNetSpec, make_spec
 from explorer.data.cifar import resolve_source
+from explorer.nets import import_run
+from explorer.nets.models import checkpoint_spec
 from explorer.studies import deletion, overlays
 
 from .common import WholeNumber, checkpoint_path, user_errors
@@ -70,10 +72,11 @@ def choose_block(name, depth, version, family, residual, shortcut, seen=None):
 
 
 @user_errors
-def block_info(block, depth, version, family, residual, shortcut, seen=None, checkpoint=None):
+def block_info(block, depth, version, family, residual, shortcut, seen=None, checkpoint=None,
+               request: gr.Request = None):
     """A block's numbers (Markdown): shapes, parameters, multiply-adds, whether it can be
-    deleted (and on which checkpoint), and every overlay value measured for it so far (`seen`,
-    see the tab's `_measured`)."""
+    deleted (and on which checkpoint), the names its layers have in an imported file, and every
+    overlay value measured for it so far (`seen`, see the tab's `_measured`)."""
     seen = seen or {}
     spec = drawn_spec(seen, depth, version, family, residual, shortcut)
     found = [b for b in plan(spec).blocks if b.name == block]
@@ -91,11 +94,27 @@ def block_info(block, depth, version, family, residual, shortcut, seen=None, che
                      "chosen (train one on the Train tab, or draw a net that has one, such as ResNet-56 v1).")
     except ValueError as err:
         lines.append(str(err) + ".")
+    if str(checkpoint or "").startswith("import:"):
+        lines.append(_in_the_file(checkpoint, spec, block, request))
     for kind, m in seen.get("kinds", {}).items():
         if m["model"] == spec.name and block in m["values"]:
             twin = f"; {m['twin_label']}: {_number(m['twin'].get(block))}" if m["twin"] else ""
             lines.append(f"- {kind} ({m['quantity']}): {_number(m['values'][block], m['percent'])}{twin}")
     return "\n".join(lines)
+
+
+def _in_the_file(checkpoint, spec, block, request) -> str:
+    """The block's layers as the imported file names them, where the import holds this net."""
+    try:
+        path = checkpoint_path(checkpoint, request)
+        held = checkpoint_spec(path)
+        if held.to_config() != spec.to_config():
+            return f"{checkpoint} holds {held.name}, not the net drawn."
+    except ValueError as err:
+        return str(err) + "."
+    names = import_run.file_layers(path, block)
+    return (f"In your file its layers are {', '.join(f'`{name}`' for name in names)}." if names else
+            "Your file is a checkpoint of this app: its layers have these names.")
 
 
 def _number(value, percent=False) -> str:

@@ -12,34 +12,39 @@ from explorer.nets.importer import PREPROCESSING
 from . import session
 from .common import checked_upload, checkpoint_choices, user_errors
 
+AUTO = "as the file says"  # the importer's default: the tutorial's, or none for a file of this app
 PREPROCESS_LABELS = {
     "tutorial": "the tutorial's: x/255 minus the training images' per-pixel mean",
     "tutorial-no-mean": "x/255, no mean subtracted (the tutorial with subtract_pixel_mean=False)",
     "raw": "raw pixels, 0-255",
 }
-PREPROCESS_CHOICES = [(PREPROCESS_LABELS[name], name) for name in PREPROCESSING]  # the importer's list
+PREPROCESS_CHOICES = [("the tutorial's for a tutorial file, its own for a file of this app", AUTO),
+                      *[(PREPROCESS_LABELS[name], name) for name in PREPROCESSING]]  # the importer's list
 
 
 def reading(summary: dict, name: str) -> str:
     """What an import proved, in words."""
     kind = "ResNet" if summary["residual"] else "Plain"
     shortcut = f", {summary['shortcut']} shortcuts" if summary["residual"] else ", no shortcut"
+    own = summary["preprocess"] == "own"
+    takes = ("its own normalization of raw pixels (a file of this app)" if own else
+             f"{summary['preprocess']} preprocessing (stored in the model: every tab feeds it raw pixels)")
     return (f"**{kind}-{summary['depth']} v{summary['version']}**{shortcut}, imported from "
-            f"`{summary['file']}`: {summary['params']:,} parameters, {summary['preprocess']} preprocessing "
-            "(stored in the model: every tab feeds it raw pixels). Its predictions match the file's on "
+            f"`{summary['file']}`: {summary['params']:,} parameters, {takes}. Its predictions match the "
+            f"file's on "
             f"{summary['proof_images']} test images ({summary['proof_data']}) within "
             f"{summary['max_abs_difference']:.2g} per softmax output (the bar: {MAX_DIFFERENCE:g}). "
             f"It is **{name}** in every tab's checkpoint list until this page is closed.")
 
 
 @user_errors
-def import_upload(file, preprocess="tutorial", request: gr.Request = None):
+def import_upload(file, preprocess=AUTO, request: gr.Request = None):
     """Imports an uploaded model for this browser.
 
     Args:
         file: the uploaded `.keras` or `.h5` file.
-        preprocess: what the file's model takes: tutorial, tutorial-no-mean or raw (a file of
-            this app ignores it: it normalizes its own raw pixels).
+        preprocess: what the file's model takes: tutorial, tutorial-no-mean or raw, or `AUTO`
+            (the tutorial's; a file of this app normalizes its own raw pixels and takes only this).
 
     Returns:
         (the checkpoint list with the import chosen, what the import proved).
@@ -47,7 +52,7 @@ def import_upload(file, preprocess="tutorial", request: gr.Request = None):
     if not file:
         raise ValueError("choose a .keras or .h5 file first")
     owner, made_by = session.owner(request), session.session_of(request)
-    item = session.imports().add(file, preprocess or None, owner, made_by)
+    item = session.imports().add(file, None if preprocess in (AUTO, None, "") else preprocess, owner, made_by)
     name = f"import:{item.id}"
     return gr.Dropdown(choices=checkpoint_choices(request), value=name), reading(item.summary, name)
 
@@ -62,7 +67,7 @@ def import_panel(checkpoint: gr.Dropdown, elem_id: str, api_name: str | bool = F
                     "checked on test images before it is used.")
         upload = checked_upload(gr.File(label="Model file", file_types=[".keras", ".h5"], type="filepath",
                                         elem_id=f"{elem_id}-file"))
-        preprocess = gr.Radio(PREPROCESS_CHOICES, value="tutorial", label="What the file's model takes",
+        preprocess = gr.Radio(PREPROCESS_CHOICES, value=AUTO, label="What the file's model takes",
                               elem_id=f"{elem_id}-preprocess")
         run = gr.Button("Import", variant="primary", elem_id=f"{elem_id}-run")
         said = gr.Markdown(elem_id=f"{elem_id}-said")

@@ -60,3 +60,20 @@ def write_run(out: Path, model, provenance: dict) -> None:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def file_layers(checkpoint_path, block: str) -> list[str]:
+    """The names a block's weighted layers have in the file an import came from (its mapping in
+    import.json beside the checkpoint), input to output; [] for a checkpoint that is no import,
+    a file of this app (no mapping) or a block without weights mapped.
+
+    Args:
+        checkpoint_path: the imported run folder's model.keras.
+        block: a block of this app's net ("stage2_block1").
+    """
+    try:
+        provenance = json.loads((Path(checkpoint_path).parent / "import.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return [pair["file"] for pair in provenance.get("mapping") or []
+            if str(pair.get("model", "")).startswith(f"{block}_")]

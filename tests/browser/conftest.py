@@ -115,6 +115,24 @@ def classify_example(page) -> None:
                            timeout=120_000)
 
 
+def draw_three_strokes(page) -> None:
+    """On the Classify tab's Draw panel: three red strokes on a grey road."""
+    page.get_by_label("Background fill").click()
+    page.get_by_role("option", name="grey road").click()
+    page.locator("#cls-sketch").get_by_role("button", name="Brush", exact=True).click()
+    canvas = page.locator("#cls-sketch canvas").last
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    for dy in (-30, 0, 30):  # three red strokes across the middle of the picture
+        page.mouse.move(cx - 90, cy + dy)
+        page.mouse.down()
+        # a few points a stroke: the editor joins them with a line, and every point costs the
+        # headless browser's software-drawn canvas about half a second (54 of them took 66 s)
+        page.mouse.move(cx + 90, cy + dy, steps=4)
+        page.mouse.up()
+
+
 def architecture_on_resnet20(page) -> None:
     """On the Architecture tab: draws ResNet-20 v1 and waits until its checkpoint (the test
     app's untrained r20) is the one the block panel measures."""

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from conftest import draw_three_strokes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -10,20 +11,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "red_car.png"
 def test_classify_drawing_and_upload(page, screenshot, ensure_checkpoint):
     ensure_checkpoint()
     page.get_by_role("tab", name="Classify").click()
-    page.get_by_label("Background fill").click()
-    page.get_by_role("option", name="grey road").click()
-    page.locator("#cls-sketch").get_by_role("button", name="Brush", exact=True).click()
-    canvas = page.locator("#cls-sketch canvas").last
-    canvas.wait_for()
-    box = canvas.bounding_box()
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    for dy in (-30, 0, 30):  # three red strokes across the middle of the picture
-        page.mouse.move(cx - 90, cy + dy)
-        page.mouse.down()
-        # a few points a stroke: the editor joins them with a line, and every point costs the
-        # headless browser's software-drawn canvas about half a second (54 of them took 66 s)
-        page.mouse.move(cx + 90, cy + dy, steps=4)
-        page.mouse.up()
+    draw_three_strokes(page)
     page.locator("#cls-draw-run").click()
     page.wait_for_function("() => document.querySelector('#cls-label').innerText.includes('%')",
                            timeout=60_000)
