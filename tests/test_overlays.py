@@ -185,3 +185,29 @@ def test_the_tab_names_its_overlay_and_deletion_endpoints():
         "checkpoint", "block", "samples"]
     assert [p["parameter_name"] for p in named["/build_architecture"]["parameters"]] == [
         "depth", "version", "family", "residual", "shortcut", "expand", "show_twin"]
+
+
+@pytest.mark.parametrize("expand", ["none", "all"])
+def test_gradient_paths_draws_each_line_as_wide_as_its_share(checkpoints, expand):
+    from explorer.views.graph_figure import MAX_EDGE_WIDTH
+
+    fresh = overlays.overlay(8, 1, "gradient_paths", source=SOURCE)
+    assert len(fresh["values"]) == 3 and all(0 < v < 1 for v in fresh["values"])
+    trained = overlays.overlay(0, 0, "gradient_paths", checkpoints[True], source=SOURCE)
+    assert trained["twin_values"] == fresh["values"]  # the net at initialization, the same weights
+    with pytest.raises(ValueError, match="plain net: it has no add"):
+        overlays.overlay(0, 0, "gradient_paths", checkpoints[False], source=SOURCE)
+    fig = overlay_figures.overlay_figure(fresh, expand)
+    widths = {trace.name: set() for trace in fig.data if trace.mode == "lines"}
+    for trace in fig.data:
+        if trace.mode == "lines":
+            widths[trace.name].add(trace.line.width)
+
+    def drawn(share):
+        return max(0.5, round(2 * MAX_EDGE_WIDTH * share) / 2)
+
+    shares = dict(zip(fresh["blocks"], fresh["values"]))
+    skips = {drawn(shares[b]) for b in ("stage1_block1", "stage2_block1", "stage3_block1")}
+    # stage 1's shortcut is an identity, the others project: each drawn as wide as its share
+    assert widths["identity shortcut"] | widths["projection shortcut (1x1 conv)"] == skips
+    assert {drawn(1 - share) for share in shares.values()} <= widths["main path"]

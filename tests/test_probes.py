@@ -163,3 +163,25 @@ def test_requests_are_read_from_raw_values_with_their_bounds():
         probes.sweep_depths(1, ",".join(["20"] * 9))
     with pytest.raises(ValueError, match="9n\\+2 for v2"):
         probes.sweep_depths(2, "21")
+
+
+def test_skip_shares_match_a_hand_written_tape_and_a_plain_net_has_none():
+    """For a block with an identity shortcut, the shortcut's part of dL/dx is dL/d(x + F(x))
+    itself and the branch's is the rest of dL/dx: both from one textbook tape over the model's
+    own call (v1: dL/d(x + F(x)) is the block output's gradient where the ReLU passes)."""
+    from explorer.core.plans import plan
+
+    x, y, _, _ = probes.probe_batch(16, "synthetic", 3)
+    residual, plain = twins.twins(20, 1, 3)
+    shares = gradient_probe.skip_shares(residual, x, y)
+    assert gradient_probe.skip_shares(plain, x, y) == [None] * 9
+    with tf.GradientTape() as tape:
+        probs, outputs = residual.forward(tf.constant(x), training=True, collect=True)
+        loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(y, probs))
+    grads = tape.gradient(loss, outputs)
+    identity = [i for i, block in enumerate(plan(residual.spec).blocks) if block.shortcut == "identity"]
+    assert len(identity) == 7 and all(0 < share < 1 for share in shares)
+    for i in identity[1:]:  # its input is the block before's output
+        at_add = grads[i] * tf.cast(outputs[i] > 0, grads[i].dtype)
+        skip, branch = float(tf.norm(at_add)), float(tf.norm(grads[i - 1] - at_add))
+        assert shares[i] == pytest.approx(skip / (skip + branch), rel=1e-3), i

@@ -132,10 +132,10 @@ def graph_overlay(depth, version, overlay, checkpoint=None, epoch=None, expand="
             checkpoint's own net is drawn where one is used.
         version: 1 or 2.
         overlay: gradient, gradient_trained, gradient_training, lesion, branch_share, ratio,
-            branch_ratio or readout ("none": the bare graph).
-        checkpoint: a shipped checkpoint's name or `job:<id>` of this session: needed by
-            gradient_trained, gradient_training (a job), lesion, branch_ratio and readout;
-            branch_share trained with one.
+            branch_ratio, readout or gradient_paths ("none": the bare graph).
+        checkpoint: a shipped checkpoint's name, `job:<id>` or `import:<id>` of this session:
+            needed by gradient_trained, gradient_training (a job), lesion, branch_ratio and
+            readout; branch_share and gradient_paths trained with one.
         epoch: the epoch gradient_training shows (0: its first logged step); none: the last.
         expand: how the net is drawn: "none" (blocks), "stageK", "all", or a block's name
             (its layers only); expanded layers take their block's colour.
@@ -201,7 +201,7 @@ def _after_build(overlay, depth, version, family, checkpoint, expand, progress=g
     """After the net is rebuilt: an overlay measured at initialization is measured on the new
     net; one of a checkpoint (which drew the checkpoint's net) is dropped."""
     if family == "cifar" and (overlay in ("gradient", "ratio")
-                              or (overlay == "branch_share" and not checkpoint)):
+                              or (overlay in ("branch_share", "gradient_paths") and not checkpoint)):
         return *graph_overlay(depth, version, overlay, None, None, expand, None, progress), gr.skip()
     if overlay == "none":
         return gr.skip(), {}, gr.skip()  # the bare graph the build drew

@@ -25,7 +25,8 @@ OVERLAY_CHOICES = [("none: the bare graph", "none"),
                    ("residual-branch share ‖F(x)‖ / ‖x‖", "branch_share"),
                    ("ratio residual / plain gradient norm", "ratio"),
                    ("‖F(x)‖ / ‖x‖ of a checkpoint on test images", "branch_ratio"),
-                   ("linear read-out accuracy per block", "readout")]
+                   ("linear read-out accuracy per block", "readout"),
+                   ("where the gradient goes back: shortcut or branch (line widths)", "gradient_paths")]
 
 
 @dataclasses.dataclass

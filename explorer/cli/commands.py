@@ -317,11 +317,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("overlay", help="a measurement per block, as the Architecture graph colours it")
     p.add_argument("checkpoint", nargs="?", help="a .keras checkpoint (gradient_trained, gradient_training, "
-                   "lesion; optional for branch_share); gradient_training reads its folder's history.json")
+                   "lesion; optional for branch_share and gradient_paths); gradient_training reads its "
+                   "folder's history.json")
     p.add_argument("--depth", type=int, default=56, help="the net at initialization: 6n+2 (v1) or 9n+2 (v2)")
     p.add_argument("--version", type=int, default=1)
     p.add_argument("--kind", required=True, help="gradient, gradient_trained, gradient_training, lesion, "
-                   "branch_share, ratio, branch_ratio or readout")
+                   "branch_share, ratio, branch_ratio, readout or gradient_paths")
     p.add_argument("--epoch", type=int, help="gradient_training's epoch (0: its first logged step; "
                    "default: the last)")
     p.add_argument("--samples", type=int, default=500, help="test images of the lesion overlay")

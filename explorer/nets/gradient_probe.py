@@ -74,3 +74,45 @@ def kernel_gradient_norms(model, pixels, labels):
     """
     kernel_norms, _, _ = probe_fn(model, compiled=True)(np.asarray(pixels), np.asarray(labels))
     return [layer.name for layer in weight_layers(model)], kernel_norms.numpy()
+
+
+def skip_shares(model, pixels, labels) -> list[float | None]:
+    """Per block, the share of the loss gradient that goes back through the shortcut: the
+    gradient at the block's add, g = dL/d(x + F(x)), reaches the block's input x by two paths,
+    the shortcut's (g itself through an identity) and the branch's (F's Jacobian at x applied
+    to g); the share is ||shortcut's|| / (||shortcut's|| + ||branch's||). In training mode on
+    copies of the variables, as the probe (the batch-norm averages stay untouched).
+
+    Args:
+        model: a built `ResNet`.
+        pixels: raw uint8 images, (batch, *spec.input_shape).
+        labels: integer class labels, (batch,).
+
+    Returns:
+        A share (0 to 1) per block, input to output; None for a block without an add (a plain
+        net's: everything goes through its layers).
+    """
+    import tensorflow as tf  # deferred: Keras' JAX backend runs without TensorFlow installed
+
+    variables = list(model.trainable_variables) + list(model.non_trainable_variables)
+    values = [tf.identity(v.value) for v in variables]
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(values[:len(model.trainable_variables)])  # what makes the tape record the passes
+        with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+            kept = model.block_parts(np.asarray(pixels), training=True, inputs=True)
+            logits = model.logits(model.feature_map(kept[-1][1][2], training=True))
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+            np.asarray(labels), tf.cast(logits, tf.float32), from_logits=True))
+    at_adds = tape.gradient(loss, [parts[1] for _, parts in kept])
+    shares = []
+    for block, (x, (branch, total, _)), g in zip(model.blocks, kept, at_adds):
+        if block.add is None:
+            shares.append(None)
+            continue
+        through_branch = tape.gradient(branch, x, output_gradients=g)
+        through_both = tape.gradient(total, x, output_gradients=g)  # linear in g: the two paths' sum
+        branch_norm = float(tf.norm(tf.cast(through_branch, tf.float32)))
+        skip_norm = float(tf.norm(tf.cast(through_both - through_branch, tf.float32)))
+        shares.append(skip_norm / max(skip_norm + branch_norm, 1e-30))
+    del tape
+    return shares

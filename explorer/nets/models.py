@@ -271,13 +271,14 @@ class ResNet(keras.Model):
         probs = _run_chain(self.head, x, training)
         return (probs, outputs) if collect else probs
 
-    def block_parts(self, pixels, training=False, each=None) -> list:
+    def block_parts(self, pixels, training=False, each=None, inputs=False) -> list:
         """Every block's `ResidualBlock.parts`, input to output, or what `each(parts)` returns
-        for it (signal propagation keeps statistics only: a deep net's parts would fill memory)."""
+        for it (signal propagation keeps statistics only: a deep net's parts would fill memory);
+        with `inputs=True`, (the block's input x, its parts) per block."""
         x, kept = _run_chain(self.stem, self.normalize(pixels), training), []
         for block in self.blocks:
             parts = block.parts(x, training)
-            kept.append(parts if each is None else each(parts))
+            kept.append((x, parts) if inputs else parts if each is None else each(parts))
             x = parts[2]
         return kept
 

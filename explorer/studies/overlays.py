@@ -19,6 +19,10 @@ Overlay kinds (`OVERLAY_KINDS`, one table):
                        averaged over the probe batch: `inside.block_ratios`' numbers.
     readout            test accuracy of a linear read-out of each block's pooled output:
                        `readout.readout_study`'s (`python -m explorer readout --json`'s).
+    gradient_paths     the share of the loss gradient at each add that goes back through the
+                       shortcut rather than the branch (`gradient_probe.skip_shares`): the
+                       graph's skip arcs and branches drawn as wide as their shares, at
+                       initialization, and for a checkpoint against at initialization.
 
 Every measurement is kept per pure arguments (a checkpoint by its path and modification
 time), so switching back to an overlay already computed costs only the drawing.
@@ -41,7 +45,7 @@ from explorer.core.limits import check_lesion_budget, lesion_samples
 from explorer.core.plans import plan
 from explorer.core.specs import ResNetSpec, make_spec, whole_number
 from explorer.nets.checkpoints import load
-from explorer.nets.gradient_probe import probe_fn
+from explorer.nets.gradient_probe import probe_fn, skip_shares
 from explorer.nets.models import checkpoint_spec
 from explorer.studies.inside import block_ratios
 from explorer.studies.lesion import lesion_study
@@ -96,7 +100,12 @@ OVERLAY_KINDS = {kind.name: kind for kind in (
                 "residual branch against its input per block, averaged over test images", center=1.0),
     OverlayKind("readout", "read-out accuracy", "required",
                 "test accuracy of a linear read-out of each block's pooled output", log=False, percent=True),
+    OverlayKind("gradient_paths", "gradient share through the shortcut", "optional",
+                "where the gradient goes back: the shortcut's share, lines as wide as their shares",
+                log=False, center=0.5, missing="no shortcut: all of it goes through the layers",
+                percent=True),
 )}
+EDGE_KINDS = ("gradient_paths",)  # kinds whose values also set the widths of the graph's lines
 KINDS = tuple(OVERLAY_KINDS)
 
 
@@ -145,20 +154,24 @@ def _branch_shares(model, x) -> list[float | None]:
 
 @functools.lru_cache(maxsize=16)
 def _trained(path: str, stamp: int, kind: str, source) -> tuple[list, list]:
-    """(the checkpoint's values, its net's at initialization) for gradient_trained or branch_share."""
+    """(the checkpoint's values, its net's at initialization) for gradient_trained, branch_share
+    or gradient_paths."""
     model = load(path)
-    x, y, _, _ = _probe_images(model.spec.depth, source)
-    if kind == "branch_share":
-        return _branch_shares(model, x), _initial(model.spec, kind, source)
-    return _block_gradients(model, x, y), _initial(model.spec, kind, source)
+    return _values(model, kind, source), _initial(model.spec, kind, source)
 
 
 @functools.lru_cache(maxsize=16)
 def _initial(spec: ResNetSpec, kind: str, source) -> list:
-    """A net's values at initialization for gradient_trained or branch_share."""
-    model = _init_model(spec)
-    x, y, _, _ = _probe_images(spec.depth, source)
-    return _branch_shares(model, x) if kind == "branch_share" else _block_gradients(model, x, y)
+    """A net's values at initialization for gradient_trained, branch_share or gradient_paths."""
+    return _values(_init_model(spec), kind, source)
+
+
+def _values(model, kind: str, source) -> list:
+    """A net's values for gradient_trained, branch_share or gradient_paths, on the probes' batch."""
+    x, y, _, _ = _probe_images(model.spec.depth, source)
+    if kind == "branch_share":
+        return _branch_shares(model, x)
+    return skip_shares(model, x, y) if kind == "gradient_paths" else _block_gradients(model, x, y)
 
 
 _LESIONS = BoundedCache(16)  # (path, modification time, samples, source) -> lesion result: the newest 16
@@ -214,10 +227,10 @@ def _result(kind, spec, values, twin_spec=None, twin_values=None, label="", twin
 
 
 def _at_initialization(kind, depth, version, source, progress) -> dict:
-    """gradient, ratio and (without a checkpoint) branch_share: fresh nets, seed 0."""
+    """gradient, ratio and (without a checkpoint) branch_share and gradient_paths: fresh nets, seed 0."""
     depth, version, _, _ = check_request(depth, version)
     spec = make_spec(depth, version)
-    if kind == "branch_share":
+    if kind in ("branch_share", "gradient_paths"):
         return _result(kind, spec, _initial(spec, kind, source), label=f"{spec.name}, at initialization")
     flow = gradient_flow(depth, version, source=source, progress=progress)
     extra = {"batch_size": flow.batch_size, "data": flow.data}
@@ -312,8 +325,9 @@ def _with_checkpoint(kind, checkpoint_path, history, epoch, source, samples, pro
         cost = [None if a is None else round(result["baseline"] - a, 4) for a in result["accuracy"]]
         return _result(kind, spec, cost, label=f"{spec.name}, trained ({result['n']} test images)",
                        baseline=result["baseline"], accuracy=result["accuracy"], n=result["n"])
-    if kind in ("branch_share", "branch_ratio") and not spec.residual:
-        raise ValueError(f"{spec.name} is a plain net: it has no add, so no branch share")
+    if kind in ("branch_share", "branch_ratio", "gradient_paths") and not spec.residual:
+        raise ValueError(f"{spec.name} is a plain net: it has no add, so no branch share (its gradient "
+                         "goes back through its layers alone)")
     if kind == "branch_ratio":
         ratios = _ratios(path, stamp, source)
         return _result(kind, spec, ratios["branch_ratio"], label=f"{spec.name}, trained ({ratios['n']} test "

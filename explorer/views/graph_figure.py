@@ -49,6 +49,9 @@ class Paint:
         log: colour by log10 of the value (norms spanning orders of magnitude).
         center: the value the colour scale is centred on (a diverging scale), or None.
         missing: why a block has no value ("a plain block that changes shape cannot be deleted").
+        percent: values are fractions, shown as percentages.
+        widths: values are shares of the gradient through each block's shortcut (0 to 1): its
+            skip arc drawn as wide as the share, its main path as the rest (`edge_width`).
     """
 
     values: dict = field(default_factory=dict)
@@ -58,6 +61,7 @@ class Paint:
     center: float | None = None
     missing: str = "not measured"
     percent: bool = False
+    widths: bool = False  # values are each block's shortcut share: its lines drawn as wide as their shares
 
     def text(self, value) -> str:
         """`value` as a tooltip writes it: a percentage, or a number in the app's style."""
@@ -150,6 +154,22 @@ def _stack_traces(graph: Graph, dy: float, scatter) -> list[dict]:
     return [box, labels]
 
 
+MAX_EDGE_WIDTH = 9.0  # px: a line that carries the whole of a block's gradient
+
+
+def edge_width(graph: Graph, dst: int, kind: str, width: float, paint: Paint | None) -> float:
+    """The width of an edge into node `dst`: its style's, or where `paint` gives line widths
+    (`Paint.widths`) and the edge's block has a share, the share of the gradient it carries
+    (the skip arc the share, the main path the rest) times `MAX_EDGE_WIDTH`, at least 0.5 px
+    so a line never vanishes, rounded to half pixels."""
+    block = graph.nodes[dst].get("block")
+    share = paint.values.get(block) if paint is not None and paint.widths and block else None
+    if share is None:
+        return width
+    carried = share if kind != "main" else 1 - share
+    return max(0.5, round(2 * MAX_EDGE_WIDTH * carried) / 2)
+
+
 def _panel(parts: dict, graph: Graph, dy: float, paint: Paint | None, heading: str, scatter, seen: set):
     """Draws one graph with its rows shifted by `dy` into `parts` ({"data", "shapes",
     "annotations"}): bands and headings, edges, stacks, nodes."""
@@ -164,12 +184,17 @@ def _panel(parts: dict, graph: Graph, dy: float, paint: Paint | None, heading: s
                                          showarrow=False, xanchor="right", yanchor="bottom",
                                          font=dict(size=12)))
     for kind, (color, dash, width, label) in EDGE_STYLES.items():
-        xs, ys = edge_lines(graph, kind)
-        if xs:
+        # one trace per width (Plotly's line width is a trace's): a few, as widths are rounded
+        by_width = {}
+        for src, dst, edge_kind in graph.edges:
+            if edge_kind == kind:
+                by_width.setdefault(edge_width(graph, dst, kind, width, paint), set()).add((src, dst))
+        for drawn, edges in sorted(by_width.items()):
+            xs, ys = edge_lines(graph, kind, edges)
             parts["data"].append(scatter(
                 x=xs, y=[None if y is None else y + dy for y in ys], mode="lines", name=label,
                 legendgroup=kind, showlegend=kind not in seen, hoverinfo="skip",
-                line=dict(color=color, dash=dash, width=width)))
+                line=dict(color=color, dash=dash, width=drawn)))
             seen.add(kind)
     parts["data"] += _stack_traces(graph, dy, scatter) + _node_traces(graph, dy, paint, scatter)
 

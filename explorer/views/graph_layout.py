@@ -222,12 +222,13 @@ def _return_path(a: dict, b: dict) -> tuple[list, list]:
     return [a["x"], out, out, b["x"], b["x"]], [a["y"], a["y"], middle, middle, b["y"]]
 
 
-def edge_lines(graph: Graph, kind: str) -> tuple[list, list]:
-    """x and y of every edge of one kind, None between edges: straight along a row and to a
-    node off the path, an arc for a skip along the path, a return path between rows."""
+def edge_lines(graph: Graph, kind: str, only: set | None = None) -> tuple[list, list]:
+    """x and y of every edge of one kind (those of `only`, (source, target) pairs, when given),
+    None between edges: straight along a row and to a node off the path, an arc for a skip
+    along the path, a return path between rows."""
     xs, ys = [], []
     for src, dst, edge_kind in graph.edges:
-        if edge_kind != kind:
+        if edge_kind != kind or (only is not None and (src, dst) not in only):
             continue
         a, b = graph.nodes[src], graph.nodes[dst]
         if a["row"] != b["row"]:

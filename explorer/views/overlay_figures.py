@@ -4,7 +4,7 @@ below on the same colour scale."""
 from __future__ import annotations
 
 from explorer.core.specs import ResNetSpec
-from explorer.studies.overlays import OVERLAY_KINDS, check_kind
+from explorer.studies.overlays import EDGE_KINDS, OVERLAY_KINDS, check_kind
 from explorer.views.graph import figure as graph_figure
 from explorer.views.graph_figure import Paint
 
@@ -27,7 +27,7 @@ def overlay_figure(result: dict, expand: str = "none"):
 
     def paint(values, label):
         return Paint(dict(zip(result["blocks"], values)), label, kind.quantity, kind.log, kind.center,
-                     kind.missing, percent=kind.percent)
+                     kind.missing, percent=kind.percent, widths=kind.name in EDGE_KINDS)
 
     twin = None
     if "twin_values" in result:
