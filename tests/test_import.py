@@ -362,9 +362,10 @@ def test_the_page_imports_an_upload_for_its_session_only(resnet20, start_app, tm
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), np.uint8)).save(image)
     with start_app(EXPLORER_RUNS=str(runs)) as url:
         client = Client(url, verbose=False)
-        chosen, said = client.predict(file=handle_file(str(resnet20[1]["keras"])), preprocess="tutorial",
+        listed, said = client.predict(file=handle_file(str(resnet20[1]["keras"])), preprocess="tutorial",
                                       api_name="/import_model")
-        assert chosen.startswith("import:")
+        chosen = listed["value"]  # the checkpoint list, updated: the import chosen in it
+        assert chosen.startswith("import:") and chosen in [value for _, value in listed["choices"]]
         assert "ResNet-20 v1" in said and "274,442 parameters" in said and "256 test images" in said
         label = client.predict(image=handle_file(str(image)), checkpoint=chosen, api_name="/classify")
         assert len(label["confidences"]) == 5

@@ -275,15 +275,13 @@ def checkpoint_choices(jobs=None, owner: str | None = None, imports=None) -> lis
 
     Args:
         jobs: the `jobs.JobManager` whose jobs count; None for shipped checkpoints only.
-        owner: whose jobs and imports to list (a browser's owner token); None lists none,
-            never everyone's.
+        owner: whose jobs and imports to list (a browser's owner token); None: none, never all.
         imports: the `imports.ImportStore` of the app; None for no import.
 
     Returns:
-        (label, value) pairs: ("resnet20_v1 (91.3% test accuracy, shipped)", "resnet20_v1"),
-        then ("ResNet-20 v1, job <id> (done)", "job:<id>") for each of the owner's jobs that
-        is done or stopped with a checkpoint. A damaged manifest lists no shipped one (using
-        a checkpoint then says why).
+        (label, value) pairs: ("resnet20_v1 (91.3% test accuracy, shipped)", "resnet20_v1"), then
+        ("ResNet-20 v1, job <id> (done)", "job:<id>") for each job done or stopped with a checkpoint,
+        then "import:<id>" ones. A damaged manifest lists no shipped one (using one says why).
     """
     try:
         shipped = manifest()
@@ -310,22 +308,14 @@ def most_accurate(choices: list[tuple[str, str]]) -> str | None:
         shipped = [entry for entry in manifest() if entry.get("test_accuracy") is not None]
     except ValueError:  # a damaged manifest: using a checkpoint says why
         shipped = []
-    if shipped:
-        return max(shipped, key=lambda entry: entry["test_accuracy"])["name"]
-    return choices[0][1] if choices else None
+    return (max(shipped, key=lambda entry: entry["test_accuracy"])["name"] if shipped
+            else choices[0][1] if choices else None)
 
 
 def default_pair(choices: list[tuple[str, str]]) -> tuple[str | None, str | None]:
     """The opening pair of the Insight lab: the deepest shipped residual net whose plain twin
-    is shipped too, and that twin (the paper's comparison); else the first choice alone.
-
-    Args:
-        choices: (label, value) pairs as `checkpoint_choices` returns them.
-
-    Returns:
-        (first, second): checkpoint names; second is None without a shipped pair, and first
-        is None too when `choices` is empty.
-    """
+    is shipped too, and that twin (the paper's comparison); else the first of `choices` (as
+    `checkpoint_choices` gives them) and None; (None, None) when there is none."""
     try:
         shipped = manifest()
         pairs = [(entry.get("depth", 0), entry["name"], shipped_twin(entry["name"]))
@@ -359,8 +349,8 @@ def resolve(name, jobs=None, owner: str | None = None, imports=None) -> Path:
             checkpoint (else the owner's first finished job).
         jobs: the `jobs.JobManager` that "job:<id>" names are looked up in.
         imports: the `imports.ImportStore` that "import:<id>" names are looked up in.
-        owner: the job must belong to this owner (a browser's owner token); the app always
-            passes it. None skips the check (the command line, a notebook).
+        owner: the job or import must be this owner's (a browser's token; the app always passes
+            it). None skips the check (the command line, a notebook).
 
     Returns:
         The path of the checkpoint file.
@@ -378,14 +368,12 @@ def resolve(name, jobs=None, owner: str | None = None, imports=None) -> Path:
             raise ValueError("no checkpoint available yet: train one on the Train tab")
         name = own[0]
     name = str(name)
-    if name.startswith("job:"):
-        if jobs is None:  # no job manager here (the CLI): no job by that id either
-            raise ValueError(f"unknown job id {name[4:][:40]!r}")
-        return jobs.checkpoint(name[4:], owner=owner)
-    if name.startswith("import:"):
-        if imports is None:  # no store here (the CLI: an import is a run folder, named by its path)
-            raise ValueError(f"unknown imported model {name[7:][:40]!r}")
-        return imports.checkpoint(name[7:], owner=owner)
+    if is_own(name):
+        kind, _, key = name.partition(":")
+        store = jobs if kind == "job" else imports
+        if store is None:  # none here (the CLI: a run folder, an import's too, is named by its path)
+            raise ValueError(f"unknown {'job id' if kind == 'job' else 'imported model'} {key[:40]!r}")
+        return store.checkpoint(key, owner=owner)
     return pretrained_path(name)
 
 
@@ -402,9 +390,8 @@ def twin_of(name, path=None) -> str | None:
         path: the file of a browser's own ("job:<id>", "import:<id>"): its net is read there.
 
     Returns:
-        The twin's manifest name; None for empty names, a browser's own without `path`,
-        checkpoints without a shipped twin, and a damaged manifest.
-    """
+        The twin's manifest name; None for empty names, a browser's own without `path`, no
+        shipped twin, and a damaged manifest."""
     try:
         if is_own(name):
             return shipped_for(checkpoint_spec(path).twin()) if path is not None else None
