@@ -56,7 +56,8 @@ def test_overlays_on_resnet56_and_the_checkpoints_then_delete_a_block(page, scre
     screenshot("architecture_overlay_ratio")
     _overlay(page, "residual-branch share ‖F(x)‖ / ‖x‖", "residual branch against the skip")
     screenshot("architecture_overlay_branch_share_init")
-    _overlay(page, "where the gradient goes back: shortcut or branch (line widths)", "where the gradient goes back")
+    _overlay(page, "where the gradient goes back: shortcut or branch (line widths)",
+             "where the gradient goes back")
     screenshot("architecture_overlay_gradient_paths")
 
     _checkpoint(page, "r20_untrained")  # the overlay follows the checkpoint at once
