@@ -90,7 +90,7 @@ def depth_and_version(depth: int, elem_id: str):
 
 
 def checkpoint_choices(request=None) -> list[tuple[str, str]]:
-    """Shipped checkpoints, then this browser's finished jobs (never another's)."""
+    """Shipped checkpoints, then this browser's finished jobs and imported models (never another's)."""
     if request is None:
         return pretrained.checkpoint_choices()
     return pretrained.checkpoint_choices(session.jobs(), session.owner(request), session.imports())
