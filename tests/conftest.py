@@ -29,6 +29,21 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_ARCHIVE = Path(__file__).parents[2] / "shared/data/cifar10-jpeg.tar.gz"
 TINY_TRAIN_PER_CLASS = 6
 TINY_TEST_PER_CLASS = 2
+APP_LOGS: list[Path] = []  # the log of the shared app (`app_url`) of this test process
+APP_LOG_LINES = 60  # the tail a failed test shows: CI keeps only its output, not the files
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test that used an app shows the tail of its log (the engine's task times, the
+    server's errors): on CI that is the only trace of what the app was doing."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed and APP_LOGS and "app_url" in item.fixturenames:
+        log = APP_LOGS[0]
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else ["(no log)"]
+        report.sections.append((f"app log, last {APP_LOG_LINES} lines: {log}",
+                                "\n".join(lines[-APP_LOG_LINES:])))
 
 
 @pytest.fixture(autouse=True)
@@ -129,6 +144,7 @@ def start_app(tmp_path_factory):
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory):
     """The real app (see `running_app`), shared by the API and browser tests."""
-    with running_app(tmp_path_factory) as url:
+    APP_LOGS.append(tmp_path_factory.mktemp("log") / "app.log")
+    with running_app(tmp_path_factory, log_path=APP_LOGS[0]) as url:
         yield url
 

@@ -42,6 +42,7 @@ from .common import (
     checkpoint_path,
     clean_scratch,
     export_plot,
+    new_choices,
     progress_callback,
     refresh_checkpoints,
     scratch_path,
@@ -191,8 +192,7 @@ def _measured(result, seen, block):
     training = result.get("overlay") == "gradient_training"
     slider = gr.Slider(visible=training, maximum=max(result.get("epochs", 1), 1),
                        value=result.get("epoch", 0)) if training else gr.Slider(visible=False)
-    choice = (gr.Dropdown(choices=blocks, value=block if block in blocks else (blocks[0] if blocks else None))
-              if blocks else gr.skip())
+    choice = new_choices(blocks, block) if blocks else gr.skip()
     return slider, choice, seen
 
 
@@ -241,8 +241,7 @@ def _net_blocks(depth, version, family, residual, shortcut, block, seen):
         blocks = [b.name for b in plan(make_spec(depth, version, family, residual, shortcut)).blocks]
     except ValueError:
         return gr.skip(), gr.skip()
-    return (gr.Dropdown(choices=blocks, value=block if block in blocks else blocks[0]),
-            {**(seen or {}), "drawn": None})
+    return new_choices(blocks, block), {**(seen or {}), "drawn": None}
 
 
 def _checkpoint_net(name, request):

@@ -125,19 +125,27 @@ def checkpoint_dropdown(label: str, elem_id: str, value=None, choices=None, **kw
     return gr.Dropdown(choices, value=value, label=label, elem_id=elem_id, allow_custom_value=True, **kwargs)
 
 
+def new_choices(choices, current, fallback_first: bool = True) -> gr.Dropdown:
+    """A dropdown's new choices (values or (label, value) pairs) that leave its value alone
+    where `current` is among them, else choose the first (or none). Not `value=current`:
+    `current` was read when the step started, and a pick made on the page while the step ran
+    would be taken back when its answer came (a late overlay reset the block just chosen)."""
+    values = [choice[1] if isinstance(choice, tuple) else choice for choice in choices]
+    if current in values:
+        return gr.Dropdown(choices=choices)
+    return gr.Dropdown(choices=choices, value=values[0] if fallback_first and values else None)
+
+
 @user_errors
 def refresh_checkpoints(current=None, request: gr.Request = None):
     """The checkpoint list with this browser's new models; keeps the current choice."""
-    values = [value for _, value in checkpoint_choices(request)]
-    return gr.Dropdown(choices=checkpoint_choices(request),
-                       value=current if current in values else (values[0] if values else None))
+    return new_choices(checkpoint_choices(request), current)
 
 
 @user_errors
 def refresh_compare(current=None, request: gr.Request = None):
     """The optional second checkpoint's list; keeps the current choice (or none)."""
-    choices = checkpoint_choices(request)
-    return gr.Dropdown(choices=choices, value=current if current in [value for _, value in choices] else None)
+    return new_choices(checkpoint_choices(request), current, fallback_first=False)
 
 
 def plot_value(fig, filename: str = "resnet-explorer"):

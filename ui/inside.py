@@ -28,6 +28,7 @@ from .common import (
     checkpoint_choices,
     checkpoint_path,
     data_notice,
+    new_choices,
     progress_callback,
     scratch_path,
     twin_name,
@@ -155,7 +156,7 @@ def follow_checkpoint(checkpoint, block, request: gr.Request = None):
     warm(checkpoint, request)
     if not names:
         return gr.skip()
-    return gr.Dropdown(choices=names, value=block if block in names else names[0])
+    return new_choices(names, block)
 
 
 def step_block(checkpoint, block, step: int, request: gr.Request = None):

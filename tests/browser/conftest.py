@@ -8,10 +8,28 @@ import shutil
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed browser test leaves the page as it was (tests/artifacts/failed_<test>.png) and
+    its page's text in the report: what the test waited for and what the page showed instead."""
+    outcome = yield
+    report = outcome.get_result()
+    page = item.funcargs.get("page") or item.funcargs.get("phone_page")
+    if report.when != "call" or not report.failed or page is None or page.is_closed():
+        return
+    try:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"failed_{item.name}.png"), full_page=True)
+        report.sections.append(("the page's text when it failed", page.locator("body").inner_text()[-3000:]))
+    except PlaywrightError as error:  # a page that went away says so, the failure itself still reports
+        report.sections.append(("the page when it failed", f"unreadable: {error}"))
 
 
 @pytest.fixture(scope="session")
