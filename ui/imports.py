@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from explorer.core.specs import net_name
 from explorer.nets.import_proof import MAX_DIFFERENCE
 from explorer.nets.importer import PREPROCESSING
 
@@ -24,12 +25,12 @@ PREPROCESS_CHOICES = [("the tutorial's for a tutorial file, its own for a file o
 
 def reading(summary: dict, name: str) -> str:
     """What an import proved, in words."""
-    kind = "ResNet" if summary["residual"] else "Plain"
+    net = net_name(summary["depth"], summary["version"], summary["residual"])
     shortcut = f", {summary['shortcut']} shortcuts" if summary["residual"] else ", no shortcut"
     own = summary["preprocess"] == "own"
     takes = ("its own normalization of raw pixels (a file of this app)" if own else
              f"{summary['preprocess']} preprocessing (stored in the model: every tab feeds it raw pixels)")
-    return (f"**{kind}-{summary['depth']} v{summary['version']}**{shortcut}, imported from "
+    return (f"**{net}**{shortcut}, imported from "
             f"`{summary['file']}`: {summary['params']:,} parameters, {takes}. Its predictions match the "
             f"file's on "
             f"{summary['proof_images']} test images ({summary['proof_data']}) within "

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+from explorer.core.specs import net_name
+
 SUMMARY_KEYS = ("depth", "version", "residual", "shortcut", "params", "max_abs_difference", "preprocess")
 
 
@@ -16,8 +18,8 @@ def cmd_import(args):
     if args.json:
         print(json.dumps({key: result[key] for key in SUMMARY_KEYS}))
         return
-    kind = "ResNet" if result["residual"] else "Plain"
-    print(f"{kind}-{result['depth']} v{result['version']} imported into {result['path']}: "
+    net = net_name(result["depth"], result["version"], result["residual"])
+    print(f"{net} imported into {result['path']}: "
           f"{result['params']:,} parameters, {result['preprocess']} preprocessing, softmax outputs within "
           f"{result['max_abs_difference']:.2g} of the file's")
 

@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from explorer.core.specs import net_name
 from explorer.nets.importer import import_model
 
 MAX_IMPORTS_PER_OWNER = 4
@@ -53,9 +54,8 @@ class Imported:
 
     @property
     def label(self) -> str:
-        kind = "ResNet" if self.summary.get("residual") else "Plain"
-        return (f"{kind}-{self.summary.get('depth')} v{self.summary.get('version')}, "
-                f"your {self.summary.get('file', 'file')} (imported)")
+        net = net_name(self.summary.get("depth"), self.summary.get("version"), self.summary.get("residual"))
+        return f"{net}, your {self.summary.get('file', 'file')} (imported)"
 
 
 class ImportStore:

@@ -49,6 +49,12 @@ CIFAR_CLASSES = (
 )
 
 
+def net_name(depth, version, residual: bool, family: str = "cifar") -> str:
+    """A net's display name, `ResNet-56 v1` or `Plain-56 v1` (a spec's, an import's summary's)."""
+    kind = "ResNet" if residual else "Plain"
+    return f"{kind}-{depth} v{version}" if family == "cifar" else f"{kind}-{depth}"
+
+
 @dataclass(frozen=True)
 class ResNetSpec:
     """Describes one network. Validated on construction.
@@ -77,9 +83,7 @@ class ResNetSpec:
     @property
     def name(self) -> str:
         """Display name such as `ResNet-56 v1` or `Plain-56 v1`."""
-        kind = "ResNet" if self.residual else "Plain"
-        suffix = f" v{self.version}" if self.family == "cifar" else ""
-        return f"{kind}-{self.depth}{suffix}"
+        return net_name(self.depth, self.version, self.residual, self.family)
 
     @property
     def slug(self) -> str:
