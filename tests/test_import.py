@@ -353,7 +353,8 @@ def test_a_mean_file_is_checked(content, needle, tmp_path):
 def test_the_page_imports_an_upload_for_its_session_only(resnet20, start_app, tmp_path):
     """The API of the Classify tab's upload (`/import_model`): the tutorial's file imported on
     the engine, named "import:<id>", used by /classify in this session and refused in another;
-    a bad file says why and leaves nothing in the app's folder of imports."""
+    a bad file (truncated, with a Lambda layer, a VGG) says why and leaves nothing in the app's
+    folder of imports."""
     from gradio_client import Client, handle_file
     from PIL import Image
 
@@ -372,7 +373,12 @@ def test_the_page_imports_an_upload_for_its_session_only(resnet20, start_app, tm
         with pytest.raises(Exception, match="belongs to another session"):
             Client(url, verbose=False).predict(image=handle_file(str(image)), checkpoint=chosen,
                                                api_name="/classify")
-        with pytest.raises(Exception, match="truncated or corrupt"):
-            client.predict(file=handle_file(str(truncated_file(tmp_path, resnet20))), preprocess="tutorial",
-                           api_name="/import_model")
+        # each refusal in its own words, through the page as through the command (a Lambda's
+        # code is never run: the file is refused on its config)
+        for path, needle in ((truncated_file(tmp_path, resnet20), "truncated or corrupt"),
+                             (lambda_file(tmp_path), "layer 'scale_pixels' is a Lambda layer"),
+                             (vgg_file(tmp_path), "not a CIFAR ResNet")):
+            with pytest.raises(Exception, match=needle):
+                client.predict(file=handle_file(str(path)), preprocess="as the file says",
+                               api_name="/import_model")
         assert [path.name for path in (runs / "imports").iterdir()] == [chosen[len("import:"):]]

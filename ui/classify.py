@@ -12,8 +12,6 @@ import dataclasses
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
-from PIL import Image
 
 from explorer.compute.engine import engine
 from explorer.core.specs import CIFAR_CLASSES
@@ -28,14 +26,12 @@ from .common import (
     checkpoint_choices,
     checkpoint_dropdown,
     checkpoint_path,
-    no_stub,
     refresh_checkpoints,
-    scratch_path,
     user_errors,
 )
 from .imports import import_panel
+from .sketch import drawing_file, sketch_canvas
 
-SKETCH_SIZE = 224  # leaves room for the brush tools beside the canvas on a 390 px phone
 EXAMPLES = sorted(str(path) for path in (Path(__file__).resolve().parents[1] / "examples").glob("*.png"))
 
 
@@ -86,10 +82,7 @@ def classified_file(image, kind: str) -> str:
     file, a drawing written to a PNG of its own (at the size it was drawn)."""
     if kind == "upload":
         return str(images.image_path(image))
-    picture = images.sketch_image(image)
-    path = scratch_path("drawing.png")
-    (picture if isinstance(picture, Image.Image) else Image.fromarray(np.asarray(picture))).save(path)
-    return path
+    return drawing_file(image)
 
 
 @user_errors
@@ -143,36 +136,6 @@ def confidence(label, checkpoint, request: gr.Request = None):
     return classifier.confidence_note(probability, reference, synthetic=source == "synthetic")
 
 
-@user_errors
-def fill_background(color):
-    """A fresh sketchpad value on a background of the chosen color."""
-    background = images.sketch_background(color, SKETCH_SIZE)
-    return {"background": background, "layers": [], "composite": background}
-
-
-with no_stub():
-
-    class Sketch(gr.Sketchpad):
-        """The drawing canvas: a `gr.Sketchpad` whose layers, when an API caller sends a file that
-        is not an image, get the upload's own message (`images.prepare`) instead of Gradio's
-        "Could not preprocess input component" (and a traceback in the log)."""
-
-        is_template = True
-
-        def get_block_name(self) -> str:
-            return "imageeditor"  # drawn by the browser as gr.Sketchpad is (its base's name would be wrong)
-
-        @user_errors
-        def preprocess(self, payload):
-            try:
-                return super().preprocess(payload)
-            except Exception:  # Pillow's: UnidentifiedImageError, DecompressionBombError, a truncated file
-                for part in [payload.background, payload.composite, *payload.layers]:
-                    if part is not None:
-                        images.prepare(part.path)  # the ValueError that names what is wrong with the file
-                raise  # every file decodes: not the caller's fault
-
-
 @dataclasses.dataclass
 class ImageInput:
     """One way in (the sketchpad or the upload) and its two buttons."""
@@ -216,16 +179,10 @@ class ClassifyControls:
 
 
 def _draw_panel() -> ImageInput:
-    background = gr.Dropdown(list(images.BACKGROUNDS), value="white", label="Background fill")
-    sketch = checked_upload(Sketch(
-        value=fill_background("white"), canvas_size=(SKETCH_SIZE, SKETCH_SIZE), type="numpy",
-        brush=gr.Brush(colors=["#d62728", "#1f77b4", "#2ca02c", "#000000", "#ffffff", "#8c564b", "#ff7f0e",
-                               "#7f7f7f"], default_size=12, color_mode="defaults"),
-        label="Sketch", elem_id="cls-sketch"))
+    sketch = sketch_canvas("cls-sketch")
     with gr.Row():
         run = gr.Button("Classify drawing", variant="primary", elem_id="cls-draw-run")
         explain = gr.Button("Grad-CAM", elem_id="cls-draw-gradcam")
-    background.change(fill_background, background, sketch, api_name=False)
     return ImageInput(sketch, run, explain)
 
 

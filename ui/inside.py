@@ -35,6 +35,7 @@ from .common import (
     user_errors,
 )
 from .inside_controls import InsideView, inputs_panel, view_panel
+from .sketch import drawing_file
 
 GALLERY = 12  # test images offered for one click (the first ones of the test split)
 TEST_FILE = re.compile(r"cifar10_test_(\d+)\.png$")  # a test image's file: its index travels in a link
@@ -221,6 +222,13 @@ def seen(image):
     return shown, int(match.group(1)) if match else None
 
 
+@user_errors
+def drawing_image(sketch):
+    """The drawing made the image looked at (a PNG of its own, so its change draws every view
+    as an upload's does), no test image number."""
+    return drawing_file(sketch), None
+
+
 def mark_block(results, block):
     """The read-out chart on screen (its numbers, `readout`'s last) with another block marked."""
     if not results:
@@ -267,6 +275,7 @@ def _wire(view: InsideView) -> None:
             mark_block, [view.read_out[-1], view.block], view.read_out[0], api_name=False,
             show_progress="hidden")
     view.use_index.click(test_image, view.index, [view.image, view.index], api_name=False)
+    view.use_sketch.click(drawing_image, view.sketch, [view.image, view.index], api_name=False)
     view.gallery.select(pick_from_gallery, None, [view.image, view.index], api_name=False)
 
 
@@ -278,11 +287,11 @@ def build() -> InsideView:
                 "Pick a test image (one click), an example, or upload your own.")
     with gr.Row():
         with gr.Column(scale=1, min_width=280, elem_id="inside-input", elem_classes=[CONTROLS]):
-            checkpoint, image, index, use_index, test_images, shown = inputs_panel()
+            checkpoint, image, index, use_index, test_images, shown, sketch, use_sketch = inputs_panel()
         with gr.Column(scale=3, elem_id="inside-view"):
             block, previous, after, run, drawn, read, read_out = view_panel(checkpoint.value)
     view = InsideView(checkpoint, image, index, use_index, test_images, gr.State(False), None, shown,
-                      block, previous, after, run, drawn, read, read_out)
+                      block, previous, after, run, drawn, read, read_out, sketch, use_sketch)
     _wire(view)
     return view
 

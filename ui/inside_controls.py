@@ -14,6 +14,7 @@ from explorer.shipped import pretrained
 
 from .classify import EXAMPLES
 from .common import WholeNumber, checked_upload, checkpoint_choices, checkpoint_dropdown, export_plot
+from .sketch import sketch_canvas
 
 
 def shipped_blocks(name) -> list[str]:
@@ -43,6 +44,8 @@ class InsideView:
     drawn: list  # maps, twin's maps, chart over depth, reading, numbers
     read: gr.Button  # the /readout endpoint
     read_out: list  # read-out chart, top 3 per block, reading, numbers
+    sketch: gr.Component | None = None  # a drawing of one's own (`ui.sketch`)
+    use_sketch: gr.Button | None = None  # the drawing made the image looked at
 
     def link_fields(self) -> list:
         """What the address bar says of the tab: the checkpoint, the block, the test image."""
@@ -57,6 +60,9 @@ def inputs_panel() -> tuple:
                                    elem_id="inside-upload"))
     if EXAMPLES:
         gr.Examples(EXAMPLES, inputs=image, label="Examples")
+    with gr.Accordion("or draw one", open=False, elem_id="inside-draw"):
+        sketch = sketch_canvas("inside-sketch", label="Drawing")
+        use_sketch = gr.Button("Look inside the drawing", size="sm", elem_id="inside-draw-run")
     test_images = gr.Gallery(label="or one click on a test image", columns=4, height=260, allow_preview=False,
                              object_fit="contain", elem_id="inside-gallery")
     with gr.Row():
@@ -65,7 +71,7 @@ def inputs_panel() -> tuple:
         use_index = gr.Button("Use test image", size="sm", elem_id="inside-use-index")
     shown = gr.Image(label="What the net sees (32x32)", type="numpy", interactive=False, height=200,
                      elem_id="inside-seen")
-    return checkpoint, image, index, use_index, test_images, shown
+    return checkpoint, image, index, use_index, test_images, shown, sketch, use_sketch
 
 
 def view_panel(first) -> tuple:

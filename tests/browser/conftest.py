@@ -133,12 +133,13 @@ def classify_example(page) -> None:
                            timeout=120_000)
 
 
-def draw_three_strokes(page) -> None:
-    """On the Classify tab's Draw panel: three red strokes on a grey road."""
-    page.get_by_label("Background fill").click()
+def draw_three_strokes(page, sketch: str = "#cls-sketch") -> None:
+    """On a drawing canvas (the Classify tab's Draw panel, or another `ui.sketch` canvas):
+    three red strokes on a grey road."""
+    page.locator(f"{sketch}-background input").click()
     page.get_by_role("option", name="grey road").click()
-    page.locator("#cls-sketch").get_by_role("button", name="Brush", exact=True).click()
-    canvas = page.locator("#cls-sketch canvas").last
+    page.locator(sketch).get_by_role("button", name="Brush", exact=True).click()
+    canvas = page.locator(f"{sketch} canvas").last
     canvas.wait_for()
     box = canvas.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2

@@ -1,11 +1,11 @@
 """The Look inside tab in a real browser: one click on a test image draws the chosen block's
 maps beside the plain twin's, stepping to the next block redraws them, the read-out chart and
-the top 3 per block appear; a link opens the tab on a block and a test image, on a phone too;
-the Architecture tab draws the branch_ratio and readout overlays. Screenshots in
-tests/artifacts/inside_*.png and phone_inside.png."""
+the top 3 per block appear; a drawing of its own is looked inside; a link opens the tab on a
+block and a test image, on a phone too; the Architecture tab draws the branch_ratio and
+readout overlays. Screenshots in tests/artifacts/inside_*.png and phone_inside.png."""
 
 import pytest
-from conftest import ARTIFACTS, architecture_on_resnet20, classify_example
+from conftest import ARTIFACTS, architecture_on_resnet20, classify_example, draw_three_strokes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -101,6 +101,22 @@ def test_the_image_classified_on_classify_is_looked_inside(page, screenshot):
     _maps_of(page, "stage1_block1")
     assert page.locator("#inside-index input").input_value() == ""  # not a test image
     screenshot("inside_followed_from_classify")
+    _read_out(page)
+
+
+def test_a_drawing_is_looked_inside(page, screenshot):
+    """#33: a drawing made on the tab itself is the image looked at, block by block."""
+    page.get_by_role("tab", name="Look inside").click()
+    page.locator("#inside-draw").get_by_text("or draw one").click()
+    draw_three_strokes(page, "#inside-sketch")
+    page.locator("#inside-draw-run").click()
+    page.locator("#inside-upload").get_by_text("drawing").first.wait_for(timeout=60_000)
+    page.locator("#inside-seen img").wait_for(timeout=60_000)
+    _maps_of(page, "stage1_block1")
+    assert "On this image, ResNet-20 v1" in page.locator("#inside-reading").inner_text()
+    assert page.locator("#inside-index input").input_value() == ""  # not a test image
+    page.wait_for_timeout(800)
+    screenshot("inside_drawing")
     _read_out(page)
 
 
