@@ -9,8 +9,8 @@ from gradio.data_classes import FileData
 
 from explorer.studies import probes
 from ui import gradients
-from ui.classify import Sketch
 from ui.common import WholeNumber
+from ui.sketch import Sketch
 
 
 @pytest.mark.parametrize("value", ["abc", "20", [1, 2], {"path": "x.png"}, "1e999"])
@@ -97,3 +97,15 @@ def test_a_drawing_classified_is_written_for_look_inside_at_its_size():
     assert classified_file(path, "upload") == path
     with pytest.raises(gr.Error, match="draw something first"):
         classified_file({"composite": None}, "drawing")
+
+
+def test_new_choices_never_send_back_a_value_read_before_the_step():
+    """A step's late answer must not take back a pick made on the page while it ran (CI: an
+    overlay's block list reset the block just chosen for Look inside): where the value read is
+    among the new choices, the update holds the choices alone."""
+    from ui.common import new_choices
+
+    kept = new_choices([("ResNet-20", "r20"), ("Plain-20", "p20")], "p20")
+    assert kept.constructor_args == {"choices": [("ResNet-20", "r20"), ("Plain-20", "p20")]}
+    assert new_choices(["stage1_block1", "stage1_block2"], "stage3_block9").value == "stage1_block1"
+    assert new_choices(["r20"], "gone", fallback_first=False).value is None

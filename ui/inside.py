@@ -310,8 +310,10 @@ def open_tab(classify_checkpoint, current, copied, filled, classified, copied_im
     image = index = gr.skip()
     if classified and classified != copied_image:  # an image classified there since: looked inside here
         image, index = classified, None
-    return (gr.Dropdown(choices=choices, value=value), classify_checkpoint, *gallery(filled, request),
-            image, index, classified)
+    # the list alone where the choice stays: the Architecture's "Look inside this block" opens
+    # this tab and sets its checkpoint in one step, which `current` may have been read before
+    listed = new_choices(choices, current) if value == current else gr.Dropdown(choices=choices, value=value)
+    return listed, classify_checkpoint, *gallery(filled, request), image, index, classified
 
 
 def on_open(page, classify_checkpoint, classified, view: InsideView) -> None:
