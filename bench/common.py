@@ -130,26 +130,36 @@ def external_cluster(folder: Path, trains=(True,)):
     """A cluster started as another machine would start one: `dask scheduler` and a worker per
     entry of `trains` (whether it takes training jobs), each by the command
     `local_cluster.worker_command` prints, in `folder` and with a run folder of their own, the
-    package importable (the scheduler unpickles tasks too). Yields the scheduler's address."""
+    package importable (the scheduler unpickles tasks too). Yields the scheduler's address; their
+    output goes to `folder`/scheduler.log and worker-<i>.log (`cluster_logs` reads their tails)."""
     from explorer.compute import local_cluster  # deferred: a benchmark that needs no cluster loads no Dask
 
     port_file = folder / "scheduler.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "EXPLORER_RUNS": str(folder / "their-runs")}
-    quiet = dict(cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def logged(command, name):
+        with open(folder / f"{name}.log", "wb") as log:  # the child keeps its own copy of the handle
+            return subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
+
     scheduler = [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
                  "--scheduler-file", str(port_file), "--no-dashboard"]
-    processes = [subprocess.Popen(scheduler, **quiet)]
+    processes = [logged(scheduler, "scheduler")]
     try:
         for _ in range(200):
             if port_file.exists() and port_file.stat().st_size:
                 break
             time.sleep(0.1)
         address = json.loads(port_file.read_text())["address"]
-        for takes_jobs in trains:
-            command = local_cluster.worker_command(address, trains=takes_jobs)
-            processes.append(subprocess.Popen(command, **quiet))
+        for i, takes_jobs in enumerate(trains):
+            processes.append(logged(local_cluster.worker_command(address, trains=takes_jobs), f"worker-{i}"))
         yield address
     finally:
         for process in reversed(processes):
             process.terminate()
             process.wait(timeout=30)
+
+
+def cluster_logs(folder: Path, lines: int = 30) -> str:
+    """The last `lines` of each log `external_cluster` wrote in `folder`: what a failed test shows."""
+    return "\n".join(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+                     for log in sorted(folder.glob("*.log")))

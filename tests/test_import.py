@@ -352,7 +352,8 @@ def test_a_mean_file_is_checked(content, needle, tmp_path):
 
 def test_the_page_imports_an_upload_for_its_session_only(resnet20, start_app, tmp_path):
     """The API of the Classify tab's upload (`/import_model`): the tutorial's file imported on
-    the engine, named "import:<id>", used by /classify in this session and refused in another;
+    the engine, named "import:<id>", used by /classify, /inside, /lesion, /signals and /paths in
+    this session and refused in another;
     a bad file (truncated, with a Lambda layer, a VGG) says why and leaves nothing in the app's
     folder of imports."""
     from gradio_client import Client, handle_file
@@ -370,6 +371,17 @@ def test_the_page_imports_an_upload_for_its_session_only(resnet20, start_app, tm
         assert "ResNet-20 v1" in said and "274,442 parameters" in said and "256 test images" in said
         label = client.predict(image=handle_file(str(image)), checkpoint=chosen, api_name="/classify")
         assert len(label["confidences"]) == 5
+        # every tab takes it: Look inside (its shipped plain twin beside it), the lesion study,
+        # signal propagation and path lengths at its weights
+        drawn = client.predict(checkpoint=chosen, image=handle_file(str(image)), block="stage2_block1",
+                               api_name="/inside")
+        assert "On this image, ResNet-20 v1" in drawn[3] and "Plain-20 v1" in drawn[3], drawn[3]
+        _, lesioned = client.predict(checkpoint=chosen, samples=32, compare=None, api_name="/lesion")
+        assert "ResNet-20 v1" in lesioned, lesioned
+        for endpoint in ("/signals", "/paths"):
+            _, read = client.predict(net="checkpoint", checkpoint=chosen, depth=20, version=1, seed=0,
+                                     samples=16, api_name=endpoint)
+            assert "ResNet-20 v1" in read, (endpoint, read)
         with pytest.raises(Exception, match="belongs to another session"):
             Client(url, verbose=False).predict(image=handle_file(str(image)), checkpoint=chosen,
                                                api_name="/classify")

@@ -35,6 +35,7 @@ from explorer.train.config import TrainConfig
 
 STOP_SECONDS = 2.5  # Stop waits this long for the job to end at a batch, then restarts its worker
 OVERTIME_SECONDS = 600  # past its time cap by this much (an epoch that never ends): stopped
+WORKERS_SECONDS = 2.0  # how often a status asks the scheduler which workers are still there
 
 
 class JobManager:
@@ -69,6 +70,7 @@ class JobManager:
         self._lock = threading.RLock()
         self._prepared: str | None = None  # the prepared job's run key, while a worker holds it
         self._to_prepare = prepare  # prepared again once the job that took it has ended
+        self._workers: tuple[float, set[str] | None] = (0.0, None)  # when asked, the addresses then
         self._jobs.update(load_jobs(self.root))
         if prepare is not None:
             self._prepare(prepare)
@@ -149,6 +151,8 @@ class JobManager:
         if job.state == "running" and self.max_seconds and time.time() - job.started > (
                 self.max_seconds + OVERTIME_SECONDS):
             self._end_running(job, "stopped", "time cap exceeded; the last finished epoch is kept")
+        if job.state == "running" and job.worker and self._gone(job.worker):
+            self._lost(job)
         live = read_json(job.out / "status.json") or {}  # file reads stay outside the lock
         history = read_json(job.out / "history.json") or {"epochs": [], "grad_norms": {}}
         with self._lock:
@@ -291,6 +295,29 @@ class JobManager:
 
         with contextlib.suppress(Exception):
             Event(job_task.stop_event_name(job.id), client=self.engine.client).set()
+
+    def _gone(self, worker: str) -> bool:
+        """Whether `worker` has left the cluster: asked at most every `WORKERS_SECONDS`, and
+        again where the list asked before lacks it (a worker may have joined since)."""
+        asked, addresses = self._workers
+        if time.time() - asked > WORKERS_SECONDS or (addresses is not None and worker not in addresses):
+            try:
+                addresses = set(self.engine.workers())
+            except Exception:  # noqa: BLE001 - no answer from the scheduler: no news of the worker
+                addresses = None
+            self._workers = (time.time(), addresses)
+        return addresses is not None and worker not in addresses
+
+    def _lost(self, job: Job) -> None:
+        """The worker training `job` died: the job says so now. The engine would rerun the task
+        on a worker that trains, which reports the death too, but only once one has joined (a
+        restarted worker loads TensorFlow first: minutes on a busy machine; never, where its
+        machine is gone)."""
+        with contextlib.suppress(Exception):
+            job.future.cancel()
+        with self._lock:
+            if job.state == "running":
+                self._finish(job, "failed", job_task.DIED)
 
     def _end_running(self, job: Job, state: str, error: str = "") -> None:
         """Ends a job whose training did not stop at a batch: restarts its worker (the engine

@@ -127,10 +127,19 @@ def classify_example(page) -> None:
     """On the Classify tab: uploads examples/red_car.png and waits for the top 5."""
     page.get_by_role("tab", name="Classify").click()
     page.get_by_role("tab", name="Upload").click()
-    page.locator("#cls-upload input[type=file]").set_input_files(str(EXAMPLE))
+    upload_on_classify(page, EXAMPLE)
     page.locator("#cls-upload-run").click()
     page.wait_for_function("() => document.querySelector('#cls-label').innerText.includes('%')",
                            timeout=120_000)
+
+
+def upload_on_classify(page, path) -> None:
+    """Uploads `path` on the Classify tab's Upload panel and waits until the upload is done (its
+    name shown): a button clicked sooner may classify the file before the upload's change event
+    is answered, which clears every answer (CI, loaded: the top 5 came, then went)."""
+    page.locator("#cls-upload input[type=file]").set_input_files(str(path))
+    page.locator("#cls-upload").get_by_text(Path(path).stem).first.wait_for(timeout=60_000)
+    page.wait_for_timeout(300)  # the change event's clearing step answered
 
 
 def draw_three_strokes(page, sketch: str = "#cls-sketch") -> None:

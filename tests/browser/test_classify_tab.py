@@ -1,7 +1,7 @@
 from pathlib import Path
 
 import pytest
-from conftest import draw_three_strokes
+from conftest import draw_three_strokes, upload_on_classify
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -22,7 +22,7 @@ def test_classify_drawing_and_upload(page, screenshot, ensure_checkpoint):
     screenshot("classify_drawing")
 
     page.get_by_role("tab", name="Upload").click()
-    page.locator("#cls-upload input[type=file]").set_input_files(str(EXAMPLE))
+    upload_on_classify(page, EXAMPLE)
     # a new file: the drawing's answers leave the page at once
     page.wait_for_function("() => document.querySelector('#cls-seen img') === null", timeout=30_000)
     page.locator("#cls-upload-run").click()
@@ -43,7 +43,7 @@ def test_a_text_file_named_png_says_what_is_wrong_and_clears_stale_answers(page,
     ensure_checkpoint()
     page.get_by_role("tab", name="Classify").click()
     page.get_by_role("tab", name="Upload").click()
-    page.locator("#cls-upload input[type=file]").set_input_files(str(EXAMPLE))
+    upload_on_classify(page, EXAMPLE)
     page.locator("#cls-upload-run").click()
     page.wait_for_function("() => document.querySelector('#cls-seen img') !== null", timeout=60_000)
     fake = tmp_path / "notes.png"
@@ -51,7 +51,7 @@ def test_a_text_file_named_png_says_what_is_wrong_and_clears_stale_answers(page,
     page.locator("#cls-upload").get_by_role("button", name="Clear").click()  # the car's file away
     page.wait_for_function("() => document.querySelector('#cls-seen img') === null", timeout=30_000)
     assert "%" not in page.locator("#cls-label").inner_text()  # and with it the car's top 5
-    page.locator("#cls-upload input[type=file]").set_input_files(str(fake))
+    upload_on_classify(page, fake)
     page.locator("#cls-upload-run").click()
     page.get_by_text("not an image").first.wait_for(timeout=30_000)
     screenshot("classify_bad_upload")
@@ -64,7 +64,7 @@ def test_answers_follow_the_checkpoint_and_say_the_choice_is_forced(page, screen
     ensure_checkpoint()
     page.get_by_role("tab", name="Classify").click()
     page.get_by_role("tab", name="Upload").click()
-    page.locator("#cls-upload input[type=file]").set_input_files(str(EXAMPLE))
+    upload_on_classify(page, EXAMPLE)
     page.locator("#cls-upload-run").click()
     note = page.locator("#cls-note")
     # the first note waits for the test images' reference (one pass of 1,000 on a worker)

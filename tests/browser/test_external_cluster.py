@@ -14,8 +14,9 @@ import urllib.request
 
 import pytest
 from conftest import ARTIFACTS, architecture_on_resnet20, classify_example
+from playwright.sync_api import Error as PlaywrightError
 
-from bench.common import external_cluster
+from bench.common import cluster_logs, external_cluster
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -86,7 +87,13 @@ def test_a_job_and_a_study_on_a_cluster_started_elsewhere(browser, start_app, tm
         # the engine reruns the task once on the worker its nanny starts again (TensorFlow loaded
         # anew: a minute under CI's load, over four when other work shares its two cores), and the
         # rerun reports the death; the seconds to a message are `tests/test_engine.py`'s
-        page.locator("#train-progress").get_by_text("died").first.wait_for(timeout=360_000)
+        try:
+            page.locator("#train-progress").get_by_text("died").first.wait_for(timeout=360_000)
+        except PlaywrightError:
+            _shot(page, "failed_cluster_worker_killed")
+            progress = page.locator("#train-progress").inner_text()
+            raise AssertionError(f"no \"died\" on the page; its progress: {progress}\n"
+                                 f"{cluster_logs(tmp_path)}") from None
         with urllib.request.urlopen(url, timeout=30) as answer:
             assert answer.status == 200
         _shot(page, "cluster_worker_killed")
