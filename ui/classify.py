@@ -26,6 +26,7 @@ from .common import (
     checkpoint_choices,
     checkpoint_dropdown,
     checkpoint_path,
+    log_step,
     refresh_checkpoints,
     user_errors,
 )
@@ -124,10 +125,18 @@ def _top_probability(label) -> float | None:
 
 
 @user_errors
+def clear_answers():
+    """A new image: every answer on screen cleared (the top 5, its note, the image seen,
+    Grad-CAM), and what was shown forgotten."""
+    log_step("classify: a new image clears the answers")
+    return [None, "", None, None, "", {}]
+
+
 def confidence(label, checkpoint, request: gr.Request = None):
     """What the top probability on screen means: the net must pick a class whatever the image,
     and how sure it is here against the test images (UI only, measured on the engine)."""
     probability = _top_probability(label)
+    log_step(f"classify: the note for a top probability of {probability}")
     if probability is None:
         return ""
     path = checkpoint_path(checkpoint, request)
@@ -236,8 +245,11 @@ def _wire_way(controls: ClassifyControls, way: ImageInput, kind: str, shown, cla
     before is cleared), Grad-CAM explains; `shown` records what is on screen, `classified` the
     file of the image classified last (the Look inside tab follows it)."""
     run, seen, explain = handlers
-    way.image.change(lambda: [None, "", None, None, "", {}], None, [*controls.answers(), shown],
-                     api_name=False, show_progress="hidden")
+    # not queued: answered at once, in the order the changes came (queued, a drawing's stroke
+    # each waited its turn behind the last, one at a time, and the last could clear the answer
+    # to a classification asked after it: CI, "the note for a top probability of None")
+    way.image.change(clear_answers, None, [*controls.answers(), shown], api_name=False,
+                     show_progress="hidden", queue=False)
     ran = way.run.click(run, controls.classify_inputs(way), controls.label, api_name=names[0],
                         concurrency_limit=4, concurrency_id="classify", scroll_to_output=True)
     ran.success(
@@ -257,6 +269,7 @@ def _wire_way(controls: ClassifyControls, way: ImageInput, kind: str, shown, cla
 def _answer(shown, file, sketch, checkpoint, tta, cam_class, request, label: bool, cam: bool):
     """The answers on screen computed again for new inputs; those not on screen are left."""
     shown = shown or {}
+    log_step(f"classify: answers again for {shown} (top 5: {label}, Grad-CAM: {cam})")
     upload = shown.get("way") == "upload"
     image = file if upload else sketch
     results = []

@@ -7,7 +7,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -123,6 +125,13 @@ def checkpoint_dropdown(label: str, elem_id: str, value=None, choices=None, **kw
     Gradio would refuse otherwise; the handlers look every name up themselves."""
     choices = checkpoint_choices() if choices is None else choices
     return gr.Dropdown(choices, value=value, label=label, elem_id=elem_id, allow_custom_value=True, **kwargs)
+
+
+def log_step(what: str) -> None:
+    """With `EXPLORER_LOG_TASKS=1` (the engine's task log), a page step and its clock time on
+    stderr beside the engine's tasks: which of several steps answered last (tests read it)."""
+    if os.environ.get("EXPLORER_LOG_TASKS") == "1":
+        print(f"[page] {time.strftime('%H:%M:%S')} {what}", file=sys.stderr, flush=True)
 
 
 def new_choices(choices, current, fallback_first: bool = True) -> gr.Dropdown:

@@ -82,7 +82,9 @@ def test_a_job_and_a_study_on_a_cluster_started_elsewhere(browser, start_app, tm
 
         # the training worker killed during a second job: a clear message, the app still up
         _train(page, "30", "4096")
-        page.locator("#train-progress").get_by_text("epoch").first.wait_for(timeout=300_000)
+        # this job's epoch (of 30): the first job's line, "epoch 2/2", may still be on the page
+        this_job = page.locator("#train-progress").get_by_text(re.compile(r"epoch \d+/30"))
+        this_job.first.wait_for(timeout=300_000)
         _kill_the_training_worker(address)
         # the engine reruns the task once on the worker its nanny starts again (TensorFlow loaded
         # anew: a minute under CI's load, over four when other work shares its two cores), and the
