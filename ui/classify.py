@@ -269,7 +269,7 @@ def _wire_way(controls: ClassifyControls, way: ImageInput, kind: str, shown, cla
 def _answer(shown, file, sketch, checkpoint, tta, cam_class, request, label: bool, cam: bool):
     """The answers on screen computed again for new inputs; those not on screen are left."""
     shown = shown or {}
-    log_step(f"classify: answers again for {shown} (top 5: {label}, Grad-CAM: {cam})")
+    log_step(f"classify: answers again, of {shown}: the top 5 {label}, Grad-CAM {cam} (asked by this step)")
     upload = shown.get("way") == "upload"
     image = file if upload else sketch
     results = []
