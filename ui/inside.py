@@ -284,7 +284,7 @@ def build() -> InsideView:
     follows the Classify tab's checkpoint when the tab opens, a link sets them)."""
     gr.Markdown("What every block does to an image: its input x, its residual branch F(x) and their sum, "
                 "beside the plain twin's same block, and the class becoming readable block by block. "
-                "Pick a test image (one click), an example, or upload your own.")
+                "Pick a test image (one click), an example, upload your own or draw one.")
     with gr.Row():
         with gr.Column(scale=1, min_width=280, elem_id="inside-input", elem_classes=[CONTROLS]):
             checkpoint, image, index, use_index, test_images, shown, sketch, use_sketch = inputs_panel()
