@@ -15,22 +15,10 @@ import os
 import statistics
 import tempfile
 import time
-import urllib.request
-import uuid
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from common import ROOT, alternate, app_server, call
-
-
-def upload(url, path):
-    boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{path.name}\"\r\n"
-            f"Content-Type: image/png\r\n\r\n").encode() + path.read_bytes() \
-        + f"\r\n--{boundary}--\r\n".encode()
-    req = urllib.request.Request(f"{url}/gradio_api/upload", body,
-                                 {"Content-Type": f"multipart/form-data; boundary={boundary}"})
-    return json.loads(urllib.request.urlopen(req).read())[0]
+from common import ROOT, alternate, app_server, call, image_variants, upload
 
 
 def main():
@@ -71,7 +59,7 @@ def main():
 
     # a distinct file per call: the app keeps its last few decodes (explorer/data/images.py, for the
     # page's label-then-view click), and the same bytes uploaded again would be served from there
-    variants = iter(_variants(image, args.calls * (2 * args.pairs + 2)))
+    variants = iter(image_variants(image, args.calls * (2 * args.pairs + 2)))
 
     with app_server(**env) as url:
         def endpoint(tta="none"):
@@ -87,21 +75,6 @@ def main():
                            lambda: p50(lambda: model.predict(pixels, verbose=0)), pairs=args.pairs)
     print(f"endpoint p50 / in-process model.predict p50 = {1 / result['median_ratio']:.2f} "
           "(floor <= 1, aim <= 0.33)")
-
-
-def _variants(image: Path, count: int) -> list[Path]:
-    """`count` copies of `image`, each with one pixel changed (so each has other bytes)."""
-    from PIL import Image
-
-    folder = Path(tempfile.mkdtemp())
-    original = Image.open(image).convert("RGB")
-    paths = []
-    for i in range(count):
-        copy = original.copy()
-        copy.putpixel((i % copy.width, (i // copy.width) % copy.height), (i % 256, 7, 7))
-        paths.append(folder / f"variant{i}.png")
-        copy.save(paths[-1])
-    return paths
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -123,6 +125,32 @@ def call(url, api_name, data):
     if kind != "complete":
         raise RuntimeError(f"{api_name} failed: {kind} {payload}")
     return json.loads(payload)
+
+
+def upload(url, path):
+    """Uploads a file to the app (Gradio's /gradio_api/upload); returns the path it is served at."""
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{path.name}\"\r\n"
+            f"Content-Type: image/png\r\n\r\n").encode() + path.read_bytes() \
+        + f"\r\n--{boundary}--\r\n".encode()
+    req = urllib.request.Request(f"{url}/gradio_api/upload", body,
+                                 {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    return json.loads(urllib.request.urlopen(req).read())[0]
+
+
+def image_variants(image: Path, count: int) -> list[Path]:
+    """`count` copies of `image`, each with one pixel changed (so each has other bytes)."""
+    from PIL import Image
+
+    folder = Path(tempfile.mkdtemp())
+    original = Image.open(image).convert("RGB")
+    paths = []
+    for i in range(count):
+        copy = original.copy()
+        copy.putpixel((i % copy.width, (i // copy.width) % copy.height), (i % 256, 7, 7))
+        paths.append(folder / f"variant{i}.png")
+        copy.save(paths[-1])
+    return paths
 
 
 @contextmanager

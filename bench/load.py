@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from classify_latency import upload
-from common import ROOT, app_server, call
+from common import ROOT, app_server, call, upload
 
 
 def rss_mb(port) -> float:

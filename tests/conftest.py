@@ -30,6 +30,7 @@ SHARED_ARCHIVE = Path(__file__).parents[2] / "shared/data/cifar10-jpeg.tar.gz"
 TINY_TRAIN_PER_CLASS = 6
 TINY_TEST_PER_CLASS = 2
 APP_LOGS: list[Path] = []  # the log of the shared app (`app_url`) of this test process
+APP_RUNS: list[Path] = []  # the runs folder of that app (its jobs, imports, scratch files)
 APP_LOG_LINES = 60  # the tail a failed test shows: CI keeps only its output, not the files
 
 
@@ -145,6 +146,13 @@ def start_app(tmp_path_factory):
 def app_url(tmp_path_factory):
     """The real app (see `running_app`), shared by the API and browser tests."""
     APP_LOGS.append(tmp_path_factory.mktemp("log") / "app.log")
-    with running_app(tmp_path_factory, log_path=APP_LOGS[0]) as url:
+    APP_RUNS.append(tmp_path_factory.mktemp("runs"))
+    with running_app(tmp_path_factory, log_path=APP_LOGS[0], EXPLORER_RUNS=str(APP_RUNS[0])) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def app_runs(app_url) -> Path:
+    """The runs folder of the shared app (`app_url`): its jobs, imports and scratch files."""
+    return APP_RUNS[0]
 
