@@ -58,11 +58,20 @@ def test_inside_of_gives_inside_numbers_and_the_twins_same_block(checkpoints, pi
         look_inside.inside_of(checkpoints["residual"], pixels, "stage9_block1")
 
 
-def test_warm_traces_the_pass(checkpoints):
+def test_warm_traces_the_pass_and_an_answer_says_whether_it_was_traced(checkpoints, pixels):
+    """The page sends the warm-up again where an answer says its worker ran the passes eager."""
     from explorer.nets.checkpoints import load
 
-    assert look_inside.warm(checkpoints["residual"], checkpoints["plain"]) == ["ResNet-8 v1", "Plain-8 v1"]
-    assert load(checkpoints["residual"])._explorer_inside.traced is not None
+    files = checkpoints["residual"], checkpoints["plain"]
+    eager = look_inside.inside_of(files[0], pixels, "stage3_block1", files[1])
+    assert eager["traced"] is False
+    assert look_inside.warm(*files) == ["ResNet-8 v1", "Plain-8 v1"]
+    assert load(files[0])._explorer_inside.traced is not None
+    traced = look_inside.inside_of(files[0], pixels, "stage3_block1", files[1])
+    assert traced["traced"] is True
+    for key in ("net", "twin"):  # the compiled pass gives the eager pass's numbers
+        for got, want in zip(traced[key]["blocks"], eager[key]["blocks"]):
+            assert got["output_norm"] == pytest.approx(want["output_norm"], rel=1e-4)
 
 
 def test_the_readout_top_3_is_the_probe_on_the_model_own_pooled_outputs(checkpoints, pixels, read):

@@ -39,7 +39,7 @@ from .sketch import drawing_file
 
 GALLERY = 12  # test images offered for one click (the first ones of the test split)
 TEST_FILE = re.compile(r"cifar10_test_(\d+)\.png$")  # a test image's file: its index travels in a link
-_WARMED = BoundedCache(16)  # checkpoint files already warmed on the engine (path -> True)
+_WARMED = BoundedCache(16)  # checkpoint files sent a warm-up on the engine (path -> its future)
 
 
 def _twin(checkpoint, request):
@@ -76,7 +76,9 @@ def look_inside(checkpoint: str | None, image: gr.FileData | str | None, block: 
     source, notice = resolve_source()
     found = engine().run(tasks.inside_of, path, pixels, block or None, twin, source,
                          home=("checkpoint", str(path)))
-    warm(checkpoint, request)  # an API caller's next image takes the traced pass (sent once per file)
+    # an API caller's next image takes the traced pass (sent once per file, again where this
+    # answer's worker ran the passes eager)
+    warm(checkpoint, request, again=not found["traced"])
     net, twin_result = found["net"], found["twin"]
     chosen = inside_charts.chosen_record(net)
     twin_maps = inside_charts.maps_figure(twin_result) if twin_result else None
@@ -123,23 +125,28 @@ def _block_names(checkpoint, request) -> list[str]:
         return []
 
 
-def warm(checkpoint, request: gr.Request = None) -> None:
+def warm(checkpoint, request: gr.Request = None, again: bool = False) -> None:
     """Sends a warm-up (`tasks.warm`: load and trace, the twin too) to the engine once per
     file, behind every visitor's request; its result is read in a thread, so the engine learns
-    which worker keeps the checkpoint."""
+    which worker keeps the checkpoint.
+
+    `again`: an answer came from a worker that had not traced the nets (a request placed on
+    another worker than the warm-up's while that one was busy, which then became the
+    checkpoint's home): sent once more, unless one is still on its way.
+    """
     try:
         path = checkpoint_path(checkpoint, request)
         twin = _twin(checkpoint, request)
     except ValueError:
         return
-    if _WARMED.get(str(path)):
+    sent = _WARMED.get(str(path))
+    if sent is not None and not (again and sent.done()):
         return
-    _WARMED.put(str(path), True)
     try:
         future = engine().submit(tasks.warm, path, twin, priority=WARM, home=("checkpoint", str(path)))
     except Exception:  # noqa: BLE001 - an engine closing or gone: the request says so, the warm-up need not
-        _WARMED.pop(str(path))
         return
+    _WARMED.put(str(path), future)
 
     def read():
         try:

@@ -111,6 +111,11 @@ def trace(model) -> None:
         kept.traced = fn
 
 
+def is_traced(model) -> bool:
+    """Whether `trace` has run for this loaded model (in this process)."""
+    return _kept(model).traced is not None
+
+
 def block_tensors(model, pixels: np.ndarray) -> tuple[list[dict], np.ndarray]:
     """Every block's parts for a batch of images, from one forward pass (the compiled one once
     `trace` has run, else eager).

@@ -28,7 +28,7 @@ from explorer.data.cifar import load_cifar10
 from explorer.data.images import prepare
 from explorer.nets.checkpoints import load
 from explorer.shipped import stored
-from explorer.studies.inside import block_name, inside, trace
+from explorer.studies.inside import block_name, inside, is_traced, trace
 from explorer.studies.readout import readout_study
 
 SETTINGS = {"test": READOUT_TEST, "train": READOUT_TRAIN}  # the page's read-outs: the stored ones' settings
@@ -83,7 +83,8 @@ def inside_of(path, pixels, block=None, twin=None, source=None) -> dict:
             where a read-out is stored or was fitted in this worker (never fitted here).
 
     Returns:
-        {"net": `inside.inside`'s result, "twin": the twin's, or None}.
+        {"net": `inside.inside`'s result, "twin": the twin's, or None, "traced": whether both
+        passes were the compiled ones (False: this worker has not run `warm` for them)}.
 
     Raises:
         ValueError: as `inside.inside`.
@@ -91,12 +92,13 @@ def inside_of(path, pixels, block=None, twin=None, source=None) -> dict:
     pixels, model = prepare(pixels), load(path)
     block = block or model.blocks[0].name
     result = inside(model, pixels, block, readout=probes(path, source))
-    twin_result = None
+    twin_result, traced = None, is_traced(model)
     if twin:
         twin_model = load(twin)
         twin_block = block if block in [b.name for b in twin_model.blocks] else None
         twin_result = inside(twin_model, pixels, twin_block, readout=probes(twin, source))
-    return {"net": result, "twin": twin_result}
+        traced = traced and is_traced(twin_model)
+    return {"net": result, "twin": twin_result, "traced": traced}
 
 
 def readout_of(path, pixels, source=None, progress=None, block=None) -> dict:
