@@ -65,16 +65,17 @@ def _free_port():
 
 
 @contextmanager
-def app_server(log_path=None, cwd=ROOT, **env):
+def app_server(log_path=None, cwd=ROOT, app=ROOT / "app.py", **env):
     """Runs `python app.py` on a free port with `env` added; yields its URL once it answers.
 
     Shared by the benchmarks and the tests (tests/conftest.py). The app's output goes to
     `log_path` when given, and is quoted if the app dies while starting. `cwd` is its working
-    folder (the fuzz gives it an empty one, to see any file a request leaves there).
+    folder (the fuzz gives it an empty one, to see any file a request leaves there); `app` the
+    app to run (bench/load.py runs an earlier commit's checkout beside this one).
     """
     port = _free_port()
     with open(log_path or os.devnull, "w") as log:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=cwd,
+        proc = subprocess.Popen([sys.executable, str(app)], cwd=cwd,
                                 env={**os.environ, "EXPLORER_PORT": str(port), **env},
                                 stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"

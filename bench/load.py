@@ -1,8 +1,13 @@
 """Load test (not a timed test): 16 concurrent clients each send 20 `classify` requests over
 raw REST while a training job runs in the app; prints lost requests, p50 and p99 latency,
-and the app's memory before and after.
+and the web process's memory before and after.
 
-    python bench/load.py [--clients 16] [--requests 20]
+With `--baseline TREE` (a checkout of an earlier commit, for instance the last one before the
+engine: `git worktree add /tmp/pre-engine 3f1c7fc^`), the same load is sent to that app and
+to this one in alternating pairs, each app started fresh: a comparison on one machine in one
+run, since this machine's speed drifts from session to session.
+
+    python bench/load.py [--clients 16] [--requests 20] [--baseline TREE --pairs 2]
 """
 
 import argparse
@@ -38,7 +43,26 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--baseline", type=Path, help="an earlier checkout whose app.py gets the same load")
+    parser.add_argument("--pairs", type=int, default=2, help="alternating pairs with --baseline")
     args = parser.parse_args()
+    if args.baseline is None:
+        print(json.dumps(measure(ROOT / "app.py", args)))
+        return
+    runs = {"this": [], "baseline": []}
+    for pair in range(args.pairs):
+        order = ("this", "baseline") if pair % 2 == 0 else ("baseline", "this")
+        for which in order:
+            app = ROOT / "app.py" if which == "this" else args.baseline / "app.py"
+            runs[which].append(measure(app, args))
+            print(json.dumps({"pair": pair + 1, "app": which, **runs[which][-1]}), flush=True)
+    keys = ("lost", "p50_s", "p99_s", "throughput_per_s", "rss_mb_before", "rss_mb_after")
+    print(json.dumps({which: {key: statistics.median(r[key] for r in found) for key in keys}
+                      for which, found in runs.items()}))
+
+
+def measure(app: Path, args) -> dict:
+    """The load sent to a fresh `app` (its own untrained ResNet-20, generated data)."""
     from explorer.core.specs import get_spec
     from explorer.nets.models import build_model
 
@@ -49,7 +73,7 @@ def main():
     image = ROOT / "examples" / "red_car.png"
     env = {"EXPLORER_PRETRAINED": str(folder), "EXPLORER_DATA": "synthetic",
            "EXPLORER_RUNS": tempfile.mkdtemp()}
-    with app_server(**env) as url:
+    with app_server(app=app, cwd=app.parent, **env) as url:
         port = url.rsplit(":", 1)[1]
         job = call(url, "train_start", [20, 1, False, 3, 2000])[0]
         served = upload(url, image)
@@ -81,12 +105,12 @@ def main():
     latencies.sort()
     total = args.clients * args.requests
     p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else float("nan")
-    print(json.dumps({
+    return {
         "requests": total, "lost": total - len(latencies), "errors": failures[:3],
         "p50_s": round(statistics.median(latencies), 3) if latencies else None, "p99_s": round(p99, 3),
         "throughput_per_s": round(len(latencies) / wall, 1), "training_job_state": status["state"],
         "training_job_epoch": status["epoch"], "rss_mb_before": round(before, 1),
-        "rss_mb_after": round(after, 1), "rss_growth_mb": round(after - before, 1)}))
+        "rss_mb_after": round(after, 1), "rss_growth_mb": round(after - before, 1)}
 
 
 if __name__ == "__main__":
