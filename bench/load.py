@@ -7,7 +7,7 @@ engine: `git worktree add /tmp/pre-engine 3f1c7fc^`), the same load is sent to t
 to this one in alternating pairs, each app started fresh: a comparison on one machine in one
 run, since this machine's speed drifts from session to session.
 
-    python bench/load.py [--clients 16] [--requests 20] [--baseline TREE --pairs 2]
+    python bench/load.py [--clients 16] [--requests 20] [--baseline TREE --pairs 2] [--settle S]
 """
 
 import argparse
@@ -45,6 +45,8 @@ def main():
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--baseline", type=Path, help="an earlier checkout whose app.py gets the same load")
     parser.add_argument("--pairs", type=int, default=2, help="alternating pairs with --baseline")
+    parser.add_argument("--settle", type=float, default=0.0,
+                        help="seconds between the app's first answer (its start-up warm-ups) and the load")
     args = parser.parse_args()
     if args.baseline is None:
         print(json.dumps(measure(ROOT / "app.py", args)))
@@ -75,6 +77,7 @@ def measure(app: Path, args) -> dict:
            "EXPLORER_RUNS": tempfile.mkdtemp()}
     with app_server(app=app, cwd=app.parent, **env) as url:
         port = url.rsplit(":", 1)[1]
+        time.sleep(args.settle)
         job = call(url, "train_start", [20, 1, False, 3, 2000])[0]
         served = upload(url, image)
         call(url, "classify", [{"path": served, "meta": {"_type": "gradio.FileData"}}, None, "none"])  # warm
