@@ -211,7 +211,8 @@ def classify_controls() -> ClassifyControls:
         choices = checkpoint_choices()
         checkpoint = checkpoint_dropdown(
             "Checkpoint", "cls-checkpoint", pretrained.most_accurate(choices), choices,
-            info="shipped checkpoints, the models you trained and those you imported")
+            info="shipped checkpoints, the models you trained and those you imported",
+            min_width=280)  # a line of its own on a phone: the name whole, not under the arrow
         refresh = gr.Button("Refresh list", size="sm", scale=0, min_width=120)
     import_panel(checkpoint, "cls-import", api_name="import_model")
     with gr.Row():

@@ -9,8 +9,8 @@ from conftest import ARTIFACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-TABS = ["Architecture", "Train", "Gradient flow", "Classify", "Look inside", "Insight lab", "Paths & signals",
-        "Tour"]
+TABS = ["Architecture", "Train", "Playground", "Gradient flow", "Classify", "Look inside", "Insight lab",
+        "Paths & signals", "Tour"]
 
 
 @pytest.fixture
