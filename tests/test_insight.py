@@ -118,6 +118,21 @@ def _lesion_result(model, baseline, accuracy, downsampling):
             "blocks": [f"stage1_block{i + 1}" for i in range(len(accuracy))], "n": 100}
 
 
+def test_median_costs_are_what_the_reading_and_the_tour_compare():
+    """The tour's lesion step answers from `median_costs`, the numbers the reading's last
+    sentence states (before, it took the median over each net's own blocks and said so in a
+    sentence of its own, beside the reading's other comparison)."""
+    from explorer.studies.lesion import median_costs
+
+    residual = _lesion_result("ResNet-56 v1", 0.9, [0.89, 0.88, 0.5], [False] * 3)
+    plain = _lesion_result("Plain-56 v1", 0.8, [0.1, None, 0.2], [False, True, False])
+    costs, shared = median_costs([residual, plain])
+    assert shared == 2 and costs == pytest.approx([np.median([0.01, 0.4]), np.median([0.7, 0.6])])
+    other = _lesion_result("ResNet-20 v1", 0.9, [0.8, 0.7], [False] * 2)
+    costs, shared = median_costs([other, plain])
+    assert shared is None and costs == pytest.approx([0.15, 0.65])
+
+
 def test_lesion_reading_compares_median_costs():
     from explorer.studies.lesion import lesion_reading
 

@@ -159,18 +159,27 @@ def lesion_reading(results: list[dict]) -> str:
             + (f"; {skipped} downsampling blocks cannot be deleted in a plain net" if skipped else "")
             + f" ({r['n']} test images).")
     if len(medians) == 2:
-        first, second = results
-        if first["blocks"] == second["blocks"]:
-            # compare on the blocks both nets can lose: a plain net keeps its downsampling blocks
-            both = [i for i in range(len(first["blocks"]))
-                    if first["accuracy"][i] is not None and second["accuracy"][i] is not None]
-            costs = [float(np.median([r["baseline"] - r["accuracy"][i] for i in both])) for r in results]
-            lines.append(_median_costs(f"On the {len(both)} blocks both can lose, a median deletion",
-                                       [(first["model"], costs[0]), (second["model"], costs[1])]))
-        else:
-            (a, cost_a), (b, cost_b) = medians.items()
-            lines.append(_median_costs("A median deletion", [(a, cost_a), (b, cost_b)]))
+        costs, shared = median_costs(results)
+        opening = (f"On the {shared} blocks both can lose, a median deletion" if shared
+                   else "A median deletion")
+        lines.append(_median_costs(opening, [(r["model"], cost) for r, cost in zip(results, costs)]))
     return "\n\n".join(lines)
+
+
+def median_costs(results: list[dict]) -> tuple[list[float], int | None]:
+    """What a median deletion costs each of two nets' accuracy (a fraction; negative: it
+    raises it), compared on the blocks both nets can lose where they have the same blocks (a
+    plain net keeps its downsampling blocks), else over each net's own: (costs, the number of
+    blocks compared, or None)."""
+    first, second = results
+    if first["blocks"] == second["blocks"]:
+        both = [i for i in range(len(first["blocks"]))
+                if first["accuracy"][i] is not None and second["accuracy"][i] is not None]
+        if both:
+            costs = [float(np.median([r["baseline"] - r["accuracy"][i] for i in both])) for r in results]
+            return costs, len(both)
+    return [float(np.median([r["baseline"] - a for a in r["accuracy"] if a is not None] or [0.0]))
+            for r in results], None
 
 
 def lesion_study(checkpoints, samples=1000, names=None, source: str | None = None, progress=None,

@@ -9,8 +9,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-import numpy as np
-
 from explorer.core.costs import summarize
 from explorer.core.numbers import magnitude
 from explorer.core.playground_settings import PlaygroundSettings
@@ -84,16 +82,10 @@ def lesion(progress=None, samples: int = 256, **_) -> tuple[str, str]:
 
     names, paths = _shipped_pair()
     results = lesion.lesion_study(paths, samples, names, resolve_source()[0], progress=progress)
-    costs = [_median_cost(result) for result in results]
+    costs, _ = lesion.median_costs(results)  # the comparison the reading's last sentence states
     return _which(costs[0], costs[1], 0.05, "both about the same"), (
-        f"{stored.provenance(results) or 'Measured now.'} On {samples} test images a median deletion "
-        f"costs {names[0]} {costs[0]:.1%} and {names[1]} {costs[1]:.1%} of accuracy. "
+        f"{stored.provenance(results) or 'Measured now.'} On {samples} test images:\n\n"
         + lesion.lesion_reading(results))
-
-
-def _median_cost(result: dict) -> float:
-    lost = [result["baseline"] - accuracy for accuracy in result["accuracy"] if accuracy is not None]
-    return float(np.median(lost)) if lost else 0.0
 
 
 def landscape(progress=None, **_) -> tuple[str, str]:
