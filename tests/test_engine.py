@@ -42,6 +42,19 @@ def test_a_study_runs_on_a_worker_process_with_its_progress_sent_back(local):
     assert local.run(os.getenv, "TF_ENABLE_ONEDNN_OPTS") == "1"  # a worker runs one pass at a time
 
 
+def test_the_worker_list_is_asked_of_the_scheduler_not_read_from_a_cache(local, monkeypatch):
+    """The client's cached scheduler identity is refreshed every 2 s without a worker list, and
+    that refresh could land between `scheduler_info`'s fetch and its return: the engine saw no
+    worker, and a job manager failed a running job as if its worker had died (CI, session 22).
+    Here the cache always comes back empty, as that refresh leaves it."""
+    from distributed.client import SchedulerInfo
+
+    empty = SchedulerInfo({**local.client.scheduler_info(), "workers": {}})
+    monkeypatch.setattr(type(local.client), "scheduler_info", lambda self, *args, **kwargs: empty)
+    workers = local.workers()
+    assert len(workers) == 1 and all(info["nthreads"] == 1 for info in workers.values())
+
+
 def test_a_bad_request_raises_its_value_error_here(local):
     with pytest.raises(ValueError, match="depth"):
         local.run(probes.check_request, 7, 1)

@@ -256,9 +256,14 @@ class Engine:
 
     def workers(self) -> dict:
         """The cluster's workers: address -> {"name", "resources", "nthreads"}."""
+        # asked of the scheduler here, not read from `client.scheduler_info()`: that returns the
+        # client's cache, which its periodic refresh (every 2 s, with no worker list) can
+        # overwrite between the fetch and the return: an empty list, and a job manager that
+        # took its running job's worker for gone (CI, session 22)
+        identity = self.client.sync(self.client.scheduler.identity, n_workers=-1)
         return {address: {"name": info.get("name"), "resources": info.get("resources") or {},
                           "nthreads": info.get("nthreads")}
-                for address, info in self.client.scheduler_info(n_workers=-1)["workers"].items()}
+                for address, info in identity["workers"].items()}
 
     def has_gpu(self) -> bool:
         """Whether a worker with a GPU has joined."""
