@@ -140,7 +140,7 @@ def _median_costs(opening: str, costs: list[tuple[str, float]]) -> str:
 
 def lesion_reading(results: list[dict]) -> str:
     """What a lesion study shows, in words computed from `lesion` results (Markdown)."""
-    lines, medians = [], {}
+    lines, deletable = [], set()  # the nets with a block to delete: compared below when both have
     for r in results:
         kept = [(name, a) for name, a in zip(r["blocks"], r["accuracy"]) if a is not None]
         if not kept:
@@ -149,7 +149,7 @@ def lesion_reading(results: list[dict]) -> str:
             continue
         accuracies = [a for _, a in kept]
         worst_name, worst = min(kept, key=lambda item: item[1])
-        medians[r["model"]] = r["baseline"] - float(np.median(accuracies))
+        deletable.add(r["model"])
         severe = sum(r["baseline"] - a > 0.10 for a in accuracies)
         skipped = len(r["blocks"]) - len(kept)
         lines.append(
@@ -158,7 +158,7 @@ def lesion_reading(results: list[dict]) -> str:
             f"{len(kept)} deletions cost more than 10 points"
             + (f"; {skipped} downsampling blocks cannot be deleted in a plain net" if skipped else "")
             + f" ({r['n']} test images).")
-    if len(medians) == 2:
+    if len(deletable) == 2:
         costs, shared = median_costs(results)
         opening = (f"On the {shared} blocks both can lose, a median deletion" if shared
                    else "A median deletion")
