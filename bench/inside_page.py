@@ -4,11 +4,11 @@ timed as a visitor's request: upload, `/inside` over Gradio's REST API (the net'
 plain twin's, Plain-56 v1, the maps, the chart over the depth, the reading), the answer read.
 
 The first request loads both checkpoints on a worker (and sends the warm-up: load and trace);
-the next requests are timed until the warm-up has landed, then `calls` requests (a new image
-and the next block each) alternate in pairs with Classify's endpoint on the same images (its top 5:
-one forward pass of ResNet-56): the baseline of a page request.
+the next `settle` requests are timed one by one (the warm-up lands among them), then `calls`
+requests (a new image and the next block each) alternate in pairs with Classify's endpoint on
+the same images (its top 5: one forward pass of ResNet-56): the baseline of a page request.
 
-    nice python bench/inside_page.py [--calls 20] [--pairs 3]
+    nice python bench/inside_page.py [--calls 20] [--pairs 3] [--settle 10]
 """
 
 import argparse
