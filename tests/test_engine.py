@@ -12,7 +12,7 @@ import pytest
 from bench.common import external_cluster
 from explorer.compute import engine as engines
 from explorer.compute import local_cluster
-from explorer.compute.engine import USER, WARM, Engine, EngineError
+from explorer.compute.engine import USER, WARM, Engine, EngineError, Step
 from explorer.core.runtime import THREADS_MARK
 from explorer.studies import probes
 
@@ -70,6 +70,40 @@ def test_a_visitor_outranks_the_warm_ups_waiting(local):
     # large group straight to a worker, and one or two handed over before the visitor's may
     # still run ahead of it (seen: 0 of 6 on a warm worker, 2 of 3 here): not yet one pass at most
     assert sum(local.result(future) < local.result(user) for future in warm) < len(warm)
+
+
+def test_a_warm_up_holds_the_worker_a_visitor_waits_for_one_step_at_most(local):
+    """`warm_up` sends its steps one after another: a visitor's request that comes during the
+    first runs before the second, where a warm-up sent as one task would run to its end first."""
+    sent = time.time()
+    local.submit(time.sleep, 1.5, priority=WARM)  # a warm-up as one task: Dask runs it to its end
+    time.sleep(0.3)
+    late = local.submit(time.time, priority=USER)
+    assert local.result(late) >= sent + 1.5  # it waited for the whole warm-up
+    chain = local.warm_up([Step(time.sleep, (1.0,)), Step(time.sleep, (1.0,)), Step(time.time)])
+    time.sleep(0.3)  # the first step running
+    visitor = local.submit(time.time, priority=USER)
+    assert local.result(visitor) < chain.result(timeout=60) - 0.5  # before the second step ended
+    start = time.monotonic()
+    failed = local.warm_up([Step(probes.check_request, (7, 1)), Step(time.sleep, (5.0,))])
+    with pytest.raises(ValueError, match="depth"):
+        failed.result(timeout=30)
+    assert time.monotonic() - start < 5  # the steps after a failed one are not sent
+
+
+def test_the_gradient_views_warm_up_in_steps_measures_what_a_visitor_asks(local, monkeypatch):
+    """The default view's warm-up (the twins' build, then the pass, per half) gives the numbers
+    of the same request sent as one task a half."""
+    from ui import gradients
+
+    monkeypatch.setattr(gradients, "engine", lambda: local)
+    monkeypatch.setattr(gradients, "_FLOWS", type(gradients._FLOWS)(4))
+    warmed = gradients.measure_flow(8, 1, 4, 5, "synthetic", warm=True)
+    gradients._FLOWS.clear()
+    asked = gradients.measure_flow(8, 1, 4, 5, "synthetic")
+    assert warmed.layers == asked.layers and warmed.blocks == asked.blocks
+    np.testing.assert_allclose(warmed.residual, asked.residual, rtol=1e-5)
+    np.testing.assert_allclose(warmed.plain, asked.plain, rtol=1e-5)
 
 
 def test_a_killed_worker_gives_a_clear_message_and_the_engine_goes_on(local):

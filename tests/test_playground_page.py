@@ -140,7 +140,9 @@ def _goes_on_pauses_and_resets(worker, first, step):
 
 
 def test_a_warm_pair_is_taken_by_the_first_session_and_refusals_are_clear(worker):
-    warm = playground_task.warm_pair(TINY.to_dict())
+    built = playground_task.warm_pair(TINY.to_dict(), False)  # the warm-up's first step: the build only
+    assert built["compile_seconds"] == 0
+    warm = playground_task.warm_pair(TINY.to_dict())  # its second: the same pair, compiled
     assert warm["address"] == worker.address and warm["compile_seconds"] > 0
     playground_task.live_run("visitor", TINY.to_dict(), "step", "a", "topic", steps=1)
     started = [m for _, m in worker.events if m["kind"] == "started"]
@@ -165,11 +167,16 @@ class FakeEngine:
     def workers(self):
         return {"tcp://kept:1": {}, "tcp://warm:2": {}}
 
+    def warm_up(self, steps, home=None, resources=None):
+        """The warm pair: built, then compiled, as two steps."""
+        assert [step.fn for step in steps] == [playground_task.warm_pair] * 2
+        assert steps[0].args[1:] == (False,)  # the build, then the compile
+        future = Future()
+        future.set_result({"address": "tcp://warm:2", "compile_seconds": 1.0})
+        return future
+
     def submit(self, fn, *args, events=None, workers=None, priority=None, steps=None, **kwargs):
         future = Future()
-        if fn is playground_task.warm_pair:
-            future.set_result({"address": "tcp://warm:2", "compile_seconds": 1.0})
-            return future
         _key, _settings, action, run_id = args
         self.sent.append({"action": action, "workers": workers, "run": run_id})
 

@@ -8,10 +8,11 @@ import time
 import numpy as np
 import pytest
 
+from explorer.compute import job_task
 from explorer.compute.engine import Engine
 from explorer.compute.jobs import JobManager
 from explorer.train import training
-from explorer.train.config import PAGE_DEFAULTS, TrainConfig, page_request
+from explorer.train.config import PAGE_DEFAULTS, PREPARE_STAGES, TrainConfig, page_request
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +26,9 @@ def _steps(out):
 
 
 def test_a_prepared_job_trains_as_the_same_job_built_on_the_spot(tmp_path):
-    assert training.prepare(JOB)
+    # as the engine sends it: one stage a task, the worker's precision reset after each
+    ready = [job_task.prepare_job(JOB.to_dict(), 1) for _ in PREPARE_STAGES]
+    assert ready == [False] * (len(PREPARE_STAGES) - 1) + [True]
     lines = []
     prepared = training.train(JOB, tmp_path / "prepared", verbose=0, log=lines.append)
     assert any("traced ahead" in line for line in lines)  # it took the prepared model
@@ -51,10 +54,14 @@ def test_only_the_same_job_takes_it():
     assert training._take_prepared(JOB) is None
 
 
-def test_a_job_that_comes_stops_the_preparation():
-    calls = []
-    assert not training.prepare(JOB, interrupted=lambda: calls.append(1) or len(calls) > 1)
-    assert training._PREPARED == {} and len(calls) == 2
+def test_a_job_that_comes_between_stages_builds_its_own_and_the_preparation_goes_on(tmp_path):
+    assert not training.prepare(JOB, stages=2)
+    assert training._take_prepared(JOB) is None  # half prepared: not taken
+    lines = []
+    training.train(JOB, tmp_path / "between", verbose=0, log=lines.append)
+    assert not any("traced ahead" in line for line in lines)
+    assert training.prepare(JOB)  # the stages left, on what the first two kept
+    assert training._take_prepared(JOB)["model"].traced_ahead
 
 
 def test_the_manager_sends_the_default_job_to_the_worker_that_prepared_it(tmp_path):

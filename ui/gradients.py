@@ -10,7 +10,7 @@ import warnings
 
 import gradio as gr
 
-from explorer.compute.engine import USER, WARM, engine
+from explorer.compute.engine import Step, engine
 from explorer.core.caches import BoundedCache
 from explorer.data.cifar import resolve_source
 from explorer.studies import probes
@@ -55,20 +55,31 @@ def gradient_flow(depth: int, version: int, batch_size: int = 64, seed: int = 0,
     return charts.flow_figure(flow, view), linked(data_notice(notice or flow.notice, reading)), path
 
 
-def measure_flow(depth, version, batch_size, seed, source, progress=None, priority=USER):
+def measure_flow(depth, version, batch_size, seed, source, progress=None, warm=False):
     """`probes.gradient_flow` on the engine, its two passes at once: the residual net's and the
     plain twin's halves (`probes.probe_twin`) as two tasks, each on the worker that keeps its
-    twins if that worker is free, joined here (`probes.combine`)."""
+    twins if that worker is free, joined here (`probes.combine`). A warm-up (`warm`) sends each
+    half as two steps, the twins' build and then the pass, so a visitor's request waits for
+    one of them at most (`Engine.warm_up`)."""
     key = (depth, version, batch_size, seed, source)
     known = _FLOWS.get(key)
     if known is not None:  # the same numbers (another view of them, the default view opened)
         return known
     work = engine()
-    halves = [work.submit(probes.probe_twin, depth, version, batch_size, seed, source, residual,
-                          progress=progress if residual else None, priority=priority,
-                          home=("twins", depth, version, residual))
-              for residual in (True, False)]
-    flow = probes.combine(*(work.result(half) for half in halves))
+    if warm:
+        request = (depth, version, batch_size, seed, source)
+        chains = [work.warm_up([Step(probes.keep_twins, (depth, version)),
+                                Step(probes.probe_twin, (*request, residual))],
+                               home=("twins", depth, version, residual))
+                  for residual in (True, False)]
+        halves = [chain.result() for chain in chains]
+    else:
+        futures = [work.submit(probes.probe_twin, depth, version, batch_size, seed, source, residual,
+                               progress=progress if residual else None,
+                               home=("twins", depth, version, residual))
+                   for residual in (True, False)]
+        halves = [work.result(future) for future in futures]
+    flow = probes.combine(*halves)
     _FLOWS.put(key, flow)
     return flow
 
@@ -87,7 +98,7 @@ def warm_default_view() -> threading.Thread:
     request outranks it."""
     def measure():
         try:
-            measure_flow(**DEFAULT_VIEW, source=resolve_source()[0], priority=WARM)
+            measure_flow(**DEFAULT_VIEW, source=resolve_source()[0], warm=True)
             _default_ready.set()
         except Exception as err:  # noqa: BLE001 - the button still measures; only the head start is lost
             warnings.warn(f"the gradient tab's default view was not measured at start-up: {err}",

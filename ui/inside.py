@@ -8,12 +8,11 @@ channel maps, ‖F(x)‖/‖x‖ and the cosine over the depth, and the linear r
 from __future__ import annotations
 
 import re
-import threading
 
 import gradio as gr
 from PIL import Image
 
-from explorer.compute.engine import WARM, engine
+from explorer.compute.engine import Step, engine
 from explorer.core.caches import BoundedCache
 from explorer.core.plans import plan
 from explorer.data import images
@@ -126,9 +125,9 @@ def _block_names(checkpoint, request) -> list[str]:
 
 
 def warm(checkpoint, request: gr.Request = None, again: bool = False) -> None:
-    """Sends a warm-up (`tasks.warm`: load and trace, the twin too) to the engine once per
-    file, behind every visitor's request; its result is read in a thread, so the engine learns
-    which worker keeps the checkpoint.
+    """Sends a warm-up (`tasks.warm`: load and trace, then the twin's) to the engine once per
+    file, behind every visitor's request (`Engine.warm_up`, which learns which worker keeps
+    the checkpoint).
 
     `again`: an answer came from a worker that had not traced the nets (a request placed on
     another worker than the warm-up's while that one was busy, which then became the
@@ -143,18 +142,18 @@ def warm(checkpoint, request: gr.Request = None, again: bool = False) -> None:
     if sent is not None and not (again and sent.done()):
         return
     try:
-        future = engine().submit(tasks.warm, path, twin, priority=WARM, home=("checkpoint", str(path)))
+        # a step a checkpoint (its load and its trace): a request waits for one at most
+        future = engine().warm_up([Step(tasks.warm, (checkpoint_file,)) for checkpoint_file in (path, twin)
+                                   if checkpoint_file is not None], home=("checkpoint", str(path)))
     except Exception:  # noqa: BLE001 - an engine closing or gone: the request says so, the warm-up need not
         return
     _WARMED.put(str(path), future)
 
-    def read():
-        try:
-            engine().result(future)
-        except Exception:  # noqa: BLE001 - a warm-up lost costs the first request its speed only
+    def forget_if_lost(done):
+        if done.exception() is not None:  # a warm-up lost costs the first request its speed only
             _WARMED.pop(str(path))
 
-    threading.Thread(target=read, name="warm-inside", daemon=True).start()
+    future.add_done_callback(forget_if_lost)
 
 
 def follow_checkpoint(checkpoint, block, request: gr.Request = None):

@@ -13,13 +13,15 @@ for `python app.py` that is the whole page (Gradio, every tab built) in every wo
 `dask worker` process starts clean, and it is the same command a second machine runs.
 
 A visitor's request outranks the warm-ups waiting in the scheduler's queue (`USER` against
-`WARM`, Dask task priorities); a warm-up already handed to a worker still runs first (the
-warm-ups here are one or two passes long).
+`WARM`, Dask task priorities). Dask runs a task it has started to its end, so a warm-up is
+sent as a chain of short tasks (`Engine.warm_up`, one build or one pass each): a request
+waiting on a worker that warms waits for one step, not for the whole warm-up.
 """
 
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import contextlib
 import inspect
 import os
@@ -30,6 +32,8 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from explorer.compute import local_cluster, shipping
 from explorer.compute.local_cluster import TRAINING_SLOT, EngineError
@@ -50,17 +54,18 @@ def _forward(topic: str):
     return lambda fraction, text: worker.log_event(topic, [float(fraction), str(text)])
 
 
-def call(fn, args, kwargs, topic: str | None, files: dict | None = None):
+def call(fn, args, kwargs, topic: str | None, files: dict | None = None, warm: bool = False):
     """In a worker: runs `fn(*args, **kwargs)`, its progress (if it reports any) sent back, the
     files the app sent with it (`shipping`) read from this worker's copies.
-    With `EXPLORER_LOG_TASKS=1` each task's name, clock time and seconds go to the worker's stderr (the
-    app's log): which task held a worker, when a request waited."""
+    With `EXPLORER_LOG_TASKS=1` each task's name (marked "(warm-up)" for a `WARM` one), clock
+    time and seconds go to the worker's stderr (the app's log): which task held a worker, when a
+    request waited (bench/warm_hold.py reads it)."""
     args, kwargs = shipping.unpack(args, kwargs, files)
     if topic is not None:
         kwargs = {**kwargs, "progress": _forward(topic)}
     if os.environ.get(LOG_TASKS) != "1":
         return fn(*args, **kwargs)
-    name, start = getattr(fn, "__qualname__", repr(fn)), time.perf_counter()
+    name, start = getattr(fn, "__qualname__", repr(fn)) + (" (warm-up)" if warm else ""), time.perf_counter()
     print(f"[engine] {time.strftime('%H:%M:%S')} {name} started", file=sys.stderr, flush=True)
     try:
         return fn(*args, **kwargs)
@@ -74,6 +79,17 @@ def _takes_progress(fn) -> bool:
         return "progress" in inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a warm-up (`Engine.warm_up`): `fn(*args, **kwargs)`, a function of the
+    package, one build or one pass long. It finds what the steps before it kept in the worker,
+    and does their part itself where they did not run there (a worker gone since)."""
+
+    fn: Callable
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
 
 
 class Engine:
@@ -199,8 +215,8 @@ class Engine:
         kwargs.pop("progress", None)
         found = shipping.find_files((args, kwargs)) if self.shipper is not None else []
         files = self.shipper.ship(found) if found else None
-        future = self.client.submit(call, fn, args, kwargs, progress_topic, files, priority=priority,
-                                    pure=False, resources=resources, workers=workers,
+        future = self.client.submit(call, fn, args, kwargs, progress_topic, files, priority == WARM,
+                                    priority=priority, pure=False, resources=resources, workers=workers,
                                     allow_other_workers=allow_other, key=f"{fn.__name__}-{uuid.uuid4().hex}")
         if home is not None:
             self._pending_homes[future.key] = home
@@ -247,6 +263,41 @@ class Engine:
             if held:
                 self._homes[home] = held[0]
         return result
+
+    def warm_up(self, steps, home=None, resources=None) -> concurrent.futures.Future:
+        """Runs a warm-up's `Step`s one after another as `WARM` tasks, each on the worker that
+        ran the first (its `home`, a preference: another worker where that one is gone).
+
+        Why a chain of tasks and not one: Dask runs a task it has handed to a worker to its
+        end, whatever waits behind it. Between two steps the worker takes what waits for it in
+        priority order, so a visitor's request (`USER`) waits for one step of a warm-up, not
+        for the whole of it (tests/test_engine.py).
+
+        Args:
+            steps: the `Step`s, in order.
+            home: what the warm-up keeps warm (see `submit`); None: the chain's own.
+            resources: Dask worker resources every step needs.
+
+        Returns:
+            A future of the last step's result; it fails with the first step that fails (the
+            steps after it are not sent).
+        """
+        home = home if home is not None else ("warm-up", uuid.uuid4().hex)
+        done: concurrent.futures.Future = concurrent.futures.Future()
+
+        def chain():
+            try:
+                result = None
+                for step in steps:
+                    future = self.submit(step.fn, *step.args, priority=WARM, resources=resources, home=home,
+                                         **step.kwargs)
+                    result = self.result(future)  # where it ran becomes the home of the next step
+                done.set_result(result)
+            except BaseException as err:  # noqa: BLE001 - handed to whoever reads the future
+                done.set_exception(err)
+
+        threading.Thread(target=chain, name=f"warm-up-{steps[0].fn.__name__}", daemon=True).start()
+        return done
 
     def where(self, future) -> list[str]:
         """The workers that hold a finished task's result (the one that ran it)."""

@@ -166,12 +166,13 @@ def _reset_precision() -> None:
     keras.mixed_precision.set_global_policy("float32")
 
 
-def prepare_job(config: dict) -> bool:
-    """A warm-up task: builds, compiles and traces the page's default job in this worker
-    (`training.prepare`), so that job, sent here (the engine's `home`), trains at once."""
+def prepare_job(config: dict, stages: int | None = None) -> bool:
+    """A warm-up's step: builds, compiles and traces the page's default job in this worker
+    (`training.prepare`: its next `stages`, None: all), so that job, sent here (the engine's
+    `home`), trains at once. Returns whether it is ready."""
     from explorer.train import training  # deferred: loads TensorFlow, as only a worker does
 
     try:
-        return training.prepare(TrainConfig.from_dict(config))
+        return training.prepare(TrainConfig.from_dict(config), stages)
     finally:
         _reset_precision()

@@ -29,9 +29,9 @@ import uuid
 from pathlib import Path
 
 from explorer.compute import job_task
-from explorer.compute.engine import TRAINING_SLOT, USER, WARM, EngineError
+from explorer.compute.engine import TRAINING_SLOT, USER, EngineError, Step
 from explorer.compute.job_records import Job, load_jobs, read_json, run_key, time_limit, write_atomic
-from explorer.train.config import TrainConfig
+from explorer.train.config import PREPARE_STAGES, TrainConfig
 
 STOP_SECONDS = 2.5  # Stop waits this long for the job to end at a batch, then restarts its worker
 OVERTIME_SECONDS = 600  # past its time cap by this much (an epoch that never ends): stopped
@@ -341,11 +341,12 @@ class JobManager:
 
         def prepared(future):
             with contextlib.suppress(Exception):
-                if self.engine.result(future):
+                if future.result():
                     self._prepared = key
 
-        future = self.engine.submit(job_task.prepare_job, config.to_dict(), priority=WARM,
-                                    resources={TRAINING_SLOT: 1}, home=("prepared", key))
+        # a step a stage (one pass at most): a job sent meanwhile waits for one of them
+        steps = [Step(job_task.prepare_job, (config.to_dict(), 1)) for _ in PREPARE_STAGES]
+        future = self.engine.warm_up(steps, home=("prepared", key), resources={TRAINING_SLOT: 1})
         future.add_done_callback(prepared)
 
     # ------------------------------------------------------------------ records

@@ -22,7 +22,7 @@ import warnings
 from collections import OrderedDict
 
 from explorer.compute import playground_task
-from explorer.compute.engine import USER, WARM, EngineError
+from explorer.compute.engine import USER, EngineError, Step
 from explorer.core.playground_settings import MAX_PAGE_STEPS, PlaygroundSettings, read_steps
 
 LIVE_STATES = ("starting", "training")  # a run submitted or training: it holds a worker
@@ -174,9 +174,10 @@ class Playgrounds:
 
     # ------------------------------------------------------------------------- warm-up
 
-    def warm(self, settings: PlaygroundSettings | None = None, priority: int = WARM) -> None:
-        """Compiles `settings`' pair (the defaults) ahead on a worker, as a warm-up task; does
-        nothing when it is warm already or warming."""
+    def warm(self, settings: PlaygroundSettings | None = None) -> None:
+        """Compiles `settings`' pair (the defaults) ahead on a worker, as a warm-up of two steps
+        (the build, the compile: `Engine.warm_up`); does nothing when it is warm already or
+        warming."""
         settings = settings or PlaygroundSettings()
         key = playground_task.settings_key(settings)
         with self._lock:
@@ -186,9 +187,10 @@ class Playgrounds:
 
         def read():
             try:
-                future = self._engine().submit(playground_task.warm_pair, settings.to_dict(),
-                                               priority=priority)
-                address = self._engine().result(future)["address"]
+                pair = settings.to_dict()
+                steps = [Step(playground_task.warm_pair, (pair, False)),  # the build, then the compile
+                         Step(playground_task.warm_pair, (pair,))]
+                address = self._engine().warm_up(steps).result()["address"]
                 with self._lock:
                     self._warm[key] = address
             except Exception as err:  # noqa: BLE001 - a warm-up lost costs the first Start its speed only

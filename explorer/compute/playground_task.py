@@ -196,12 +196,13 @@ def _train(trainer, action, steps, seconds, most_seconds, stop, send) -> str:
     return state["ended"]
 
 
-def warm_pair(settings: dict) -> dict:
-    """A warm-up task: builds and compiles `settings`' pair in this worker and keeps it for the
-    first page session that starts those settings here.
+def warm_pair(settings: dict, compiled: bool = True) -> dict:
+    """A warm-up's steps (`Engine.warm_up`): builds `settings`' pair in this worker and keeps it
+    for the first page session that starts those settings here; with `compiled`, compiles its
+    training step too (the second step: a request that came meanwhile has gone first).
 
     Returns:
-        {"address", "compile_seconds"}.
+        {"address", "compile_seconds"} (0 before the step is compiled).
     """
     from distributed import get_worker  # deferred: the page imports this module without Dask
 
@@ -210,7 +211,8 @@ def warm_pair(settings: dict) -> dict:
     held = _WARM.get(key)
     if held is None:
         held = _build(parsed)
+        _WARM.put(key, held)
+    if compiled and not held.compiled:
         held.trainer.prepare()  # the training step and the look (its snapshot) compiled
         held.compiled = True
-        _WARM.put(key, held)
     return {"address": get_worker().address, "compile_seconds": round(held.trainer.compile_seconds, 2)}

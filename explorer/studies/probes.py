@@ -168,6 +168,15 @@ def _measure(depth, version, batch_size, seed, source, report=None) -> FlowResul
     return result
 
 
+def keep_twins(depth, version) -> str:
+    """A warm-up's first step: builds the depth's twins in this worker (kept for every seed),
+    ahead of the pass `probe_twin` then runs on them. Returns the net's name."""
+    depth, version, _, _ = check_request(depth, version, 1, 0)
+    with TWINS_LOCK:
+        kept_twins(depth, version, "projection")
+    return make_spec(depth, version).name
+
+
 def probe_twin(depth, version, batch_size=64, seed=0, source: str | None = None,
                residual: bool = True, progress=None) -> dict:
     """One twin's half of `gradient_flow`: its forward and backward pass on the probe batch.

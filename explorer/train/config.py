@@ -212,6 +212,9 @@ PAGE_GRADIENT_COLUMNS = 20
 PAGE_POINTS_PER_EPOCH = 40  # at most about this many a long epoch: the page polls the history
 MIN_PAGE_BATCH = 32  # a tiny subset trains in smaller batches, down to this, for more steps
 CIFAR_TRAINING_IMAGES = 50_000  # what a subset of 0 (all) means for the page's jobs
+# What preparing a job ahead does (`training.prepare`), one pass at most each: the engine sends
+# them as the steps of a warm-up (`compute.jobs`), so a job that comes waits for one of them
+PREPARE_STAGES = ("build", "training step", "test batch", "gradient probe")
 # The Train tab's single job: about a minute on 2 CPU cores that learns (README, "Measured");
 # a training worker of the engine prepares it ahead (`compute.job_task.prepare_job`)
 PAGE_DEFAULTS = {"depth": 20, "version": 1, "plain": False, "epochs": 2, "subset": 4000}

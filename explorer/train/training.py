@@ -34,7 +34,7 @@ from explorer.nets.gradient_probe import kernel_gradient_norms
 from explorer.nets.models import ResNet, tensorflow_backend
 from explorer.train.averaging import HoldoutEvaluation, keep_better_weights
 from explorer.train.callbacks import make_callbacks, save_model_atomic, write_json_atomic, write_phase
-from explorer.train.config import TrainConfig, steps_per_call
+from explorer.train.config import PREPARE_STAGES, TrainConfig, steps_per_call
 from explorer.train.pipeline import input_stats, make_datasets, split_training
 from explorer.train.run_folder import backup_epoch, check_same_run, run_lock
 
@@ -229,9 +229,10 @@ def bench_train(config: TrainConfig, steps: int, data: Dataset | None = None) ->
 # ----------------------------------------------------------------------------- a job prepared ahead
 
 _PREPARED: dict = {}  # the job `prepare` made ready: {"key", "data", "model"}; taken once
+_PREPARING: dict = {}  # a preparation between its stages: {"key", "done", "data", "model", ...}
 
 
-def prepare(config: TrainConfig, interrupted=lambda: False) -> bool:
+def prepare(config: TrainConfig, stages: int | None = None) -> bool:
     """Builds, compiles and traces the job expected next, so its first step costs only itself
     (a training worker of the engine prepares the page's default job: `compute.job_task`). It
     builds as `train` does
@@ -241,36 +242,55 @@ def prepare(config: TrainConfig, interrupted=lambda: False) -> bool:
     (weights, batch-norm averages, the optimizer's state). The next `train` of this job in
     this process, from scratch, takes the model and its data.
 
+    The work is done in `PREPARE_STAGES`, each at most one pass; a call runs the next `stages`
+    of them, so the engine sends a preparation as a warm-up of several short tasks, and a job
+    that comes meanwhile waits for one stage, not for all (`Engine.warm_up`). A job that
+    comes before the last stage builds its own model; the preparation goes on afterwards.
+
     Args:
         config: the job expected (its `max_seconds` and `log_points` may differ).
-        interrupted: called between the stages; True abandons the preparation (a job came).
+        stages: how many stages to run now; None: all that are left.
 
     Returns:
         Whether the job is ready.
     """
-
-
-    _PREPARED.clear()
-    config.validate()
-    keras.utils.set_random_seed(config.seed)
-    data = load_cifar10(config.data or None)
-    train_ds, test_ds, num_train = make_datasets(data, config)
-    if interrupted():
+    key = config.run_fields()
+    if _PREPARING.get("key") != key:
+        _PREPARED.clear()
+        _PREPARING.clear()
+        _PREPARING.update(key=key, done=0)
+    left = len(PREPARE_STAGES) - _PREPARING["done"]
+    for _ in range(left if stages is None else max(0, min(int(stages), left))):
+        _prepare_stage(config, _PREPARING, PREPARE_STAGES[_PREPARING["done"]])
+        _PREPARING["done"] += 1
+    if _PREPARING["done"] < len(PREPARE_STAGES):
         return False
-    model = compile_model(config, data, max(1, num_train // config.batch_size))
-    model.optimizer.build(model.trainable_variables)
-    initial = [(variable, variable.numpy()) for variable in model.variables + model.optimizer.variables]
-    for stage in (lambda: model.fit(train_ds, epochs=1, steps_per_epoch=1, verbose=0, shuffle=False),
-                  lambda: model.evaluate(test_ds, steps=1, verbose=0),
-                  lambda: kernel_gradient_norms(model, data.x_train[:64], data.y_train[:64])):
-        if interrupted():
-            return False
-        stage()
-    for variable, value in initial:
-        variable.assign(value)
-    model.traced_ahead = True  # RunLog: its first step is no longer "compiling"
-    _PREPARED.update(key=config.run_fields(), data=data, model=model)
+    _PREPARED.update(key=key, data=_PREPARING["data"], model=_PREPARING["model"])
+    _PREPARING.clear()
     return True
+
+
+def _prepare_stage(config: TrainConfig, state: dict, stage: str) -> None:
+    """One of `prepare`'s stages, on what the stages before it left in `state`."""
+    if stage == "build":
+        config.validate()
+        keras.utils.set_random_seed(config.seed)
+        data = load_cifar10(config.data or None)
+        train_ds, test_ds, num_train = make_datasets(data, config)
+        model = compile_model(config, data, max(1, num_train // config.batch_size))
+        model.optimizer.build(model.trainable_variables)
+        initial = [(variable, variable.numpy()) for variable in model.variables + model.optimizer.variables]
+        state.update(data=data, model=model, train=train_ds, test=test_ds, initial=initial)
+    elif stage == "training step":
+        state["model"].fit(state["train"], epochs=1, steps_per_epoch=1, verbose=0, shuffle=False)
+    elif stage == "test batch":
+        state["model"].evaluate(state["test"], steps=1, verbose=0)
+    else:
+        data, model = state["data"], state["model"]
+        kernel_gradient_norms(model, data.x_train[:64], data.y_train[:64])
+        for variable, value in state["initial"]:
+            variable.assign(value)
+        model.traced_ahead = True  # RunLog: its first step is no longer "compiling"
 
 
 def _take_prepared(config: TrainConfig) -> dict | None:

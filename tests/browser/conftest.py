@@ -135,11 +135,13 @@ def classify_example(page) -> None:
 
 def upload_on_classify(page, path) -> None:
     """Uploads `path` on the Classify tab's Upload panel and waits until the upload is done (its
-    name shown): a button clicked sooner may classify the file before the upload's change event
-    is answered, which clears every answer (CI, loaded: the top 5 came, then went)."""
-    page.locator("#cls-upload input[type=file]").set_input_files(str(path))
+    name shown) and its change event answered: a button clicked sooner may classify the file
+    before that event's clearing step comes back, which clears every answer (CI, loaded: the
+    top 5 came, then went; a fixed 300 ms wait was not enough, "the note for None")."""
+    # the clearing step is not queued (`queue=False`): Gradio posts it to /run/
+    with page.expect_response(lambda response: "/run/" in response.url, timeout=60_000):
+        page.locator("#cls-upload input[type=file]").set_input_files(str(path))
     page.locator("#cls-upload").get_by_text(Path(path).stem).first.wait_for(timeout=60_000)
-    page.wait_for_timeout(300)  # the change event's clearing step answered
 
 
 def draw_three_strokes(page, sketch: str = "#cls-sketch") -> None:
