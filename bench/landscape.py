@@ -26,7 +26,7 @@ def main():
     from explorer.core.specs import make_spec
     from explorer.nets.models import build_model
     from explorer.studies import landscape
-    from explorer.train.training import device_name
+    from explorer.train.devices import device_name
 
     checkpoints = args.checkpoints
     if not checkpoints:

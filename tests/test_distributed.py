@@ -16,7 +16,8 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from explorer.data.cifar import synthetic
 from explorer.train.config import TrainConfig
-from explorer.train.training import choose_strategy, train
+from explorer.train.devices import choose_strategy
+from explorer.train.training import train
 strategy = choose_strategy()
 config = TrainConfig(depth=8, epochs=2, subset=256, test_subset=64, batch_size=32, grad_every=4,
                      steps_per_execution=4)  # the recipe drops it to 1 under Mirrored

@@ -175,9 +175,8 @@ class Playgrounds:
     # ------------------------------------------------------------------------- warm-up
 
     def warm(self, settings: PlaygroundSettings | None = None) -> None:
-        """Compiles `settings`' pair (the defaults) ahead on a worker, as a warm-up of two steps
-        (the build, the compile: `Engine.warm_up`); does nothing when it is warm already or
-        warming."""
+        """Compiles `settings`' pair (the defaults) ahead on a worker, a warm-up of two steps (the
+        build, the compile: `Engine.warm_up`); does nothing when it is warm already or warming."""
         settings = settings or PlaygroundSettings()
         key = playground_task.settings_key(settings)
         with self._lock:
@@ -187,10 +186,9 @@ class Playgrounds:
 
         def read():
             try:
-                pair = settings.to_dict()
-                steps = [Step(playground_task.warm_pair, (pair, False)),  # the build, then the compile
-                         Step(playground_task.warm_pair, (pair,))]
-                address = self._engine().warm_up(steps).result()["address"]
+                pair, warm_pair = settings.to_dict(), playground_task.warm_pair
+                build, compiled = Step(warm_pair, (pair, False)), Step(warm_pair, (pair,))
+                address = self._engine().warm_up([build, compiled]).result()["address"]
                 with self._lock:
                     self._warm[key] = address
             except Exception as err:  # noqa: BLE001 - a warm-up lost costs the first Start its speed only

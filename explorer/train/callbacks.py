@@ -230,7 +230,7 @@ def make_callbacks(config, out: Path, probe_batch, steps_per_epoch, data_source=
         steps_per_epoch: training steps per epoch, for step counts and the ETA.
         data_source: what the data was loaded from, shown in status.json.
         resumed_epoch: epochs already finished according to the backup (0 for a new run).
-        device: what trains, shown in status.json (see `training.device_name`).
+        device: what trains, shown in status.json (see `devices.device_name`).
 
     Returns:
         The list of Keras callbacks, in the order they must run.

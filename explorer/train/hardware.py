@@ -52,7 +52,7 @@ def epoch_minutes(depth: int, version: int = 1, images: int = EPOCH_IMAGES) -> f
 
 
 def cost_note(device: str) -> str:
-    """What a job costs on `device` (as `training.device_name` names it), one Markdown line."""
+    """What a job costs on `device` (as `devices.device_name` names it), one Markdown line."""
     if device.startswith("GPU"):
         return (f"**Hardware: {device}.** No training figure has been measured on this GPU yet: "
                 "`python -m explorer bench train --depth 20` prints its images per second.")
@@ -105,7 +105,7 @@ def train_tab_note() -> str:
     import tensorflow as tf  # deferred: importing this module must not load TensorFlow
 
     # deferred: importing this module must not load TensorFlow
-    from explorer.train.training import device_name
+    from explorer.train.devices import device_name
 
     notice = gpu_notice(shutil.which("nvidia-smi"), len(tf.config.list_physical_devices("GPU")),
                         built_with_cuda=tf.test.is_built_with_cuda())
