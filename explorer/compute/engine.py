@@ -84,8 +84,10 @@ def _takes_progress(fn) -> bool:
 @dataclass(frozen=True)
 class Step:
     """One step of a warm-up (`Engine.warm_up`): `fn(*args, **kwargs)`, a function of the
-    package, one build or one pass long. It finds what the steps before it kept in the worker,
-    and does their part itself where they did not run there (a worker gone since)."""
+    package, one build or one pass long. It finds what the steps before it kept in the worker;
+    where they did not run there (a worker gone since), it does their part itself (a probe's
+    build, a pair's build) or the warm-up is lost, and with it only a head start (a job's
+    preparation is taken only once all its stages ran in one worker)."""
 
     fn: Callable
     args: tuple = ()
